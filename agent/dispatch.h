@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One handler per request type. Turns a decoded Request into store / lock calls, applies the
+ * agent's policy (key rules, value cap, deadlines, encryption intent) and builds the
+ * Response. Every request gets exactly one reply.
+ */
+#ifndef CKI_DISPATCH_H
+#define CKI_DISPATCH_H
+
+#include "config.h"
+#include "locks.h"
+#include "server.h"
+#include "store.h"
+
+typedef struct cki_keyring cki_keyring;
+typedef struct cki_dispatch cki_dispatch;
+
+typedef struct cki_dispatch_deps {
+	cki_loop *loop;
+	const cki_config *cfg;
+	cki_store *store;
+	cki_locks *locks;
+	const cki_keyring *keyring; /* NULL: no master key, secure intent fails closed */
+} cki_dispatch_deps;
+
+CK_NODISCARD ck_err cki_dispatch_new(cki_dispatch **out, const cki_dispatch_deps *deps);
+/* The server to reply through (set once the server exists). */
+void cki_dispatch_set_server(cki_dispatch *d, cki_server *server);
+void cki_dispatch_free(cki_dispatch *d);
+
+/* A cki_request_handler: pass d as its arg. */
+void cki_dispatch_handle(void *d, const cki_reply_to *to, const cki_peer *peer,
+                         cki_request *req);
+
+/* Requests accepted and not yet answered. */
+size_t cki_dispatch_inflight(const cki_dispatch *d);
+
+#endif

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Cache keys: validation by the API's rules (spec §2.4, §13 decision 6), namespacing and
+ * percent-encoding of a key into one URL path segment (vectors: path-encoding.json).
+ */
+#ifndef CKI_KEYS_H
+#define CKI_KEYS_H
+
+#include <stddef.h>
+
+#include "cachekit/errors.h"
+
+#define CKI_KEY_MAX 400     /* decoded characters, per the API */
+#define CKI_NAMESPACE_MAX 64
+
+/* CK_OK if key is one the API accepts: 1..400 chars of [A-Za-z0-9_.:-], no "..", not one
+ * of the reserved whole keys (".", "..", "health", "ttl", "lock"), and a well-formed
+ * ns:/nsapi: prefix if it has one. Otherwise CK_EINVALKEY with *why (static text) set. */
+CK_NODISCARD ck_err cki_key_validate(const char *key, size_t len, const char **why);
+
+/* CK_OK if ns is 1..64 chars of [A-Za-z0-9_-]. */
+CK_NODISCARD ck_err cki_namespace_validate(const char *ns, size_t len);
+
+/* Writes the storage key ("ns:" ns ":" key, or key when ns is empty) into out (cap bytes,
+ * NUL-terminated) and validates it. CK_EINVALKEY for a bad key or namespace (*why set). */
+CK_NODISCARD ck_err cki_key_build(const char *ns, size_t ns_len, const char *key, size_t key_len,
+                                  char *out, size_t cap, const char **why);
+
+/* The namespace a storage key belongs to: the {namespace} of "ns:{namespace}:" or
+ * "nsapi:{namespace}:", else "default". Copies at most cap-1 bytes into out. */
+void cki_key_namespace(const char *key, char *out, size_t cap);
+
+/* Percent-encodes len bytes of key: everything but A-Z a-z 0-9 - . _ ~ becomes %HH
+ * (uppercase). out needs 3*len+1 bytes. Returns the encoded length. */
+size_t cki_key_encode(const char *key, size_t len, char *out);
+
+#endif

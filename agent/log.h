@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Logging: levels and one sink (stderr, with an optional syslog copy). Lines are
+ * "cachekit-agent[pid]: LEVEL: message". Never pass a secret to these functions, not even at
+ * debug level: callers log key names and lengths, never key material or values.
+ */
+#ifndef CKI_LOG_H
+#define CKI_LOG_H
+
+#include <stdbool.h>
+
+typedef enum cki_log_level {
+	CKI_LOG_ERROR = 0,
+	CKI_LOG_WARN = 1,
+	CKI_LOG_INFO = 2,
+	CKI_LOG_DEBUG = 3,
+} cki_log_level;
+
+void cki_log_set_level(cki_log_level level);
+cki_log_level cki_log_get_level(void);
+/* "error", "warn", "info", "debug" -> level; false for anything else. */
+bool cki_log_parse_level(const char *s, cki_log_level *out);
+/* Also send lines to syslog(3) (daemon facility). */
+void cki_log_use_syslog(bool on);
+
+void cki_log(cki_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define cki_log_error(...) cki_log(CKI_LOG_ERROR, __VA_ARGS__)
+#define cki_log_warn(...) cki_log(CKI_LOG_WARN, __VA_ARGS__)
+#define cki_log_info(...) cki_log(CKI_LOG_INFO, __VA_ARGS__)
+#define cki_log_debug(...) cki_log(CKI_LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's reactor: one thread, one zmq_poll over ZeroMQ sockets and plain fds, plus a
+ * timer heap. Every module that waits (server, store_http via libcurl, locks via pidfds,
+ * refresh) registers here; nothing else blocks. Not thread-safe: use from the loop thread.
+ */
+#ifndef CKI_LOOP_H
+#define CKI_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cachekit/errors.h"
+
+typedef struct cki_loop cki_loop;
+
+enum {
+	CKI_EV_READ = 1,
+	CKI_EV_WRITE = 2,
+	CKI_EV_ERROR = 4,
+};
+
+/* Called with the events that are ready (CKI_EV_*). For a ZeroMQ socket, fd is -1. */
+typedef void (*cki_io_cb)(cki_loop *loop, int fd, unsigned events, void *arg);
+typedef void (*cki_timer_cb)(cki_loop *loop, void *arg);
+
+/* 0 is never a valid timer id. */
+typedef uint64_t cki_timer_id;
+
+/* Monotonic milliseconds (CLOCK_MONOTONIC). */
+uint64_t cki_now_ms(void);
+
+CK_NODISCARD ck_err cki_loop_new(cki_loop **out);
+/* Frees the loop; watchers and timers are dropped without being called. Accepts NULL. */
+void cki_loop_free(cki_loop *loop);
+
+/* Watches fd for events (CKI_EV_READ|CKI_EV_WRITE). Calling again for the same fd replaces
+ * the events and callback. events == 0 removes the watch. */
+CK_NODISCARD ck_err cki_loop_watch_fd(cki_loop *loop, int fd, unsigned events, cki_io_cb cb,
+                                      void *arg);
+void cki_loop_unwatch_fd(cki_loop *loop, int fd);
+
+/* Watches a ZeroMQ socket for ZMQ_POLLIN. The callback must drain the socket (read until
+ * EAGAIN): ZeroMQ readiness is edge-like. */
+CK_NODISCARD ck_err cki_loop_watch_zsock(cki_loop *loop, void *zsock, cki_io_cb cb, void *arg);
+void cki_loop_unwatch_zsock(cki_loop *loop, void *zsock);
+
+/* Runs cb once, delay_ms from now (0 = on the next turn of the loop, after I/O).
+ * Returns the id, or 0 when out of memory. */
+cki_timer_id cki_loop_timer(cki_loop *loop, uint64_t delay_ms, cki_timer_cb cb, void *arg);
+/* Cancels a pending timer. Unknown or fired ids (and 0) are ignored. */
+void cki_loop_timer_cancel(cki_loop *loop, cki_timer_id id);
+
+/* Runs until cki_loop_stop(). Returns CK_OK, or an error if polling itself failed. */
+CK_NODISCARD ck_err cki_loop_run(cki_loop *loop);
+/* Makes cki_loop_run() return after the current turn. Safe from callbacks. */
+void cki_loop_stop(cki_loop *loop);
+
+/* Async-signal-safe: wakes the loop from a signal handler (writes to a self-pipe). */
+void cki_loop_wake(cki_loop *loop);
+
+/* Called at the start of every turn, after waking (used for signal flags). */
+void cki_loop_on_turn(cki_loop *loop, void (*cb)(cki_loop *, void *), void *arg);
+
+#endif

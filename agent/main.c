@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cachekit-agent: start-up order, signals and shutdown. Signal handlers only set flags and
+ * wake the loop; the loop's turn callback acts on them. Shutdown drains: new requests are
+ * refused with CK_ESHUTDOWN, requests in flight are answered, held locks are released, then
+ * the process exits 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cachekit/version.h"
+#include "config.h"
+#include "dispatch.h"
+#include "keyring.h"
+#include "locks.h"
+#include "log.h"
+#include "loop.h"
+#include "secmem.h"
+#include "server.h"
+#include "store_http.h"
+#include "store_memory.h"
+
+enum { EXIT_RUNTIME = 1, EXIT_CONFIG = 2, EXIT_BUSY = 3 };
+
+#define DRAIN_MAX_MS 10000 /* longest wait for requests in flight at shutdown */
+#define SWEEP_MS 10000     /* embedded store: reclaim expired entries */
+#define SECURE_HEAP (256 * 1024)
+
+static volatile sig_atomic_t stop_requested;
+static cki_loop *signal_loop;
+
+typedef struct agent {
+	cki_config cfg;
+	cki_loop *loop;
+	cki_store *store;
+	cki_locks *locks;
+	cki_dispatch *dispatch;
+	cki_server *server;
+	cki_keyring *keyring;
+	cki_secret *api_key;
+	bool draining;
+	uint64_t drain_deadline;
+	int exit_code;
+} agent;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+	if (signal_loop != NULL)
+		cki_loop_wake(signal_loop);
+}
+
+/* fds 0-2 must exist, or a later open() could become "stderr" and receive log lines. */
+static void
+sanitise_stdio(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+			int nfd = open("/dev/null", O_RDWR);
+			if (nfd >= 0 && nfd != fd) {
+				dup2(nfd, fd);
+				close(nfd);
+			}
+		}
+	}
+}
+
+static void
+on_drain_tick(cki_loop *loop, void *arg)
+{
+	agent *a = arg;
+	size_t inflight = cki_dispatch_inflight(a->dispatch);
+	size_t busy = cki_locks_busy(a->locks);
+	if ((inflight == 0 && busy == 0) || cki_now_ms() >= a->drain_deadline) {
+		if (inflight || busy)
+			cki_log_warn("shutdown: giving up on %zu requests and %zu lock operations",
+			             inflight, busy);
+		cki_loop_stop(loop);
+		return;
+	}
+	if (inflight == 0)
+		cki_locks_shutdown(a->locks); /* idempotent: releases what is still held */
+	cki_loop_timer(loop, 10, on_drain_tick, a);
+}
+
+static void
+on_turn(cki_loop *loop, void *arg)
+{
+	agent *a = arg;
+	if (!stop_requested || a->draining)
+		return;
+	a->draining = true;
+	a->drain_deadline = cki_now_ms() + DRAIN_MAX_MS;
+	cki_log_info("shutting down: draining %zu requests in flight",
+	             cki_dispatch_inflight(a->dispatch));
+	cki_server_set_draining(a->server, true);
+	on_drain_tick(loop, a);
+}
+
+static void
+on_sweep(cki_loop *loop, void *arg)
+{
+	agent *a = arg;
+	cki_store_memory_sweep(a->store);
+	cki_loop_timer(loop, SWEEP_MS, on_sweep, a);
+}
+
+static ck_err
+open_store(agent *a)
+{
+	char why[256] = "";
+	if (strcmp(a->cfg.upstream, "memory:") == 0) {
+		ck_err rv = cki_store_memory_new(&a->store, a->cfg.memory_limit_bytes);
+		if (rv == CK_OK)
+			cki_loop_timer(a->loop, SWEEP_MS, on_sweep, a);
+		return rv;
+	}
+	ck_err rv = cki_secret_load("CACHEKIT_API_KEY", "cachekit_api_key", &a->api_key, why,
+	                            sizeof(why));
+	if (rv == CK_ENOTFOUND) {
+		cki_log_error("upstream %s needs an API key: set CACHEKIT_API_KEY, "
+		              "CACHEKIT_API_KEY_FILE or the cachekit_api_key credential",
+		              a->cfg.upstream);
+		return CK_ECONFIG;
+	}
+	if (rv != CK_OK) {
+		cki_log_error("API key: %s", why);
+		return CK_ECONFIG;
+	}
+	cki_http_opts ho = {
+	        .url = a->cfg.upstream,
+	        .api_key = a->api_key->data,
+	        .api_key_len = a->api_key->len,
+	        .timeout_ms = a->cfg.timeout_ms,
+	        .pool_size = a->cfg.pool_size,
+	        .allow_custom_host = a->cfg.allow_custom_host,
+	        .ca_file = a->cfg.ca_file,
+	        .resolve = a->cfg.resolve,
+	        .max_attempts = a->cfg.max_attempts,
+	        .breaker_failures = a->cfg.breaker_failures,
+	        .breaker_open_ms = a->cfg.breaker_open_ms,
+	        .l1_status = a->cfg.l1_bytes > 0 ? "miss" : "disabled",
+	};
+	rv = cki_store_http_new(&a->store, a->loop, &ho, why, sizeof(why));
+	if (rv != CK_OK) {
+		cki_log_error("upstream %s: %s", rv == CK_EURL ? "URL refused" : "cannot start",
+		              why[0] ? why : ck_strerror(rv));
+		return rv == CK_ENOMEM ? rv : CK_ECONFIG;
+	}
+	return CK_OK;
+}
+
+static ck_err
+load_keyring(agent *a)
+{
+	char why[256] = "";
+	ck_err rv = cki_keyring_load(&a->keyring, a->cfg.tenant_id, why, sizeof(why));
+	if (rv == CK_ENOTFOUND) {
+		a->keyring = NULL;
+		cki_log_info("no master key: secure requests will be refused");
+		return CK_OK;
+	}
+	if (rv != CK_OK) {
+		cki_log_error("master key: %s", why);
+		return CK_ECONFIG;
+	}
+	cki_log_info("keyring: %zu key(s), tenant \"%s\"", cki_keyring_count(a->keyring),
+	             a->cfg.tenant_id);
+	return CK_OK;
+}
+
+static int
+run(agent *a, int argc, char **argv)
+{
+	bool exit_now = false;
+	char why[512] = "";
+	if (cki_config_defaults(&a->cfg) != CK_OK)
+		return EXIT_RUNTIME;
+	if (cki_config_load(&a->cfg, argc, argv, stdout, stderr, &exit_now) != CK_OK)
+		return EXIT_CONFIG;
+	if (exit_now)
+		return 0;
+	if (cki_config_validate(&a->cfg, stderr) != CK_OK)
+		return EXIT_CONFIG;
+	cki_log_level level = CKI_LOG_INFO;
+	cki_log_parse_level(a->cfg.log_level, &level);
+	cki_log_set_level(level);
+	cki_log_use_syslog(a->cfg.log_syslog);
+
+	if (cki_secmem_init(SECURE_HEAP) != CK_OK)
+		cki_log_warn("secure heap unavailable: secrets are wiped but may be swapped");
+	if (load_keyring(a) != CK_OK)
+		return EXIT_CONFIG;
+	if (a->cfg.check_only) {
+		cki_config_dump(&a->cfg, stdout);
+		printf("master-key = %s\n", a->keyring ? "configured" : "(none)");
+		/* Build the upstream too, so URL and API key problems show here. */
+		if (cki_loop_new(&a->loop) != CK_OK || open_store(a) != CK_OK)
+			return EXIT_CONFIG;
+		printf("configuration ok\n");
+		return 0;
+	}
+	if (cki_loop_new(&a->loop) != CK_OK)
+		return EXIT_RUNTIME;
+	ck_err rv = open_store(a);
+	if (rv != CK_OK)
+		return rv == CK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+	if (cki_locks_new(&a->locks, a->loop, a->store) != CK_OK)
+		return EXIT_RUNTIME;
+	cki_dispatch_deps deps = {a->loop, &a->cfg, a->store, a->locks, a->keyring};
+	if (cki_dispatch_new(&a->dispatch, &deps) != CK_OK)
+		return EXIT_RUNTIME;
+	rv = cki_server_new(&a->server, a->loop, &a->cfg, cki_dispatch_handle, a->dispatch, why,
+	                    sizeof(why));
+	if (rv != CK_OK) {
+		cki_log_error("%s", why[0] ? why : ck_strerror(rv));
+		return rv == CK_EBUSYAGENT ? EXIT_BUSY : rv == CK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+	}
+	cki_dispatch_set_server(a->dispatch, a->server);
+
+	signal_loop = a->loop;
+	struct sigaction sa = {0};
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	cki_loop_on_turn(a->loop, on_turn, a);
+
+	cki_log_info("ready: serving %s, upstream %s (version %s)", a->cfg.endpoint,
+	             a->cfg.upstream, CK_VERSION_STRING);
+	if (cki_loop_run(a->loop) != CK_OK)
+		return EXIT_RUNTIME;
+	cki_log_info("stopped");
+	return 0;
+}
+
+static void
+teardown(agent *a)
+{
+	cki_server_free(a->server, 1000);
+	if (a->locks != NULL)
+		cki_locks_shutdown(a->locks);
+	if (a->store != NULL)
+		a->store->ops->destroy(a->store); /* fails what is left with CK_ESHUTDOWN */
+	cki_locks_free(a->locks);
+	cki_dispatch_free(a->dispatch);
+	cki_keyring_free(a->keyring);
+	cki_secret_free(a->api_key);
+	cki_loop_free(a->loop);
+	cki_config_free(&a->cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	agent a;
+	memset(&a, 0, sizeof(a));
+	/* Before anything reads a secret: no core dumps, no ptrace by other users. */
+	cki_harden_process();
+	sanitise_stdio();
+	int code = run(&a, argc, argv);
+	teardown(&a);
+	return code;
+}

@@ -1,0 +1,985 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The embedded store ("memory:"): a chained hash table of value entries threaded on an
+ * intrusive LRU list, plus a second hash table of lock leases. It gives the agent the
+ * cachekit.io API's visible behaviour without a network: TTL with a stale window, freshness
+ * and fresh-for on get, seconds-to-eviction rounded up, the PATCH-ttl rules (absent = no-op,
+ * stale = conflict, no-expiry = becomes bounded), and one-attempt lock leases with random
+ * UUIDv4 ids. Memory is bounded by accounted bytes (keys + values + a fixed per-entry
+ * overhead, and the same for locks); a put evicts least-recently-used entries until it fits,
+ * dropping expired entries first where that is cheap. Every operation calls its callback once,
+ * as the last thing it does with the store, so callbacks may call back in (even destroy).
+ * Values handed to callbacks are reference-counted so they stay valid for the whole callback
+ * even if the callback deletes or overwrites the key.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "log.h"
+#include "loop.h"
+#include "store_memory.h"
+
+#define NEVER             UINT64_MAX /* fresh_until / evict_at of a no-expiry entry */
+#define MS_PER_S          1000u
+#define UUID_LEN          36
+#define TABLE_MIN_BUCKETS 64u
+/* How many least-recently-used entries a put inspects for expired ones before evicting. */
+#define RECLAIM_SCAN 32
+
+struct hnode {
+	struct hnode *next;
+	uint64_t hash;
+	const char *key; /* points into the containing entry or lock */
+	size_t key_len;
+};
+
+struct table {
+	struct hnode **buckets;
+	size_t nbuckets; /* a power of two */
+	size_t count;
+};
+
+/* A stored value; the entry holds one reference, a get in its callback holds another. */
+struct value {
+	size_t refs;
+	size_t len;
+	uint8_t data[];
+};
+
+struct entry {
+	struct hnode node;      /* first member: the table stores &entry->node */
+	struct entry *lru_prev; /* more recently used */
+	struct entry *lru_next; /* less recently used */
+	struct value *value;
+	uint64_t fresh_until; /* ms on the store clock; NEVER for no expiry */
+	uint64_t evict_at;    /* fresh_until + stale window; NEVER for no expiry */
+	uint64_t bytes;       /* accounted size */
+	char key[];
+};
+
+struct lock {
+	struct hnode node; /* first member */
+	uint64_t expires_at;
+	uint64_t bytes;
+	char id[UUID_LEN + 1];
+	char key[];
+};
+
+/* Accounted per-item overheads: the struct plus about two hash slots (load factor <= 3/4,
+ * doubling, so there are between 1.33 and 2.67 buckets per item). */
+#define ENTRY_OVERHEAD (sizeof(struct entry) + sizeof(struct value) + 2 * sizeof(struct hnode *))
+#define LOCK_OVERHEAD  (sizeof(struct lock) + 2 * sizeof(struct hnode *))
+
+struct memstore {
+	cki_store base; /* first member: cki_store * <-> struct memstore * */
+	uint64_t limit;
+	uint64_t bytes;      /* accounted bytes of entries and locks */
+	uint64_t lock_bytes; /* the locks' share of bytes */
+	struct table entries;
+	struct table locks;
+	struct entry *lru_head; /* most recently used */
+	struct entry *lru_tail; /* least recently used */
+	uint64_t evictions;     /* live entries dropped for space */
+	uint64_t expired;       /* entries reclaimed after evict_at */
+	uint64_t sip_k0, sip_k1;
+	uint64_t (*now_ms)(void *ctx);
+	void *now_ctx;
+};
+
+static const cki_store_ops memory_ops;
+
+/* ---- hashing: SipHash-2-4 with a per-store random key, so clients cannot force collisions */
+
+static inline uint64_t
+rotl64(uint64_t x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+#define SIPROUND(v0, v1, v2, v3)     \
+	do {                         \
+		v0 += v1;            \
+		v1 = rotl64(v1, 13); \
+		v1 ^= v0;            \
+		v0 = rotl64(v0, 32); \
+		v2 += v3;            \
+		v3 = rotl64(v3, 16); \
+		v3 ^= v2;            \
+		v0 += v3;            \
+		v3 = rotl64(v3, 21); \
+		v3 ^= v0;            \
+		v2 += v1;            \
+		v1 = rotl64(v1, 17); \
+		v1 ^= v2;            \
+		v2 = rotl64(v2, 32); \
+	} while (0)
+
+static uint64_t
+siphash24(uint64_t k0, uint64_t k1, const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
+	uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
+	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
+	uint64_t v3 = k1 ^ 0x7465646279746573ULL;
+	uint64_t m;
+	size_t i, left = len;
+
+	for (; left >= 8; left -= 8, p += 8) {
+		m = 0;
+		for (i = 0; i < 8; i++)
+			m |= (uint64_t)p[i] << (8 * i);
+		v3 ^= m;
+		SIPROUND(v0, v1, v2, v3);
+		SIPROUND(v0, v1, v2, v3);
+		v0 ^= m;
+	}
+	m = (uint64_t)(len & 0xff) << 56;
+	for (i = 0; i < left; i++)
+		m |= (uint64_t)p[i] << (8 * i);
+	v3 ^= m;
+	SIPROUND(v0, v1, v2, v3);
+	SIPROUND(v0, v1, v2, v3);
+	v0 ^= m;
+	v2 ^= 0xff;
+	for (i = 0; i < 4; i++)
+		SIPROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static ck_err
+fill_random(void *buf, size_t len)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = getrandom(p, len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			cki_log_error("store memory: getrandom: %s", strerror(errno));
+			return CK_EINTERNAL;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return CK_OK;
+}
+
+/* ---- the hash table (chained; nodes are intrusive) ---------------------------------------- */
+
+static ck_err
+table_init(struct table *t)
+{
+	t->buckets = calloc(TABLE_MIN_BUCKETS, sizeof(*t->buckets));
+	if (t->buckets == NULL)
+		return CK_ENOMEM;
+	t->nbuckets = TABLE_MIN_BUCKETS;
+	t->count = 0;
+	return CK_OK;
+}
+
+/* The link that points at the node for key, or the NULL link ending its chain. */
+static struct hnode **
+table_slot(struct table *t, const char *key, size_t key_len, uint64_t hash)
+{
+	struct hnode **pp = &t->buckets[hash & (t->nbuckets - 1)];
+
+	for (; *pp != NULL; pp = &(*pp)->next) {
+		struct hnode *n = *pp;
+		if (n->hash == hash && n->key_len == key_len && memcmp(n->key, key, key_len) == 0)
+			break;
+	}
+	return pp;
+}
+
+/* Doubles the bucket array. On allocation failure the table keeps working with longer chains. */
+static void
+table_grow(struct table *t)
+{
+	size_t n = t->nbuckets * 2, i;
+	struct hnode **nb;
+
+	if (n > SIZE_MAX / sizeof(*nb))
+		return;
+	nb = calloc(n, sizeof(*nb));
+	if (nb == NULL) {
+		cki_log_warn("store memory: cannot grow hash table to %zu buckets", n);
+		return;
+	}
+	for (i = 0; i < t->nbuckets; i++) {
+		struct hnode *node = t->buckets[i], *next;
+		for (; node != NULL; node = next) {
+			next = node->next;
+			node->next = nb[node->hash & (n - 1)];
+			nb[node->hash & (n - 1)] = node;
+		}
+	}
+	free(t->buckets);
+	t->buckets = nb;
+	t->nbuckets = n;
+}
+
+/* Inserts a node whose key is known to be absent. */
+static void
+table_insert(struct table *t, struct hnode *node)
+{
+	struct hnode **head;
+
+	if ((t->count + 1) * 4 > t->nbuckets * 3)
+		table_grow(t);
+	head = &t->buckets[node->hash & (t->nbuckets - 1)];
+	node->next = *head;
+	*head = node;
+	t->count++;
+}
+
+static void
+table_unlink(struct table *t, struct hnode *node)
+{
+	struct hnode **pp = table_slot(t, node->key, node->key_len, node->hash);
+
+	if (*pp == node) {
+		*pp = node->next;
+		t->count--;
+	}
+}
+
+/* ---- values, entries, LRU ----------------------------------------------------------------- */
+
+static void
+value_release(struct value *v)
+{
+	if (v != NULL && --v->refs == 0)
+		free(v);
+}
+
+static void
+lru_unlink(struct memstore *m, struct entry *e)
+{
+	if (e->lru_prev != NULL)
+		e->lru_prev->lru_next = e->lru_next;
+	else
+		m->lru_head = e->lru_next;
+	if (e->lru_next != NULL)
+		e->lru_next->lru_prev = e->lru_prev;
+	else
+		m->lru_tail = e->lru_prev;
+	e->lru_prev = e->lru_next = NULL;
+}
+
+static void
+lru_push_front(struct memstore *m, struct entry *e)
+{
+	e->lru_prev = NULL;
+	e->lru_next = m->lru_head;
+	if (m->lru_head != NULL)
+		m->lru_head->lru_prev = e;
+	m->lru_head = e;
+	if (m->lru_tail == NULL)
+		m->lru_tail = e;
+}
+
+static void
+lru_touch(struct memstore *m, struct entry *e)
+{
+	if (m->lru_head != e) {
+		lru_unlink(m, e);
+		lru_push_front(m, e);
+	}
+}
+
+static bool
+entry_expired(const struct entry *e, uint64_t now)
+{
+	return e->evict_at != NEVER && now >= e->evict_at;
+}
+
+static void
+entry_remove(struct memstore *m, struct entry *e)
+{
+	table_unlink(&m->entries, &e->node);
+	lru_unlink(m, e);
+	m->bytes -= e->bytes;
+	value_release(e->value);
+	free(e);
+}
+
+/* The entry for key if it is present and not past evict_at; an expired one is reclaimed. */
+static struct entry *
+entry_find_live(struct memstore *m, const char *key, size_t key_len, uint64_t now)
+{
+	uint64_t h = siphash24(m->sip_k0, m->sip_k1, key, key_len);
+	struct entry *e = (struct entry *)*table_slot(&m->entries, key, key_len, h);
+
+	if (e != NULL && entry_expired(e, now)) {
+		entry_remove(m, e);
+		m->expired++;
+		e = NULL;
+	}
+	return e;
+}
+
+static void
+lock_remove(struct memstore *m, struct lock *lk)
+{
+	table_unlink(&m->locks, &lk->node);
+	m->bytes -= lk->bytes;
+	m->lock_bytes -= lk->bytes;
+	free(lk);
+}
+
+static void
+sweep_locks(struct memstore *m, uint64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < m->locks.nbuckets; i++) {
+		struct hnode **pp = &m->locks.buckets[i];
+		while (*pp != NULL) {
+			struct lock *lk = (struct lock *)*pp;
+			if (now >= lk->expires_at) {
+				*pp = lk->node.next;
+				m->locks.count--;
+				m->bytes -= lk->bytes;
+				m->lock_bytes -= lk->bytes;
+				free(lk);
+			} else {
+				pp = &(*pp)->next;
+			}
+		}
+	}
+}
+
+/*
+ * Frees accounted bytes until need more fit under the limit. The caller has checked that
+ * lock_bytes + need <= limit, so evicting every entry is always enough. Expired entries among
+ * the least recently used few go first; then the LRU tail, expired or not.
+ */
+static void
+make_room(struct memstore *m, uint64_t need, uint64_t now)
+{
+	struct entry *e, *prev;
+	int scanned = 0;
+
+	if (m->bytes + need <= m->limit)
+		return;
+	for (e = m->lru_tail; e != NULL && scanned < RECLAIM_SCAN; e = prev, scanned++) {
+		prev = e->lru_prev;
+		if (entry_expired(e, now)) {
+			entry_remove(m, e);
+			m->expired++;
+			if (m->bytes + need <= m->limit)
+				return;
+		}
+	}
+	while (m->bytes + need > m->limit && m->lru_tail != NULL) {
+		e = m->lru_tail;
+		if (entry_expired(e, now))
+			m->expired++;
+		else
+			m->evictions++;
+		entry_remove(m, e);
+	}
+}
+
+/* Locks cannot be evicted: refuse a new item when the live locks leave it no room. */
+static bool
+room_beside_locks(struct memstore *m, uint64_t need, uint64_t now)
+{
+	if (m->lock_bytes + need <= m->limit)
+		return true;
+	sweep_locks(m, now);
+	return m->lock_bytes + need <= m->limit;
+}
+
+/* ---- common checks ------------------------------------------------------------------------ */
+
+static uint64_t
+store_now(const struct memstore *m)
+{
+	return m->now_ms(m->now_ctx);
+}
+
+static uint64_t
+default_clock(void *ctx)
+{
+	(void)ctx;
+	return cki_now_ms();
+}
+
+/* Checks the deadline and the key; fills r on failure. */
+static bool
+op_begin(const char *key, uint64_t deadline, size_t *key_len, cki_store_reply *r)
+{
+	size_t n;
+
+	if (deadline != 0 && cki_now_ms() > deadline) {
+		r->err = CK_ETIMEDOUT;
+		r->message = "deadline passed before the operation started";
+		return false;
+	}
+	if (key == NULL) {
+		r->err = CK_EINVALKEY;
+		r->message = "no key";
+		return false;
+	}
+	n = strnlen(key, CKI_STORE_MEMORY_MAX_KEY + 1);
+	if (n == 0 || n > CKI_STORE_MEMORY_MAX_KEY) {
+		r->err = CK_EINVALKEY;
+		r->message = n == 0 ? "empty key" : "key longer than the memory store accepts";
+		return false;
+	}
+	*key_len = n;
+	return true;
+}
+
+static void
+finish(cki_store_cb cb, void *arg, const cki_store_reply *r)
+{
+	if (cb != NULL)
+		cb(arg, r);
+}
+
+/* ---- operations --------------------------------------------------------------------------- */
+
+static void
+mem_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	struct memstore *m = (struct memstore *)s;
+	struct value *held = NULL;
+	struct entry *e;
+	cki_store_reply r;
+	size_t key_len;
+	uint64_t now;
+
+	cki_store_reply_init(&r);
+	if (!op_begin(key, deadline, &key_len, &r))
+		goto out;
+	now = store_now(m);
+	e = entry_find_live(m, key, key_len, now);
+	if (e == NULL)
+		goto out;
+	lru_touch(m, e);
+	held = e->value;
+	held->refs++;
+	r.found = true;
+	r.value = held->data;
+	r.value_len = held->len;
+	if (e->fresh_until == NEVER) {
+		r.freshness = CKI_FRESH;
+		r.fresh_for_ms = -1;
+	} else if (now < e->fresh_until) {
+		r.freshness = CKI_FRESH;
+		r.fresh_for_ms = (int64_t)(e->fresh_until - now);
+	} else {
+		r.freshness = CKI_STALE;
+		r.fresh_for_ms = 0;
+	}
+out:
+	finish(cb, arg, &r);
+	value_release(held);
+}
+
+static ck_err
+check_put_ttl(const cki_put_opts *opts, const char **message)
+{
+	if (opts == NULL)
+		return CK_OK;
+	if (opts->ttl_s > CKI_STORE_MEMORY_MAX_TTL_S) {
+		*message = "ttl above 2592000 seconds";
+		return CK_EINVAL;
+	}
+	if (opts->stale_ttl_s != 0 && opts->ttl_s == 0) {
+		*message = "a stale window requires a ttl";
+		return CK_EINVAL;
+	}
+	if ((uint64_t)opts->ttl_s + opts->stale_ttl_s > CKI_STORE_MEMORY_MAX_TTL_S) {
+		*message = "ttl + stale window above 2592000 seconds";
+		return CK_EINVAL;
+	}
+	return CK_OK;
+}
+
+static void
+mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const cki_put_opts *opts,
+        uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	struct memstore *m = (struct memstore *)s;
+	struct entry *e = NULL, *old;
+	struct value *v = NULL;
+	cki_store_reply r;
+	size_t key_len;
+	uint64_t need, now, h;
+
+	cki_store_reply_init(&r);
+	if (!op_begin(key, deadline, &key_len, &r))
+		goto out;
+	if ((r.err = check_put_ttl(opts, &r.message)) != CK_OK)
+		goto out;
+	if (value == NULL && len > 0) {
+		r.err = CK_EINVAL;
+		r.message = "no value bytes";
+		goto out;
+	}
+	/* Compare len alone first so the sum below cannot overflow. */
+	if (len > m->limit || len > SIZE_MAX - sizeof(struct value) ||
+	    ENTRY_OVERHEAD + key_len + 1 + (uint64_t)len > m->limit) {
+		r.err = CK_ETOOBIG;
+		r.message = "value larger than the memory store's limit";
+		goto out;
+	}
+	need = ENTRY_OVERHEAD + key_len + 1 + (uint64_t)len;
+	now = store_now(m);
+	if (!room_beside_locks(m, need, now)) {
+		r.err = CK_ENOMEM;
+		r.message = "memory store is full of locks";
+		goto out;
+	}
+	v = malloc(sizeof(*v) + len);
+	e = malloc(sizeof(*e) + key_len + 1);
+	if (v == NULL || e == NULL) {
+		r.err = CK_ENOMEM;
+		goto out;
+	}
+	v->refs = 1;
+	v->len = len;
+	if (len > 0)
+		memcpy(v->data, value, len);
+	memcpy(e->key, key, key_len + 1);
+	h = siphash24(m->sip_k0, m->sip_k1, key, key_len);
+	e->node.next = NULL;
+	e->node.hash = h;
+	e->node.key = e->key;
+	e->node.key_len = key_len;
+	e->lru_prev = e->lru_next = NULL;
+	e->value = v;
+	e->bytes = need;
+	if (opts == NULL || opts->ttl_s == 0) {
+		e->fresh_until = e->evict_at = NEVER;
+	} else {
+		e->fresh_until = now + (uint64_t)opts->ttl_s * MS_PER_S;
+		e->evict_at = e->fresh_until + (uint64_t)opts->stale_ttl_s * MS_PER_S;
+	}
+	v = NULL;
+
+	/* Every put replaces value and both windows: drop the old entry, then make room. */
+	old = (struct entry *)*table_slot(&m->entries, key, key_len, h);
+	if (old != NULL) {
+		if (entry_expired(old, now))
+			m->expired++;
+		entry_remove(m, old);
+	}
+	make_room(m, need, now);
+	table_insert(&m->entries, &e->node);
+	lru_push_front(m, e);
+	m->bytes += need;
+	e = NULL;
+out:
+	free(e);
+	free(v);
+	finish(cb, arg, &r);
+}
+
+static void
+mem_del(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	struct memstore *m = (struct memstore *)s;
+	struct entry *e;
+	cki_store_reply r;
+	size_t key_len;
+
+	cki_store_reply_init(&r);
+	if (!op_begin(key, deadline, &key_len, &r))
+		goto out;
+	e = entry_find_live(m, key, key_len, store_now(m));
+	if (e != NULL) {
+		entry_remove(m, e);
+		r.found = true;
+	}
+out:
+	finish(cb, arg, &r);
+}
+
+static void
+mem_exists(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	struct memstore *m = (struct memstore *)s;
+	cki_store_reply r;
+	size_t key_len;
+
+	cki_store_reply_init(&r);
+	if (!op_begin(key, deadline, &key_len, &r))
+		goto out;
+	/* Like HEAD: a stale entry is present. */
+	r.found = entry_find_live(m, key, key_len, store_now(m)) != NULL;
+out:
+	finish(cb, arg, &r);
+}
+
+static void
+mem_get_ttl(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	struct memstore *m = (struct memstore *)s;
+	struct entry *e;
+	cki_store_reply r;
+	size_t key_len;
+	uint64_t now;
+
+	cki_store_reply_init(&r);
+	if (!op_begin(key, deadline, &key_len, &r))
+		goto out;
+	now = store_now(m);
+	e = entry_find_live(m, key, key_len, now);
+	if (e == NULL)
+		goto out;
+	r.found = true;
+	/* Rounded up, so a present key never reads 0 (spec §4.2). */
+	r.ttl_s = e->evict_at == NEVER ? -1
+	                               : (int64_t)((e->evict_at - now + MS_PER_S - 1) / MS_PER_S);
+out:
+	finish(cb, arg, &r);
+}
+
+static void
+mem_touch(cki_store *s, const char *key, uint32_t ttl_s, uint64_t deadline, cki_store_cb cb,
+          void *arg)
+{
+	struct memstore *m = (struct memstore *)s;
+	struct entry *e;
+	cki_store_reply r;
+	size_t key_len;
+	uint64_t now, stale_ms;
+
+	cki_store_reply_init(&r);
+	if (!op_begin(key, deadline, &key_len, &r))
+		goto out;
+	if (ttl_s == 0 || ttl_s > CKI_STORE_MEMORY_MAX_TTL_S) {
+		r.err = CK_EINVAL;
+		r.message = "ttl must be 1..2592000 seconds";
+		goto out;
+	}
+	now = store_now(m);
+	e = entry_find_live(m, key, key_len, now);
+	if (e == NULL)
+		goto out; /* the API answers 200 for an absent key: a no-op */
+	stale_ms = e->fresh_until == NEVER ? 0 : e->evict_at - e->fresh_until;
+	if ((uint64_t)ttl_s * MS_PER_S + stale_ms >
+	    (uint64_t)CKI_STORE_MEMORY_MAX_TTL_S * MS_PER_S) {
+		r.err = CK_EINVAL;
+		r.message = "ttl + stored stale window above 2592000 seconds";
+		goto out;
+	}
+	if (e->fresh_until != NEVER && now >= e->fresh_until) {
+		r.err = CK_ECONFLICT;
+		r.message = "entry is past its fresh window; write it again";
+		goto out;
+	}
+	e->fresh_until = now + (uint64_t)ttl_s * MS_PER_S;
+	e->evict_at = e->fresh_until + stale_ms;
+	lru_touch(m, e);
+	r.found = true;
+out:
+	finish(cb, arg, &r);
+}
+
+/* A random (version 4) UUID in lowercase 8-4-4-4-12 form. */
+static ck_err
+make_lock_id(char out[UUID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[16];
+	size_t i, o = 0;
+	ck_err rv;
+
+	if ((rv = fill_random(b, sizeof(b))) != CK_OK)
+		return rv;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	for (i = 0; i < sizeof(b); i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 0x0f];
+	}
+	out[o] = '\0';
+	return CK_OK;
+}
+
+static void
+mem_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t deadline, cki_store_cb cb,
+         void *arg)
+{
+	struct memstore *m = (struct memstore *)s;
+	struct lock *lk;
+	cki_store_reply r;
+	char id[UUID_LEN + 1]; /* the reply's copy: a callback may release the lock */
+	size_t key_len;
+	uint64_t now, h, need;
+
+	cki_store_reply_init(&r);
+	if (!op_begin(key, deadline, &key_len, &r))
+		goto out;
+	if (lease_ms == 0) {
+		r.err = CK_EINVAL;
+		r.message = "lease must be at least 1 ms";
+		goto out;
+	}
+	now = store_now(m);
+	h = siphash24(m->sip_k0, m->sip_k1, key, key_len);
+	lk = (struct lock *)*table_slot(&m->locks, key, key_len, h);
+	if (lk != NULL && now < lk->expires_at)
+		goto out; /* contested: lock_id stays NULL */
+	if ((r.err = make_lock_id(id)) != CK_OK)
+		goto out;
+	if (lk == NULL) {
+		need = LOCK_OVERHEAD + key_len + 1;
+		if (!room_beside_locks(m, need, now)) {
+			r.err = CK_ENOMEM;
+			r.message = "memory store is full of locks";
+			goto out;
+		}
+		lk = malloc(sizeof(*lk) + key_len + 1);
+		if (lk == NULL) {
+			r.err = CK_ENOMEM;
+			goto out;
+		}
+		memcpy(lk->key, key, key_len + 1);
+		lk->node.next = NULL;
+		lk->node.hash = h;
+		lk->node.key = lk->key;
+		lk->node.key_len = key_len;
+		lk->bytes = need;
+		make_room(m, need, now);
+		table_insert(&m->locks, &lk->node);
+		m->bytes += need;
+		m->lock_bytes += need;
+	}
+	/* A new lease, or a fresh one over an expired lease for the same key. */
+	memcpy(lk->id, id, sizeof(id));
+	lk->expires_at = now + lease_ms;
+	r.lock_id = id;
+out:
+	finish(cb, arg, &r);
+}
+
+static bool
+blank(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s != ' ' && *s != '\t')
+			return false;
+	return true;
+}
+
+/* Constant-time comparison of a caller's lock id with ours: the id is a capability. */
+static bool
+lock_id_equal(const char *ours, const char *theirs)
+{
+	unsigned char diff = 0;
+	size_t i;
+
+	if (strnlen(theirs, UUID_LEN + 1) != UUID_LEN)
+		return false;
+	for (i = 0; i < UUID_LEN; i++)
+		diff |= (unsigned char)(ours[i] ^ theirs[i]);
+	return diff == 0;
+}
+
+static void
+mem_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadline, cki_store_cb cb,
+           void *arg)
+{
+	struct memstore *m = (struct memstore *)s;
+	struct lock *lk;
+	cki_store_reply r;
+	size_t key_len;
+	uint64_t now, h;
+
+	cki_store_reply_init(&r);
+	if (!op_begin(key, deadline, &key_len, &r))
+		goto out;
+	if (lock_id == NULL || blank(lock_id)) {
+		r.err = CK_EINVAL;
+		r.message = "no lock id";
+		goto out;
+	}
+	now = store_now(m);
+	h = siphash24(m->sip_k0, m->sip_k1, key, key_len);
+	lk = (struct lock *)*table_slot(&m->locks, key, key_len, h);
+	if (lk == NULL)
+		goto out;
+	if (now >= lk->expires_at) {
+		lock_remove(m, lk); /* expired: reclaim it; nothing was released */
+	} else if (lock_id_equal(lk->id, lock_id)) {
+		lock_remove(m, lk);
+		r.found = true;
+	}
+out:
+	finish(cb, arg, &r);
+}
+
+static double
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void
+mem_health(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	struct memstore *m = (struct memstore *)s;
+	static const char probe[] = "health";
+	cki_store_reply r;
+	double start;
+
+	cki_store_reply_init(&r);
+	if (deadline != 0 && cki_now_ms() > deadline) {
+		r.err = CK_ETIMEDOUT;
+		r.message = "deadline passed before the operation started";
+		goto out;
+	}
+	/* The trivial operation: one lookup of a key that is never stored (keys.c rejects it). */
+	start = mono_ms();
+	(void)table_slot(&m->entries, probe, sizeof(probe) - 1,
+	                 siphash24(m->sip_k0, m->sip_k1, probe, sizeof(probe) - 1));
+	r.latency_ms = mono_ms() - start;
+	r.found = true;
+	r.version = CK_VERSION_STRING;
+out:
+	finish(cb, arg, &r);
+}
+
+static void
+mem_stats(cki_store *s, void (*emit)(void *ctx, const char *name, double v), void *ctx)
+{
+	struct memstore *m = (struct memstore *)s;
+
+	emit(ctx, "store_entries", (double)m->entries.count);
+	emit(ctx, "store_bytes", (double)m->bytes);
+	emit(ctx, "store_evictions", (double)m->evictions);
+	emit(ctx, "store_expired", (double)m->expired);
+	emit(ctx, "store_locks", (double)m->locks.count);
+}
+
+static void
+mem_destroy(cki_store *s)
+{
+	struct memstore *m = (struct memstore *)s;
+	struct entry *e, *next;
+	size_t i;
+
+	if (m == NULL)
+		return;
+	for (e = m->lru_head; e != NULL; e = next) {
+		next = e->lru_next;
+		value_release(e->value);
+		free(e);
+	}
+	for (i = 0; i < m->locks.nbuckets; i++) {
+		struct hnode *n = m->locks.buckets[i], *nn;
+		for (; n != NULL; n = nn) {
+			nn = n->next;
+			free(n);
+		}
+	}
+	free(m->entries.buckets);
+	free(m->locks.buckets);
+	free(m);
+}
+
+static const char *
+mem_url(cki_store *s)
+{
+	(void)s;
+	return "memory:";
+}
+
+static const cki_store_ops memory_ops = {
+        .backend_type = "memory",
+        .get = mem_get,
+        .put = mem_put,
+        .del = mem_del,
+        .exists = mem_exists,
+        .get_ttl = mem_get_ttl,
+        .touch = mem_touch,
+        .lock = mem_lock,
+        .unlock = mem_unlock,
+        .health = mem_health,
+        .stats = mem_stats,
+        .destroy = mem_destroy,
+        .url = mem_url,
+};
+
+/* ---- public ------------------------------------------------------------------------------- */
+
+ck_err
+cki_store_memory_new(cki_store **out, uint64_t memory_limit_bytes)
+{
+	struct memstore *m = NULL;
+	uint64_t seed[2];
+	ck_err rv;
+
+	if (out == NULL || memory_limit_bytes == 0) {
+		cki_log_error("store memory: the memory limit must be above 0 bytes");
+		rv = CK_EINVAL;
+		goto out;
+	}
+	if ((rv = fill_random(seed, sizeof(seed))) != CK_OK)
+		goto out;
+	m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		rv = CK_ENOMEM;
+		goto out;
+	}
+	m->base.ops = &memory_ops;
+	m->limit = memory_limit_bytes;
+	m->sip_k0 = seed[0];
+	m->sip_k1 = seed[1];
+	m->now_ms = default_clock;
+	if ((rv = table_init(&m->entries)) != CK_OK || (rv = table_init(&m->locks)) != CK_OK)
+		goto out;
+	*out = &m->base;
+	m = NULL;
+out:
+	if (m != NULL)
+		mem_destroy(&m->base);
+	return rv;
+}
+
+void
+cki_store_memory_set_clock(cki_store *s, uint64_t (*now_ms)(void *ctx), void *ctx)
+{
+	struct memstore *m = (struct memstore *)s;
+
+	if (s == NULL || s->ops != &memory_ops)
+		return;
+	m->now_ms = now_ms != NULL ? now_ms : default_clock;
+	m->now_ctx = now_ms != NULL ? ctx : NULL;
+}
+
+void
+cki_store_memory_sweep(cki_store *s)
+{
+	struct memstore *m = (struct memstore *)s;
+	struct entry *e, *prev;
+	uint64_t now;
+
+	if (s == NULL || s->ops != &memory_ops)
+		return;
+	now = store_now(m);
+	for (e = m->lru_tail; e != NULL; e = prev) {
+		prev = e->lru_prev;
+		if (entry_expired(e, now)) {
+			entry_remove(m, e);
+			m->expired++;
+		}
+	}
+	sweep_locks(m, now);
+}

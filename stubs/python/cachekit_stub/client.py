@@ -1,0 +1,415 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The synchronous client, and the request building and reply reading both clients share.
+
+Every operation is described once as an ``_Op``: the Request to send, the timeout to wait, and
+how to read the Response (including which non-zero statuses are ordinary results, such as
+CK_ENOTFOUND for a miss). ``Client`` runs an ``_Op`` on the I/O-thread connection;
+``AsyncClient`` (aio.py) awaits the same ``_Op`` on its asyncio connection.
+
+A Client is thread-safe: any number of threads may call it at once; their requests are in
+flight together on the one socket and each reply is matched to its caller by request id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, Optional, Union
+
+from . import _transport
+from . import agent_pb2 as pb
+from .errors import (
+    EBADHANDLE,
+    EBUSY,
+    EINVAL,
+    ENOTFOUND,
+    EPROTO,
+    InvalidArgument,
+    LockContested,
+    ProtocolError,
+    error_for_status,
+)
+
+DEFAULT_TIMEOUT = 5.0
+MAX_TTL_S = 2_592_000
+DEFAULT_LEASE_S = 30.0
+_NAMESPACE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_FRESHNESS = {
+    pb.FRESHNESS_UNKNOWN: "unknown",
+    pb.FRESHNESS_FRESH: "fresh",
+    pb.FRESHNESS_STALE: "stale",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A value read with get_entry(): the bytes plus the agent's freshness information."""
+
+    value: bytes
+    freshness: str  # "fresh", "stale" or "unknown"
+    fresh_for_ms: Optional[int]  # None: no bound known
+    refresh_due: bool  # this caller was chosen to recompute and set the value
+
+
+@dataclass(frozen=True)
+class LockHandle:
+    """A held lock. ``handle`` is the agent's opaque handle; ``hex`` is its text form, the
+    lock id AgentBackend hands to cachekit-py. Only this process may release it."""
+
+    name: str
+    handle: bytes
+    lease_ms: int
+
+    @property
+    def hex(self) -> str:
+        return self.handle.hex()
+
+
+LockRef = Union[LockHandle, bytes, str]
+
+
+@dataclass
+class _Op:
+    req: pb.Request
+    timeout: float
+    read: Callable[[pb.Response], Any]
+    # Non-zero statuses that are results, not errors: status -> value returned.
+    results: Optional[Dict[int, Any]] = None
+
+
+def _u32(what: str, value: Optional[float], cap: int = 0xFFFFFFFF) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise InvalidArgument(EINVAL, f"{what} must be a number, not {value!r}")
+    if value < 0 or value > cap:
+        raise InvalidArgument(EINVAL, f"{what} must be within 0..{cap}, not {value!r}")
+    return int(value)
+
+
+def _check_key(what: str, key: Any) -> str:
+    if not isinstance(key, str):
+        raise InvalidArgument(EINVAL, f"{what} must be a str, not {type(key).__name__}")
+    return key
+
+
+def _result(resp: pb.Response, field: str):
+    if resp.WhichOneof("result") != field:
+        raise ProtocolError(EPROTO, f"reply carries {resp.WhichOneof('result')!r}, not {field!r}")
+    return getattr(resp, field)
+
+
+def _handle_bytes(lock: LockRef) -> bytes:
+    if isinstance(lock, LockHandle):
+        return lock.handle
+    if isinstance(lock, (bytes, bytearray, memoryview)):
+        return bytes(lock)
+    if isinstance(lock, str):
+        try:
+            return bytes.fromhex(lock)
+        except ValueError:
+            raise InvalidArgument(EINVAL, "lock id is not a hex string") from None
+    raise InvalidArgument(EINVAL, f"not a lock handle: {type(lock).__name__}")
+
+
+class _Base:
+    """Options and request building shared by Client and AsyncClient."""
+
+    _timeout: float
+    _namespace: Optional[str]
+
+    def _init_options(self, timeout: Optional[float], namespace: Optional[str]) -> None:
+        self._timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
+        _transport.deadline_ms(self._timeout)  # validates
+        self._namespace = self._check_namespace(namespace) if namespace else None
+
+    @staticmethod
+    def _check_namespace(ns: str) -> str:
+        if not isinstance(ns, str) or not _NAMESPACE_RE.fullmatch(ns):
+            raise InvalidArgument(EINVAL, "namespace must be 1-64 chars of [A-Za-z0-9_-]")
+        return ns
+
+    @property
+    def timeout(self) -> float:
+        """The default timeout of this view, in seconds."""
+        return self._timeout
+
+    @property
+    def namespace(self) -> Optional[str]:
+        return self._namespace
+
+    def _view(self, timeout: Optional[float] = None, namespace: Optional[str] = None):
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        if timeout is not None:
+            _transport.deadline_ms(float(timeout))
+            view._timeout = float(timeout)
+        if namespace is not None:
+            view._namespace = self._check_namespace(namespace) if namespace else None
+        return view
+
+    def with_timeout(self, timeout: float):
+        """A view of this client with another default timeout (seconds), sharing its socket."""
+        return self._view(timeout=timeout)
+
+    def with_namespace(self, namespace: str):
+        """A view with another default namespace ("" for none), sharing the socket."""
+        return self._view(namespace=namespace)
+
+    def _request(self, timeout: Optional[float], namespace: Optional[str]):
+        t = self._timeout if timeout is None else float(timeout)
+        req = pb.Request(deadline_ms=_transport.deadline_ms(t))
+        ns = self._namespace if namespace is None else namespace
+        if ns:
+            req.namespace = self._check_namespace(ns)
+        return req, t
+
+    # ---- operations: request + reply reader ------------------------------------------
+
+    def _op_get(self, key, secure, timeout, namespace, entry: bool) -> _Op:
+        req, t = self._request(timeout, namespace)
+        req.get.key = _check_key("key", key)
+        req.get.secure = bool(secure)
+
+        def read(resp):
+            r = _result(resp, "get")
+            if not r.found:
+                return None
+            if not entry:
+                return r.value
+            return Entry(
+                value=r.value,
+                freshness=_FRESHNESS.get(r.freshness, "unknown"),
+                fresh_for_ms=None if r.fresh_for_ms < 0 else r.fresh_for_ms,
+                refresh_due=r.refresh_due,
+            )
+
+        return _Op(req, t, read, {ENOTFOUND: None})
+
+    def _op_set(self, key, value, ttl, stale_ttl, secure, sliding, fmt, timeout, namespace) -> _Op:
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise InvalidArgument(EINVAL, f"value must be bytes, not {type(value).__name__}")
+        req, t = self._request(timeout, namespace)
+        s = req.set
+        s.key = _check_key("key", key)
+        s.value = bytes(value)
+        s.ttl_s = _u32("ttl", ttl, MAX_TTL_S)
+        s.stale_ttl_s = _u32("stale_ttl", stale_ttl, MAX_TTL_S)
+        s.secure = bool(secure)
+        s.sliding = bool(sliding)
+        if fmt:
+            s.format = fmt
+        return _Op(req, t, lambda resp: (_result(resp, "set"), None)[1])
+
+    def _op_delete(self, key, timeout, namespace) -> _Op:
+        req, t = self._request(timeout, namespace)
+        req.delete.key = _check_key("key", key)
+        return _Op(req, t, lambda resp: _result(resp, "delete").existed, {ENOTFOUND: False})
+
+    def _op_exists(self, key, timeout, namespace) -> _Op:
+        req, t = self._request(timeout, namespace)
+        req.exists.key = _check_key("key", key)
+        return _Op(req, t, lambda resp: _result(resp, "exists").exists, {ENOTFOUND: False})
+
+    def _op_get_ttl(self, key, timeout, namespace) -> _Op:
+        req, t = self._request(timeout, namespace)
+        req.get_ttl.key = _check_key("key", key)
+
+        def read(resp):
+            r = _result(resp, "get_ttl")
+            return int(r.ttl_s) if r.found else None
+
+        return _Op(req, t, read, {ENOTFOUND: None})
+
+    def _op_refresh_ttl(self, key, ttl, timeout, namespace) -> _Op:
+        req, t = self._request(timeout, namespace)
+        req.refresh_ttl.key = _check_key("key", key)
+        ttl_s = _u32("ttl", ttl, MAX_TTL_S)
+        if ttl_s < 1:
+            raise InvalidArgument(EINVAL, "ttl must be within 1..2592000 seconds")
+        req.refresh_ttl.ttl_s = ttl_s
+        return _Op(req, t, lambda resp: _result(resp, "refresh_ttl").refreshed, {ENOTFOUND: False})
+
+    def _op_acquire_lock(self, name, lease, wait, timeout, namespace) -> _Op:
+        lease_ms = _u32("lease", None if lease is None else round(lease * 1000))
+        wait_ms = _u32("wait", None if wait is None else round(wait * 1000))
+        # The agent keeps trying for wait_ms: the call's own timeout comes on top of that.
+        if timeout is None:
+            timeout = self._timeout + wait_ms / 1000.0
+        req, t = self._request(timeout, namespace)
+        a = req.acquire_lock
+        a.name = _check_key("name", name)
+        a.lease_ms = lease_ms
+        a.wait_ms = wait_ms
+
+        def read(resp):
+            r = _result(resp, "acquire_lock")
+            if not r.acquired:
+                return None
+            if not r.handle:
+                raise ProtocolError(EPROTO, "lock granted without a handle")
+            return LockHandle(name=name, handle=r.handle, lease_ms=int(r.lease_ms))
+
+        return _Op(req, t, read, {EBUSY: None})
+
+    def _op_release_lock(self, lock, timeout, namespace) -> _Op:
+        req, t = self._request(timeout, namespace)
+        req.release_lock.handle = _handle_bytes(lock)
+        return _Op(
+            req, t, lambda resp: _result(resp, "release_lock").released, {EBADHANDLE: False}
+        )
+
+    def _op_health(self, timeout) -> _Op:
+        req, t = self._request(timeout, "")
+        req.health.SetInParent()
+
+        def read(resp):
+            h = _result(resp, "health")
+            return {
+                "healthy": h.healthy,
+                "backend_type": h.backend_type,
+                "latency_ms": h.latency_ms,
+                "api_url": h.api_url,
+                "version": h.version,
+                "error": h.error,
+                "error_type": h.error_type,
+                "agent_version": h.agent_version,
+            }
+
+        return _Op(req, t, read)
+
+    def _op_stats(self, timeout) -> _Op:
+        req, t = self._request(timeout, "")
+        req.stats.SetInParent()
+        return _Op(req, t, lambda resp: {s.name: s.value for s in _result(resp, "stats").stats})
+
+
+def finish(op: _Op, resp: pb.Response) -> Any:
+    """Reads a reply for op: a result value, or raises the status's exception."""
+    if resp.status != 0:
+        if op.results is not None and resp.status in op.results:
+            return op.results[resp.status]
+        raise error_for_status(resp.status, resp.message)
+    return op.read(resp)
+
+
+class Client(_Base):
+    """Synchronous, thread-safe client of the cachekit agent.
+
+    ``endpoint``: ZeroMQ endpoint (default: see resolve_endpoint). ``timeout``: default
+    seconds per call (every method also takes ``timeout=``). ``namespace``: default namespace
+    (every method also takes ``namespace=``; "" means none). Connects lazily.
+    """
+
+    def __init__(
+        self,
+        endpoint: Optional[str] = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        namespace: Optional[str] = None,
+    ) -> None:
+        self._init_options(timeout, namespace)
+        self._shared = _transport.SharedSync(_transport.resolve_endpoint(endpoint))
+
+    @property
+    def endpoint(self) -> str:
+        return self._shared.endpoint
+
+    @property
+    def late_replies(self) -> int:
+        """Replies dropped because their caller had already timed out (this process)."""
+        conn = self._shared.conn
+        return conn.late_replies if conn is not None else 0
+
+    def close(self) -> None:
+        """Closes the socket of every view of this client. Later calls raise AgentUnreachable."""
+        self._shared.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _run(self, op: _Op) -> Any:
+        return finish(op, self._shared.connection().call(op.req, op.timeout))
+
+    def get(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[bytes]:
+        """The value of key, or None on a miss."""
+        return self._run(self._op_get(key, secure, timeout, namespace, entry=False))
+
+    def get_entry(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[Entry]:
+        """The value of key with its freshness, or None on a miss."""
+        return self._run(self._op_get(key, secure, timeout, namespace, entry=True))
+
+    def set(
+        self,
+        key: str,
+        value: bytes,
+        ttl: Optional[int] = None,
+        stale_ttl: Optional[int] = None,
+        secure: bool = False,
+        sliding: bool = False,
+        *,
+        format: Optional[str] = None,
+        timeout=None,
+        namespace=None,
+    ) -> None:
+        """Stores value (bytes) at key; ttl/stale_ttl in seconds (None: no expiry)."""
+        self._run(
+            self._op_set(key, value, ttl, stale_ttl, secure, sliding, format, timeout, namespace)
+        )
+
+    def delete(self, key: str, *, timeout=None, namespace=None) -> bool:
+        """True when the key existed."""
+        return self._run(self._op_delete(key, timeout, namespace))
+
+    def exists(self, key: str, *, timeout=None, namespace=None) -> bool:
+        return self._run(self._op_exists(key, timeout, namespace))
+
+    def get_ttl(self, key: str, *, timeout=None, namespace=None) -> Optional[int]:
+        """Seconds until eviction (rounded up); -1 for no expiry; None when absent."""
+        return self._run(self._op_get_ttl(key, timeout, namespace))
+
+    def refresh_ttl(self, key: str, ttl: int, *, timeout=None, namespace=None) -> bool:
+        """Sets a new fresh window; False for an absent key. Raises Conflict when stale."""
+        return self._run(self._op_refresh_ttl(key, ttl, timeout, namespace))
+
+    def acquire_lock(
+        self,
+        name: str,
+        lease: float = DEFAULT_LEASE_S,
+        wait: float = 0.0,
+        *,
+        timeout=None,
+        namespace=None,
+    ) -> Optional[LockHandle]:
+        """Acquires the lease lock on name (lease and wait in seconds); None if contested."""
+        return self._run(self._op_acquire_lock(name, lease, wait, timeout, namespace))
+
+    def release_lock(self, handle: LockRef, *, timeout=None, namespace=None) -> bool:
+        """Releases a lock (LockHandle, handle bytes or hex id); False if the agent no longer
+        knows it (expired or released)."""
+        return self._run(self._op_release_lock(handle, timeout, namespace))
+
+    @contextlib.contextmanager
+    def lock(
+        self, name: str, lease: float = DEFAULT_LEASE_S, wait: float = 0.0, *, timeout=None, namespace=None
+    ) -> Iterator[LockHandle]:
+        """``with client.lock("k", wait=5):`` holds the lock for the block and releases it
+        after. Raises LockContested if it cannot be acquired within wait."""
+        handle = self.acquire_lock(name, lease, wait, timeout=timeout, namespace=namespace)
+        if handle is None:
+            raise LockContested(EBUSY, f"lock {name!r} is held by another holder")
+        try:
+            yield handle
+        finally:
+            self.release_lock(handle, timeout=timeout, namespace=namespace)
+
+    def health(self, *, timeout=None) -> Dict[str, Any]:
+        """The agent's health report (healthy, backend_type, latency_ms, api_url, ...)."""
+        return self._run(self._op_health(timeout))
+
+    def stats(self, *, timeout=None) -> Dict[str, float]:
+        """Every agent counter and gauge by name."""
+        return self._run(self._op_stats(timeout))
