@@ -18,7 +18,7 @@
 
 #include "log.h"
 
-#define CHECKSUM_LEN 8
+#define CHECKSUM_LEN    8
 #define ENVELOPE_FIELDS 4
 
 /* A bounded cursor over untrusted bytes. */
@@ -253,8 +253,8 @@ cki_envelope_decode_ex(const uint8_t *in, size_t n, uint8_t **out, size_t *out_l
 		rv = CK_ENOMEM;
 		goto out;
 	}
-	int got = LZ4_decompress_safe((const char *)compressed, (char *)plain,
-	                              (int)compressed_len, (int)original_size);
+	int got = LZ4_decompress_safe((const char *)compressed, (char *)plain, (int)compressed_len,
+	                              (int)original_size);
 	if (got < 0 || (uint64_t)got != original_size) {
 		rv = reject("LZ4 block does not decompress to original_size");
 		goto out;

@@ -15,10 +15,10 @@
 #include "cachekit/errors.h"
 
 /* Caps from spec §6.2 (wire-format.json "limits"). */
-#define CKI_ENVELOPE_MAX ((size_t)512 * 1024 * 1024)
-#define CKI_ENVELOPE_MAX_COMPRESSED ((size_t)512 * 1024 * 1024)
+#define CKI_ENVELOPE_MAX              ((size_t)512 * 1024 * 1024)
+#define CKI_ENVELOPE_MAX_COMPRESSED   ((size_t)512 * 1024 * 1024)
 #define CKI_ENVELOPE_MAX_UNCOMPRESSED ((size_t)512 * 1024 * 1024)
-#define CKI_ENVELOPE_MAX_RATIO 1000
+#define CKI_ENVELOPE_MAX_RATIO        1000
 /* Longest format string accepted ("msgpack", "orjson", "arrow" in practice). */
 #define CKI_ENVELOPE_FORMAT_MAX 32
 /* The format the agent writes. */

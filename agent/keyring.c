@@ -55,7 +55,8 @@ decode_master_hex(const uint8_t *hex, size_t n, uint8_t out[CKI_KEY_LEN])
 			unsigned letter = (c | 0x20) - 'a';
 			unsigned is_digit = digit < 10;
 			unsigned is_letter = letter < 6;
-			unsigned val = (digit & (0u - is_digit)) | ((letter + 10) & (0u - is_letter));
+			unsigned val =
+			        (digit & (0u - is_digit)) | ((letter + 10) & (0u - is_letter));
 			ok &= is_digit | is_letter;
 			byte = (byte << 4) | (val & 0xf);
 		}
@@ -175,10 +176,12 @@ cki_keyring_new(cki_keyring **out, const char *tenant_id, const cki_secret *curr
 				continue;
 			if (i == 0)
 				set_why(why, why_cap,
-				        "previous master key #%zu equals the current master key", j);
+				        "previous master key #%zu equals the current master key",
+				        j);
 			else
 				set_why(why, why_cap,
-				        "previous master keys #%zu and #%zu are the same key", i, j);
+				        "previous master keys #%zu and #%zu are the same key", i,
+				        j);
 			rv = CK_ECONFIG;
 			goto out;
 		}
@@ -214,11 +217,10 @@ cki_keyring_load(cki_keyring **out, const char *tenant_id, char *why, size_t why
 	char prev_why[256] = "";
 
 	/* Load both first, so both environment variables are scrubbed whatever happens. */
-	rv = cki_secret_load("CACHEKIT_MASTER_KEY", "cachekit_master_key", &current, why,
-	                     why_cap);
-	ck_err prv = cki_secret_load("CACHEKIT_PREVIOUS_MASTER_KEYS",
-	                             "cachekit_previous_master_keys", &previous, prev_why,
-	                             sizeof(prev_why));
+	rv = cki_secret_load("CACHEKIT_MASTER_KEY", "cachekit_master_key", &current, why, why_cap);
+	ck_err prv =
+	        cki_secret_load("CACHEKIT_PREVIOUS_MASTER_KEYS", "cachekit_previous_master_keys",
+	                        &previous, prev_why, sizeof(prev_why));
 	if (rv != CK_OK && rv != CK_ENOTFOUND)
 		goto out;
 	if (prv != CK_OK && prv != CK_ENOTFOUND) {
@@ -229,7 +231,8 @@ cki_keyring_load(cki_keyring **out, const char *tenant_id, char *why, size_t why
 	if (rv == CK_ENOTFOUND) {
 		if (previous != NULL && !all_blank(previous->data, previous->len)) {
 			set_why(why, why_cap,
-			        "CACHEKIT_PREVIOUS_MASTER_KEYS is set but CACHEKIT_MASTER_KEY is not");
+			        "CACHEKIT_PREVIOUS_MASTER_KEYS is set but CACHEKIT_MASTER_KEY is "
+			        "not");
 			rv = CK_ECONFIG;
 		}
 		goto out;

@@ -17,7 +17,7 @@
 
 /* Previous (decrypt-only) keys allowed besides the current one. */
 #define CKI_KEYRING_MAX_PREVIOUS 3
-#define CKI_KEYRING_MAX_KEYS (1 + CKI_KEYRING_MAX_PREVIOUS)
+#define CKI_KEYRING_MAX_KEYS     (1 + CKI_KEYRING_MAX_PREVIOUS)
 /* Tenant used when none is configured (spec §7.2, §13 decision 3). */
 #define CKI_DEFAULT_TENANT "default"
 

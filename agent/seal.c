@@ -20,12 +20,12 @@
 
 #include "log.h"
 
-#define HKDF_SALT_PREFIX "cachekit_v1_"
+#define HKDF_SALT_PREFIX     "cachekit_v1_"
 #define HKDF_SALT_PREFIX_LEN (sizeof(HKDF_SALT_PREFIX) - 1)
-#define HKDF_SALT_MAX (HKDF_SALT_PREFIX_LEN + 1 + CKI_DOMAIN_MAX + 2 + CKI_TENANT_MAX)
-#define HKDF_MIN_IKM 16
-#define FINGERPRINT_LABEL "key_fingerprint_v1"
-#define AAD_VERSION 0x03
+#define HKDF_SALT_MAX        (HKDF_SALT_PREFIX_LEN + 1 + CKI_DOMAIN_MAX + 2 + CKI_TENANT_MAX)
+#define HKDF_MIN_IKM         16
+#define FINGERPRINT_LABEL    "key_fingerprint_v1"
+#define AAD_VERSION          0x03
 
 ck_err
 cki_hkdf_derive(const uint8_t *master, size_t master_len, const char *domain, const char *tenant,
@@ -80,8 +80,7 @@ out:
 }
 
 ck_err
-cki_hkdf_tenant_key(const uint8_t master[CKI_KEY_LEN], const char *tenant,
-                    uint8_t out[CKI_KEY_LEN])
+cki_hkdf_tenant_key(const uint8_t master[CKI_KEY_LEN], const char *tenant, uint8_t out[CKI_KEY_LEN])
 {
 	return cki_hkdf_derive(master, CKI_KEY_LEN, "encryption", tenant, out);
 }
@@ -170,9 +169,8 @@ cki_aes_gcm_seal_with_nonce(const uint8_t key[CKI_KEY_LEN], const uint8_t nonce[
 		goto out;
 	if (aad_len > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1)
 		goto out;
-	if (pt_len > 0 &&
-	    (EVP_EncryptUpdate(ctx, out + CKI_NONCE_LEN, &n, pt, (int)pt_len) != 1 ||
-	     (size_t)n != pt_len))
+	if (pt_len > 0 && (EVP_EncryptUpdate(ctx, out + CKI_NONCE_LEN, &n, pt, (int)pt_len) != 1 ||
+	                   (size_t)n != pt_len))
 		goto out;
 	if (EVP_EncryptFinal_ex(ctx, out + CKI_NONCE_LEN + pt_len, &n) != 1 || n != 0)
 		goto out;
@@ -216,9 +214,8 @@ cki_aes_gcm_open(const uint8_t key[CKI_KEY_LEN], const uint8_t *aad, size_t aad_
 		goto out;
 	if (aad_len > 0 && EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1)
 		goto out;
-	if (ct_len > 0 &&
-	    (EVP_DecryptUpdate(ctx, out, &n, in + CKI_NONCE_LEN, (int)ct_len) != 1 ||
-	     (size_t)n != ct_len))
+	if (ct_len > 0 && (EVP_DecryptUpdate(ctx, out, &n, in + CKI_NONCE_LEN, (int)ct_len) != 1 ||
+	                   (size_t)n != ct_len))
 		goto out;
 	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CKI_TAG_LEN, tag) != 1)
 		goto out;
@@ -235,8 +232,8 @@ out:
 
 /* Builds the 4-component AAD of §13 decision 1 into a malloc'd buffer. */
 static ck_err
-build_value_aad(const cki_keyring *kr, const char *storage_key, const char *format,
-                bool compressed, uint8_t **aad, size_t *aad_len)
+build_value_aad(const cki_keyring *kr, const char *storage_key, const char *format, bool compressed,
+                uint8_t **aad, size_t *aad_len)
 {
 	const char *fmt = format != NULL ? format : "msgpack";
 	const char *flag = compressed ? "True" : "False";

@@ -22,9 +22,9 @@
 #include "cachekit/errors.h"
 #include "keyring.h"
 
-#define CKI_KEY_LEN 32
-#define CKI_NONCE_LEN 12
-#define CKI_TAG_LEN 16
+#define CKI_KEY_LEN         32
+#define CKI_NONCE_LEN       12
+#define CKI_TAG_LEN         16
 #define CKI_FINGERPRINT_LEN 16
 /* nonce + tag: the smallest sealed value (empty plaintext). */
 #define CKI_SEAL_OVERHEAD (CKI_NONCE_LEN + CKI_TAG_LEN)
@@ -101,7 +101,6 @@ CK_NODISCARD ck_err cki_unseal(const cki_keyring *kr, const char *storage_key, c
                                size_t *out_len);
 CK_NODISCARD ck_err cki_unseal_ex(const cki_keyring *kr, const char *storage_key,
                                   const char *format, bool compressed, const uint8_t *in,
-                                  size_t in_len, uint8_t **out, size_t *out_len,
-                                  size_t *key_index);
+                                  size_t in_len, uint8_t **out, size_t *out_len, size_t *key_index);
 
 #endif

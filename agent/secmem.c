@@ -162,8 +162,8 @@ trim_newline(const uint8_t *buf, size_t n)
  * directory need not hold every credential), CK_ECONFIG otherwise (the operator named it).
  */
 static ck_err
-read_secret_file(const char *path, const char *label, bool missing_ok, cki_secret **out,
-                 char *why, size_t why_cap)
+read_secret_file(const char *path, const char *label, bool missing_ok, cki_secret **out, char *why,
+                 size_t why_cap)
 {
 	ck_err rv;
 	int fd = -1;

@@ -66,7 +66,7 @@ typedef struct cki_secret {
  * why (may be NULL) receives a one-line reason on failure; it never contains the secret.
  */
 CK_NODISCARD ck_err cki_secret_load(const char *env_name, const char *credential_name,
-                               cki_secret **out, char *why, size_t why_cap);
+                                    cki_secret **out, char *why, size_t why_cap);
 
 /* Builds a secret from bytes (copied into secret memory). NULL on allocation failure. */
 cki_secret *cki_secret_from(const uint8_t *bytes, size_t n);

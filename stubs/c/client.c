@@ -25,15 +25,15 @@
 typedef Cachekit__Agent__V1__Request Request;
 typedef Cachekit__Agent__V1__Response Response;
 
-#define DEFAULT_ENDPOINT "ipc:///run/cachekit/agent.sock"
+#define DEFAULT_ENDPOINT   "ipc:///run/cachekit/agent.sock"
 #define DEFAULT_TIMEOUT_MS 5000u
 /* Longest timeout accepted from $CACHEKIT_TIMEOUT (one day), so the ms value fits easily. */
 #define MAX_ENV_TIMEOUT_S 86400.0
-#define MAX_ENDPOINT 4096
-#define LAST_MESSAGE_CAP 1024
+#define MAX_ENDPOINT      4096
+#define LAST_MESSAGE_CAP  1024
 /* Queued messages per direction; generous, so pipelining callers are never refused early. */
-#define SOCKET_HWM 10000
-#define RECONNECT_IVL_MS 50
+#define SOCKET_HWM           10000
+#define RECONNECT_IVL_MS     50
 #define RECONNECT_IVL_MAX_MS 1000
 
 struct ck_client {
@@ -43,9 +43,9 @@ struct ck_client {
 	uint32_t open_timeout_ms; /* what ck_client_set_timeout(c, 0) goes back to */
 	void *zctx;
 	void *sock;
-	pid_t owner_pid;    /* the process that may use zctx and sock */
-	bool reset_socket;  /* a call timed out: recreate the socket before the next one */
-	uint64_t next_id;   /* request id counter, seeded randomly per process */
+	pid_t owner_pid;            /* the process that may use zctx and sock */
+	bool reset_socket;          /* a call timed out: recreate the socket before the next one */
+	uint64_t next_id;           /* request id counter, seeded randomly per process */
 	uint64_t dropped_stale;     /* replies whose id matched no waiting call */
 	uint64_t dropped_malformed; /* frames that were not a Response */
 	char last_message[LAST_MESSAGE_CAP];
@@ -375,8 +375,8 @@ static ck_err
 map_status(int32_t status)
 {
 	switch (status) {
-#define CK_STATUS_CASE_(name, num, msg)                                                           \
-	case num:                                                                                  \
+#define CK_STATUS_CASE_(name, num, msg) \
+	case num:                       \
 		return CK_##name;
 		CK_ERRNO_MAP(CK_STATUS_CASE_)
 #undef CK_STATUS_CASE_
@@ -479,6 +479,10 @@ out:
 		/* The agent may still answer; recreate the socket so that the stale request and
 		 * its reply go nowhere, and a restarted agent gets a fresh connection. */
 		c->reset_socket = true;
+	}
+	if (rv == CK_ETIMEDOUT && no_reply) {
+		snprintf(c->last_message, sizeof(c->last_message), "no reply from %s within %u ms",
+		         c->endpoint, (unsigned)timeout);
 	}
 	req->namespace_ = NULL;
 	zmq_msg_close(&msg);
@@ -814,7 +818,8 @@ ck_err
 ck_lock_acquire(ck_client *c, const char *name, const ck_lock_opts *opts, ck_lock **out)
 {
 	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
-	Cachekit__Agent__V1__AcquireLockRequest al = CACHEKIT__AGENT__V1__ACQUIRE_LOCK_REQUEST__INIT;
+	Cachekit__Agent__V1__AcquireLockRequest al =
+	        CACHEKIT__AGENT__V1__ACQUIRE_LOCK_REQUEST__INIT;
 	struct lock_reply reply = {false, NULL};
 	ck_err rv;
 
@@ -851,7 +856,8 @@ ck_err
 ck_lock_release(ck_client *c, ck_lock *lock, const ck_call_opts *opts)
 {
 	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
-	Cachekit__Agent__V1__ReleaseLockRequest rl = CACHEKIT__AGENT__V1__RELEASE_LOCK_REQUEST__INIT;
+	Cachekit__Agent__V1__ReleaseLockRequest rl =
+	        CACHEKIT__AGENT__V1__RELEASE_LOCK_REQUEST__INIT;
 	ck_err rv;
 
 	if (c == NULL || lock == NULL) {

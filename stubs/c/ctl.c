@@ -49,17 +49,22 @@ usage(FILE *f)
 	        "Talks to the local cachekit agent.\n"
 	        "\n"
 	        "Commands:\n"
-	        "  get KEY                 write the value to stdout (raw bytes, no newline added)\n"
+	        "  get KEY                 write the value to stdout (raw bytes, no newline "
+	        "added)\n"
 	        "  set KEY [VALUE|-]       store VALUE, or stdin when VALUE is omitted or \"-\"\n"
-	        "                          (binary safe; use `set KEY -- VALUE` for a VALUE starting with -)\n"
+	        "                          (binary safe; use `set KEY -- VALUE` for a VALUE "
+	        "starting with -)\n"
 	        "  del KEY                 delete KEY\n"
 	        "  exists KEY              print true or false\n"
 	        "  ttl KEY                 print seconds until eviction (-1: no expiry)\n"
 	        "  touch KEY TTL           give KEY a new fresh window of TTL seconds\n"
 	        "  lock NAME [-- CMD ARGS...]\n"
-	        "                          with CMD: run CMD while holding the lock, release it after,\n"
-	        "                          exit with CMD's status. Without CMD: acquire, print the\n"
-	        "                          handle in hex and exit (the agent releases the lock when\n"
+	        "                          with CMD: run CMD while holding the lock, release it "
+	        "after,\n"
+	        "                          exit with CMD's status. Without CMD: acquire, print "
+	        "the\n"
+	        "                          handle in hex and exit (the agent releases the lock "
+	        "when\n"
 	        "                          this process exits; useful to test contention)\n"
 	        "  unlock HANDLEHEX        release a lock by handle (only its holder may)\n"
 	        "  health                  show the agent's health report\n"
@@ -67,12 +72,16 @@ usage(FILE *f)
 	        "  help                    show this help\n"
 	        "\n"
 	        "Options:\n"
-	        "  --endpoint E            agent endpoint (default: $CACHEKIT_AGENT_ENDPOINT, else\n"
-	        "                          ipc://$XDG_RUNTIME_DIR/cachekit/agent.sock for non-root,\n"
+	        "  --endpoint E            agent endpoint (default: $CACHEKIT_AGENT_ENDPOINT, "
+	        "else\n"
+	        "                          ipc://$XDG_RUNTIME_DIR/cachekit/agent.sock for "
+	        "non-root,\n"
 	        "                          else ipc:///run/cachekit/agent.sock)\n"
-	        "  --timeout MS            per-call timeout in ms (default: $CACHEKIT_TIMEOUT s, or 5000)\n"
+	        "  --timeout MS            per-call timeout in ms (default: $CACHEKIT_TIMEOUT s, "
+	        "or 5000)\n"
 	        "  --namespace NS          namespace for the key\n"
-	        "  --json                  print results as JSON (get: value as a string when it is\n"
+	        "  --json                  print results as JSON (get: value as a string when it "
+	        "is\n"
 	        "                          UTF-8, else base64 with \"encoding\":\"base64\")\n"
 	        "  --secure                get/set: decrypt/encrypt in the agent\n"
 	        "  --ttl S                 set: fresh window in seconds (0: no expiry)\n"
@@ -114,8 +123,7 @@ fail(const struct ctl *ctl, const char *what, const char *arg, ck_err rv)
 {
 	const char *msg = ck_client_last_message(ctl->client);
 
-	fprintf(stderr, PROG ": %s%s%s: %s", what, arg ? " " : "", arg ? arg : "",
-	        ck_strerror(rv));
+	fprintf(stderr, PROG ": %s%s%s: %s", what, arg ? " " : "", arg ? arg : "", ck_strerror(rv));
 	if (msg != NULL && msg[0] != '\0')
 		fprintf(stderr, " (%s)", msg);
 	fputc('\n', stderr);
@@ -173,7 +181,8 @@ base64(const uint8_t *data, size_t len)
 		out[o++] = tbl[v & 63];
 	}
 	if (i < len) {
-		uint32_t v = (uint32_t)data[i] << 16 | (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0);
+		uint32_t v =
+		        (uint32_t)data[i] << 16 | (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0);
 		out[o++] = tbl[v >> 18 & 63];
 		out[o++] = tbl[v >> 12 & 63];
 		out[o++] = i + 1 < len ? tbl[v >> 6 & 63] : '=';
@@ -189,7 +198,7 @@ print_json(json_t *doc)
 {
 	int rc = EXIT_OK;
 
-	if (doc == NULL || json_dumpf(doc, stdout, JSON_COMPACT) != 0) {
+	if (doc == NULL || json_dumpf(doc, stdout, JSON_COMPACT | JSON_REAL_PRECISION(15)) != 0) {
 		fprintf(stderr, PROG ": cannot format JSON output\n");
 		rc = EXIT_ERR;
 	} else {
@@ -229,7 +238,8 @@ read_stdin(uint8_t **out, size_t *len)
 		n += got;
 		if (got == 0) {
 			if (ferror(stdin)) {
-				fprintf(stderr, PROG ": set: cannot read stdin: %s\n", strerror(errno));
+				fprintf(stderr, PROG ": set: cannot read stdin: %s\n",
+				        strerror(errno));
 				free(buf);
 				return EXIT_ERR;
 			}
@@ -367,8 +377,8 @@ cmd_ttl(struct ctl *ctl, const char *key)
 	if (rv != CK_OK)
 		return fail(ctl, "ttl", key, rv);
 	if (ctl->json)
-		return print_json(
-		        json_pack("{s:s, s:b, s:I}", "key", key, "found", 1, "ttl_s", (json_int_t)ttl));
+		return print_json(json_pack("{s:s, s:b, s:I}", "key", key, "found", 1, "ttl_s",
+		                            (json_int_t)ttl));
 	printf("%lld\n", (long long)ttl);
 	return EXIT_OK;
 }
@@ -506,7 +516,8 @@ cmd_unlock(struct ctl *ctl, const char *hex)
 		return usage_error("unlock: '%s' is not a lock handle in hex", hex);
 	for (i = 0; i < n / 2; i++) {
 		unsigned int byte;
-		if (sscanf(hex + 2 * i, "%2x", &byte) != 1 || !strchr("0123456789abcdefABCDEF", hex[2 * i]) ||
+		if (sscanf(hex + 2 * i, "%2x", &byte) != 1 ||
+		    !strchr("0123456789abcdefABCDEF", hex[2 * i]) ||
 		    !strchr("0123456789abcdefABCDEF", hex[2 * i + 1]))
 			return usage_error("unlock: '%s' is not a lock handle in hex", hex);
 		buf[i] = (uint8_t)byte;
@@ -519,11 +530,17 @@ cmd_unlock(struct ctl *ctl, const char *hex)
 	return EXIT_OK;
 }
 
+/* Counters are integers: show them without a fraction or exponent while that is exact. */
+static bool
+is_exact_integer(double v)
+{
+	return v > -9007199254740992.0 && v < 9007199254740992.0 && v == (double)(long long)v;
+}
+
 static void
 print_number(double v)
 {
-	/* Counters are integers: print them without an exponent while that is exact. */
-	if (v == (double)(long long)v && v > -9007199254740992.0 && v < 9007199254740992.0)
+	if (is_exact_integer(v))
 		printf("%lld", (long long)v);
 	else
 		printf("%.17g", v);
@@ -541,11 +558,11 @@ cmd_health(struct ctl *ctl)
 		return fail(ctl, "health", NULL, rv);
 	rc = h->healthy ? EXIT_OK : EXIT_ERR;
 	if (ctl->json) {
-		int prc = print_json(json_pack(
-		        "{s:b, s:s, s:f, s:s, s:s, s:s, s:s, s:s}", "healthy", h->healthy,
-		        "backend_type", h->backend_type, "latency_ms", h->latency_ms, "api_url",
-		        h->api_url, "version", h->version, "error", h->error, "error_type",
-		        h->error_type, "agent_version", h->agent_version));
+		int prc = print_json(
+		        json_pack("{s:b, s:s, s:f, s:s, s:s, s:s, s:s, s:s}", "healthy", h->healthy,
+		                  "backend_type", h->backend_type, "latency_ms", h->latency_ms,
+		                  "api_url", h->api_url, "version", h->version, "error", h->error,
+		                  "error_type", h->error_type, "agent_version", h->agent_version));
 		if (prc != EXIT_OK)
 			rc = prc;
 	} else {
@@ -572,8 +589,12 @@ cmd_stats(struct ctl *ctl)
 		return fail(ctl, "stats", NULL, rv);
 	if (ctl->json) {
 		json_t *doc = json_object();
-		for (i = 0; doc != NULL && i < s->count; i++)
-			json_object_set_new(doc, s->items[i].name, json_real(s->items[i].value));
+		for (i = 0; doc != NULL && i < s->count; i++) {
+			double v = s->items[i].value;
+			json_object_set_new(doc, s->items[i].name,
+			                    is_exact_integer(v) ? json_integer((json_int_t)v)
+			                                        : json_real(v));
+		}
 		ck_stats_free(s);
 		return print_json(doc);
 	}
@@ -625,8 +646,8 @@ command_arity(const char *cmd, int *min, int *max)
 		const char *name;
 		int min, max;
 	} table[] = {
-	        {"get", 1, 1},  {"set", 1, 2},    {"del", 1, 1},   {"exists", 1, 1},
-	        {"ttl", 1, 1},  {"touch", 2, 2},  {"lock", 1, 1},  {"unlock", 1, 1},
+	        {"get", 1, 1},    {"set", 1, 2},   {"del", 1, 1},  {"exists", 1, 1},
+	        {"ttl", 1, 1},    {"touch", 2, 2}, {"lock", 1, 1}, {"unlock", 1, 1},
 	        {"health", 0, 0}, {"stats", 0, 0}, {"help", 0, 0},
 	};
 	size_t i;

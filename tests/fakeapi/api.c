@@ -15,19 +15,19 @@
 
 #include "fakeapi.h"
 
-#define MAX_KEY_CHARS	  400
-#define MAX_NS_CHARS	  64
+#define MAX_KEY_CHARS     400
+#define MAX_NS_CHARS      64
 #define MAX_LOCK_LEASE_MS 2592000000LL
 
 enum key_class { KEY_SDK, KEY_API, KEY_LEGACY };
 enum route { R_NONE, R_ENTRY, R_LOCK, R_TTL, R_HEALTH };
 
 static const char *const allow_for[] = {
-	[R_NONE] = "",
-	[R_ENTRY] = "GET, HEAD, PUT, DELETE",
-	[R_LOCK] = "POST, DELETE",
-	[R_TTL] = "GET, PATCH",
-	[R_HEALTH] = "GET",
+        [R_NONE] = "",
+        [R_ENTRY] = "GET, HEAD, PUT, DELETE",
+        [R_LOCK] = "POST, DELETE",
+        [R_TTL] = "GET, PATCH",
+        [R_HEALTH] = "GET",
 };
 
 static void
@@ -221,7 +221,7 @@ handle_put(const struct fa_request *req, const char *key, struct fa_response *re
 	int has_ttl = ttl > 0;
 	int64_t fresh_until = has_ttl ? now_s + ttl : 0;
 	if (cki_store_put(key, req->body.data, req->body.len, has_ttl, fresh_until,
-			  fresh_until + stale) != 0) {
+	                  fresh_until + stale) != 0) {
 		error_json(resp, 500, "Out of memory");
 		return;
 	}
@@ -324,7 +324,7 @@ handle_ttl(const struct fa_request *req, const char *key, int patch, struct fa_r
 			cki_resp_json(resp, 200, "{\"ttl\":null}");
 		} else {
 			snprintf(body, sizeof(body), "{\"ttl\":%lld}",
-				 (long long)(e->evict_at - now_s));
+			         (long long)(e->evict_at - now_s));
 			cki_resp_json(resp, 200, body);
 		}
 		return;
@@ -362,8 +362,9 @@ handle_health(struct fa_response *resp)
 		cki_resp_json(resp, 200, "{\"version\":\"1.0.0\"}");
 		return;
 	}
-	snprintf(body, sizeof(body), "{\"status\":\"ok\",\"cache_entries\":%zu,\"active_locks\":%zu}",
-		 cki_store_count(), cki_lock_count());
+	snprintf(body, sizeof(body),
+	         "{\"status\":\"ok\",\"cache_entries\":%zu,\"active_locks\":%zu}",
+	         cki_store_count(), cki_lock_count());
 	cki_resp_json(resp, 200, body);
 }
 
@@ -431,8 +432,8 @@ route_request(const struct fa_request *req, struct fa_response *resp)
 	}
 	if (cls == KEY_SDK) {
 		const char *l1 = cki_req_header(req, "x-cachekit-l1-status");
-		if (l1 == NULL ||
-		    (strcmp(l1, "hit") != 0 && strcmp(l1, "miss") != 0 && strcmp(l1, "disabled") != 0)) {
+		if (l1 == NULL || (strcmp(l1, "hit") != 0 && strcmp(l1, "miss") != 0 &&
+		                   strcmp(l1, "disabled") != 0)) {
 			error_json(resp, 400, "Missing or invalid X-CacheKit-L1-Status");
 			return;
 		}
@@ -464,9 +465,9 @@ route_request(const struct fa_request *req, struct fa_response *resp)
 		return;
 	}
 	int mutation = !strcmp(m, "PUT") || !strcmp(m, "DELETE") || !strcmp(m, "POST") ||
-		       !strcmp(m, "PATCH");
+	               !strcmp(m, "PATCH");
 	if (mutation && ((cls == KEY_SDK && strncmp(key, "nsapi:", 6) == 0) ||
-			 (cls == KEY_API && strncmp(key, "ns:", 3) == 0))) {
+	                 (cls == KEY_API && strncmp(key, "ns:", 3) == 0))) {
 		error_json(resp, 403, "Forbidden: write-space violation");
 		return;
 	}

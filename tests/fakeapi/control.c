@@ -33,15 +33,16 @@ stats_json(void)
 {
 	const struct fa_stats *s = &cki_fa.stats;
 	json_t *o = json_pack(
-		"{sIsIsIsIsIsIsIsIsIsIsIsI}", "tls_handshakes", (json_int_t)s->tls_handshakes,
-		"connections_accepted", (json_int_t)s->connections_accepted, "requests",
-		(json_int_t)s->requests, "max_concurrent_streams",
-		(json_int_t)s->max_concurrent_streams, "h2_connections",
-		(json_int_t)s->h2_connections, "h1_connections", (json_int_t)s->h1_connections,
-		"faults_injected", (json_int_t)s->faults_injected, "resets_injected",
-		(json_int_t)s->resets_injected, "records_dropped", (json_int_t)s->records_dropped,
-		"cache_entries", (json_int_t)cki_store_count(), "active_locks",
-		(json_int_t)cki_lock_count(), "clock_offset_ms", (json_int_t)cki_fa.clock_offset_ms);
+	        "{sIsIsIsIsIsIsIsIsIsIsIsI}", "tls_handshakes", (json_int_t)s->tls_handshakes,
+	        "connections_accepted", (json_int_t)s->connections_accepted, "requests",
+	        (json_int_t)s->requests, "max_concurrent_streams",
+	        (json_int_t)s->max_concurrent_streams, "h2_connections",
+	        (json_int_t)s->h2_connections, "h1_connections", (json_int_t)s->h1_connections,
+	        "faults_injected", (json_int_t)s->faults_injected, "resets_injected",
+	        (json_int_t)s->resets_injected, "records_dropped", (json_int_t)s->records_dropped,
+	        "cache_entries", (json_int_t)cki_store_count(), "active_locks",
+	        (json_int_t)cki_lock_count(), "clock_offset_ms",
+	        (json_int_t)cki_fa.clock_offset_ms);
 	char *str = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return str;
@@ -51,8 +52,9 @@ static void
 clock_json(struct fa_response *resp)
 {
 	int64_t now = cki_now_ms();
-	json_t *o = json_pack("{sIsIsI}", "now_ms", (json_int_t)now, "now_s", (json_int_t)(now / 1000),
-			      "offset_ms", (json_int_t)cki_fa.clock_offset_ms);
+	json_t *o =
+	        json_pack("{sIsIsI}", "now_ms", (json_int_t)now, "now_s", (json_int_t)(now / 1000),
+	                  "offset_ms", (json_int_t)cki_fa.clock_offset_ms);
 	take_json(resp, 200, json_dumps(o, JSON_COMPACT));
 	json_decref(o);
 }
@@ -135,7 +137,7 @@ cki_control_handle(const struct fa_request *req, struct fa_response *resp)
 		cki_resp_json(resp, 200, "{\"ok\":true}");
 	} else if (plen == 7 && strncmp(p, "/faults", 7) == 0 && (get || post)) {
 		if (post && cki_faults_merge_json(&cki_fa.faults, (const char *)req->body.data,
-						  req->body.len, err, sizeof(err)) != 0) {
+		                                  req->body.len, err, sizeof(err)) != 0) {
 			control_error(resp, 400, err);
 			return;
 		}

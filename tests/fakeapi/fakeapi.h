@@ -15,17 +15,17 @@
 #include <openssl/ssl.h>
 
 /* Caps on everything a peer sends us. */
-#define FA_MAX_HEADERS	    100		/* header fields per request */
+#define FA_MAX_HEADERS      100         /* header fields per request */
 #define FA_MAX_HEADER_BYTES (16 * 1024) /* whole header block */
-#define FA_MAX_PATH	    8192	/* request target */
-#define FA_MAX_STREAMS	    256		/* h2 concurrent streams per connection */
+#define FA_MAX_PATH         8192        /* request target */
+#define FA_MAX_STREAMS      256         /* h2 concurrent streams per connection */
 #define FA_CONTROL_MAX_BODY (64 * 1024) /* control endpoint request body */
-#define FA_MAX_JSON_BODY    4096	/* lock / ttl JSON bodies */
+#define FA_MAX_JSON_BODY    4096        /* lock / ttl JSON bodies */
 #define FA_MAX_RESP_HEADERS 16
 #define FA_MAX_FAIL_NEXT    256
 #define FA_MAX_ERR_STATUSES 16
-#define FA_MAX_API_KEYS	    16
-#define FA_MAX_TTL	    2592000 /* 30 days, spec 2.6 */
+#define FA_MAX_API_KEYS     16
+#define FA_MAX_TTL          2592000 /* 30 days, spec 2.6 */
 #define FA_DEFAULT_MAX_VAL  25000000
 
 struct fa_buf {
@@ -62,7 +62,7 @@ struct fa_request {
 /* First header value named `name` (lowercase), or NULL. */
 const char *cki_req_header(const struct fa_request *req, const char *name);
 int cki_req_add_header(struct fa_request *req, const char *name, size_t nlen, const char *value,
-		       size_t vlen);
+                       size_t vlen);
 void cki_req_free(struct fa_request *req);
 
 struct fa_response {
@@ -70,8 +70,8 @@ struct fa_response {
 	struct fa_header headers[FA_MAX_RESP_HEADERS];
 	size_t nheaders;
 	struct fa_buf body;
-	int head;	  /* HEAD: send headers (with content-length) but no body */
-	uint64_t due_ms;  /* monotonic time at which to send */
+	int head;        /* HEAD: send headers (with content-length) but no body */
+	uint64_t due_ms; /* monotonic time at which to send */
 	int close_after; /* HTTP/1.1: close the connection after this response */
 };
 
@@ -97,7 +97,7 @@ void cki_store_clear(void);
 /* Live entry (not past evict_at) or NULL; the pointer is valid until the next store call. */
 struct fa_entry *cki_store_get(const char *key);
 int cki_store_put(const char *key, const unsigned char *value, size_t len, int has_ttl,
-		  int64_t fresh_until, int64_t evict_at);
+                  int64_t fresh_until, int64_t evict_at);
 int cki_store_delete(const char *key); /* 1 if a live entry was removed */
 size_t cki_store_count(void);
 /* Lock: 1 acquired (id written, 37 bytes incl. NUL), 0 held by someone, -1 error. */
@@ -130,7 +130,7 @@ struct fa_faults {
 void cki_faults_defaults(struct fa_faults *f);
 /* Merge a JSON object of settings into `f`; 0 ok, -1 with a message in err. */
 int cki_faults_merge_json(struct fa_faults *f, const char *json, size_t len, char *err,
-			  size_t errlen);
+                          size_t errlen);
 /* Parse "503,503" into the fail_next queue; 0 ok, -1 bad list. */
 int cki_faults_parse_list(int *out, size_t *n, size_t cap, const char *s);
 char *cki_faults_to_json(const struct fa_faults *f); /* malloc'd */
@@ -173,7 +173,7 @@ struct fa_stream; /* h2: one request/response exchange (h2.c) */
 
 struct fa_h1 {
 	struct fa_request req;
-	int have_head;	      /* headers parsed, waiting for the body */
+	int have_head;        /* headers parsed, waiting for the body */
 	uint64_t body_expect; /* Content-Length */
 	uint64_t discard_left;
 	int busy; /* a response is pending (delayed); stop parsing */
@@ -190,11 +190,11 @@ struct fa_conn {
 	SSL *ssl;
 	int handshake_done;
 	int hs_want_write; /* the TLS handshake waits for POLLOUT */
-	int listening;	   /* a listener, not a connection */
-	int rst;	   /* close with SO_LINGER 0 (injected reset) */
-	int want_close; /* close once `out` is flushed */
+	int listening;     /* a listener, not a connection */
+	int rst;           /* close with SO_LINGER 0 (injected reset) */
+	int want_close;    /* close once `out` is flushed */
 	int dead;
-	unsigned events; /* current epoll interest */
+	unsigned events;  /* current epoll interest */
 	size_t write_len; /* length of an SSL_write to repeat after WANT_WRITE */
 	struct fa_buf in;
 	struct fa_buf out;
@@ -209,9 +209,9 @@ struct fa_conn {
 void cki_conn_abort(struct fa_conn *c); /* mark for an RST close */
 void cki_conn_accept(struct fa_conn *listener);
 void cki_conn_event(struct fa_conn *c, unsigned events);
-void cki_conn_timers(void); /* send due delayed responses */
+void cki_conn_timers(void);      /* send due delayed responses */
 int cki_conn_next_timeout(void); /* ms for epoll_wait, -1 none */
-void cki_conn_reap(int all);	 /* free dead connections (all: every connection) */
+void cki_conn_reap(int all);     /* free dead connections (all: every connection) */
 
 /* tls.c */
 SSL_CTX *cki_tls_ctx(const char *cert, const char *key);

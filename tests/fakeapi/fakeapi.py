@@ -110,8 +110,10 @@ class FakeApi:
     def __enter__(self):
         return self.start()
 
-    def __exit__(self, *exc):
-        self.stop()
+    def __exit__(self, exc_type, exc, tb):
+        rc = self.stop()
+        if rc != 0 and exc_type is None:
+            raise FakeApiError("ck-fakeapi exited with status %r" % rc)
 
     # ---- control endpoint ----
     def control_raw(self, method, path, body=None):

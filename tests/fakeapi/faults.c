@@ -188,13 +188,13 @@ cki_faults_merge_json(struct fa_faults *f, const char *json, size_t len, char *e
 			}
 		} else if (strcmp(name, "error_statuses") == 0) {
 			if (json_status_list(v, next.error_statuses, &next.n_error_statuses,
-					     FA_MAX_ERR_STATUSES) != 0 ||
+			                     FA_MAX_ERR_STATUSES) != 0 ||
 			    next.n_error_statuses == 0) {
 				bad = name;
 			}
 		} else if (strcmp(name, "fail_next") == 0) {
 			if (json_status_list(v, next.fail_next, &next.n_fail_next,
-					     FA_MAX_FAIL_NEXT) != 0) {
+			                     FA_MAX_FAIL_NEXT) != 0) {
 				bad = name;
 			}
 		} else if (strcmp(name, "seed") == 0) {
@@ -258,17 +258,16 @@ cki_faults_to_json(const struct fa_faults *f)
 	json_object_set_new(o, "error_rate", json_real(f->error_rate));
 	json_object_set_new(o, "reset_rate", json_real(f->reset_rate));
 	json_object_set_new(o, "retry_after", json_integer(f->retry_after));
-	json_object_set_new(o, "error_statuses",
-			    int_array(f->error_statuses, f->n_error_statuses));
+	json_object_set_new(o, "error_statuses", int_array(f->error_statuses, f->n_error_statuses));
 	json_object_set_new(o, "fail_next", int_array(f->fail_next, f->n_fail_next));
 	json_object_set_new(o, "delete_missing",
-			    json_string(f->delete_missing == FA_DELETE_200 ? "200" : "404"));
+	                    json_string(f->delete_missing == FA_DELETE_200 ? "200" : "404"));
 	json_object_set_new(o, "lock_contested",
-			    json_string(f->lock_contested == FA_LOCK_409 ? "409" : "null"));
+	                    json_string(f->lock_contested == FA_LOCK_409 ? "409" : "null"));
 	json_object_set_new(o, "unlock_wrong",
-			    json_string(f->unlock_wrong == FA_UNLOCK_404 ? "404" : "200"));
+	                    json_string(f->unlock_wrong == FA_UNLOCK_404 ? "404" : "200"));
 	json_object_set_new(o, "health_shape",
-			    json_string(f->health_shape == FA_HEALTH_OLD ? "old" : "new"));
+	                    json_string(f->health_shape == FA_HEALTH_OLD ? "old" : "new"));
 	char *s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;

@@ -41,8 +41,8 @@ stream_free(struct fa_stream *s)
 }
 
 static ssize_t
-read_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
-	  uint32_t *flags, nghttp2_data_source *source, void *user_data)
+read_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length, uint32_t *flags,
+          nghttp2_data_source *source, void *user_data)
 {
 	struct fa_stream *s = source->ptr;
 	size_t left = s->resp.body.len - s->resp_off;
@@ -70,15 +70,15 @@ submit(struct fa_stream *s)
 	snprintf(status, sizeof(status), "%d", s->resp.status);
 	snprintf(clen, sizeof(clen), "%zu", s->resp.body.len);
 	nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
-				NGHTTP2_NV_FLAG_NONE};
+	                        NGHTTP2_NV_FLAG_NONE};
 	for (size_t i = 0; i < s->resp.nheaders; i++) {
 		struct fa_header *h = &s->resp.headers[i];
 		nva[n++] = (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, strlen(h->name),
-					h->value_len, NGHTTP2_NV_FLAG_NONE};
+		                        h->value_len, NGHTTP2_NV_FLAG_NONE};
 	}
 	if (s->resp.status != 204) {
 		nva[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)clen, 14,
-					strlen(clen), NGHTTP2_NV_FLAG_NONE};
+		                        strlen(clen), NGHTTP2_NV_FLAG_NONE};
 	}
 	nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
 	int with_body = !s->resp.head && s->resp.status != 204 && s->resp.body.len > 0;
@@ -92,7 +92,7 @@ dispatch(struct fa_stream *s)
 	struct fa_request *req = &s->req;
 	if (req->method == NULL || req->path == NULL) {
 		return nghttp2_submit_rst_stream(s->conn->h2, NGHTTP2_FLAG_NONE, s->id,
-						 NGHTTP2_PROTOCOL_ERROR);
+		                                 NGHTTP2_PROTOCOL_ERROR);
 	}
 	cki_api_handle(req, &s->resp);
 	s->waiting = 1;
@@ -132,7 +132,7 @@ on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *use
 
 static int
 on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
-	  const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
+          const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
 {
 	struct fa_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
 	if (s == NULL || frame->hd.type != NGHTTP2_HEADERS) {
@@ -165,7 +165,7 @@ on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *n
 
 static int
 on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
-	      size_t len, void *user_data)
+              size_t len, void *user_data)
 {
 	struct fa_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
 	if (s == NULL) {
@@ -232,14 +232,14 @@ cki_h2_start(struct fa_conn *c)
 		goto out;
 	}
 	nghttp2_settings_entry iv[] = {
-		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, FA_MAX_STREAMS},
-		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_WINDOW},
-		{NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, FA_MAX_HEADER_BYTES * 2},
+	        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, FA_MAX_STREAMS},
+	        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_WINDOW},
+	        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, FA_MAX_HEADER_BYTES * 2},
 	};
 	if (nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) !=
-		    0 ||
+	            0 ||
 	    nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, 16 * H2_WINDOW) !=
-		    0) {
+	            0) {
 		goto out;
 	}
 	rv = 0;

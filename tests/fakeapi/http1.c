@@ -109,7 +109,7 @@ tchar(char ch)
 /* Parse the head (without its final CRLFCRLF). 0 ok, else the status to fail with. */
 static int
 parse_head(char *head, size_t len, struct fa_request *req, uint64_t *clen, int *close_after,
-	   int *expect100)
+           int *expect100)
 {
 	char *eol = strstr(head, "\r\n");
 	char *line_end = eol ? eol : head + len;
@@ -123,7 +123,8 @@ parse_head(char *head, size_t len, struct fa_request *req, uint64_t *clen, int *
 		return 400;
 	}
 	size_t vlen = (size_t)(line_end - sp2 - 1);
-	if (vlen != 8 || (memcmp(sp2 + 1, "HTTP/1.1", 8) != 0 && memcmp(sp2 + 1, "HTTP/1.0", 8) != 0)) {
+	if (vlen != 8 ||
+	    (memcmp(sp2 + 1, "HTTP/1.1", 8) != 0 && memcmp(sp2 + 1, "HTTP/1.0", 8) != 0)) {
 		return vlen >= 5 && memcmp(sp2 + 1, "HTTP/", 5) == 0 ? 505 : 400;
 	}
 	*close_after = memcmp(sp2 + 1, "HTTP/1.0", 8) == 0;
@@ -249,7 +250,8 @@ cki_h1_input(struct fa_conn *c)
 	struct fa_h1 *h = &c->h1;
 	while (!c->dead && !c->want_close) {
 		if (h->discard_left > 0) {
-			size_t n = c->in.len < h->discard_left ? c->in.len : (size_t)h->discard_left;
+			size_t n =
+			        c->in.len < h->discard_left ? c->in.len : (size_t)h->discard_left;
 			cki_buf_consume(&c->in, n);
 			h->discard_left -= n;
 			if (h->discard_left > 0) {
@@ -262,8 +264,8 @@ cki_h1_input(struct fa_conn *c)
 		}
 		if (!h->have_head) {
 			unsigned char *end = c->in.len >= 4
-						     ? memmem(c->in.data, c->in.len, "\r\n\r\n", 4)
-						     : NULL;
+			                             ? memmem(c->in.data, c->in.len, "\r\n\r\n", 4)
+			                             : NULL;
 			if (end == NULL) {
 				if (c->in.len > FA_MAX_HEADER_BYTES + FA_MAX_PATH) {
 					return fail(c, 431);
@@ -271,6 +273,9 @@ cki_h1_input(struct fa_conn *c)
 				return 0;
 			}
 			size_t hlen = (size_t)(end - c->in.data);
+			if (memchr(c->in.data, '\0', hlen) != NULL) {
+				return fail(c, 400); /* the parser works on C strings */
+			}
 			char *head = strndup((const char *)c->in.data, hlen);
 			if (head == NULL) {
 				return -1;
@@ -285,10 +290,11 @@ cki_h1_input(struct fa_conn *c)
 			}
 			h->body_expect = clen;
 			h->close_after_discard = close_after;
-			uint64_t cap = c->kind == FA_CONN_API ? cki_fa.max_value : FA_CONTROL_MAX_BODY;
+			uint64_t cap =
+			        c->kind == FA_CONN_API ? cki_fa.max_value : FA_CONTROL_MAX_BODY;
 			if (clen > cap) {
-				/* Answer now and drop the body as it arrives; with Expect the client
-				 * may never send it, so close after the answer. */
+				/* Answer now and drop the body as it arrives; with Expect the
+				 * client may never send it, so close after the answer. */
 				h->req.body_too_large = 1;
 				h->req.body_len = clen;
 				h->discard_left = expect100 ? 0 : clen;

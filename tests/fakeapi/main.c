@@ -178,39 +178,58 @@ write_port_file(const char *path, int port)
 }
 
 enum {
-	OPT_CERT = 256, OPT_KEY, OPT_PORT, OPT_BIND, OPT_PORT_FILE, OPT_CPORT, OPT_CPORT_FILE,
-	OPT_API_KEY, OPT_MAX_VALUE, OPT_MAX_RECORDS, OPT_SEED, OPT_LATENCY, OPT_STALL,
-	OPT_ERROR_RATE, OPT_ERROR_STATUSES, OPT_RETRY_AFTER, OPT_RESET_RATE, OPT_FAIL_NEXT,
-	OPT_DELETE_MISSING, OPT_LOCK_CONTESTED, OPT_UNLOCK_WRONG, OPT_HEALTH_SHAPE, OPT_QUIET,
+	OPT_CERT = 256,
+	OPT_KEY,
+	OPT_PORT,
+	OPT_BIND,
+	OPT_PORT_FILE,
+	OPT_CPORT,
+	OPT_CPORT_FILE,
+	OPT_API_KEY,
+	OPT_MAX_VALUE,
+	OPT_MAX_RECORDS,
+	OPT_SEED,
+	OPT_LATENCY,
+	OPT_STALL,
+	OPT_ERROR_RATE,
+	OPT_ERROR_STATUSES,
+	OPT_RETRY_AFTER,
+	OPT_RESET_RATE,
+	OPT_FAIL_NEXT,
+	OPT_DELETE_MISSING,
+	OPT_LOCK_CONTESTED,
+	OPT_UNLOCK_WRONG,
+	OPT_HEALTH_SHAPE,
+	OPT_QUIET,
 	OPT_HELP,
 };
 
 static const struct option long_opts[] = {
-	{"cert", 1, NULL, OPT_CERT},
-	{"key", 1, NULL, OPT_KEY},
-	{"port", 1, NULL, OPT_PORT},
-	{"bind", 1, NULL, OPT_BIND},
-	{"port-file", 1, NULL, OPT_PORT_FILE},
-	{"control-port", 1, NULL, OPT_CPORT},
-	{"control-port-file", 1, NULL, OPT_CPORT_FILE},
-	{"api-key", 1, NULL, OPT_API_KEY},
-	{"max-value", 1, NULL, OPT_MAX_VALUE},
-	{"max-records", 1, NULL, OPT_MAX_RECORDS},
-	{"seed", 1, NULL, OPT_SEED},
-	{"latency-ms", 1, NULL, OPT_LATENCY},
-	{"stall-ms", 1, NULL, OPT_STALL},
-	{"error-rate", 1, NULL, OPT_ERROR_RATE},
-	{"error-statuses", 1, NULL, OPT_ERROR_STATUSES},
-	{"retry-after", 1, NULL, OPT_RETRY_AFTER},
-	{"reset-rate", 1, NULL, OPT_RESET_RATE},
-	{"fail-next", 1, NULL, OPT_FAIL_NEXT},
-	{"delete-missing", 1, NULL, OPT_DELETE_MISSING},
-	{"lock-contested", 1, NULL, OPT_LOCK_CONTESTED},
-	{"unlock-wrong", 1, NULL, OPT_UNLOCK_WRONG},
-	{"health-shape", 1, NULL, OPT_HEALTH_SHAPE},
-	{"quiet", 0, NULL, OPT_QUIET},
-	{"help", 0, NULL, OPT_HELP},
-	{NULL, 0, NULL, 0},
+        {"cert", 1, NULL, OPT_CERT},
+        {"key", 1, NULL, OPT_KEY},
+        {"port", 1, NULL, OPT_PORT},
+        {"bind", 1, NULL, OPT_BIND},
+        {"port-file", 1, NULL, OPT_PORT_FILE},
+        {"control-port", 1, NULL, OPT_CPORT},
+        {"control-port-file", 1, NULL, OPT_CPORT_FILE},
+        {"api-key", 1, NULL, OPT_API_KEY},
+        {"max-value", 1, NULL, OPT_MAX_VALUE},
+        {"max-records", 1, NULL, OPT_MAX_RECORDS},
+        {"seed", 1, NULL, OPT_SEED},
+        {"latency-ms", 1, NULL, OPT_LATENCY},
+        {"stall-ms", 1, NULL, OPT_STALL},
+        {"error-rate", 1, NULL, OPT_ERROR_RATE},
+        {"error-statuses", 1, NULL, OPT_ERROR_STATUSES},
+        {"retry-after", 1, NULL, OPT_RETRY_AFTER},
+        {"reset-rate", 1, NULL, OPT_RESET_RATE},
+        {"fail-next", 1, NULL, OPT_FAIL_NEXT},
+        {"delete-missing", 1, NULL, OPT_DELETE_MISSING},
+        {"lock-contested", 1, NULL, OPT_LOCK_CONTESTED},
+        {"unlock-wrong", 1, NULL, OPT_UNLOCK_WRONG},
+        {"health-shape", 1, NULL, OPT_HEALTH_SHAPE},
+        {"quiet", 0, NULL, OPT_QUIET},
+        {"help", 0, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
 };
 
 struct cli {
@@ -222,20 +241,38 @@ static int
 parse_args(int argc, char **argv, struct cli *cli)
 {
 	struct fa_faults *f = &cki_fa.start_faults;
-	uint64_t u;
+	uint64_t u = 0;
 	int opt, c;
 	while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		int bad = 0;
 		switch (opt) {
-		case OPT_CERT: cli->cert = optarg; break;
-		case OPT_KEY: cli->key = optarg; break;
-		case OPT_BIND: cli->bind = optarg; break;
-		case OPT_PORT_FILE: cli->port_file = optarg; break;
-		case OPT_CPORT_FILE: cli->cport_file = optarg; break;
-		case OPT_PORT: bad = parse_u64(optarg, 65535, &cli->port); break;
-		case OPT_CPORT: bad = parse_u64(optarg, 65535, &cli->cport); break;
-		case OPT_MAX_RECORDS: bad = parse_u64(optarg, 100000000, &cli->max_records); break;
-		case OPT_MAX_VALUE: bad = parse_u64(optarg, 1ULL << 32, &cki_fa.max_value); break;
+		case OPT_CERT:
+			cli->cert = optarg;
+			break;
+		case OPT_KEY:
+			cli->key = optarg;
+			break;
+		case OPT_BIND:
+			cli->bind = optarg;
+			break;
+		case OPT_PORT_FILE:
+			cli->port_file = optarg;
+			break;
+		case OPT_CPORT_FILE:
+			cli->cport_file = optarg;
+			break;
+		case OPT_PORT:
+			bad = parse_u64(optarg, 65535, &cli->port);
+			break;
+		case OPT_CPORT:
+			bad = parse_u64(optarg, 65535, &cli->cport);
+			break;
+		case OPT_MAX_RECORDS:
+			bad = parse_u64(optarg, 100000000, &cli->max_records);
+			break;
+		case OPT_MAX_VALUE:
+			bad = parse_u64(optarg, 1ULL << 32, &cki_fa.max_value);
+			break;
 		case OPT_API_KEY:
 			bad = cki_fa.n_api_keys >= FA_MAX_API_KEYS;
 			if (!bad) {
@@ -246,22 +283,30 @@ parse_args(int argc, char **argv, struct cli *cli)
 			bad = parse_u64(optarg, UINT64_MAX, &u);
 			cki_rng_seed(u);
 			break;
-		case OPT_LATENCY: bad = parse_u64(optarg, 600000, &f->latency_ms); break;
-		case OPT_STALL: bad = parse_u64(optarg, 600000, &f->stall_ms); break;
+		case OPT_LATENCY:
+			bad = parse_u64(optarg, 600000, &f->latency_ms);
+			break;
+		case OPT_STALL:
+			bad = parse_u64(optarg, 600000, &f->stall_ms);
+			break;
 		case OPT_RETRY_AFTER:
 			bad = parse_u64(optarg, 86400, &u);
 			f->retry_after = (unsigned)u;
 			break;
-		case OPT_ERROR_RATE: bad = parse_rate(optarg, &f->error_rate); break;
-		case OPT_RESET_RATE: bad = parse_rate(optarg, &f->reset_rate); break;
+		case OPT_ERROR_RATE:
+			bad = parse_rate(optarg, &f->error_rate);
+			break;
+		case OPT_RESET_RATE:
+			bad = parse_rate(optarg, &f->reset_rate);
+			break;
 		case OPT_ERROR_STATUSES:
 			bad = cki_faults_parse_list(f->error_statuses, &f->n_error_statuses,
-						    FA_MAX_ERR_STATUSES, optarg) != 0 ||
+			                            FA_MAX_ERR_STATUSES, optarg) != 0 ||
 			      f->n_error_statuses == 0;
 			break;
 		case OPT_FAIL_NEXT:
 			bad = cki_faults_parse_list(f->fail_next, &f->n_fail_next, FA_MAX_FAIL_NEXT,
-						    optarg);
+			                            optarg);
 			break;
 		case OPT_DELETE_MISSING:
 			bad = choice(optarg, "404", "200", &c);
@@ -279,13 +324,19 @@ parse_args(int argc, char **argv, struct cli *cli)
 			bad = choice(optarg, "new", "old", &c);
 			f->health_shape = c ? FA_HEALTH_OLD : FA_HEALTH_NEW;
 			break;
-		case OPT_QUIET: cki_fa.quiet = 1; break;
-		case OPT_HELP: usage(stdout); exit(0);
-		default: usage(stderr); return -1;
+		case OPT_QUIET:
+			cki_fa.quiet = 1;
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
 		}
 		if (bad) {
 			fprintf(stderr, "ck-fakeapi: bad value for --%s: %s\n",
-				long_opts[opt - OPT_CERT].name, optarg);
+			        long_opts[opt - OPT_CERT].name, optarg);
 			return -1;
 		}
 	}
@@ -342,7 +393,8 @@ main(int argc, char **argv)
 
 	struct epoll_event events[MAX_EVENTS];
 	while (!stop_requested) {
-		int n = epoll_pwait(cki_fa.epfd, events, MAX_EVENTS, cki_conn_next_timeout(), &orig);
+		int n = epoll_pwait(cki_fa.epfd, events, MAX_EVENTS, cki_conn_next_timeout(),
+		                    &orig);
 		if (n < 0 && errno != EINTR) {
 			cki_log("epoll_wait: %s", strerror(errno));
 			goto out;

@@ -74,10 +74,10 @@ cki_record_add(const struct fa_request *req, int status)
 	json_t *hdrs = json_array();
 	for (size_t i = 0; i < req->nheaders; i++) {
 		json_t *pair = json_array();
-		json_array_append_new(pair, latin1_string(req->headers[i].name,
-							  strlen(req->headers[i].name)));
-		json_array_append_new(pair, latin1_string(req->headers[i].value,
-							  req->headers[i].value_len));
+		json_array_append_new(
+		        pair, latin1_string(req->headers[i].name, strlen(req->headers[i].name)));
+		json_array_append_new(
+		        pair, latin1_string(req->headers[i].value, req->headers[i].value_len));
 		json_array_append_new(hdrs, pair);
 	}
 	json_object_set_new(o, "seq", json_integer((json_int_t)seq));
@@ -86,8 +86,8 @@ cki_record_add(const struct fa_request *req, int status)
 	json_object_set_new(o, "method", latin1_string(req->method, strlen(req->method)));
 	json_object_set_new(o, "path", latin1_string(req->path, strlen(req->path)));
 	json_object_set_new(o, "authority",
-			    req->authority ? latin1_string(req->authority, strlen(req->authority))
-					   : json_null());
+	                    req->authority ? latin1_string(req->authority, strlen(req->authority))
+	                                   : json_null());
 	json_object_set_new(o, "headers", hdrs);
 	json_object_set_new(o, "body_len", json_integer((json_int_t)req->body_len));
 	json_object_set_new(o, "status", json_integer(status));

@@ -15,8 +15,8 @@
 struct node {
 	char *key;
 	struct node *next;
-	struct fa_entry entry;	/* entries table */
-	char lock_id[37];	/* locks table */
+	struct fa_entry entry;  /* entries table */
+	char lock_id[37];       /* locks table */
 	int64_t lock_expiry_ms; /* locks table */
 };
 
@@ -178,7 +178,7 @@ cki_store_get(const char *key)
 
 int
 cki_store_put(const char *key, const unsigned char *value, size_t len, int has_ttl,
-	      int64_t fresh_until, int64_t evict_at)
+              int64_t fresh_until, int64_t evict_at)
 {
 	unsigned char *copy = malloc(len ? len : 1);
 	if (copy == NULL) {
@@ -255,10 +255,9 @@ uuid_v4(char out[37])
 	}
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-		 b[14], b[15]);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	         b[13], b[14], b[15]);
 	return 0;
 }
 

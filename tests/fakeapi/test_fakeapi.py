@@ -79,13 +79,13 @@ def curl(api, method, path, headers=None, data=None, key=SDK, l1="miss", http="-
         code, _, version = p.stdout.partition(" ")
         headers = {}
         if os.path.exists(hfile):
-            with open(hfile, encoding="latin-1") as f:
+            with open(hfile, encoding="latin-1", newline="") as f:
                 block = f.read().strip().split("\r\n\r\n")[-1]
             for line in block.split("\r\n")[1:]:
                 k, _, v = line.partition(":")
                 headers[k.strip().lower()] = v.strip()
-        body = b""
-        if os.path.exists(bfile):
+        body = None  # curl -I writes the headers to -o: the body is not observable
+        if method != "HEAD" and os.path.exists(bfile):
             with open(bfile, "rb") as f:
                 body = f.read()
         return Resp(int(code or 0), version, headers, body, p.returncode)
@@ -252,7 +252,7 @@ def test_method_not_allowed_has_allow(api, method, path, allow):
 # ---- entries -----------------------------------------------------------------------------
 
 def test_put_get_head_delete(api):
-    value = bytes(range(256)) * 3
+    value = bytes(range(256)) * 4
     r = put(api, "ns%3Aapp%3Auser%3A1", value[:1000])
     assert (r.status, json.loads(r.body)) == (200, {"success": True})
     r = curl(api, "GET", "/v1/cache/ns%3Aapp%3Auser%3A1")
@@ -262,8 +262,9 @@ def test_put_get_head_delete(api):
     assert "x-cachekit-fresh-for" not in r.headers  # no TTL: no bound
     assert api.entry("ns:app:user:1") == value[:1000]  # stored as-is
     r = curl(api, "HEAD", "/v1/cache/ns%3Aapp%3Auser%3A1")
+    assert (r.status, r.headers["content-length"]) == (200, "1000")
+    r = h1(api, "HEAD", "/v1/cache/ns%3Aapp%3Auser%3A1")
     assert (r.status, r.body) == (200, b"")
-    assert h1(api, "HEAD", "/v1/cache/ns%3Aapp%3Auser%3A1").body == b""
     r = curl(api, "DELETE", "/v1/cache/ns%3Aapp%3Auser%3A1")
     assert (r.status, json.loads(r.body)) == (200, {"success": True})
     assert curl(api, "GET", "/v1/cache/ns%3Aapp%3Auser%3A1").status == 404
@@ -325,6 +326,15 @@ def test_value_too_large(api):
     conn.close()
     assert api.entry("big2") is None and api.entry("big4") is None
     assert [r["body_len"] for r in api.requests() if r["status"] == 413] == [1001, 1001, 5000]
+
+
+def test_default_size_limit_is_25_mb():
+    with FakeApi() as api:
+        assert put(api, "max", b"m" * 25000000).status == 200
+        assert put(api, "over", b"o" * 25000001).status == 413
+        r = curl(api, "PUT", "/v1/cache/over", data=b"o" * 25000001)
+        assert (r.status, r.version) == (413, "2")
+        assert len(api.entry("max")) == 25000000 and api.entry("over") is None
 
 
 # ---- freshness, TTL, clock ----------------------------------------------------------------
@@ -538,7 +548,7 @@ def test_recording(api):
 
 def test_control_is_not_api_traffic_and_reset_clears(api):
     put(api, "r", b"v")
-    lock(api, "r")
+    lock(api, "r", b'{"timeout_ms": 1000000}')
     api.faults(latency_ms=5)
     api.advance_clock(100)
     api.stats()

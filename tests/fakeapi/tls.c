@@ -15,7 +15,7 @@
 
 static int
 alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
-	    unsigned int inlen, void *arg)
+            unsigned int inlen, void *arg)
 {
 	static const unsigned char h2[] = "h2";
 	static const unsigned char h1[] = "http/1.1";

@@ -81,7 +81,7 @@ cki_req_header(const struct fa_request *req, const char *name)
 
 int
 cki_req_add_header(struct fa_request *req, const char *name, size_t nlen, const char *value,
-		   size_t vlen)
+                   size_t vlen)
 {
 	if (req->nheaders >= FA_MAX_HEADERS) {
 		return -1;

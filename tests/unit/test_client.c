@@ -23,9 +23,9 @@
 typedef Cachekit__Agent__V1__Request Request;
 typedef Cachekit__Agent__V1__Response Response;
 
-#define MAX_RECORDED 16
-#define IDENT_CAP 256
-#define OK_TIMEOUT_MS 5000
+#define MAX_RECORDED     16
+#define IDENT_CAP        256
+#define OK_TIMEOUT_MS    5000
 #define SHORT_TIMEOUT_MS 200
 /* Mirrors the stub's hard value cap (64 MiB). */
 #define STUB_MAX_VALUE ((size_t)64 * 1024 * 1024)
@@ -53,10 +53,10 @@ struct fake {
 	uint8_t cur_ident[IDENT_CAP];
 	size_t cur_ident_len;
 	uint64_t held_id;
-	int32_t status;         /* script_status: status to answer with */
-	char message[128];      /* script_status: message to answer with */
-	bool wrong_result;      /* script_status: answer with a result of another kind */
-	char stored_key[256];   /* the echo store: one entry */
+	int32_t status;       /* script_status: status to answer with */
+	char message[128];    /* script_status: message to answer with */
+	bool wrong_result;    /* script_status: answer with a result of another kind */
+	char stored_key[256]; /* the echo store: one entry */
 	uint8_t *stored;
 	size_t stored_len;
 	bool have_stored;
@@ -127,7 +127,8 @@ answer(struct fake *f, const Request *req, uint64_t id, int32_t status, const ch
 	case CACHEKIT__AGENT__V1__REQUEST__OP_SET:
 		free(f->stored);
 		f->stored = malloc(req->set->value.len + 1);
-		memcpy(f->stored, req->set->value.data, req->set->value.len);
+		if (req->set->value.len > 0)
+			memcpy(f->stored, req->set->value.data, req->set->value.len);
 		f->stored_len = req->set->value.len;
 		snprintf(f->stored_key, sizeof(f->stored_key), "%s", req->set->key);
 		f->have_stored = true;
@@ -352,6 +353,7 @@ fake_unbind(struct fake *f)
 	zmq_ctx_term(f->ctx);
 	f->router = NULL;
 	f->ctx = NULL;
+	unlink(f->endpoint + strlen("ipc://")); /* libzmq leaves the socket file behind */
 }
 
 static struct fake *
@@ -392,8 +394,7 @@ last_request(struct fake *f)
 {
 	Request *req;
 	pthread_mutex_lock(&f->mu);
-	req = f->last_req ? cachekit__agent__v1__request__unpack(NULL, f->last_req_len,
-	                                                         f->last_req)
+	req = f->last_req ? cachekit__agent__v1__request__unpack(NULL, f->last_req_len, f->last_req)
 	                  : NULL;
 	pthread_mutex_unlock(&f->mu);
 	return req;
@@ -793,6 +794,8 @@ test_call_without_answer_times_out(void)
 	CU_ASSERT_EQUAL(ck_get(c, "k", NULL, &v), CK_ETIMEDOUT);
 	CU_ASSERT_PTR_NULL(v);
 	CU_ASSERT_EQUAL(fake_nreq(f), 1);
+	/* A local timeout names the endpoint, so a wrong or dead agent path is easy to spot. */
+	CU_ASSERT_PTR_NOT_NULL(strstr(ck_client_last_message(c), f->endpoint));
 	ck_client_close(c);
 	fake_stop(f);
 }
@@ -915,7 +918,8 @@ test_forked_child_uses_its_own_connection(void)
 	int status = -1;
 	pid_t pid;
 
-	CU_ASSERT_EQUAL(ck_set(c, "k", "parent", 6, NULL), CK_OK); /* the parent's socket now exists */
+	CU_ASSERT_EQUAL(ck_set(c, "k", "parent", 6, NULL),
+	                CK_OK); /* the parent's socket now exists */
 	pid = fork();
 	CU_ASSERT_FATAL(pid >= 0);
 	if (pid == 0) {
@@ -959,8 +963,10 @@ static CU_TestInfo tests[] = {
         {"binary value with NUL bytes round-trips", test_binary_value_with_nul_bytes_round_trips},
         {"delete, exists, ttl and touch report results",
          test_delete_exists_ttl_and_touch_report_results},
-        {"lock acquire and release carry the handle", test_lock_acquire_and_release_carry_the_handle},
-        {"health and stats are copied; stats sorted", test_health_and_stats_are_copied_and_stats_sorted},
+        {"lock acquire and release carry the handle",
+         test_lock_acquire_and_release_carry_the_handle},
+        {"health and stats are copied; stats sorted",
+         test_health_and_stats_are_copied_and_stats_sorted},
         {"status numbers map to error codes", test_status_numbers_map_to_error_codes},
         {"last message holds the agent's text until the next call",
          test_last_message_holds_agent_text_until_next_call},

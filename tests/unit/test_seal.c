@@ -14,17 +14,29 @@
 #include "keyring.h"
 #include "seal.h"
 
-#define KEY_A "6161616161616161616161616161616161616161616161616161616161616161"
+#define KEY_A  "6161616161616161616161616161616161616161616161616161616161616161"
 #define KEY_K1 "1111111111111111111111111111111111111111111111111111111111111111"
 #define KEY_K2 "2222222222222222222222222222222222222222222222222222222222222222"
+
+/* ck_vector_path() in cunit_main.c is compiled without CK_VECTORS_DIR (only test_<module>.c
+ * gets the definition), so it falls back to a cwd-relative path that breaks under ctest.
+ * Resolve the vectors here instead. */
+static const char *
+vector_path(const char *file)
+{
+	static char path[4096];
+	const char *dir = getenv("CK_VECTORS_DIR");
+	snprintf(path, sizeof(path), "%s/%s", dir != NULL ? dir : CK_VECTORS_DIR, file);
+	return path;
+}
 
 static json_t *
 load_vectors(const char *file)
 {
 	json_error_t err;
-	json_t *root = json_load_file(ck_vector_path(file), 0, &err);
+	json_t *root = json_load_file(vector_path(file), 0, &err);
 	if (root == NULL)
-		fprintf(stderr, "cannot load %s: %s\n", ck_vector_path(file), err.text);
+		fprintf(stderr, "cannot load %s: %s\n", vector_path(file), err.text);
 	return root;
 }
 
@@ -60,8 +72,8 @@ bytes_equal(const char *what, const char *name, const uint8_t *got, size_t got_l
 {
 	if (got_len == want_len && memcmp(got, want, got_len) == 0)
 		return true;
-	fprintf(stderr, "%s mismatch in vector %s (got %zu bytes, want %zu)\n", what, name,
-	        got_len, want_len);
+	fprintf(stderr, "%s mismatch in vector %s (got %zu bytes, want %zu)\n", what, name, got_len,
+	        want_len);
 	return false;
 }
 
@@ -127,8 +139,8 @@ check_row(const json_t *row, const char *master_hex, const char *tenant, const c
 
 	CU_ASSERT_EQUAL(cki_hkdf_tenant_key(master, tenant, enc_key), CK_OK);
 	uint8_t *sealed = malloc(pt_len + CKI_SEAL_OVERHEAD);
-	CU_ASSERT_EQUAL(
-	        cki_aes_gcm_seal_with_nonce(enc_key, ct, aad, aad_len, pt, pt_len, sealed), CK_OK);
+	CU_ASSERT_EQUAL(cki_aes_gcm_seal_with_nonce(enc_key, ct, aad, aad_len, pt, pt_len, sealed),
+	                CK_OK);
 	CU_ASSERT(bytes_equal("ciphertext", name, sealed, pt_len + CKI_SEAL_OVERHEAD, ct, ct_len));
 
 	uint8_t *opened = malloc(ct_len);
@@ -213,7 +225,8 @@ test_keyring_vectors(void)
 	{
 		CU_ASSERT_FATAL(i < 2);
 		masters[i] = str_field(entry, "master_key_hex");
-		check_fingerprint(masters[i], tenant, str_field(entry, "derived_key_fingerprint_hex"));
+		check_fingerprint(masters[i], tenant,
+		                  str_field(entry, "derived_key_fingerprint_hex"));
 	}
 	CU_ASSERT_FATAL(masters[0] != NULL && masters[1] != NULL);
 	json_t *row;
@@ -257,9 +270,9 @@ test_keyring_vectors_rotation(void)
 		                                     out_len, pt, pt_len));
 		free(out);
 		out = NULL;
-		CU_ASSERT_EQUAL(cki_unseal(k2_only, key, "msgpack", false, ct, ct_len, &out,
-		                           &out_len),
-		                from_k1 ? CK_ECRYPTO : CK_OK);
+		CU_ASSERT_EQUAL(
+		        cki_unseal(k2_only, key, "msgpack", false, ct, ct_len, &out, &out_len),
+		        from_k1 ? CK_ECRYPTO : CK_OK);
 		free(out);
 		free(ct);
 		free(pt);
@@ -309,9 +322,10 @@ test_interop_vectors(void)
 		uint8_t *want = hex_field(row, "aad_hex", &want_len);
 		uint8_t aad[512];
 		bool compressed = json_is_true(json_object_get(row, "compressed"));
-		CU_ASSERT_EQUAL(cki_aad_build(str_field(row, "tenant_id"), str_field(row, "cache_key"),
-		                              str_field(row, "format"), compressed ? "True" : "False",
-		                              NULL, aad, sizeof(aad), &len),
+		CU_ASSERT_EQUAL(cki_aad_build(str_field(row, "tenant_id"),
+		                              str_field(row, "cache_key"), str_field(row, "format"),
+		                              compressed ? "True" : "False", NULL, aad, sizeof(aad),
+		                              &len),
 		                CK_OK);
 		CU_ASSERT(bytes_equal("AAD", str_field(row, "name"), aad, len, want, want_len));
 		free(want);
@@ -392,7 +406,10 @@ test_seal_round_trip(void)
 {
 	cki_keyring *kr = make_keyring("tenant-x", KEY_A, NULL);
 	CU_ASSERT_FATAL(kr != NULL);
-	const uint8_t pt[] = "\x82\xa3" "age\x1e\xa4" "name\xa5" "alice";
+	const uint8_t pt[] = "\x82\xa3"
+	                     "age\x1e\xa4"
+	                     "name\xa5"
+	                     "alice";
 	uint8_t *ct = NULL, *back = NULL;
 	size_t ct_len = 0, back_len = 0;
 	CU_ASSERT_EQUAL_FATAL(cki_seal(kr, "ns:key", NULL, false, pt, sizeof(pt) - 1, &ct, &ct_len),
@@ -464,8 +481,9 @@ test_tamper_fails(void)
 			uint8_t *out = NULL;
 			size_t out_len = 0;
 			ct[where[w]] ^= (uint8_t)(1u << bit);
-			CU_ASSERT_EQUAL(cki_unseal(kr, "k", NULL, false, ct, ct_len, &out, &out_len),
-			                CK_ECRYPTO);
+			CU_ASSERT_EQUAL(
+			        cki_unseal(kr, "k", NULL, false, ct, ct_len, &out, &out_len),
+			        CK_ECRYPTO);
 			CU_ASSERT_PTR_NULL(out);
 			ct[where[w]] ^= (uint8_t)(1u << bit);
 		}

@@ -105,8 +105,8 @@ def test_errors_raise_with_error_type(fake):
             b.get("k")
         # cachekit-py's BackendError when it is installed, else the stub's own error; both
         # carry the cachekit-py error classification.
-        assert getattr(info.value, "error_type", None) in ("authentication",) or \
-            getattr(getattr(info.value, "error_type", None), "value", None) == "authentication"
+        error_type = info.value.error_type
+        assert getattr(error_type, "value", error_type) == "authentication"
     finally:
         b.close()
 

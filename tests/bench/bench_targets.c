@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Benchmark targets: the agent through the C stub, and the baselines measured beside it in
+ * the same run (a raw ZeroMQ DEALER/ROUTER echo with the same payload, and Redis GET over a
+ * unix socket through hiredis).
+ */
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "bench.h"
+#include "cachekit/stub.h"
+
+/* ---- agent through the C stub ------------------------------------------------------------ */
+
+static void
+bench_key(const bench_args *a, char *out, size_t cap)
+{
+	snprintf(out, cap, "bench:v%zu", a->value_size);
+}
+
+static void *
+agent_open(const bench_args *a)
+{
+	ck_client_opts o = CK_CLIENT_OPTS_INIT;
+	o.endpoint = a->endpoint;
+	o.timeout_ms = 5000;
+	ck_client *c;
+	return ck_client_open(&c, &o) == CK_OK ? c : NULL;
+}
+
+static void
+agent_close(void *ctx)
+{
+	ck_client_close(ctx);
+}
+
+static int
+agent_set_value(const bench_args *a, bool secure)
+{
+	ck_client *c = agent_open(a);
+	if (c == NULL)
+		return -1;
+	char key[64];
+	bench_key(a, key, sizeof(key));
+	uint8_t *v = malloc(a->value_size + 1);
+	for (size_t i = 0; i < a->value_size; i++)
+		v[i] = (uint8_t)(i * 31 + 7);
+	ck_set_opts so = CK_SET_OPTS_INIT;
+	so.secure = secure;
+	ck_err rv = ck_set(c, key, v, a->value_size, &so);
+	if (rv != CK_OK)
+		fprintf(stderr, "ck-bench: set: %s (%s)\n", ck_strerror(rv), ck_client_last_message(c));
+	free(v);
+	ck_client_close(c);
+	return rv == CK_OK ? 0 : -1;
+}
+
+static int
+agent_prepare(const bench_args *a)
+{
+	return agent_set_value(a, false);
+}
+
+static int
+agent_prepare_secure(const bench_args *a)
+{
+	return agent_set_value(a, true);
+}
+
+static int
+agent_get_with(void *ctx, const bench_args *a, bool secure)
+{
+	char key[64];
+	bench_key(a, key, sizeof(key));
+	ck_get_opts go = CK_GET_OPTS_INIT;
+	go.secure = secure;
+	ck_value *v = NULL;
+	ck_err rv = ck_get(ctx, key, &go, &v);
+	int ok = rv == CK_OK && v->len == a->value_size;
+	ck_value_free(v);
+	return ok ? 0 : -1;
+}
+
+static int
+agent_get(void *ctx, const bench_args *a, int i)
+{
+	return agent_get_with(ctx, a, false);
+}
+
+static int
+agent_get_secure(void *ctx, const bench_args *a, int i)
+{
+	return agent_get_with(ctx, a, true);
+}
+
+typedef struct set_ctx {
+	ck_client *c;
+	uint8_t *value;
+	bool secure;
+} set_ctx;
+
+static void *
+set_open_with(const bench_args *a, bool secure)
+{
+	set_ctx *s = calloc(1, sizeof(*s));
+	s->c = agent_open(a);
+	s->value = malloc(a->value_size + 1);
+	memset(s->value, 'v', a->value_size);
+	s->secure = secure;
+	return s->c ? s : NULL;
+}
+
+static void *
+set_open(const bench_args *a)
+{
+	return set_open_with(a, false);
+}
+
+static void *
+set_open_secure(const bench_args *a)
+{
+	return set_open_with(a, true);
+}
+
+static int
+agent_set(void *ctx, const bench_args *a, int i)
+{
+	set_ctx *s = ctx;
+	char key[64];
+	snprintf(key, sizeof(key), "bench:set:%d", i % 1000);
+	ck_set_opts so = CK_SET_OPTS_INIT;
+	so.secure = s->secure;
+	so.ttl_s = 300;
+	return ck_set(s->c, key, s->value, a->value_size, &so) == CK_OK ? 0 : -1;
+}
+
+static void
+set_close(void *ctx)
+{
+	set_ctx *s = ctx;
+	ck_client_close(s->c);
+	free(s->value);
+	free(s);
+}
+
+/* ---- raw ZeroMQ echo: the floor for any DEALER/ROUTER round trip -------------------------- */
+
+typedef struct zmq_ctx_ {
+	void *ctx, *sock;
+	uint8_t *buf;
+} zmq_ctx_;
+
+static void *
+zmq_open(const bench_args *a)
+{
+	zmq_ctx_ *z = calloc(1, sizeof(*z));
+	z->ctx = zmq_ctx_new();
+	z->sock = zmq_socket(z->ctx, ZMQ_DEALER);
+	z->buf = malloc(a->value_size + 64);
+	memset(z->buf, 'e', a->value_size + 64);
+	if (zmq_connect(z->sock, a->endpoint) != 0)
+		return NULL;
+	return z;
+}
+
+static int
+zmq_op(void *ctx, const bench_args *a, int i)
+{
+	zmq_ctx_ *z = ctx;
+	/* Same payload size as the agent's Get reply, so the comparison is like for like. */
+	if (zmq_send(z->sock, z->buf, a->value_size + 16, 0) < 0)
+		return -1;
+	return zmq_recv(z->sock, z->buf, a->value_size + 64, 0) < 0 ? -1 : 0;
+}
+
+static void
+zmq_close_(void *ctx)
+{
+	zmq_ctx_ *z = ctx;
+	zmq_close(z->sock);
+	zmq_ctx_term(z->ctx);
+	free(z->buf);
+	free(z);
+}
+
+/* ---- Redis GET over a unix socket ----------------------------------------------------------- */
+
+static void *
+redis_open(const bench_args *a)
+{
+	redisContext *r = redisConnectUnix(a->endpoint);
+	if (r == NULL || r->err)
+		return NULL;
+	return r;
+}
+
+static int
+redis_prepare(const bench_args *a)
+{
+	redisContext *r = redis_open(a);
+	if (r == NULL)
+		return -1;
+	char key[64];
+	bench_key(a, key, sizeof(key));
+	char *v = malloc(a->value_size + 1);
+	memset(v, 'r', a->value_size);
+	redisReply *rep = redisCommand(r, "SET %s %b", key, v, a->value_size);
+	int ok = rep && rep->type == REDIS_REPLY_STATUS;
+	freeReplyObject(rep);
+	free(v);
+	redisFree(r);
+	return ok ? 0 : -1;
+}
+
+static int
+redis_get(void *ctx, const bench_args *a, int i)
+{
+	char key[64];
+	bench_key(a, key, sizeof(key));
+	redisReply *rep = redisCommand(ctx, "GET %s", key);
+	int ok = rep && rep->type == REDIS_REPLY_STRING && rep->len == a->value_size;
+	freeReplyObject(rep);
+	return ok ? 0 : -1;
+}
+
+static void
+redis_close(void *ctx)
+{
+	redisFree(ctx);
+}
+
+const bench_target bench_targets[] = {
+        {"agent-get", "Get through the C stub and the agent", agent_prepare, agent_open,
+         agent_get, agent_close},
+        {"agent-set", "Set (ttl 300 s) through the C stub and the agent", NULL, set_open,
+         agent_set, set_close},
+        {"agent-get-secure", "Get with secure intent (agent decrypts)", agent_prepare_secure,
+         agent_open, agent_get_secure, agent_close},
+        {"agent-set-secure", "Set with secure intent (agent encrypts)", NULL, set_open_secure,
+         agent_set, set_close},
+        {"zmq-echo", "raw ZeroMQ DEALER->ROUTER echo, same payload", NULL, zmq_open, zmq_op,
+         zmq_close_},
+        {"redis-get", "Redis GET over a unix socket (hiredis)", redis_prepare, redis_open,
+         redis_get, redis_close},
+};
+const size_t bench_ntargets = sizeof(bench_targets) / sizeof(bench_targets[0]);

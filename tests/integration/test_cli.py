@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: Apache-2.0
+"""cachekit-ctl against a real agent: every command, binary values, --json, exit codes."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import AGENT, CTL, Agent, ctl  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (AGENT and CTL), reason="CK_AGENT_BIN/CK_CTL_BIN not set")
+
+EXIT_OK, EXIT_MISS, EXIT_USAGE, EXIT_ERROR, EXIT_TIMEOUT, EXIT_CONTESTED = 0, 1, 2, 3, 4, 5
+
+
+@pytest.fixture(scope="module")
+def agent():
+    with Agent() as a:
+        yield a
+
+
+def test_set_then_get_from_argument(agent):
+    assert ctl(agent.endpoint, "set", "greeting", "hello").returncode == EXIT_OK
+    r = ctl(agent.endpoint, "get", "greeting")
+    assert r.returncode == EXIT_OK and r.stdout == b"hello"
+
+
+def test_binary_value_from_stdin_round_trips(agent):
+    value = bytes(range(256)) * 64 + b"\x00\xff\x00"
+    assert ctl(agent.endpoint, "set", "blob", input=value).returncode == EXIT_OK
+    r = ctl(agent.endpoint, "get", "blob")
+    assert r.returncode == EXIT_OK and r.stdout == value
+
+
+def test_json_output_marks_binary_as_base64(agent):
+    ctl(agent.endpoint, "set", "j1", "plain text", "--ttl", "60")
+    out = json.loads(ctl(agent.endpoint, "--json", "get", "j1").stdout)
+    assert out["value"] == "plain text" and out["freshness"] == "fresh"
+    assert 0 < out["fresh_for_ms"] <= 60000
+    ctl(agent.endpoint, "set", "j2", input=b"\xff\xfe")
+    out = json.loads(ctl(agent.endpoint, "--json", "get", "j2").stdout)
+    assert out["encoding"] == "base64" and out["value"] == "//4="
+
+
+def test_miss_exists_delete_and_ttl_exit_codes(agent):
+    assert ctl(agent.endpoint, "get", "absent").returncode == EXIT_MISS
+    assert ctl(agent.endpoint, "exists", "absent").returncode == EXIT_MISS
+    assert ctl(agent.endpoint, "del", "absent").returncode == EXIT_MISS
+    assert ctl(agent.endpoint, "ttl", "absent").returncode == EXIT_MISS
+    ctl(agent.endpoint, "set", "k", "v", "--ttl", "100")
+    r = ctl(agent.endpoint, "exists", "k")
+    assert r.returncode == EXIT_OK and r.stdout.strip() == b"true"
+    r = ctl(agent.endpoint, "ttl", "k")
+    assert r.returncode == EXIT_OK and int(r.stdout) == 100
+    assert ctl(agent.endpoint, "touch", "k", "500").returncode == EXIT_OK
+    assert int(ctl(agent.endpoint, "ttl", "k").stdout) == 500
+    assert ctl(agent.endpoint, "del", "k").returncode == EXIT_OK
+    assert ctl(agent.endpoint, "get", "k").returncode == EXIT_MISS
+
+
+def test_namespace_option(agent):
+    ctl(agent.endpoint, "--namespace", "team", "set", "x", "1")
+    assert ctl(agent.endpoint, "get", "ns:team:x").stdout == b"1"
+
+
+def test_invalid_key_is_a_clear_error(agent):
+    r = ctl(agent.endpoint, "set", "bad key", "v")
+    assert r.returncode == EXIT_ERROR
+    assert b"invalid cache key" in r.stderr
+
+
+def test_usage_error(agent):
+    assert ctl(agent.endpoint, "frobnicate").returncode == EXIT_USAGE
+    assert ctl(agent.endpoint, "get").returncode == EXIT_USAGE
+
+
+def test_timeout_when_no_agent_listens(tmp_path):
+    r = subprocess.run([CTL, "--endpoint", f"ipc://{tmp_path}/none.sock", "--timeout", "200",
+                        "get", "k"], capture_output=True, timeout=10)
+    assert r.returncode == EXIT_TIMEOUT
+    assert b"timed out" in r.stderr
+
+
+def test_lock_runs_command_and_contention_is_reported(agent):
+    r = ctl(agent.endpoint, "lock", "job", "--", "sh", "-c", "exit 7")
+    assert r.returncode == 7
+    holder = subprocess.Popen([CTL, "--endpoint", agent.endpoint, "lock", "job2", "--", "sleep",
+                               "3"])
+    try:
+        time.sleep(0.5)
+        r = ctl(agent.endpoint, "lock", "job2", "--", "true")
+        assert r.returncode == EXIT_CONTESTED
+        t0 = time.monotonic()
+        r = ctl(agent.endpoint, "lock", "job2", "--wait", "6000", "--", "true")
+        assert r.returncode == EXIT_OK and time.monotonic() - t0 < 6
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_lock_without_command_is_released_when_ctl_exits(agent):
+    r = ctl(agent.endpoint, "lock", "brief")
+    assert r.returncode == EXIT_OK and len(r.stdout.strip()) == 32  # 16-byte handle in hex
+    # cachekit-ctl exited: the agent saw its holder die and freed the lock.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        if ctl(agent.endpoint, "lock", "brief", "--", "true").returncode == EXIT_OK:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("lock of an exited cachekit-ctl was not released")
+
+
+def test_health_and_stats(agent):
+    r = ctl(agent.endpoint, "--json", "health")
+    h = json.loads(r.stdout)
+    assert r.returncode == EXIT_OK and h["healthy"] is True and h["backend_type"] == "memory"
+    r = ctl(agent.endpoint, "--json", "stats")
+    stats = json.loads(r.stdout)
+    names = set(stats) if isinstance(stats, dict) else {s["name"] for s in stats}
+    assert "requests_total" in names and "store_entries" in names
+
+
+def test_secure_without_master_key_is_refused(agent):
+    r = ctl(agent.endpoint, "--secure", "set", "s", "v")
+    assert r.returncode == EXIT_ERROR and b"master key" in r.stderr
