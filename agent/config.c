@@ -84,6 +84,8 @@ static const opt_row rows[] = {
          "bytes of the shared near cache (0 = off)"},
         {"refresh-ahead", "CACHEKIT_REFRESH_AHEAD", T_U32, OFF(refresh_ahead_pct), "50", 100,
          "percent of the fresh window after which one reader is told to refresh"},
+        {"refresh-claim", "CACHEKIT_REFRESH_CLAIM", T_SECONDS_MS, OFF(refresh_claim_ms), "10",
+         3600000, "seconds one reader's refresh-due claim holds before another reader gets it"},
         {"sliding-namespaces", "CACHEKIT_SLIDING_NAMESPACES", T_STR, OFF(sliding_namespaces), NULL,
          0, "comma list of namespaces whose reads extend the TTL"},
 };

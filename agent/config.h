@@ -45,6 +45,7 @@ typedef struct cki_config {
 	/* near cache and refresh */
 	uint64_t l1_bytes;         /* 0 = L1 off */
 	uint32_t refresh_ahead_pct;/* refresh-due point as a share of the fresh window */
+	uint32_t refresh_claim_ms; /* how long one reader's refresh-due claim holds */
 	char *sliding_namespaces;  /* comma list of namespaces with sliding TTL */
 	/* set by flags only */
 	bool check_only;           /* --check-config */

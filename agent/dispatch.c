@@ -10,10 +10,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "cachekit/version.h"
+#include "envelope.h"
+#include "keyring.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "seal.h"
 
 typedef Cachekit__Agent__V1__Response resp_t;
 
@@ -34,6 +39,8 @@ typedef struct call {
 	uint64_t started_us;
 	uint64_t deadline;
 	char key[CKI_KEY_MAX + 1];
+	char ns[CKI_NAMESPACE_MAX + 1]; /* namespace of key ("default" when none) */
+	uint8_t *owned;                 /* sealed value handed to the store; freed at the end */
 } call;
 
 static uint64_t
@@ -87,6 +94,7 @@ finish(call *c, resp_t *resp)
 	cki_metrics_observe(c->op, now_us() - c->started_us);
 	d->inflight--;
 	cki_request_free(c->req);
+	free(c->owned);
 	free(c);
 }
 
@@ -118,10 +126,63 @@ take_key(call *c, const char *key)
 		finish_status(c, CK_EINVALKEY, m);
 		return false;
 	}
+	cki_key_namespace(c->key, c->ns, sizeof(c->ns));
 	return true;
 }
 
+/* Policy for secure intent: a namespace may require it; it needs a keyring. */
+static bool
+check_secure(call *c, bool secure)
+{
+	const cki_config *cfg = c->d->deps.cfg;
+	if (!secure && cki_list_contains(cfg->secure_namespaces, c->ns)) {
+		char m[160];
+		snprintf(m, sizeof(m), "namespace \"%s\" requires secure intent", c->ns);
+		finish_status(c, CK_EDENIED, m);
+		return false;
+	}
+	if (secure && c->d->deps.keyring == NULL) {
+		finish_status(c, CK_ENOKEY, "secure intent needs a master key (CACHEKIT_MASTER_KEY)");
+		return false;
+	}
+	return true;
+}
+
+/* Sealed values in envelope namespaces are LZ4 envelopes inside (AAD flag "True"). */
+static bool
+uses_envelope(const call *c)
+{
+	return cki_list_contains(c->d->deps.cfg->envelope_namespaces, c->ns);
+}
+
+static const char *
+format_of(const char *format)
+{
+	return format != NULL && format[0] != '\0' ? format : "msgpack";
+}
+
 /* ---- get ---------------------------------------------------------------------------------- */
+
+/* Opens a sealed value: AES-GCM under the keyring (same AAD for every key), then the
+ * envelope if this namespace uses one. *out is malloc'd plaintext. */
+static ck_err
+open_value(call *c, const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+	bool env = uses_envelope(c);
+	uint8_t *pt = NULL;
+	size_t pt_len = 0;
+	ck_err err = cki_unseal(c->d->deps.keyring, c->key, format_of(c->req->get->format), env, in,
+	                        in_len, &pt, &pt_len);
+	if (err != CK_OK || !env) {
+		*out = pt;
+		*out_len = pt_len;
+		return err;
+	}
+	err = cki_envelope_decode(pt, pt_len, out, out_len);
+	OPENSSL_cleanse(pt, pt_len);
+	free(pt);
+	return err == CK_OK ? CK_OK : CK_ECRYPTO;
+}
 
 static void
 done_get(void *arg, const cki_store_reply *r)
@@ -137,18 +198,44 @@ done_get(void *arg, const cki_store_reply *r)
 	resp.get = &res;
 	res.found = r->found;
 	res.fresh_for_ms = -1;
-	if (r->found) {
-		cki_metrics_inc(CKI_C_GET_HITS);
+	uint8_t *plain = NULL;
+	if (r->found && c->req->get->secure) {
+		ck_err err = open_value(c, r->value, r->value_len, &plain, &res.value.len);
+		if (err != CK_OK) {
+			cki_metrics_inc(CKI_C_UNSEAL_FAILURES);
+			cki_log_warn("value of %s failed to decrypt (%s)", c->key, ck_strerror(err));
+			if (c->d->deps.cfg->encryption_fail_closed) {
+				finish_status(c, CK_ECRYPTO,
+				              "stored value failed authentication (wrong key, tampered, "
+				              "or written without secure intent)");
+				return;
+			}
+			res.found = false; /* never wrong bytes: a value we cannot open is a miss */
+		} else {
+			res.value.data = plain;
+		}
+	} else if (r->found) {
 		res.value.data = (uint8_t *)r->value;
 		res.value.len = r->value_len;
+	}
+	if (res.found) {
+		cki_metrics_inc(CKI_C_GET_HITS);
 		res.freshness = (Cachekit__Agent__V1__Freshness)r->freshness;
 		res.fresh_for_ms = r->fresh_for_ms;
 		if (r->freshness == CKI_STALE)
 			cki_metrics_inc(CKI_C_GET_STALE);
+		bool sliding_ns = cki_list_contains(c->d->deps.cfg->sliding_namespaces, c->ns);
+		res.refresh_due = cki_refresh_on_hit(c->d->deps.refresh, c->key, r->freshness,
+		                                     r->fresh_for_ms, sliding_ns);
 	} else {
+		res.value.len = 0;
 		cki_metrics_inc(CKI_C_GET_MISSES);
 	}
 	finish(c, &resp);
+	if (plain != NULL) {
+		OPENSSL_cleanse(plain, res.value.len);
+		free(plain);
+	}
 }
 
 static void
@@ -157,10 +244,8 @@ handle_get(call *c)
 	Cachekit__Agent__V1__GetRequest *g = c->req->get;
 	if (!take_key(c, g->key))
 		return;
-	if (g->secure && c->d->deps.keyring == NULL) {
-		finish_status(c, CK_ENOKEY, "secure read needs a master key (CACHEKIT_MASTER_KEY)");
+	if (!check_secure(c, g->secure))
 		return;
-	}
 	cki_store *s = c->d->deps.store;
 	s->ops->get(s, c->key, c->deadline, done_get, c);
 }
@@ -176,6 +261,9 @@ done_set(void *arg, const cki_store_reply *r)
 		return;
 	}
 	cki_metrics_inc(CKI_C_SETS);
+	Cachekit__Agent__V1__SetRequest *st = c->req->set;
+	bool sliding = st->sliding || cki_list_contains(c->d->deps.cfg->sliding_namespaces, c->ns);
+	cki_refresh_on_set(c->d->deps.refresh, c->key, st->ttl_s, st->stale_ttl_s, sliding);
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__SetResult res = CACHEKIT__AGENT__V1__SET_RESULT__INIT;
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_SET;
@@ -184,6 +272,24 @@ done_set(void *arg, const cki_store_reply *r)
 }
 
 #define TTL_MAX 2592000u
+
+/* interop/v1 sealing: the storage key (with namespace) is bound into the AAD, so a sealed
+ * value moved to another key fails to open. */
+static ck_err
+seal_value(call *c, const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+	const char *format = format_of(c->req->set->format);
+	if (!uses_envelope(c))
+		return cki_seal(c->d->deps.keyring, c->key, format, false, in, in_len, out, out_len);
+	uint8_t *env = NULL;
+	size_t env_len = 0;
+	ck_err err = cki_envelope_encode(in, in_len, &env, &env_len);
+	if (err != CK_OK)
+		return err;
+	err = cki_seal(c->d->deps.keyring, c->key, format, true, env, env_len, out, out_len);
+	free(env);
+	return err;
+}
 
 static void
 handle_set(call *c)
@@ -207,13 +313,22 @@ handle_set(call *c)
 		              "<= 2592000 s");
 		return;
 	}
-	if (st->secure && c->d->deps.keyring == NULL) {
-		finish_status(c, CK_ENOKEY, "secure write needs a master key (CACHEKIT_MASTER_KEY)");
+	if (!check_secure(c, st->secure))
 		return;
+	const uint8_t *value = st->value.data;
+	size_t len = st->value.len;
+	if (st->secure) {
+		ck_err err = seal_value(c, value, len, &c->owned, &len);
+		if (err != CK_OK) {
+			finish_status(c, err, "cannot encrypt the value");
+			return;
+		}
+		value = c->owned;
+		cki_metrics_inc(CKI_C_SEALED);
 	}
 	cki_put_opts po = {.ttl_s = st->ttl_s, .stale_ttl_s = st->stale_ttl_s};
 	cki_store *s = c->d->deps.store;
-	s->ops->put(s, c->key, st->value.data, st->value.len, &po, c->deadline, done_set, c);
+	s->ops->put(s, c->key, value, len, &po, c->deadline, done_set, c);
 }
 
 /* ---- delete, exists ------------------------------------------------------------------------ */
@@ -227,6 +342,7 @@ done_delete(void *arg, const cki_store_reply *r)
 		return;
 	}
 	cki_metrics_inc(CKI_C_DELETES);
+	cki_refresh_on_delete(c->d->deps.refresh, c->key);
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__DeleteResult res = CACHEKIT__AGENT__V1__DELETE_RESULT__INIT;
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_DELETE;
@@ -310,6 +426,8 @@ done_refresh_ttl(void *arg, const cki_store_reply *r)
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_REFRESH_TTL;
 	resp.refresh_ttl = &res;
 	res.refreshed = r->found;
+	if (r->found)
+		cki_refresh_on_touch(c->d->deps.refresh, c->key, c->req->refresh_ttl->ttl_s);
 	finish(c, &resp);
 }
 

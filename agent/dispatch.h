@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "locks.h"
+#include "refresh.h"
 #include "server.h"
 #include "store.h"
 
@@ -20,6 +21,7 @@ typedef struct cki_dispatch_deps {
 	const cki_config *cfg;
 	cki_store *store;
 	cki_locks *locks;
+	cki_refresh *refresh;
 	const cki_keyring *keyring; /* NULL: no master key, secure intent fails closed */
 } cki_dispatch_deps;
 

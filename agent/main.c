@@ -20,6 +20,7 @@
 #include "locks.h"
 #include "log.h"
 #include "loop.h"
+#include "refresh.h"
 #include "secmem.h"
 #include "server.h"
 #include "store_http.h"
@@ -39,6 +40,7 @@ typedef struct agent {
 	cki_loop *loop;
 	cki_store *store;
 	cki_locks *locks;
+	cki_refresh *refresh;
 	cki_dispatch *dispatch;
 	cki_server *server;
 	cki_keyring *keyring;
@@ -214,7 +216,12 @@ run(agent *a, int argc, char **argv)
 		return rv == CK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	if (cki_locks_new(&a->locks, a->loop, a->store) != CK_OK)
 		return EXIT_RUNTIME;
-	cki_dispatch_deps deps = {a->loop, &a->cfg, a->store, a->locks, a->keyring};
+	cki_refresh_opts ro = {.ahead_pct = a->cfg.refresh_ahead_pct,
+	                       .jitter_pct = a->cfg.refresh_ahead_pct ? 10 : 0,
+	                       .claim_ms = a->cfg.refresh_claim_ms};
+	if (cki_refresh_new(&a->refresh, a->loop, a->store, &ro) != CK_OK)
+		return EXIT_RUNTIME;
+	cki_dispatch_deps deps = {a->loop, &a->cfg, a->store, a->locks, a->refresh, a->keyring};
 	if (cki_dispatch_new(&a->dispatch, &deps) != CK_OK)
 		return EXIT_RUNTIME;
 	rv = cki_server_new(&a->server, a->loop, &a->cfg, cki_dispatch_handle, a->dispatch, why,
@@ -251,6 +258,7 @@ teardown(agent *a)
 	if (a->store != NULL)
 		a->store->ops->destroy(a->store); /* fails what is left with CK_ESHUTDOWN */
 	cki_locks_free(a->locks);
+	cki_refresh_free(a->refresh);
 	cki_dispatch_free(a->dispatch);
 	cki_keyring_free(a->keyring);
 	cki_secret_free(a->api_key);

@@ -82,10 +82,11 @@ CK_API void ck_value_free(ck_value *v);
 
 typedef struct ck_get_opts {
 	ck_call_opts call;
-	bool secure; /* decrypt in the agent */
+	bool secure;        /* decrypt in the agent */
+	const char *format; /* AAD format label the value was sealed with; NULL = "msgpack" */
 } ck_get_opts;
 
-#define CK_GET_OPTS_INIT {CK_CALL_OPTS_INIT, false}
+#define CK_GET_OPTS_INIT {CK_CALL_OPTS_INIT, false, NULL}
 
 /* Reads a key. CK_OK: *out owns the value. CK_ENOTFOUND: a miss (*out untouched).
  * Other codes: errors; *out untouched. opts may be NULL. */

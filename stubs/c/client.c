@@ -391,6 +391,41 @@ call_timeout(const ck_client *c, const ck_call_opts *co)
 }
 
 /*
+ * Decodes one frame received by the call waiting for id (the pure part of exchange(), also
+ * reached by cki_reply_decode() and the fuzz target): another id is STALE, a frame that is
+ * not a Response is MALFORMED; the call's own reply is DONE with *rv = its status, or
+ * CK_EPROTO for a success without the expected result, or what fn returns. A failed status
+ * copies the agent's message into message.
+ */
+static cki_reply_verdict
+decode_reply(const uint8_t *data, size_t size, uint64_t id,
+             Cachekit__Agent__V1__Response__ResultCase expect, reply_fn fn, void *arg,
+             ck_err *rv, char *message, size_t message_cap)
+{
+	uint64_t peeked;
+	Response *rsp;
+
+	if (peek_id(data, size, &peeked) && peeked != id)
+		return CKI_REPLY_STALE;
+	if (size > CKI_STUB_MAX_VALUE + CKI_STUB_MAX_OVERHEAD ||
+	    (rsp = cachekit__agent__v1__response__unpack(NULL, size, data)) == NULL)
+		return CKI_REPLY_MALFORMED;
+	if (rsp->id != id) {
+		cachekit__agent__v1__response__free_unpacked(rsp, NULL);
+		return CKI_REPLY_STALE;
+	}
+	*rv = map_status(rsp->status);
+	if (*rv != CK_OK)
+		snprintf(message, message_cap, "%s", rsp->message ? rsp->message : "");
+	else if (rsp->result_case != expect || rsp->get == NULL)
+		*rv = CK_EPROTO;
+	else
+		*rv = fn(rsp, arg);
+	cachekit__agent__v1__response__free_unpacked(rsp, NULL);
+	return CKI_REPLY_DONE;
+}
+
+/*
  * One request/response exchange. Fills in id, deadline and namespace, sends req, waits for
  * the Response with the same id and hands it to fn when its status is OK and its result is
  * the expected one. Other ids and malformed frames are dropped until the deadline.
@@ -434,10 +469,7 @@ exchange(ck_client *c, const ck_call_opts *co, Request *req,
 	}
 
 	for (;;) {
-		const uint8_t *data;
-		size_t size;
-		uint64_t id;
-		Response *rsp;
+		cki_reply_verdict verdict;
 
 		rv = recv_frame(c, deadline, &msg);
 		if (rv == CK_EPROTO) {
@@ -448,30 +480,16 @@ exchange(ck_client *c, const ck_call_opts *co, Request *req,
 			no_reply = true;
 			goto out;
 		}
-		data = zmq_msg_data(&msg);
-		size = zmq_msg_size(&msg);
-		if (peek_id(data, size, &id) && id != req->id) {
+		verdict = decode_reply(zmq_msg_data(&msg), zmq_msg_size(&msg), req->id, expect, fn,
+		                       arg, &rv, c->last_message, sizeof(c->last_message));
+		if (verdict == CKI_REPLY_STALE) {
 			c->dropped_stale++;
 			continue;
 		}
-		if (size > CKI_STUB_MAX_VALUE + CKI_STUB_MAX_OVERHEAD ||
-		    (rsp = cachekit__agent__v1__response__unpack(NULL, size, data)) == NULL) {
+		if (verdict == CKI_REPLY_MALFORMED) {
 			c->dropped_malformed++;
 			continue;
 		}
-		if (rsp->id != req->id) {
-			c->dropped_stale++;
-			cachekit__agent__v1__response__free_unpacked(rsp, NULL);
-			continue;
-		}
-		rv = map_status(rsp->status);
-		if (rv != CK_OK)
-			set_message(c, rsp->message);
-		else if (rsp->result_case != expect || rsp->get == NULL)
-			rv = CK_EPROTO;
-		else
-			rv = fn(rsp, arg);
-		cachekit__agent__v1__response__free_unpacked(rsp, NULL);
 		break;
 	}
 out:
@@ -567,8 +585,12 @@ ck_get(ck_client *c, const char *key, const ck_get_opts *opts, ck_value **out)
 		return CK_EINVAL;
 	if ((rv = check_key(key)) != CK_OK)
 		return rv;
+	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
+		return CK_EINVAL;
 	get.key = (char *)key;
 	get.secure = opts != NULL && opts->secure;
+	if (opts != NULL && opts->format != NULL)
+		get.format = (char *)opts->format;
 	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_GET;
 	req.get = &get;
 	rv = exchange(c, opts ? &opts->call : NULL, &req, CACHEKIT__AGENT__V1__RESPONSE__RESULT_GET,
@@ -999,4 +1021,85 @@ ck_stats_get(ck_client *c, const ck_call_opts *opts, ck_stats **out)
 	if (rv == CK_OK)
 		*out = s;
 	return rv;
+}
+
+/* ---- reply decoding, by expected result (stub_internal.h) -------------------------------- */
+
+cki_reply_verdict
+cki_reply_decode(const uint8_t *frame, size_t len, uint64_t id, cki_reply_kind kind, ck_err *rv,
+                 cki_reply *out, char *message, size_t message_cap)
+{
+	struct get_reply get = {false, NULL};
+	struct ttl_reply ttl = {false, 0};
+	struct lock_reply lock = {false, NULL};
+	reply_fn fn = ignore_reply;
+	void *arg = NULL;
+	cki_reply_verdict v;
+
+	memset(out, 0, sizeof(*out));
+	*rv = CK_EPROTO;
+	switch (kind) {
+	case CKI_REPLY_GET:
+		fn = get_reply;
+		arg = &get;
+		break;
+	case CKI_REPLY_SET:
+		break;
+	case CKI_REPLY_DELETE:
+		fn = delete_reply;
+		arg = &out->flag;
+		break;
+	case CKI_REPLY_EXISTS:
+		fn = exists_reply;
+		arg = &out->flag;
+		break;
+	case CKI_REPLY_GET_TTL:
+		fn = ttl_reply;
+		arg = &ttl;
+		break;
+	case CKI_REPLY_REFRESH_TTL:
+		fn = refresh_reply;
+		arg = &out->flag;
+		break;
+	case CKI_REPLY_ACQUIRE_LOCK:
+		fn = lock_reply;
+		arg = &lock;
+		break;
+	case CKI_REPLY_RELEASE_LOCK:
+		fn = release_reply;
+		break;
+	case CKI_REPLY_HEALTH:
+		fn = health_reply;
+		arg = &out->health;
+		break;
+	case CKI_REPLY_STATS:
+		fn = stats_reply;
+		arg = &out->stats;
+		break;
+	default:
+		return CKI_REPLY_MALFORMED;
+	}
+	v = decode_reply(frame, len, id, (Cachekit__Agent__V1__Response__ResultCase)kind, fn, arg,
+	                 rv, message, message_cap);
+	if (kind == CKI_REPLY_GET) {
+		out->flag = get.found;
+		out->value = get.value;
+	} else if (kind == CKI_REPLY_GET_TTL) {
+		out->flag = ttl.found;
+		out->ttl_s = ttl.ttl_s;
+	} else if (kind == CKI_REPLY_ACQUIRE_LOCK) {
+		out->flag = lock.acquired;
+		out->lock = lock.lock;
+	}
+	return v;
+}
+
+void
+cki_reply_clear(cki_reply *out)
+{
+	ck_value_free(out->value);
+	ck_lock_free(out->lock);
+	ck_health_free(out->health);
+	ck_stats_free(out->stats);
+	memset(out, 0, sizeof(*out));
 }

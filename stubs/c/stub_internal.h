@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Private to libcachekit-stub and cachekit-ctl: size caps of the client and the two lock
- * handle accessors the CLI needs to print and re-read a handle. None of this is exported from
+ * Private to libcachekit-stub and cachekit-ctl: size caps of the client, the two lock
+ * handle accessors the CLI needs to print and re-read a handle, and the reply decoder (for
+ * the fuzz target). None of this is exported from
  * the shared library (hidden visibility); cachekit-ctl links the static library to use it.
  */
 #ifndef CACHEKIT_STUB_INTERNAL_H
 #define CACHEKIT_STUB_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,5 +31,49 @@ const uint8_t *cki_lock_handle(const ck_lock *lock, size_t *len);
 /* Builds a lock handle from bytes printed earlier (lease unknown: 0). CK_EINVAL for an empty
  * or oversized handle. On success *out owns the handle (ck_lock_free / ck_lock_release). */
 CK_NODISCARD ck_err cki_lock_from_handle(const uint8_t *handle, size_t len, ck_lock **out);
+
+/* ---- reply decoding: exchange()'s pure part, exposed for tests/fuzz/fuzz_response.c ---- */
+
+/* What a waiting call does with one frame received on its socket. */
+typedef enum cki_reply_verdict {
+	CKI_REPLY_STALE,     /* the reply of another (abandoned) call: keep waiting */
+	CKI_REPLY_MALFORMED, /* oversized, or not a Response: keep waiting */
+	CKI_REPLY_DONE,      /* this call's reply: its result code is in *rv */
+} cki_reply_verdict;
+
+/* The result a call expects: the Response oneof's field numbers (agent.proto). */
+typedef enum cki_reply_kind {
+	CKI_REPLY_GET = 10,
+	CKI_REPLY_SET = 11,
+	CKI_REPLY_DELETE = 12,
+	CKI_REPLY_EXISTS = 13,
+	CKI_REPLY_GET_TTL = 14,
+	CKI_REPLY_REFRESH_TTL = 15,
+	CKI_REPLY_ACQUIRE_LOCK = 16,
+	CKI_REPLY_RELEASE_LOCK = 17,
+	CKI_REPLY_HEALTH = 18,
+	CKI_REPLY_STATS = 19,
+} cki_reply_kind;
+
+/* What a DONE reply gave the call. flag: found (get, get_ttl), existed (delete), exists,
+ * refreshed (refresh_ttl) or acquired (acquire_lock). The pointers are owned by the caller
+ * (cki_reply_clear frees them) and are only set for their kind when *rv is CK_OK. */
+typedef struct cki_reply {
+	bool flag;
+	int64_t ttl_s;
+	ck_value *value;
+	ck_lock *lock;
+	ck_health *health;
+	ck_stats *stats;
+} cki_reply;
+
+/* Decodes frame as the reply to the call with request id `id` that expects `kind`, exactly as
+ * a waiting ck_* call does. On DONE, *rv is the call's result (before the per-call mapping
+ * such as a get_ttl miss becoming CK_ENOTFOUND) and a failed status's message is copied into
+ * message. An unknown kind is MALFORMED. Always clear out with cki_reply_clear(). */
+cki_reply_verdict cki_reply_decode(const uint8_t *frame, size_t len, uint64_t id,
+                                   cki_reply_kind kind, ck_err *rv, cki_reply *out,
+                                   char *message, size_t message_cap);
+void cki_reply_clear(cki_reply *out);
 
 #endif

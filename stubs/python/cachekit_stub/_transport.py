@@ -248,9 +248,19 @@ class SharedSync:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         self.lock = threading.Lock()
-        self.conn: Optional[SyncConnection] = None
+        self._box: List[Optional[SyncConnection]] = [None]
         self.closed = False
         _LIVE.add(self)
+        # A client dropped without close() must not leave its I/O thread and socket behind.
+        weakref.finalize(self, _close_boxed, self._box)
+
+    @property
+    def conn(self) -> Optional[SyncConnection]:
+        return self._box[0]
+
+    @conn.setter
+    def conn(self, value: Optional[SyncConnection]) -> None:
+        self._box[0] = value
 
     def connection(self) -> SyncConnection:
         conn = self.conn
@@ -280,6 +290,12 @@ class SharedSync:
 
     def _after_fork_in_child(self) -> None:
         self.lock = threading.Lock()
+
+
+def _close_boxed(box: List[Optional[SyncConnection]]) -> None:
+    conn = box[0]
+    if conn is not None and conn.pid == os.getpid():
+        conn.close()
 
 
 class AsyncConnection:

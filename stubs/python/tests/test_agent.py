@@ -157,10 +157,13 @@ def test_secure_value_is_stored_sealed(c, key):
     assert b"secret value" not in stored
 
 
-def test_secure_read_of_plain_value_fails(c, key):
+def test_secure_read_of_plain_value_is_a_miss(c, key):
+    # Default policy (CACHEKIT_ENCRYPTION_FAIL_CLOSED unset): a value that fails
+    # authentication is a counted miss, never wrong bytes.
+    before = c.stats().get("unseal_failures_total", 0)
     c.set(key, b"not sealed")
-    with pytest.raises(cachekit_stub.CryptoError):
-        c.get(key, secure=True)
+    assert c.get(key, secure=True) is None
+    assert c.stats()["unseal_failures_total"] == before + 1
 
 
 def test_secure_without_master_key(agent_nokey, key):

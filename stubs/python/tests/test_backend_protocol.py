@@ -7,7 +7,6 @@ import inspect
 
 import pytest
 
-import cachekit_stub
 from cachekit_stub import AgentBackend
 from cachekit_stub import agent_pb2 as pb
 

@@ -490,3 +490,16 @@ def test_async_agent_restart(fake):
             c.close()
 
     asyncio.run(run())
+
+
+def test_dropped_client_stops_its_io_thread(fake):
+    import gc
+
+    c = Client(fake.endpoint, timeout=2.0)
+    assert c.exists("k") is False
+    thread = c._shared.conn._thread
+    assert thread.is_alive()
+    del c
+    gc.collect()
+    thread.join(timeout=5)
+    assert not thread.is_alive()

@@ -6,7 +6,6 @@ import datetime
 
 import pytest
 
-import cachekit_stub
 from cachekit_stub import AsyncClient, Client, cached
 from cachekit_stub.decorator import check_bounds, decode_value, encode_value
 from cachekit_stub.keys import InteropError, interop_key
