@@ -114,11 +114,11 @@ cki_metrics_each(void (*emit)(void *ctx, const char *name, double v), void *ctx)
 	named all[CKI_C_COUNT + MAX_GAUGES + CKI_OP_COUNT * 3];
 	size_t n = 0;
 	for (size_t i = 0; i < CKI_C_COUNT; i++) {
-		snprintf(all[n].name, sizeof(all[n].name), "%s", counter_names[i]);
+		snprintf(all[n].name, sizeof(all[n].name), "%.63s", counter_names[i]);
 		all[n++].value = (double)counters[i];
 	}
 	for (size_t i = 0; i < ngauges; i++) {
-		snprintf(all[n].name, sizeof(all[n].name), "%s", gauges[i].name);
+		snprintf(all[n].name, sizeof(all[n].name), "%.47s", gauges[i].name);
 		all[n++].value = gauges[i].value;
 	}
 	for (int op = 0; op < CKI_OP_COUNT; op++) {
