@@ -217,7 +217,7 @@ run(agent *a, int argc, char **argv)
 	if (cki_locks_new(&a->locks, a->loop, a->store) != CK_OK)
 		return EXIT_RUNTIME;
 	cki_refresh_opts ro = {.ahead_pct = a->cfg.refresh_ahead_pct,
-	                       .jitter_pct = a->cfg.refresh_ahead_pct ? 10 : 0,
+	                       .jitter_pct = 20, /* 50 % -> 40..60 %, as the SDKs */
 	                       .claim_ms = a->cfg.refresh_claim_ms};
 	if (cki_refresh_new(&a->refresh, a->loop, a->store, &ro) != CK_OK)
 		return EXIT_RUNTIME;

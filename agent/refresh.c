@@ -94,7 +94,7 @@ on_sweep(cki_loop *loop, void *arg)
 	r->sweep = cki_loop_timer(loop, SWEEP_MS, on_sweep, r);
 }
 
-/* ahead_pct +/- jitter_pct of ttl, uniformly. */
+/* ahead_pct of ttl, moved by up to +/- jitter_pct of itself (50 % +/- 20 % of 50 = 40..60 %). */
 static uint64_t
 refresh_offset(const cki_refresh *r, uint64_t ttl_ms)
 {
@@ -104,7 +104,7 @@ refresh_offset(const cki_refresh *r, uint64_t ttl_ms)
 	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
 		rnd = (uint32_t)rand();
 	int64_t pct_x1000 = (int64_t)r->opts.ahead_pct * 1000;
-	int64_t span = (int64_t)r->opts.jitter_pct * 1000;
+	int64_t span = pct_x1000 * (int64_t)r->opts.jitter_pct / 100;
 	if (span > 0)
 		pct_x1000 += (int64_t)(rnd % (uint32_t)(2 * span + 1)) - span;
 	if (pct_x1000 < 0)
