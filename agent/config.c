@@ -82,6 +82,8 @@ static const opt_row rows[] = {
          NULL, 0, "comma list of namespaces whose sealed values are LZ4 envelopes"},
         {"l1-size", "CACHEKIT_L1_SIZE", T_U64, OFF(l1_bytes), "0", 0,
          "bytes of the shared near cache (0 = off)"},
+        {"l1-ttl", "CACHEKIT_L1_TTL", T_SECONDS_MS, OFF(l1_ttl_ms), "5", 3600000,
+         "longest life of a near-cache copy, seconds (also bounded by the API's Fresh-For)"},
         {"refresh-ahead", "CACHEKIT_REFRESH_AHEAD", T_U32, OFF(refresh_ahead_pct), "50", 100,
          "percent of the fresh window after which one reader is told to refresh"},
         {"refresh-claim", "CACHEKIT_REFRESH_CLAIM", T_SECONDS_MS, OFF(refresh_claim_ms), "10",

@@ -238,6 +238,15 @@ done_get(void *arg, const cki_store_reply *r)
 	}
 }
 
+/* A store answer (possibly shared by several callers through single-flight). */
+static void
+done_get_from_store(void *arg, const cki_store_reply *r)
+{
+	call *c = arg;
+	cki_l1_put(c->d->deps.l1, c->key, r);
+	done_get(c, r);
+}
+
 static void
 handle_get(call *c)
 {
@@ -246,8 +255,16 @@ handle_get(call *c)
 		return;
 	if (!check_secure(c, g->secure))
 		return;
-	cki_store *s = c->d->deps.store;
-	s->ops->get(s, c->key, c->deadline, done_get, c);
+	cki_dispatch_deps *deps = &c->d->deps;
+	cki_store_reply hit;
+	if (cki_l1_get(deps->l1, c->key, &hit)) {
+		cki_metrics_inc(CKI_C_L1_HITS);
+		done_get(c, &hit);
+		return;
+	}
+	if (deps->cfg->l1_bytes > 0)
+		cki_metrics_inc(CKI_C_L1_MISSES);
+	cki_flight_get(deps->flight, c->key, c->deadline, done_get_from_store, c);
 }
 
 /* ---- set ---------------------------------------------------------------------------------- */
@@ -261,6 +278,7 @@ done_set(void *arg, const cki_store_reply *r)
 		return;
 	}
 	cki_metrics_inc(CKI_C_SETS);
+	cki_l1_forget(c->d->deps.l1, c->key); /* a Get may have refilled it meanwhile */
 	Cachekit__Agent__V1__SetRequest *st = c->req->set;
 	bool sliding = st->sliding || cki_list_contains(c->d->deps.cfg->sliding_namespaces, c->ns);
 	cki_refresh_on_set(c->d->deps.refresh, c->key, st->ttl_s, st->stale_ttl_s, sliding);
@@ -327,6 +345,7 @@ handle_set(call *c)
 		cki_metrics_inc(CKI_C_SEALED);
 	}
 	cki_put_opts po = {.ttl_s = st->ttl_s, .stale_ttl_s = st->stale_ttl_s};
+	cki_l1_forget(c->d->deps.l1, c->key);
 	cki_store *s = c->d->deps.store;
 	s->ops->put(s, c->key, value, len, &po, c->deadline, done_set, c);
 }
@@ -343,6 +362,7 @@ done_delete(void *arg, const cki_store_reply *r)
 	}
 	cki_metrics_inc(CKI_C_DELETES);
 	cki_refresh_on_delete(c->d->deps.refresh, c->key);
+	cki_l1_forget(c->d->deps.l1, c->key);
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__DeleteResult res = CACHEKIT__AGENT__V1__DELETE_RESULT__INIT;
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_DELETE;
@@ -356,6 +376,7 @@ handle_delete(call *c)
 {
 	if (!take_key(c, c->req->delete_->key))
 		return;
+	cki_l1_forget(c->d->deps.l1, c->key);
 	cki_store *s = c->d->deps.store;
 	s->ops->del(s, c->key, c->deadline, done_delete, c);
 }
@@ -428,6 +449,7 @@ done_refresh_ttl(void *arg, const cki_store_reply *r)
 	res.refreshed = r->found;
 	if (r->found)
 		cki_refresh_on_touch(c->d->deps.refresh, c->key, c->req->refresh_ttl->ttl_s);
+	cki_l1_forget(c->d->deps.l1, c->key); /* its Fresh-For bound changed */
 	finish(c, &resp);
 }
 
@@ -574,6 +596,9 @@ handle_stats(call *c)
 	}
 	cki_metrics_set_gauge("inflight_requests", (double)d->inflight);
 	cki_metrics_set_gauge("locks_held", (double)cki_locks_count(d->deps.locks));
+	cki_metrics_set_gauge("l1_bytes", (double)cki_l1_bytes(d->deps.l1));
+	cki_metrics_set_gauge("l1_entries", (double)cki_l1_count(d->deps.l1));
+	cki_metrics_set_gauge("refresh_tracked_keys", (double)cki_refresh_count(d->deps.refresh));
 	cki_metrics_each(add_stat, &l);
 	if (d->deps.store->ops->stats)
 		d->deps.store->ops->stats(d->deps.store, add_stat, &l);

@@ -8,6 +8,8 @@
 #define CKI_DISPATCH_H
 
 #include "config.h"
+#include "flight.h"
+#include "l1.h"
 #include "locks.h"
 #include "refresh.h"
 #include "server.h"
@@ -22,6 +24,8 @@ typedef struct cki_dispatch_deps {
 	cki_store *store;
 	cki_locks *locks;
 	cki_refresh *refresh;
+	cki_l1 *l1;         /* near cache (disabled when its size is 0) */
+	cki_flight *flight; /* single-flight for Gets */
 	const cki_keyring *keyring; /* NULL: no master key, secure intent fails closed */
 } cki_dispatch_deps;
 

@@ -41,6 +41,8 @@ typedef struct agent {
 	cki_store *store;
 	cki_locks *locks;
 	cki_refresh *refresh;
+	cki_l1 *l1;
+	cki_flight *flight;
 	cki_dispatch *dispatch;
 	cki_server *server;
 	cki_keyring *keyring;
@@ -221,7 +223,17 @@ run(agent *a, int argc, char **argv)
 	                       .claim_ms = a->cfg.refresh_claim_ms};
 	if (cki_refresh_new(&a->refresh, a->loop, a->store, &ro) != CK_OK)
 		return EXIT_RUNTIME;
-	cki_dispatch_deps deps = {a->loop, &a->cfg, a->store, a->locks, a->refresh, a->keyring};
+	if (cki_l1_new(&a->l1, a->cfg.l1_bytes, a->cfg.l1_ttl_ms) != CK_OK ||
+	    cki_flight_new(&a->flight, a->store) != CK_OK)
+		return EXIT_RUNTIME;
+	cki_dispatch_deps deps = {.loop = a->loop,
+	                          .cfg = &a->cfg,
+	                          .store = a->store,
+	                          .locks = a->locks,
+	                          .refresh = a->refresh,
+	                          .l1 = a->l1,
+	                          .flight = a->flight,
+	                          .keyring = a->keyring};
 	if (cki_dispatch_new(&a->dispatch, &deps) != CK_OK)
 		return EXIT_RUNTIME;
 	rv = cki_server_new(&a->server, a->loop, &a->cfg, cki_dispatch_handle, a->dispatch, why,
@@ -259,6 +271,8 @@ teardown(agent *a)
 		a->store->ops->destroy(a->store); /* fails what is left with CK_ESHUTDOWN */
 	cki_locks_free(a->locks);
 	cki_refresh_free(a->refresh);
+	cki_flight_free(a->flight);
+	cki_l1_free(a->l1);
 	cki_dispatch_free(a->dispatch);
 	cki_keyring_free(a->keyring);
 	cki_secret_free(a->api_key);
