@@ -135,7 +135,7 @@ static bool
 parse_u64(const char *s, int base, uint64_t max, uint64_t *out)
 {
 	char *end;
-	if (*s == '\0' || *s == '-' || *s == '+')
+	if (*s < '0' || *s > '9') /* strtoull would skip spaces and accept a sign */
 		return false;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, base);
@@ -414,7 +414,7 @@ cki_config_validate(const cki_config *cfg, FILE *err)
 		fprintf(err, "cachekit-agent: endpoint must be an ipc:// path, not \"%s\"\n",
 		        cfg->endpoint ? cfg->endpoint : "");
 		rv = CK_ECONFIG;
-	} else if (strlen(cfg->endpoint) - 6 >= 107) {
+	} else if (strlen(cfg->endpoint) - 6 >= 108) { /* sun_path: 107 + NUL */
 		fprintf(err, "cachekit-agent: endpoint path is too long for a unix socket (max 107)\n");
 		rv = CK_ECONFIG;
 	}

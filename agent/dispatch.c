@@ -578,6 +578,13 @@ add_stat(void *ctx, const char *name, double v)
 	l->n++;
 }
 
+static int
+cmp_stat(const void *a, const void *b)
+{
+	return strcmp((*(Cachekit__Agent__V1__Stat *const *)a)->name,
+	              (*(Cachekit__Agent__V1__Stat *const *)b)->name);
+}
+
 static void
 handle_stats(call *c)
 {
@@ -602,6 +609,7 @@ handle_stats(call *c)
 	cki_metrics_each(add_stat, &l);
 	if (d->deps.store->ops->stats)
 		d->deps.store->ops->stats(d->deps.store, add_stat, &l);
+	qsort(l.ptrs, l.n, sizeof(*l.ptrs), cmp_stat); /* the contract: sorted by name */
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__StatsResult res = CACHEKIT__AGENT__V1__STATS_RESULT__INIT;
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_STATS;

@@ -326,6 +326,10 @@ on_lock_reply(void *arg, const cki_store_reply *r)
 	cki_lock_result res = {.err = r->err, .message = r->message};
 	w->in_store = false;
 	if (l->closing) {
+		lease *ls;
+		/* Granted while shutting down: hand it straight back to the store. */
+		if (r->err == CK_OK && r->lock_id != NULL && lease_add(l, w, r->lock_id, &ls) == CK_OK)
+			lease_drop_and_unlock(l, ls);
 		res.err = CK_ESHUTDOWN;
 		res.message = "agent is shutting down";
 		waiter_finish(w, &res);

@@ -26,6 +26,12 @@ typedef struct watcher {
 	void *arg;
 } watcher;
 
+typedef struct ready {
+	int fd;
+	void *zsock;
+	unsigned events;
+} ready;
+
 typedef struct timer_slot {
 	uint32_t gen;
 	int32_t heap_pos; /* -1 when free */
@@ -40,6 +46,7 @@ struct cki_loop {
 	watcher *watchers;
 	size_t nwatchers, cap_watchers;
 	zmq_pollitem_t *items;
+	struct ready *readies; /* same capacity as items */
 	size_t cap_items;
 
 	timer_slot *slots;
@@ -88,6 +95,7 @@ cki_loop_free(cki_loop *loop)
 	close(loop->wake_pipe[1]);
 	free(loop->watchers);
 	free(loop->items);
+	free(loop->readies);
 	free(loop->slots);
 	free(loop->heap);
 	free(loop);
@@ -345,16 +353,9 @@ cki_loop_stop(cki_loop *loop)
 	loop->stop = 1;
 }
 
-typedef struct ready {
-	int fd;
-	void *zsock;
-	unsigned events;
-} ready;
-
 ck_err
 cki_loop_run(cki_loop *loop)
 {
-	ready *readies = NULL;
 	ck_err rv = CK_OK;
 
 	loop->stop = 0;
@@ -362,11 +363,11 @@ cki_loop_run(cki_loop *loop)
 		size_t n = loop->nwatchers + 1;
 		if (n > loop->cap_items) {
 			zmq_pollitem_t *ni = realloc(loop->items, n * sizeof(*ni));
-			ready *nr = realloc(readies, n * sizeof(*nr));
+			ready *nr = realloc(loop->readies, n * sizeof(*nr));
 			if (ni != NULL)
 				loop->items = ni;
 			if (nr != NULL)
-				readies = nr;
+				loop->readies = nr;
 			if (ni == NULL || nr == NULL) {
 				rv = CK_ENOMEM;
 				goto out;
@@ -374,6 +375,7 @@ cki_loop_run(cki_loop *loop)
 			loop->cap_items = n;
 		}
 		zmq_pollitem_t *items = loop->items;
+		ready *readies = loop->readies;
 		items[0] = (zmq_pollitem_t){.socket = NULL, .fd = loop->wake_pipe[0], .events = ZMQ_POLLIN};
 		for (size_t i = 0; i < loop->nwatchers; i++) {
 			watcher *w = &loop->watchers[i];
@@ -421,6 +423,5 @@ cki_loop_run(cki_loop *loop)
 		run_timers(loop);
 	}
 out:
-	free(readies);
 	return rv;
 }

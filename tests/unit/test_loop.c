@@ -190,7 +190,29 @@ test_wake_runs_turn_callback(void)
 	cki_loop_free(loop);
 }
 
+static void
+test_loop_runs_again_after_stopping(void)
+{
+	/* Regression: the ready list was freed when a run ended, and the next run with a
+	 * ready fd wrote through NULL. */
+	cki_loop *loop;
+	int p[2];
+	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&loop), CK_OK);
+	CU_ASSERT_EQUAL_FATAL(pipe(p), 0);
+	for (int round = 0; round < 3; round++) {
+		int got = -1;
+		CU_ASSERT_EQUAL(cki_loop_watch_fd(loop, p[0], CKI_EV_READ, on_readable, &got), CK_OK);
+		CU_ASSERT_EQUAL(write(p[1], "xy", 2), 2);
+		CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
+		CU_ASSERT_EQUAL(got, 2);
+	}
+	close(p[0]);
+	close(p[1]);
+	cki_loop_free(loop);
+}
+
 static CU_TestInfo tests[] = {
+        {"the loop runs again after stopping", test_loop_runs_again_after_stopping},
         {"timers fire in due order", test_timers_fire_in_due_order},
         {"a cancelled timer never fires", test_cancelled_timer_never_fires},
         {"a stale id does not cancel a reused slot", test_stale_id_does_not_cancel_reused_slot},
