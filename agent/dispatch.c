@@ -69,6 +69,12 @@ cki_dispatch_set_server(cki_dispatch *d, cki_server *server)
 }
 
 void
+cki_dispatch_set_keyring(cki_dispatch *d, const cki_keyring *kr)
+{
+	d->deps.keyring = kr;
+}
+
+void
 cki_dispatch_free(cki_dispatch *d)
 {
 	free(d);

@@ -33,6 +33,8 @@ CK_NODISCARD ck_err cki_dispatch_new(cki_dispatch **out, const cki_dispatch_deps
 /* The server to reply through (set once the server exists). */
 void cki_dispatch_set_server(cki_dispatch *d, cki_server *server);
 void cki_dispatch_free(cki_dispatch *d);
+/* Replaces the keyring (hot reload). Calls in flight use the new one from their next step. */
+void cki_dispatch_set_keyring(cki_dispatch *d, const cki_keyring *kr);
 
 /* A cki_request_handler: pass d as its arg. */
 void cki_dispatch_handle(void *d, const cki_reply_to *to, const cki_peer *peer,

@@ -33,6 +33,7 @@ enum { EXIT_RUNTIME = 1, EXIT_CONFIG = 2, EXIT_BUSY = 3 };
 #define SECURE_HEAP (256 * 1024)
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
 static cki_loop *signal_loop;
 
 typedef struct agent {
@@ -49,14 +50,17 @@ typedef struct agent {
 	cki_secret *api_key;
 	bool draining;
 	uint64_t drain_deadline;
-	int exit_code;
+	int argc;
+	char **argv;
 } agent;
 
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	stop_requested = 1;
+	if (sig == SIGHUP)
+		reload_requested = 1;
+	else
+		stop_requested = 1;
 	if (signal_loop != NULL)
 		cki_loop_wake(signal_loop);
 }
@@ -94,10 +98,56 @@ on_drain_tick(cki_loop *loop, void *arg)
 	cki_loop_timer(loop, 10, on_drain_tick, a);
 }
 
+/* SIGHUP: re-read the configuration for the log level, and the master keys from their file or
+ * credential sources (keys given in the environment were wiped at start, so they stay). Other
+ * settings need a restart; the log says so. A failed reload keeps everything as it was. */
+static void
+reload(agent *a)
+{
+	cki_config cfg;
+	bool exit_now;
+	FILE *devnull = fopen("/dev/null", "w");
+	ck_err rv = cki_config_defaults(&cfg);
+	if (rv == CK_OK)
+		rv = cki_config_load(&cfg, a->argc, a->argv, devnull, stderr, &exit_now);
+	if (devnull != NULL)
+		fclose(devnull);
+	if (rv == CK_OK && cki_config_validate(&cfg, stderr) == CK_OK) {
+		cki_log_level level;
+		if (cki_log_parse_level(cfg.log_level, &level)) {
+			cki_log_set_level(level);
+			cki_log_info("reload: log level %s", cfg.log_level);
+		}
+	} else {
+		cki_log_error("reload: configuration has errors; keeping the running one");
+	}
+	cki_config_free(&cfg);
+
+	char why[256] = "";
+	cki_keyring *kr = NULL;
+	rv = cki_keyring_load(&kr, a->cfg.tenant_id, why, sizeof(why));
+	if (rv == CK_OK) {
+		cki_dispatch_set_keyring(a->dispatch, kr);
+		cki_keyring_free(a->keyring);
+		a->keyring = kr;
+		cki_log_info("reload: keyring replaced (%zu key(s))", cki_keyring_count(kr));
+	} else if (rv == CK_ENOTFOUND) {
+		cki_log_info("reload: no master key file or credential; keyring unchanged");
+	} else {
+		cki_log_error("reload: master key: %s; keyring unchanged", why);
+	}
+	cki_log_info("reload: done; other settings apply at restart");
+}
+
 static void
 on_turn(cki_loop *loop, void *arg)
 {
 	agent *a = arg;
+	if (reload_requested) {
+		reload_requested = 0;
+		if (!a->draining)
+			reload(a);
+	}
 	if (!stop_requested || a->draining)
 		return;
 	a->draining = true;
@@ -250,6 +300,7 @@ run(agent *a, int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	cki_loop_on_turn(a->loop, on_turn, a);
 
@@ -288,6 +339,8 @@ main(int argc, char **argv)
 	/* Before anything reads a secret: no core dumps, no ptrace by other users. */
 	cki_harden_process();
 	sanitise_stdio();
+	a.argc = argc;
+	a.argv = argv;
 	int code = run(&a, argc, argv);
 	teardown(&a);
 	return code;

@@ -160,10 +160,14 @@ trim_newline(const uint8_t *buf, size_t n)
 /*
  * Reads a secret file. A missing file is CK_ENOTFOUND when missing_ok (the credentials
  * directory need not hold every credential), CK_ECONFIG otherwise (the operator named it).
+ * refused_mode: permission bits that make the file unacceptable. Files the operator names
+ * must be private (077); systemd credentials only must not be world-readable (007), because
+ * newer systemd grants the service user access through an ACL, which stat shows as group
+ * bits on a file that nobody else can open.
  */
 static ck_err
-read_secret_file(const char *path, const char *label, bool missing_ok, cki_secret **out, char *why,
-                 size_t why_cap)
+read_secret_file(const char *path, const char *label, bool missing_ok, mode_t refused_mode,
+                 cki_secret **out, char *why, size_t why_cap)
 {
 	ck_err rv;
 	int fd = -1;
@@ -194,7 +198,7 @@ read_secret_file(const char *path, const char *label, bool missing_ok, cki_secre
 		rv = CK_ECONFIG;
 		goto out;
 	}
-	if ((st.st_mode & 077) != 0) {
+	if ((st.st_mode & refused_mode) != 0) {
 		set_why(why, why_cap,
 		        "%s: %s is accessible by group or others (mode %04o); refusing it, "
 		        "run chmod 600 on it",
@@ -284,14 +288,14 @@ cki_secret_load(const char *env_name, const char *credential_name, cki_secret **
 			rv = CK_ECONFIG;
 			goto out;
 		}
-		rv = read_secret_file(path, "systemd credential", true, &s, why, why_cap);
+		rv = read_secret_file(path, "systemd credential", true, 007, &s, why, why_cap);
 		if (rv != CK_ENOTFOUND)
 			goto out;
 	}
 
 	const char *file = getenv(file_var);
 	if (file != NULL && file[0] != '\0') {
-		rv = read_secret_file(file, file_var, false, &s, why, why_cap);
+		rv = read_secret_file(file, file_var, false, 077, &s, why, why_cap);
 		goto out;
 	}
 

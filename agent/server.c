@@ -147,6 +147,15 @@ ensure_dir(const char *dir, mode_t mode, gid_t gid, char *why, size_t why_cap)
 			snprintf(why, why_cap, "%s is not a directory", dir);
 			return CK_ECONFIG;
 		}
+		/* A directory made for us (systemd RuntimeDirectory=) still needs the socket group
+		 * to be able to enter it. */
+		if (gid != (gid_t)-1 && st.st_uid == geteuid() &&
+		    (st.st_gid != gid || (st.st_mode & 0777) != mode) &&
+		    (chown(dir, (uid_t)-1, gid) != 0 || chmod(dir, mode) != 0)) {
+			snprintf(why, why_cap, "cannot give %s to the socket group: %s", dir,
+			         strerror(errno));
+			return CK_EIO;
+		}
 		return CK_OK;
 	}
 	char parent[PATH_MAX];

@@ -6,11 +6,12 @@
  * server.c's frame handler does. One input may carry several frames, split by the 8-byte
  * marker "#CKNEXT#" (same peer) or "#CKPEER#" (the next frame comes from another live
  * process), so sequences like set-then-get or acquire-then-release are reachable. Each input
- * gets a fresh store, lock table, refresh scheduler and dispatcher; the keyring holds a fixed
+ * gets a fresh store, lock table, refresh scheduler, near cache (L1, on), single-flight
+ * table and dispatcher, wired as main.c wires them; the keyring holds a fixed
  * test master key, and the namespaces "sec", "env" and "slide" are secure-only, enveloped and
- * sliding, so the sealing and refresh paths are reachable too. Replies really go out through a cki_server
- * (bound once, to ipc:///tmp/ck-fuzz-<pid>/a.sock) to a DEALER socket of this process, and
- * every one is checked: exactly one reply per frame, carrying the request id, a known status
+ * sliding, so the sealing and refresh paths are reachable too. Replies really go out through a
+ * cki_server (bound once, to ipc:///tmp/ck-fuzz-<pid>/a.sock) to a DEALER socket of this process,
+ * and every one is checked: exactly one reply per frame, carrying the request id, a known status
  * and, on success, the result that matches the operation.
  */
 #define _GNU_SOURCE /* asprintf */
@@ -26,7 +27,9 @@
 #include "cachekit/errors.h"
 #include "config.h"
 #include "dispatch.h"
+#include "flight.h"
 #include "keyring.h"
+#include "l1.h"
 #include "locks.h"
 #include "log.h"
 #include "loop.h"
@@ -40,21 +43,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_FRAMES 16
-#define MARK_LEN 8
-#define MARK_NEXT "#CKNEXT#"
-#define MARK_PEER "#CKPEER#"
-#define PEER_RID "ck-fuzz-peer"
+#define MARK_LEN   8
+#define MARK_NEXT  "#CKNEXT#"
+#define MARK_PEER  "#CKPEER#"
+#define PEER_RID   "ck-fuzz-peer"
 /* Small caps so that the size checks and LRU eviction are within the fuzzer's reach. */
-#define FUZZ_MAX_VALUE 4096u
+#define FUZZ_MAX_VALUE    4096u
 #define FUZZ_MEMORY_LIMIT (64u * 1024u)
-#define REPLY_WAIT_MS 10000
+#define FUZZ_L1_BYTES     (16u * 1024u)
+#define REPLY_WAIT_MS     10000
 /* A fixed test master key: the fuzzer only needs sealing to work, not to be secret. */
 #define FUZZ_MASTER_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 /* What one frame of the current input expects back. */
 typedef struct expect {
 	uint64_t id;
-	int op;     /* Request op case; 0 when the frame did not decode to an operation */
+	int op; /* Request op case; 0 when the frame did not decode to an operation */
 	bool seen;
 } expect;
 
@@ -126,8 +130,8 @@ recv_reply(void)
 		zmq_msg_close(&msg);
 		return NULL;
 	}
-	cki_response *r = cachekit__agent__v1__response__unpack(NULL, zmq_msg_size(&msg),
-	                                                        zmq_msg_data(&msg));
+	cki_response *r =
+	        cachekit__agent__v1__response__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
 	if (r == NULL)
 		fail("the agent sent a reply that does not decode as a Response");
 	zmq_msg_close(&msg);
@@ -147,6 +151,7 @@ setup(void)
 		fail("out of memory");
 	F.cfg.max_value_bytes = FUZZ_MAX_VALUE;
 	F.cfg.memory_limit_bytes = FUZZ_MEMORY_LIMIT;
+	F.cfg.l1_bytes = FUZZ_L1_BYTES;
 	free(F.cfg.secure_namespaces);
 	free(F.cfg.envelope_namespaces);
 	free(F.cfg.sliding_namespaces);
@@ -161,7 +166,8 @@ setup(void)
 	cki_secret_free(mk);
 	if (cki_loop_new(&F.loop) != CK_OK)
 		fail("cki_loop_new");
-	if (cki_server_new(&F.server, F.loop, &F.cfg, on_request, NULL, why, sizeof(why)) != CK_OK) {
+	if (cki_server_new(&F.server, F.loop, &F.cfg, on_request, NULL, why, sizeof(why)) !=
+	    CK_OK) {
 		fprintf(stderr, "fuzz_request: cki_server_new: %s\n", why);
 		abort();
 	}
@@ -236,8 +242,11 @@ static void
 feed_frame(cki_dispatch *d, const uint8_t *buf, size_t len, const cki_peer *peer, expect *e)
 {
 	/* The peeked id is what the server echoes when the frame does not decode; it must be
-	 * computable for any bytes. The reply uses a serial id so replies can be matched. */
-	(void)cki_request_peek_id(buf, len);
+	 * computable for any bytes, and 0 unless the frame starts with field 1 as a varint.
+	 * Replies here carry a serial id instead, so that they can be matched. */
+	uint64_t peeked = cki_request_peek_id(buf, len);
+	if ((len < 2 || buf[0] != 0x08) && peeked != 0)
+		fail("cki_request_peek_id found an id where field 1 is absent");
 	e->id = ++F.next_id;
 	e->op = 0;
 	if (len > F.cfg.max_value_bytes + 64 * 1024) {
@@ -318,21 +327,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cki_store *store = NULL;
 	cki_locks *locks = NULL;
 	cki_refresh *refresh = NULL;
+	cki_l1 *l1 = NULL;
+	cki_flight *flight = NULL;
 	cki_dispatch *d = NULL;
 	/* As main.c sets it up. */
 	cki_refresh_opts ro = {.ahead_pct = F.cfg.refresh_ahead_pct,
-	                       .jitter_pct = F.cfg.refresh_ahead_pct ? 10 : 0,
+	                       .jitter_pct = 20,
 	                       .claim_ms = F.cfg.refresh_claim_ms};
 
 	if (cki_store_memory_new(&store, F.cfg.memory_limit_bytes) != CK_OK ||
 	    cki_locks_new(&locks, F.loop, store) != CK_OK ||
-	    cki_refresh_new(&refresh, F.loop, store, &ro) != CK_OK)
-		fail("cannot create the store, the lock table or the refresh scheduler");
+	    cki_refresh_new(&refresh, F.loop, store, &ro) != CK_OK ||
+	    cki_l1_new(&l1, F.cfg.l1_bytes, F.cfg.l1_ttl_ms) != CK_OK ||
+	    cki_flight_new(&flight, store) != CK_OK)
+		fail("cannot create the store or one of the dispatcher's helpers");
 	cki_dispatch_deps deps = {.loop = F.loop,
 	                          .cfg = &F.cfg,
 	                          .store = store,
 	                          .locks = locks,
 	                          .refresh = refresh,
+	                          .l1 = l1,
+	                          .flight = flight,
 	                          .keyring = F.keyring};
 	if (cki_dispatch_new(&d, &deps) != CK_OK)
 		fail("cki_dispatch_new");
@@ -361,8 +376,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	zmq_pollitem_t item = {F.dealer, 0, ZMQ_POLLIN, 0};
 	if (zmq_poll(&item, 1, 0) > 0)
 		fail("more replies than requests");
+	if (cki_flight_count(flight) != 0)
+		fail("single-flight Gets pending with the embedded store");
+	cki_l1_free(l1);
 	cki_refresh_free(refresh);
+	/* The store goes before the tables that may still expect its callbacks. */
 	store->ops->destroy(store);
+	cki_flight_free(flight);
 	cki_locks_free(locks);
 	cki_dispatch_free(d);
 	return 0;

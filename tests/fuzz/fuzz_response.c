@@ -20,7 +20,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CALL_ID 42u
+#define CALL_ID     42u
 #define MESSAGE_CAP 256
 
 static void
@@ -75,7 +75,8 @@ check_outputs(int kind, ck_err rv, const cki_reply *out)
 		for (size_t i = 0; i < out->stats->count; i++) {
 			if (out->stats->items[i].name == NULL)
 				fail("stat without a name", kind);
-			if (i > 0 && strcmp(out->stats->items[i - 1].name, out->stats->items[i].name) > 0)
+			if (i > 0 &&
+			    strcmp(out->stats->items[i - 1].name, out->stats->items[i].name) > 0)
 				fail("stats not sorted by name", kind);
 		}
 		break;
@@ -100,8 +101,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(message, 'x', sizeof(message));
 		message[sizeof(message) - 1] = '\0';
 
-		cki_reply_verdict v = cki_reply_decode(data, size, CALL_ID, (cki_reply_kind)kind, &rv,
-		                                       &out, message, sizeof(message));
+		cki_reply_verdict v = cki_reply_decode(data, size, CALL_ID, (cki_reply_kind)kind,
+		                                       &rv, &out, message, sizeof(message));
 		if (v != CKI_REPLY_STALE && v != CKI_REPLY_MALFORMED && v != CKI_REPLY_DONE)
 			fail("verdict out of range", kind);
 		if (first_verdict < 0)

@@ -17,7 +17,7 @@
 
 /* Largest input replayed; the fuzzers run with -max_len=65536, this leaves room. */
 #define REPLAY_MAX_INPUT (1024u * 1024u)
-#define REPLAY_MAX_PATH 4096
+#define REPLAY_MAX_PATH  4096
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Optional in a target: resolved to NULL when the target does not define it. */
@@ -106,7 +106,8 @@ main(int argc, char **argv)
 			printf("replay: %s does not exist, skipped\n", argv[i]);
 			continue;
 		}
-		rv |= S_ISDIR(st.st_mode) ? replay_dir(argv[i], &count) : replay_file(argv[i], &count);
+		rv |= S_ISDIR(st.st_mode) ? replay_dir(argv[i], &count)
+		                          : replay_file(argv[i], &count);
 	}
 	if (count == 0) {
 		fprintf(stderr, "replay: no inputs found\n");

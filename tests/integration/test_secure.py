@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import os
 import re
+import signal
+import time
 import struct
 import subprocess
 import sys
@@ -225,3 +227,39 @@ def test_no_key_material_in_a_stub_process_memory():
         finally:
             p.kill()
             p.wait()
+
+
+def test_sighup_reloads_the_keyring_from_files():
+    with tempfile.TemporaryDirectory() as d:
+        cur, prev = os.path.join(d, "mk"), os.path.join(d, "prev")
+        for path, text in [(cur, K1), (prev, "")]:
+            with open(path, "w") as f:
+                f.write(text + "\n")
+            os.chmod(path, 0o600)
+        env = {"CACHEKIT_MASTER_KEY_FILE": cur, "CACHEKIT_PREVIOUS_MASTER_KEYS_FILE": prev}
+        with Agent(env=env) as a, RawClient(a.endpoint) as c:
+            c.call(set=pb().SetRequest(key="h", value=b"under k1", secure=True))
+            with open(cur, "w") as f:
+                f.write(K2 + "\n")
+            with open(prev, "w") as f:
+                f.write(K1 + "\n")
+            a.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 5
+            while "keyring replaced (2 key(s))" not in a.read_log():
+                assert time.monotonic() < deadline, a.read_log()
+                time.sleep(0.05)
+            assert a.proc.poll() is None  # SIGHUP does not stop the agent
+            assert c.call(get=pb().GetRequest(key="h", secure=True)).get.value == b"under k1"
+            c.call(set=pb().SetRequest(key="h2", value=b"under k2", secure=True))
+            stored = c.call(get=pb().GetRequest(key="h2")).get.value
+            assert open_sealed(stored, "h2", K2) == b"under k2"
+            # A broken key file on reload keeps the running keyring.
+            with open(cur, "w") as f:
+                f.write("not hex\n")
+            a.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 5
+            while "keyring unchanged" not in a.read_log():
+                assert time.monotonic() < deadline, a.read_log()
+                time.sleep(0.05)
+            assert c.call(get=pb().GetRequest(key="h2", secure=True)).get.value == b"under k2"
+            assert "not hex" not in a.read_log()

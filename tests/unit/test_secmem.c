@@ -195,8 +195,13 @@ test_credentials_directory_wins(void)
 	cki_secret_free(s);
 	s = NULL;
 
-	/* A credential file with group bits is refused like any other file. */
+	/* Group bits on a credential are how stat shows systemd's ACL grant: accepted... */
 	write_file("cred/" CRED, "from-credential\n", 16, 0440);
+	CU_ASSERT_EQUAL(cki_secret_load(ENV, CRED, &s, why, sizeof(why)), CK_OK);
+	cki_secret_free(s);
+	s = NULL;
+	/* ...but a world-readable credential is refused. */
+	write_file("cred/" CRED, "from-credential\n", 16, 0444);
 	CU_ASSERT_EQUAL(cki_secret_load(ENV, CRED, &s, why, sizeof(why)), CK_ECONFIG);
 	CU_ASSERT_PTR_NULL(s);
 	clear_env();
