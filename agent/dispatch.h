@@ -18,6 +18,7 @@
 typedef struct cki_keyring cki_keyring;
 typedef struct cki_dispatch cki_dispatch;
 
+/* Every member is required except keyring (see main.c for the wiring). */
 typedef struct cki_dispatch_deps {
 	cki_loop *loop;
 	const cki_config *cfg;

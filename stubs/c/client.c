@@ -399,8 +399,8 @@ call_timeout(const ck_client *c, const ck_call_opts *co)
  */
 static cki_reply_verdict
 decode_reply(const uint8_t *data, size_t size, uint64_t id,
-             Cachekit__Agent__V1__Response__ResultCase expect, reply_fn fn, void *arg,
-             ck_err *rv, char *message, size_t message_cap)
+             Cachekit__Agent__V1__Response__ResultCase expect, reply_fn fn, void *arg, ck_err *rv,
+             char *message, size_t message_cap)
 {
 	uint64_t peeked;
 	Response *rsp;

@@ -72,8 +72,8 @@ typedef struct cki_reply {
  * such as a get_ttl miss becoming CK_ENOTFOUND) and a failed status's message is copied into
  * message. An unknown kind is MALFORMED. Always clear out with cki_reply_clear(). */
 cki_reply_verdict cki_reply_decode(const uint8_t *frame, size_t len, uint64_t id,
-                                   cki_reply_kind kind, ck_err *rv, cki_reply *out,
-                                   char *message, size_t message_cap);
+                                   cki_reply_kind kind, ck_err *rv, cki_reply *out, char *message,
+                                   size_t message_cap);
 void cki_reply_clear(cki_reply *out);
 
 #endif

@@ -10,9 +10,10 @@
  * table and dispatcher, wired as main.c wires them; the keyring holds a fixed
  * test master key, and the namespaces "sec", "env" and "slide" are secure-only, enveloped and
  * sliding, so the sealing and refresh paths are reachable too. Replies really go out through a
- * cki_server (bound once, to ipc:///tmp/ck-fuzz-<pid>/a.sock) to a DEALER socket of this process,
- * and every one is checked: exactly one reply per frame, carrying the request id, a known status
- * and, on success, the result that matches the operation.
+ * cki_server (bound once, to ipc:///tmp/ck-fuzz-<pid>/a.sock, whose files are removed once
+ * connected) to a DEALER socket of this process, and every one is checked: exactly one reply per
+ * frame, carrying the request id, a known status and, on success, the result that matches the
+ * operation.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <stdbool.h>
@@ -196,6 +197,14 @@ setup(void)
 	if (r == NULL || r->id != 1 || r->status != CK_OK)
 		fail("no warm-up reply");
 	cachekit__agent__v1__response__free_unpacked(r, NULL);
+	/* The connection outlives its path: remove the files now, so that a run killed by a
+	 * signal or _exit() (libFuzzer's merge and timeouts) leaves nothing in /tmp. */
+	char p[128];
+	snprintf(p, sizeof(p), "%s/a.sock", F.dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/a.sock.lock", F.dir);
+	unlink(p);
+	rmdir(F.dir);
 
 	F.to.rid_len = (uint8_t)strlen(PEER_RID);
 	memcpy(F.to.rid, PEER_RID, F.to.rid_len);
