@@ -403,7 +403,8 @@ static void
 finish_later(cki_http_req *r, ck_err err, const char *msg)
 {
 	r->err = err;
-	snprintf(r->msg, sizeof r->msg, "%s", msg);
+	if (msg != r->msg)
+		snprintf(r->msg, sizeof r->msg, "%s", msg);
 	r->timer = cki_loop_timer(r->h->loop, 0, on_deferred, r);
 	if (r->timer == 0)
 		finish(r, r->err, r->msg);
