@@ -85,6 +85,9 @@ on_drain_tick(cki_loop *loop, void *arg)
 {
 	agent *a = arg;
 	size_t inflight = cki_dispatch_inflight(a->dispatch);
+	/* Once no request is left, give back every lock still held (idempotent). */
+	if (inflight == 0)
+		cki_locks_shutdown(a->locks);
 	size_t busy = cki_locks_busy(a->locks);
 	if ((inflight == 0 && busy == 0) || cki_now_ms() >= a->drain_deadline) {
 		if (inflight || busy)
@@ -93,8 +96,6 @@ on_drain_tick(cki_loop *loop, void *arg)
 		cki_loop_stop(loop);
 		return;
 	}
-	if (inflight == 0)
-		cki_locks_shutdown(a->locks); /* idempotent: releases what is still held */
 	cki_loop_timer(loop, 10, on_drain_tick, a);
 }
 

@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "pbcheck.h"
 
 /* Room for the protobuf framing around the largest value (key, options, tags). */
 #define FRAME_SLACK (64 * 1024)
@@ -255,6 +256,20 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 		                        CK_EPROTO,
 		                        req ? "request names no operation (unknown to this agent?)"
 		                            : "request is not a valid cachekit.agent.v1.Request");
+		cki_request_free(req);
+		return;
+	}
+	const char *nul_field = cki_pb_nul_string_field(&cachekit__agent__v1__request__descriptor,
+	                                                data, len);
+	if (nul_field != NULL) {
+		/* protobuf-c would hand us the string cut at the NUL: "a\0b" must not become "a". */
+		bool is_key = strcmp(nul_field, "key") == 0 || strcmp(nul_field, "name") == 0 ||
+		              strcmp(nul_field, "namespace") == 0;
+		char m[96];
+		snprintf(m, sizeof(m), "%s%s contains a NUL byte", is_key ? "invalid cache key: " : "",
+		         nul_field);
+		cki_metrics_inc(CKI_C_MALFORMED);
+		cki_server_reply_status(s, to, req->id, is_key ? CK_EINVALKEY : CK_EPROTO, m);
 		cki_request_free(req);
 		return;
 	}

@@ -285,3 +285,13 @@ def test_agent_restart_mid_stream_recovers(agent):
         # Same socket, no reconnect by hand: ZeroMQ reconnects; the embedded store is empty.
         r = c.call(get=pb().GetRequest(key="a"))
         assert r.status == 0 and not r.get.found
+
+
+def test_nul_bytes_in_keys_are_refused_not_truncated(client):
+    r = client.call(set=pb().SetRequest(key="a\x00b", value=b"v"))
+    assert r.status == CK_EINVALKEY and "NUL" in r.message
+    assert not client.call(get=pb().GetRequest(key="a")).get.found  # nothing stored as "a"
+    r = client.call(namespace="n\x00s", get=pb().GetRequest(key="k"))
+    assert r.status == CK_EINVALKEY
+    r = client.call(set=pb().SetRequest(key="k", value=b"v", format="msg\x00pack"))
+    assert r.status == CK_EPROTO
