@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Benchmark targets: the agent through the C stub, and the baselines measured beside it in
- * the same run (a raw ZeroMQ DEALER/ROUTER echo with the same payload, and Redis GET over a
- * unix socket through hiredis).
+ * the same run (a raw ZeroMQ DEALER/ROUTER echo with the same payload, Redis GET over a unix
+ * socket through hiredis, and each process calling the API directly with its own libcurl
+ * HTTP/2 connection, which is what an in-process SDK does).
  */
+#include <curl/curl.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,7 +234,102 @@ redis_close(void *ctx)
 	redisFree(ctx);
 }
 
+/* ---- direct libcurl per process: the in-process SDK model -------------------------------------- */
+/* endpoint = API base URL; CK_BENCH_CA, CK_BENCH_RESOLVE, CK_BENCH_API_KEY from the environment. */
+
+typedef struct curl_ctx {
+	CURL *h;
+	struct curl_slist *hdrs, *resolve;
+	char url[512];
+	size_t got;
+} curl_ctx;
+
+static size_t
+count_body(char *p, size_t sz, size_t n, void *arg)
+{
+	((curl_ctx *)arg)->got += sz * n;
+	return sz * n;
+}
+
+static void *
+curl_open(const bench_args *a)
+{
+	curl_ctx *c = calloc(1, sizeof(*c));
+	char auth[256], key[64];
+	bench_key(a, key, sizeof(key));
+	snprintf(c->url, sizeof(c->url), "%s/v1/cache/%s", a->endpoint, key);
+	for (char *p = c->url + strlen(a->endpoint) + 10; *p; p++)
+		if (*p == ':') { /* percent-encode ':' in the key segment */
+			memmove(p + 3, p + 1, strlen(p + 1) + 1);
+			memcpy(p, "%3A", 3);
+		}
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+	         getenv("CK_BENCH_API_KEY") ? getenv("CK_BENCH_API_KEY") : "");
+	c->hdrs = curl_slist_append(NULL, auth);
+	c->hdrs = curl_slist_append(c->hdrs, "X-CacheKit-L1-Status: disabled");
+	if (getenv("CK_BENCH_RESOLVE"))
+		c->resolve = curl_slist_append(NULL, getenv("CK_BENCH_RESOLVE"));
+	c->h = curl_easy_init();
+	curl_easy_setopt(c->h, CURLOPT_URL, c->url);
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
+	curl_easy_setopt(c->h, CURLOPT_RESOLVE, c->resolve);
+	curl_easy_setopt(c->h, CURLOPT_CAINFO, getenv("CK_BENCH_CA"));
+	curl_easy_setopt(c->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, count_body);
+	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+	return c->h ? c : NULL;
+}
+
+static int
+curl_get(void *ctx, const bench_args *a, int i)
+{
+	curl_ctx *c = ctx;
+	long code = 0;
+	c->got = 0;
+	if (curl_easy_perform(c->h) != CURLE_OK)
+		return -1;
+	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
+	return code == 200 && c->got == a->value_size ? 0 : -1;
+}
+
+static int
+curl_prepare(const bench_args *a)
+{
+	curl_ctx *c = curl_open(a);
+	if (c == NULL)
+		return -1;
+	char *v = malloc(a->value_size + 1);
+	memset(v, 'c', a->value_size);
+	c->hdrs = curl_slist_append(c->hdrs, "Content-Type: application/octet-stream");
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
+	curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, "PUT");
+	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, v);
+	curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)a->value_size);
+	long code = 0;
+	CURLcode rc = curl_easy_perform(c->h);
+	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
+	free(v);
+	curl_easy_cleanup(c->h);
+	curl_slist_free_all(c->hdrs);
+	curl_slist_free_all(c->resolve);
+	free(c);
+	return rc == CURLE_OK && code == 200 ? 0 : -1;
+}
+
+static void
+curl_close_(void *ctx)
+{
+	curl_ctx *c = ctx;
+	curl_easy_cleanup(c->h);
+	curl_slist_free_all(c->hdrs);
+	curl_slist_free_all(c->resolve);
+	free(c);
+}
+
 const bench_target bench_targets[] = {
+        {"curl-direct-get", "each process its own libcurl HTTP/2 connection to the API", curl_prepare,
+         curl_open, curl_get, curl_close_},
         {"agent-get", "Get through the C stub and the agent", agent_prepare, agent_open,
          agent_get, agent_close},
         {"agent-set", "Set (ttl 300 s) through the C stub and the agent", NULL, set_open,

@@ -393,3 +393,37 @@ def test_sliding_ttl_patches_the_api_at_most_once_per_quarter_ttl(api):
         assert 2 <= len(patches) <= 5  # every 0.5 s at most, over 2 s of reads every 50 ms
         assert all(json.loads(r.get("body", '{"ttl": 2}') or '{"ttl": 2}').get("ttl", 2) == 2
                    for r in patches)
+
+
+WORKER = r"""
+import sys
+sys.path[:0] = [sys.argv[2]]
+from harness import RawClient, pb
+c = RawClient(sys.argv[1], 20000)
+for _ in range(int(sys.argv[3])):
+    r = c.call(acquire_lock=pb().AcquireLockRequest(name="ctr", lease_ms=10000, wait_ms=15000))
+    assert r.acquire_lock.acquired, r
+    n = int(c.call(get=pb().GetRequest(key="ctr")).get.value)
+    c.call(set=pb().SetRequest(key="ctr", value=str(n + 1).encode()))
+    assert c.call(release_lock=pb().ReleaseLockRequest(handle=r.acquire_lock.handle)).release_lock.released
+print("ok", flush=True)
+"""
+
+
+def test_eight_processes_never_race_under_an_api_lock(api):
+    api.reset()
+    with agent_for(api) as a, RawClient(a.endpoint) as c:
+        c.call(set=pb().SetRequest(key="ctr", value=b"0"))
+        procs = [subprocess.Popen([sys.executable, "-c", WORKER, a.endpoint, HERE, "10"],
+                                  stdout=subprocess.PIPE) for _ in range(8)]
+        assert all(p.communicate(timeout=120)[0].strip() == b"ok" for p in procs)
+        assert c.call(get=pb().GetRequest(key="ctr")).get.value == b"80"
+
+
+def test_api_lock_lease_expires(up):
+    api, a, c = up
+    first = c.call(acquire_lock=pb().AcquireLockRequest(name="lease", lease_ms=300)).acquire_lock
+    assert first.acquired
+    r = c.call(acquire_lock=pb().AcquireLockRequest(name="lease", lease_ms=300, wait_ms=3000))
+    assert r.acquire_lock.acquired  # granted by the server once the first lease ran out
+    assert c.call(release_lock=pb().ReleaseLockRequest(handle=first.handle)).status == 16

@@ -210,7 +210,8 @@ def client(fake):
 
 
 class RealAgent:
-    def __init__(self, binary: str, workdir: str, extra_env: dict | None = None) -> None:
+    def __init__(self, binary: str, workdir: str, extra_env: dict | None = None,
+                 args: list | None = None) -> None:
         self.endpoint = f"ipc://{workdir}/agent.sock"
         self.log_path = Path(workdir) / "agent.log"
         env = dict(os.environ)
@@ -220,7 +221,7 @@ class RealAgent:
         env.update(extra_env or {})
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [binary, "--endpoint", self.endpoint, "--upstream", "memory:"],
+            [binary, "--endpoint", self.endpoint, *(args or ["--upstream", "memory:"])],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env,
         )
         self._wait_ready()
@@ -274,15 +275,42 @@ def agent_binary() -> str:
 TEST_MASTER_KEY = "4b" * 32
 
 
-@pytest.fixture(scope="module")
-def agent():
+def _fake_api():
+    """ck-fakeapi (tests/fakeapi), when ctest provides it; None otherwise."""
+    if not (os.environ.get("CK_FAKEAPI") and os.environ.get("CK_TEST_CERTS")):
+        return None
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "fakeapi"))
+    from fakeapi import FakeApi  # noqa: PLC0415
+
+    return FakeApi()
+
+
+@pytest.fixture(scope="module", params=["memory", "fakeapi"])
+def agent(request):
+    """A real agent on the embedded store, and one on the cachekit.io API (ck-fakeapi over
+    TLS + HTTP/2): every test that uses it runs against both."""
     binary = agent_binary()
+    env = {"CACHEKIT_MASTER_KEY": TEST_MASTER_KEY}
+    args = None
+    api = None
+    if request.param == "fakeapi":
+        api = _fake_api()
+        if api is None:
+            pytest.skip("CK_FAKEAPI / CK_TEST_CERTS unset: no fake API for the upstream run")
+        api.start()
+        env["CACHEKIT_API_KEY"] = "ck_sdk_test"
+        args = ["--upstream", api.url, "--resolve", api.resolve, "--ca-file", api.ca]
     workdir = tempfile.mkdtemp(prefix="ckag-", dir="/tmp")
-    proc = RealAgent(binary, workdir, {"CACHEKIT_MASTER_KEY": TEST_MASTER_KEY})
-    yield proc
-    rc = proc.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
-    assert rc == 0, f"agent exited with {rc} on SIGTERM:\n{proc.log()}"
+    try:
+        proc = RealAgent(binary, workdir, env, args)
+        proc.backend = request.param
+        yield proc
+        rc = proc.stop()
+        assert rc == 0, f"agent exited with {rc} on SIGTERM:\n{proc.log()}"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if api is not None:
+            api.stop()
 
 
 @pytest.fixture(scope="module")
