@@ -98,7 +98,9 @@ test_many_timers_keep_heap_order(void)
 	cki_timer_id ids[N];
 	for (int i = 0; i < N; i++) {
 		arms[i] = (tarm){&rec, (i * 37) % 50};
-		ids[i] = cki_loop_timer(loop, (uint64_t)arms[i].tag, on_timer, &arms[i]);
+		/* 10 ms apart, so the time it takes to create 200 timers (slow under ASan)
+		 * cannot reorder distinct delays. */
+		ids[i] = cki_loop_timer(loop, (uint64_t)arms[i].tag * 10, on_timer, &arms[i]);
 	}
 	for (int i = 0; i < N; i += 3)
 		cki_loop_timer_cancel(loop, ids[i]);
