@@ -39,8 +39,7 @@ static const opt_row rows[] = {
          "where values live: memory: (embedded store) or the https:// API URL"},
         {"log-level", "CACHEKIT_LOG_LEVEL", T_STR, OFF(log_level), "info", 0,
          "error | warn | info | debug"},
-        {"syslog", "CACHEKIT_SYSLOG", T_BOOL, OFF(log_syslog), "false", 0,
-         "also log to syslog"},
+        {"syslog", "CACHEKIT_SYSLOG", T_BOOL, OFF(log_syslog), "false", 0, "also log to syslog"},
         {"timeout", "CACHEKIT_TIMEOUT", T_SECONDS_MS, OFF(timeout_ms), "5", 600000,
          "default request deadline and upstream timeout, seconds"},
         {"max-deadline", "CACHEKIT_MAX_DEADLINE", T_SECONDS_MS, OFF(max_deadline_ms), "60", 3600000,
@@ -202,12 +201,15 @@ set_value(cki_config *cfg, const opt_row *row, const char *value, const char *so
 	case T_SECONDS_MS:
 		if (parse_seconds_ms(value, row->max, (uint32_t *)field))
 			return CK_OK;
-		fprintf(err, "cachekit-agent: %s: %s must be a positive number of seconds, not \"%s\"\n",
+		fprintf(err,
+		        "cachekit-agent: %s: %s must be a positive number of seconds, not \"%s\"\n",
 		        source, row->name, value);
 		return CK_ECONFIG;
 	}
 	if (row->max)
-		fprintf(err, "cachekit-agent: %s: %s must be a whole number from 0 to %llu, not \"%s\"\n",
+		fprintf(err,
+		        "cachekit-agent: %s: %s must be a whole number from 0 to %llu, not "
+		        "\"%s\"\n",
 		        source, row->name, (unsigned long long)row->max, value);
 	else
 		fprintf(err, "cachekit-agent: %s: %s must be a whole number, not \"%s\"\n", source,
@@ -270,7 +272,8 @@ load_file(cki_config *cfg, const char *path, FILE *err)
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
-		fprintf(err, "cachekit-agent: cannot open config file %s: %s\n", path, strerror(errno));
+		fprintf(err, "cachekit-agent: cannot open config file %s: %s\n", path,
+		        strerror(errno));
 		return CK_ECONFIG;
 	}
 	ini_ctx ctx = {cfg, err, path, CK_OK};
@@ -294,7 +297,8 @@ print_help(FILE *out)
 	        "from local processes over a ZeroMQ ipc:// socket.\n"
 	        "\n"
 	        "Options (each also settable in the config file as NAME = VALUE, and by the\n"
-	        "environment variable shown; flags win over the environment, which wins over the file):\n"
+	        "environment variable shown; flags win over the environment, which wins over the "
+	        "file):\n"
 	        "  --config FILE            INI config file (env CACHEKIT_AGENT_CONFIG)\n");
 	for (size_t i = 0; i < NROWS; i++) {
 		char flag[80];
@@ -310,8 +314,10 @@ print_help(FILE *out)
 	        "  --version                version\n"
 	        "\n"
 	        "Secrets are never flags or config-file values. They come from the environment\n"
-	        "(CACHEKIT_API_KEY, CACHEKIT_MASTER_KEY, CACHEKIT_PREVIOUS_MASTER_KEYS), from files\n"
-	        "named by the same variables with a _FILE suffix (refused if group/world readable),\n"
+	        "(CACHEKIT_API_KEY, CACHEKIT_MASTER_KEY, CACHEKIT_PREVIOUS_MASTER_KEYS), from "
+	        "files\n"
+	        "named by the same variables with a _FILE suffix (refused if group/world "
+	        "readable),\n"
 	        "or from systemd credentials ($CREDENTIALS_DIRECTORY/cachekit_api_key, ...).\n"
 	        "\n"
 	        "Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 on a runtime failure,\n"
@@ -369,7 +375,8 @@ cki_config_load(cki_config *cfg, int argc, char **argv, FILE *out, FILE *err, bo
 			continue;
 		}
 		if (strncmp(arg, "--", 2) != 0) {
-			fprintf(err, "cachekit-agent: unexpected argument \"%s\" (try --help)\n", arg);
+			fprintf(err, "cachekit-agent: unexpected argument \"%s\" (try --help)\n",
+			        arg);
 			return CK_ECONFIG;
 		}
 		char name[64];
@@ -388,12 +395,14 @@ cki_config_load(cki_config *cfg, int argc, char **argv, FILE *out, FILE *err, bo
 		}
 		const char *value = eq ? eq + 1 : NULL;
 		if (value == NULL) {
-			if (row->type == T_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
+			if (row->type == T_BOOL &&
+			    (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
 				value = "true";
 			else if (i + 1 < argc)
 				value = argv[++i];
 			else {
-				fprintf(err, "cachekit-agent: option --%s needs a value\n", row->name);
+				fprintf(err, "cachekit-agent: option --%s needs a value\n",
+				        row->name);
 				return CK_ECONFIG;
 			}
 		}
@@ -415,7 +424,8 @@ cki_config_validate(const cki_config *cfg, FILE *err)
 		        cfg->endpoint ? cfg->endpoint : "");
 		rv = CK_ECONFIG;
 	} else if (strlen(cfg->endpoint) - 6 >= 108) { /* sun_path: 107 + NUL */
-		fprintf(err, "cachekit-agent: endpoint path is too long for a unix socket (max 107)\n");
+		fprintf(err,
+		        "cachekit-agent: endpoint path is too long for a unix socket (max 107)\n");
 		rv = CK_ECONFIG;
 	}
 	if (strcmp(cfg->upstream, "memory:") != 0 && strncmp(cfg->upstream, "https://", 8) != 0) {
@@ -463,7 +473,8 @@ cki_config_dump(const cki_config *cfg, FILE *out)
 			break;
 		}
 		case T_BOOL:
-			fprintf(out, "%s = %s\n", rows[i].name, *(const bool *)field ? "true" : "false");
+			fprintf(out, "%s = %s\n", rows[i].name,
+			        *(const bool *)field ? "true" : "false");
 			break;
 		case T_U32:
 			fprintf(out, "%s = %u\n", rows[i].name, *(const uint32_t *)field);
@@ -476,7 +487,8 @@ cki_config_dump(const cki_config *cfg, FILE *out)
 			        (unsigned long long)*(const uint64_t *)field);
 			break;
 		case T_SECONDS_MS:
-			fprintf(out, "%s = %.3f\n", rows[i].name, *(const uint32_t *)field / 1000.0);
+			fprintf(out, "%s = %.3f\n", rows[i].name,
+			        *(const uint32_t *)field / 1000.0);
 			break;
 		}
 	}

@@ -16,19 +16,19 @@
 #include "cachekit/errors.h"
 
 typedef struct cki_config {
-	char *config_file;   /* --config / CACHEKIT_AGENT_CONFIG */
-	char *endpoint;      /* ipc://... the ROUTER binds here */
-	char *upstream;      /* "memory:" or an https:// API URL (CACHEKIT_API_URL) */
-	char *log_level;     /* error|warn|info|debug */
+	char *config_file; /* --config / CACHEKIT_AGENT_CONFIG */
+	char *endpoint;    /* ipc://... the ROUTER binds here */
+	char *upstream;    /* "memory:" or an https:// API URL (CACHEKIT_API_URL) */
+	char *log_level;   /* error|warn|info|debug */
 	bool log_syslog;
-	uint32_t timeout_ms; /* CACHEKIT_TIMEOUT (seconds, may be fractional) */
-	uint32_t max_deadline_ms;  /* cap on a request's deadline */
-	uint64_t max_value_bytes;  /* CACHEKIT_MAX_VALUE_SIZE, default 25 MB */
+	uint32_t timeout_ms;         /* CACHEKIT_TIMEOUT (seconds, may be fractional) */
+	uint32_t max_deadline_ms;    /* cap on a request's deadline */
+	uint64_t max_value_bytes;    /* CACHEKIT_MAX_VALUE_SIZE, default 25 MB */
 	uint64_t memory_limit_bytes; /* embedded store capacity */
-	uint32_t socket_mode;      /* permissions of the ipc socket file (octal) */
-	char *socket_group;        /* group owning the socket directory, or NULL */
-	char *allow_uids;          /* comma list of uids allowed, or NULL = any local user */
-	char *allow_gids;          /* comma list of gids allowed, or NULL */
+	uint32_t socket_mode;        /* permissions of the ipc socket file (octal) */
+	char *socket_group;          /* group owning the socket directory, or NULL */
+	char *allow_uids;            /* comma list of uids allowed, or NULL = any local user */
+	char *allow_gids;            /* comma list of gids allowed, or NULL */
 	/* cachekit.io upstream */
 	uint32_t pool_size;        /* CACHEKIT_CONNECTION_POOL_SIZE: max connections */
 	bool allow_custom_host;    /* CACHEKIT_ALLOW_CUSTOM_HOST */
@@ -38,18 +38,19 @@ typedef struct cki_config {
 	uint32_t breaker_failures; /* consecutive failures that open the circuit */
 	uint32_t breaker_open_ms;  /* how long it stays open before a half-open probe */
 	/* encryption */
-	char *tenant_id;           /* CACHEKIT_DEPLOYMENT_UUID / tenant, default "default" */
+	char *tenant_id;             /* CACHEKIT_DEPLOYMENT_UUID / tenant, default "default" */
 	bool encryption_fail_closed; /* CACHEKIT_ENCRYPTION_FAIL_CLOSED */
-	char *secure_namespaces;   /* comma list of namespaces that require secure intent */
-	char *envelope_namespaces; /* comma list of namespaces whose sealed values use the envelope */
+	char *secure_namespaces;     /* comma list of namespaces that require secure intent */
+	char *envelope_namespaces; /* comma list of namespaces whose sealed values use the envelope
+	                            */
 	/* near cache and refresh */
-	uint64_t l1_bytes;         /* 0 = L1 off */
-	uint32_t l1_ttl_ms;        /* longest life of an L1 copy */
-	uint32_t refresh_ahead_pct;/* refresh-due point as a share of the fresh window */
-	uint32_t refresh_claim_ms; /* how long one reader's refresh-due claim holds */
-	char *sliding_namespaces;  /* comma list of namespaces with sliding TTL */
+	uint64_t l1_bytes;          /* 0 = L1 off */
+	uint32_t l1_ttl_ms;         /* longest life of an L1 copy */
+	uint32_t refresh_ahead_pct; /* refresh-due point as a share of the fresh window */
+	uint32_t refresh_claim_ms;  /* how long one reader's refresh-due claim holds */
+	char *sliding_namespaces;   /* comma list of namespaces with sliding TTL */
 	/* set by flags only */
-	bool check_only;           /* --check-config */
+	bool check_only; /* --check-config */
 } cki_config;
 
 /* Fills cfg with built-in defaults. */

@@ -148,7 +148,8 @@ check_secure(call *c, bool secure)
 		return false;
 	}
 	if (secure && c->d->deps.keyring == NULL) {
-		finish_status(c, CK_ENOKEY, "secure intent needs a master key (CACHEKIT_MASTER_KEY)");
+		finish_status(c, CK_ENOKEY,
+		              "secure intent needs a master key (CACHEKIT_MASTER_KEY)");
 		return false;
 	}
 	return true;
@@ -209,11 +210,13 @@ done_get(void *arg, const cki_store_reply *r)
 		ck_err err = open_value(c, r->value, r->value_len, &plain, &res.value.len);
 		if (err != CK_OK) {
 			cki_metrics_inc(CKI_C_UNSEAL_FAILURES);
-			cki_log_warn("value of %s failed to decrypt (%s)", c->key, ck_strerror(err));
+			cki_log_warn("value of %s failed to decrypt (%s)", c->key,
+			             ck_strerror(err));
 			if (c->d->deps.cfg->encryption_fail_closed) {
-				finish_status(c, CK_ECRYPTO,
-				              "stored value failed authentication (wrong key, tampered, "
-				              "or written without secure intent)");
+				finish_status(
+				        c, CK_ECRYPTO,
+				        "stored value failed authentication (wrong key, tampered, "
+				        "or written without secure intent)");
 				return;
 			}
 			res.found = false; /* never wrong bytes: a value we cannot open is a miss */
@@ -304,7 +307,8 @@ seal_value(call *c, const uint8_t *in, size_t in_len, uint8_t **out, size_t *out
 {
 	const char *format = format_of(c->req->set->format);
 	if (!uses_envelope(c))
-		return cki_seal(c->d->deps.keyring, c->key, format, false, in, in_len, out, out_len);
+		return cki_seal(c->d->deps.keyring, c->key, format, false, in, in_len, out,
+		                out_len);
 	uint8_t *env = NULL;
 	size_t env_len = 0;
 	ck_err err = cki_envelope_encode(in, in_len, &env, &env_len);
@@ -502,8 +506,8 @@ handle_acquire_lock(call *c)
 	Cachekit__Agent__V1__AcquireLockRequest *al = c->req->acquire_lock;
 	if (!take_key(c, al->name))
 		return;
-	cki_locks_acquire(c->d->deps.locks, c->key, al->lease_ms, al->wait_ms, c->deadline, &c->peer,
-	                  done_acquire, c);
+	cki_locks_acquire(c->d->deps.locks, c->key, al->lease_ms, al->wait_ms, c->deadline,
+	                  &c->peer, done_acquire, c);
 }
 
 static void

@@ -25,8 +25,8 @@ typedef struct cki_dispatch_deps {
 	cki_store *store;
 	cki_locks *locks;
 	cki_refresh *refresh;
-	cki_l1 *l1;         /* near cache (disabled when its size is 0) */
-	cki_flight *flight; /* single-flight for Gets */
+	cki_l1 *l1;                 /* near cache (disabled when its size is 0) */
+	cki_flight *flight;         /* single-flight for Gets */
 	const cki_keyring *keyring; /* NULL: no master key, secure intent fails closed */
 } cki_dispatch_deps;
 
@@ -38,8 +38,7 @@ void cki_dispatch_free(cki_dispatch *d);
 void cki_dispatch_set_keyring(cki_dispatch *d, const cki_keyring *kr);
 
 /* A cki_request_handler: pass d as its arg. */
-void cki_dispatch_handle(void *d, const cki_reply_to *to, const cki_peer *peer,
-                         cki_request *req);
+void cki_dispatch_handle(void *d, const cki_reply_to *to, const cki_peer *peer, cki_request *req);
 
 /* Requests accepted and not yet answered. */
 size_t cki_dispatch_inflight(const cki_dispatch *d);

@@ -104,8 +104,8 @@ cki_key_validate(const char *key, size_t len, const char **why)
 }
 
 ck_err
-cki_key_build(const char *ns, size_t ns_len, const char *key, size_t key_len, char *out,
-              size_t cap, const char **why)
+cki_key_build(const char *ns, size_t ns_len, const char *key, size_t key_len, char *out, size_t cap,
+              const char **why)
 {
 	const char *dummy;
 	if (why == NULL)

@@ -10,7 +10,7 @@
 
 #include "cachekit/errors.h"
 
-#define CKI_KEY_MAX 400     /* decoded characters, per the API */
+#define CKI_KEY_MAX       400 /* decoded characters, per the API */
 #define CKI_NAMESPACE_MAX 64
 
 /* CK_OK if key is one the API accepts: 1..400 chars of [A-Za-z0-9_.:-], no "..", not one

@@ -17,7 +17,7 @@
 #include "metrics.h"
 
 #define POLL_FIRST_MS 50
-#define POLL_MAX_MS 500
+#define POLL_MAX_MS   500
 
 typedef struct lease {
 	uint8_t handle[CKI_LOCK_HANDLE_LEN];
@@ -205,8 +205,8 @@ lease_drop_and_unlock(cki_locks *l, lease *ls)
 {
 	lease_remove(l, ls);
 	l->unlocks_pending++;
-	l->store->ops->unlock(l->store, ls->key, ls->lock_id, cki_now_ms() + 5000,
-	                      on_unlock_logged, ls);
+	l->store->ops->unlock(l->store, ls->key, ls->lock_id, cki_now_ms() + 5000, on_unlock_logged,
+	                      ls);
 }
 
 static void
@@ -328,7 +328,8 @@ on_lock_reply(void *arg, const cki_store_reply *r)
 	if (l->closing) {
 		lease *ls;
 		/* Granted while shutting down: hand it straight back to the store. */
-		if (r->err == CK_OK && r->lock_id != NULL && lease_add(l, w, r->lock_id, &ls) == CK_OK)
+		if (r->err == CK_OK && r->lock_id != NULL &&
+		    lease_add(l, w, r->lock_id, &ls) == CK_OK)
 			lease_drop_and_unlock(l, ls);
 		res.err = CK_ESHUTDOWN;
 		res.message = "agent is shutting down";
@@ -466,7 +467,8 @@ cki_locks_shutdown(cki_locks *l)
 	for (waiter *w = l->waiters, *next; w != NULL; w = next) {
 		next = w->next;
 		if (!w->in_store) {
-			cki_lock_result res = {.err = CK_ESHUTDOWN, .message = "agent is shutting down"};
+			cki_lock_result res = {.err = CK_ESHUTDOWN,
+			                       .message = "agent is shutting down"};
 			waiter_finish(w, &res);
 		}
 	}

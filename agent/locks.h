@@ -16,7 +16,7 @@
 #include "server.h"
 #include "store.h"
 
-#define CKI_LOCK_HANDLE_LEN 16
+#define CKI_LOCK_HANDLE_LEN       16
 #define CKI_LOCK_DEFAULT_LEASE_MS 30000u
 
 typedef struct cki_locks cki_locks;
@@ -50,8 +50,8 @@ void cki_locks_acquire(cki_locks *l, const char *key, uint32_t lease_ms, uint32_
 
 /* Releases the lease named by handle. CK_EBADHANDLE for an unknown handle or one held by
  * another process. released=true once the store confirmed. */
-void cki_locks_release(cki_locks *l, const uint8_t *handle, size_t handle_len,
-                       const cki_peer *who, uint64_t deadline, cki_lock_cb cb, void *arg);
+void cki_locks_release(cki_locks *l, const uint8_t *handle, size_t handle_len, const cki_peer *who,
+                       uint64_t deadline, cki_lock_cb cb, void *arg);
 
 /* Number of leases held now. */
 size_t cki_locks_count(const cki_locks *l);

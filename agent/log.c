@@ -73,7 +73,8 @@ cki_log(cki_log_level level, const char *fmt, ...)
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ cachekit-agent[%d]: %s: %s\n",
+	int n = snprintf(line, sizeof(line),
+	                 "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ cachekit-agent[%d]: %s: %s\n",
 	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 	                 tm.tm_sec, ts.tv_nsec / 1000000, (int)getpid(), level_names[level], msg);
 	if (n > (int)sizeof(line) - 1)

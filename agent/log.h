@@ -26,8 +26,8 @@ void cki_log_use_syslog(bool on);
 void cki_log(cki_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define cki_log_error(...) cki_log(CKI_LOG_ERROR, __VA_ARGS__)
-#define cki_log_warn(...) cki_log(CKI_LOG_WARN, __VA_ARGS__)
-#define cki_log_info(...) cki_log(CKI_LOG_INFO, __VA_ARGS__)
+#define cki_log_warn(...)  cki_log(CKI_LOG_WARN, __VA_ARGS__)
+#define cki_log_info(...)  cki_log(CKI_LOG_INFO, __VA_ARGS__)
 #define cki_log_debug(...) cki_log(CKI_LOG_DEBUG, __VA_ARGS__)
 
 #endif

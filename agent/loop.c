@@ -376,7 +376,8 @@ cki_loop_run(cki_loop *loop)
 		}
 		zmq_pollitem_t *items = loop->items;
 		ready *readies = loop->readies;
-		items[0] = (zmq_pollitem_t){.socket = NULL, .fd = loop->wake_pipe[0], .events = ZMQ_POLLIN};
+		items[0] = (zmq_pollitem_t){
+		        .socket = NULL, .fd = loop->wake_pipe[0], .events = ZMQ_POLLIN};
 		for (size_t i = 0; i < loop->nwatchers; i++) {
 			watcher *w = &loop->watchers[i];
 			short ev = 0;
@@ -384,7 +385,8 @@ cki_loop_run(cki_loop *loop)
 				ev |= ZMQ_POLLIN;
 			if (w->events & CKI_EV_WRITE)
 				ev |= ZMQ_POLLOUT;
-			items[i + 1] = (zmq_pollitem_t){.socket = w->zsock, .fd = w->fd, .events = ev};
+			items[i + 1] =
+			        (zmq_pollitem_t){.socket = w->zsock, .fd = w->fd, .events = ev};
 		}
 		int rc = zmq_poll(items, (int)n, poll_timeout(loop));
 		if (rc < 0 && errno != EINTR) {

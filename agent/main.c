@@ -29,8 +29,8 @@
 enum { EXIT_RUNTIME = 1, EXIT_CONFIG = 2, EXIT_BUSY = 3 };
 
 #define DRAIN_MAX_MS 10000 /* longest wait for requests in flight at shutdown */
-#define SWEEP_MS 10000     /* embedded store: reclaim expired entries */
-#define SECURE_HEAP (256 * 1024)
+#define SWEEP_MS     10000 /* embedded store: reclaim expired entries */
+#define SECURE_HEAP  (256 * 1024)
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
@@ -291,7 +291,9 @@ run(agent *a, int argc, char **argv)
 	                    sizeof(why));
 	if (rv != CK_OK) {
 		cki_log_error("%s", why[0] ? why : ck_strerror(rv));
-		return rv == CK_EBUSYAGENT ? EXIT_BUSY : rv == CK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+		return rv == CK_EBUSYAGENT ? EXIT_BUSY
+		       : rv == CK_ECONFIG  ? EXIT_CONFIG
+		                           : EXIT_RUNTIME;
 	}
 	cki_dispatch_set_server(a->dispatch, a->server);
 

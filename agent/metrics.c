@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NBUCKETS 32
+#define NBUCKETS   32
 #define MAX_GAUGES 32
 
 static const char *const counter_names[] = {
@@ -19,8 +19,8 @@ static const char *const counter_names[] = {
 };
 
 static const char *const op_names[CKI_OP_COUNT] = {
-        "get", "set", "delete", "exists", "get_ttl", "refresh_ttl", "acquire_lock",
-        "release_lock", "health", "stats",
+        "get",         "set",          "delete",       "exists", "get_ttl",
+        "refresh_ttl", "acquire_lock", "release_lock", "health", "stats",
 };
 
 static uint64_t counters[CKI_C_COUNT];

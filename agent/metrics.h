@@ -9,28 +9,28 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CKI_COUNTERS(X)                                                                             \
-	X(REQUESTS, "requests_total")                                                              \
-	X(ERRORS, "errors_total")                                                                  \
-	X(DENIED, "denied_total")                                                                  \
-	X(MALFORMED, "malformed_total")                                                            \
-	X(OVERSIZED, "oversized_total")                                                            \
-	X(GET_HITS, "get_hits_total")                                                              \
-	X(GET_MISSES, "get_misses_total")                                                          \
-	X(GET_STALE, "get_stale_total")                                                            \
-	X(SETS, "sets_total")                                                                      \
-	X(DELETES, "deletes_total")                                                                \
-	X(SEALED, "sealed_total")                                                                  \
-	X(UNSEAL_FAILURES, "unseal_failures_total")                                                \
-	X(LOCKS_ACQUIRED, "locks_acquired_total")                                                  \
-	X(LOCKS_CONTESTED, "locks_contested_total")                                                \
-	X(LOCKS_RELEASED, "locks_released_total")                                                  \
-	X(LOCKS_RELEASED_ON_DEATH, "locks_released_on_holder_death_total")                         \
-	X(LOCKS_EXPIRED, "locks_expired_total")                                                    \
-	X(REFRESH_DUE, "refresh_due_flags_total")                                                  \
-	X(SLIDING_REFRESHES, "sliding_refreshes_total")                                            \
-	X(L1_HITS, "l1_hits_total")                                                                \
-	X(L1_MISSES, "l1_misses_total")                                                            \
+#define CKI_COUNTERS(X)                                                    \
+	X(REQUESTS, "requests_total")                                      \
+	X(ERRORS, "errors_total")                                          \
+	X(DENIED, "denied_total")                                          \
+	X(MALFORMED, "malformed_total")                                    \
+	X(OVERSIZED, "oversized_total")                                    \
+	X(GET_HITS, "get_hits_total")                                      \
+	X(GET_MISSES, "get_misses_total")                                  \
+	X(GET_STALE, "get_stale_total")                                    \
+	X(SETS, "sets_total")                                              \
+	X(DELETES, "deletes_total")                                        \
+	X(SEALED, "sealed_total")                                          \
+	X(UNSEAL_FAILURES, "unseal_failures_total")                        \
+	X(LOCKS_ACQUIRED, "locks_acquired_total")                          \
+	X(LOCKS_CONTESTED, "locks_contested_total")                        \
+	X(LOCKS_RELEASED, "locks_released_total")                          \
+	X(LOCKS_RELEASED_ON_DEATH, "locks_released_on_holder_death_total") \
+	X(LOCKS_EXPIRED, "locks_expired_total")                            \
+	X(REFRESH_DUE, "refresh_due_flags_total")                          \
+	X(SLIDING_REFRESHES, "sliding_refreshes_total")                    \
+	X(L1_HITS, "l1_hits_total")                                        \
+	X(L1_MISSES, "l1_misses_total")                                    \
 	X(FLIGHT_COALESCED, "flight_coalesced_total")
 
 typedef enum cki_counter {

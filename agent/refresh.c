@@ -16,7 +16,7 @@
 #define SWEEP_MS 5000
 
 typedef struct entry {
-	uint64_t ttl_ms;        /* 0: unknown (seen stale, written elsewhere) */
+	uint64_t ttl_ms; /* 0: unknown (seen stale, written elsewhere) */
 	uint64_t stale_ms;
 	uint64_t fresh_until;
 	uint64_t refresh_at;    /* 0: no refresh point known */
@@ -35,8 +35,7 @@ struct cki_refresh {
 	cki_timer_id sweep;
 };
 
-static void
-on_sweep(cki_loop *loop, void *arg);
+static void on_sweep(cki_loop *loop, void *arg);
 
 ck_err
 cki_refresh_new(cki_refresh **out, cki_loop *loop, cki_store *store, const cki_refresh_opts *opts)
@@ -250,8 +249,8 @@ cki_refresh_on_hit(cki_refresh *r, const char *key, cki_freshness fr, int64_t fr
 		cki_metrics_inc(CKI_C_REFRESH_DUE);
 		flag = true;
 	}
-	if ((e->sliding || sliding_ns) && e->ttl_ms >= 1000 && fr != CKI_STALE && !e->touch_inflight &&
-	    now - e->last_touch >= e->ttl_ms / 4)
+	if ((e->sliding || sliding_ns) && e->ttl_ms >= 1000 && fr != CKI_STALE &&
+	    !e->touch_inflight && now - e->last_touch >= e->ttl_ms / 4)
 		start_touch(r, e, key);
 	return flag;
 }

@@ -23,10 +23,10 @@
 typedef struct cki_refresh cki_refresh;
 
 typedef struct cki_refresh_opts {
-	uint32_t ahead_pct;   /* refresh point as % of the fresh window (0 = only when stale) */
-	uint32_t jitter_pct;  /* +/- this % of the refresh point, so keys written together spread */
-	uint32_t claim_ms;    /* how long a "refresh due" claim holds before another reader gets it */
-	size_t max_entries;   /* cap on remembered keys */
+	uint32_t ahead_pct;  /* refresh point as % of the fresh window (0 = only when stale) */
+	uint32_t jitter_pct; /* +/- this % of the refresh point, so keys written together spread */
+	uint32_t claim_ms;  /* how long a "refresh due" claim holds before another reader gets it */
+	size_t max_entries; /* cap on remembered keys */
 } cki_refresh_opts;
 
 CK_NODISCARD ck_err cki_refresh_new(cki_refresh **out, cki_loop *loop, cki_store *store,

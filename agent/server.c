@@ -28,7 +28,7 @@
 #define FRAME_SLACK (64 * 1024)
 /* Anything larger than this is cut off by libzmq itself (the peer is disconnected). */
 #define HARD_FRAME_SLACK (1024 * 1024)
-#define MAX_ALLOW 64
+#define MAX_ALLOW        64
 
 struct cki_server {
 	cki_loop *loop;
@@ -127,8 +127,8 @@ parse_id_list(const char *list, unsigned *out, size_t cap, bool *bad)
 		char *end;
 		errno = 0;
 		unsigned long v = strtoul(p, &end, 10);
-		if (end == p || errno != 0 || v > UINT_MAX || (*end && *end != ',' && *end != ' ') ||
-		    n == cap) {
+		if (end == p || errno != 0 || v > UINT_MAX ||
+		    (*end && *end != ',' && *end != ' ') || n == cap) {
 			*bad = true;
 			return n;
 		}
@@ -168,11 +168,13 @@ ensure_dir(const char *dir, mode_t mode, gid_t gid, char *why, size_t why_cap)
 			return rv;
 	}
 	if (mkdir(dir, mode) != 0 && errno != EEXIST) {
-		snprintf(why, why_cap, "cannot create socket directory %s: %s", dir, strerror(errno));
+		snprintf(why, why_cap, "cannot create socket directory %s: %s", dir,
+		         strerror(errno));
 		return CK_EIO;
 	}
 	if (chmod(dir, mode) != 0 || (gid != (gid_t)-1 && chown(dir, (uid_t)-1, gid) != 0)) {
-		snprintf(why, why_cap, "cannot set owner/permissions of %s: %s", dir, strerror(errno));
+		snprintf(why, why_cap, "cannot set owner/permissions of %s: %s", dir,
+		         strerror(errno));
 		return CK_EIO;
 	}
 	return CK_OK;
@@ -183,7 +185,8 @@ take_lock(cki_server *s, char *why, size_t why_cap)
 {
 	s->lock_fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (s->lock_fd < 0) {
-		snprintf(why, why_cap, "cannot open lock file %s: %s", s->lock_path, strerror(errno));
+		snprintf(why, why_cap, "cannot open lock file %s: %s", s->lock_path,
+		         strerror(errno));
 		return CK_EIO;
 	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -194,7 +197,8 @@ take_lock(cki_server *s, char *why, size_t why_cap)
 			pid[strcspn(pid, "\n")] = '\0';
 		}
 		snprintf(why, why_cap, "another agent%s%s%s already serves ipc://%s (lock %s)",
-		         pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", s->socket_path, s->lock_path);
+		         pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", s->socket_path,
+		         s->lock_path);
 		close(s->lock_fd);
 		s->lock_fd = -1;
 		return CK_EBUSYAGENT;
@@ -233,8 +237,9 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 	cki_metrics_inc(CKI_C_REQUESTS);
 	if (!peer_allowed(s, &peer)) {
 		cki_metrics_inc(CKI_C_DENIED);
-		cki_log_warn("denied request from uid %d gid %d pid %d", peer.known ? (int)peer.uid : -1,
-		             peer.known ? (int)peer.gid : -1, peer.known ? (int)peer.pid : -1);
+		cki_log_warn("denied request from uid %d gid %d pid %d",
+		             peer.known ? (int)peer.uid : -1, peer.known ? (int)peer.gid : -1,
+		             peer.known ? (int)peer.pid : -1);
 		cki_server_reply_status(s, to, cki_request_peek_id(data, len), CK_EDENIED,
 		                        "this user is not allowed to use the agent");
 		return;
@@ -242,9 +247,10 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 	if (len > s->frame_cap) {
 		cki_metrics_inc(CKI_C_OVERSIZED);
 		char m[128];
-		snprintf(m, sizeof(m), "request of %zu bytes exceeds the agent's limit of %llu", len,
-		         (unsigned long long)s->frame_cap);
-		cki_log_warn("refused oversized request (%zu bytes) from pid %d", len, (int)peer.pid);
+		snprintf(m, sizeof(m), "request of %zu bytes exceeds the agent's limit of %llu",
+		         len, (unsigned long long)s->frame_cap);
+		cki_log_warn("refused oversized request (%zu bytes) from pid %d", len,
+		             (int)peer.pid);
 		cki_server_reply_status(s, to, cki_request_peek_id(data, len), CK_ETOOBIG, m);
 		return;
 	}
@@ -259,15 +265,16 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 		cki_request_free(req);
 		return;
 	}
-	const char *nul_field = cki_pb_nul_string_field(&cachekit__agent__v1__request__descriptor,
-	                                                data, len);
+	const char *nul_field =
+	        cki_pb_nul_string_field(&cachekit__agent__v1__request__descriptor, data, len);
 	if (nul_field != NULL) {
-		/* protobuf-c would hand us the string cut at the NUL: "a\0b" must not become "a". */
+		/* protobuf-c would hand us the string cut at the NUL: "a\0b" must not become "a".
+		 */
 		bool is_key = strcmp(nul_field, "key") == 0 || strcmp(nul_field, "name") == 0 ||
 		              strcmp(nul_field, "namespace") == 0;
 		char m[96];
-		snprintf(m, sizeof(m), "%s%s contains a NUL byte", is_key ? "invalid cache key: " : "",
-		         nul_field);
+		snprintf(m, sizeof(m), "%s%s contains a NUL byte",
+		         is_key ? "invalid cache key: " : "", nul_field);
 		cki_metrics_inc(CKI_C_MALFORMED);
 		cki_server_reply_status(s, to, req->id, is_key ? CK_EINVALKEY : CK_EPROTO, m);
 		cki_request_free(req);
@@ -320,8 +327,9 @@ on_readable(cki_loop *loop, int fd, unsigned events, void *arg)
 				zmq_msg_close(&extra);
 			} while (more);
 			cki_metrics_inc(CKI_C_MALFORMED);
-			cki_server_reply_status(s, &to, id, CK_EPROTO,
-			                        "one frame per message: multi-part request refused");
+			cki_server_reply_status(
+			        s, &to, id, CK_EPROTO,
+			        "one frame per message: multi-part request refused");
 		} else {
 			handle_frame(s, &to, &msg);
 		}
@@ -332,8 +340,8 @@ on_readable(cki_loop *loop, int fd, unsigned events, void *arg)
 }
 
 ck_err
-cki_server_new(cki_server **out, cki_loop *loop, const cki_config *cfg,
-               cki_request_handler handler, void *arg, char *why, size_t why_cap)
+cki_server_new(cki_server **out, cki_loop *loop, const cki_config *cfg, cki_request_handler handler,
+               void *arg, char *why, size_t why_cap)
 {
 	ck_err rv = CK_OK;
 	cki_server *s = calloc(1, sizeof(*s));
@@ -349,7 +357,8 @@ cki_server_new(cki_server **out, cki_loop *loop, const cki_config *cfg,
 	s->n_allow_uids = parse_id_list(cfg->allow_uids, s->allow_uids, MAX_ALLOW, &bad);
 	s->n_allow_gids = parse_id_list(cfg->allow_gids, s->allow_gids, MAX_ALLOW, &bad);
 	if (bad) {
-		snprintf(why, why_cap, "allow-uids/allow-gids must be comma lists of at most %d numbers",
+		snprintf(why, why_cap,
+		         "allow-uids/allow-gids must be comma lists of at most %d numbers",
 		         MAX_ALLOW);
 		rv = CK_ECONFIG;
 		goto out;
@@ -364,7 +373,8 @@ cki_server_new(cki_server **out, cki_loop *loop, const cki_config *cfg,
 	if (cfg->socket_group != NULL) {
 		struct group *gr = getgrnam(cfg->socket_group);
 		if (gr == NULL) {
-			snprintf(why, why_cap, "socket-group \"%s\" does not exist", cfg->socket_group);
+			snprintf(why, why_cap, "socket-group \"%s\" does not exist",
+			         cfg->socket_group);
 			rv = CK_ECONFIG;
 			goto out;
 		}

@@ -25,9 +25,9 @@ typedef enum cki_freshness {
 
 /* What an operation produced. Pointers are borrowed: valid only during the callback. */
 typedef struct cki_store_reply {
-	ck_err err;          /* CK_OK, or why it failed */
-	const char *message; /* detail for err, or NULL */
-	bool found;          /* get/exists: present; del: existed; touch: refreshed */
+	ck_err err;           /* CK_OK, or why it failed */
+	const char *message;  /* detail for err, or NULL */
+	bool found;           /* get/exists: present; del: existed; touch: refreshed */
 	const uint8_t *value; /* get */
 	size_t value_len;
 	cki_freshness freshness; /* get */
@@ -71,8 +71,7 @@ typedef struct cki_store_ops {
 	               cki_store_cb cb, void *arg);
 	void (*health)(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg);
 	/* Appends "name value" counters to the stats reply; may be NULL. */
-	void (*stats)(cki_store *s, void (*emit)(void *ctx, const char *name, double v),
-	              void *ctx);
+	void (*stats)(cki_store *s, void (*emit)(void *ctx, const char *name, double v), void *ctx);
 	/* Fails every operation in flight with CK_ESHUTDOWN, then frees. */
 	void (*destroy)(cki_store *s);
 	/* The URL shown in health ("memory:" or the API URL). */

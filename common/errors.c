@@ -6,8 +6,8 @@ const char *
 ck_strerror(int err)
 {
 	switch (err) {
-#define CK_ERR_STR_(name, num, msg)                                            \
-	case num:                                                              \
+#define CK_ERR_STR_(name, num, msg) \
+	case num:                   \
 		return msg;
 		CK_ERRNO_MAP(CK_ERR_STR_)
 #undef CK_ERR_STR_
@@ -19,8 +19,8 @@ const char *
 ck_errname(int err)
 {
 	switch (err) {
-#define CK_ERR_NAME_(name, num, msg)                                           \
-	case num:                                                              \
+#define CK_ERR_NAME_(name, num, msg) \
+	case num:                    \
 		return "CK_" #name;
 		CK_ERRNO_MAP(CK_ERR_NAME_)
 #undef CK_ERR_NAME_

@@ -40,7 +40,10 @@ typedef struct ck_client_opts {
 	const char *ns;
 } ck_client_opts;
 
-#define CK_CLIENT_OPTS_INIT {NULL, 0, NULL}
+#define CK_CLIENT_OPTS_INIT   \
+	{                     \
+		NULL, 0, NULL \
+	}
 
 /* Per-call options shared by every operation. NULL pointer = all defaults. */
 typedef struct ck_call_opts {
@@ -48,7 +51,10 @@ typedef struct ck_call_opts {
 	const char *ns;      /* NULL: the client's default namespace; "" : no namespace */
 } ck_call_opts;
 
-#define CK_CALL_OPTS_INIT {0, NULL}
+#define CK_CALL_OPTS_INIT \
+	{                 \
+		0, NULL   \
+	}
 
 /* Opens a client. Connects lazily: no agent needs to be running yet.
  * On success *out owns the client (free with ck_client_close); on failure *out is untouched. */
@@ -86,7 +92,10 @@ typedef struct ck_get_opts {
 	const char *format; /* AAD format label the value was sealed with; NULL = "msgpack" */
 } ck_get_opts;
 
-#define CK_GET_OPTS_INIT {CK_CALL_OPTS_INIT, false, NULL}
+#define CK_GET_OPTS_INIT                       \
+	{                                      \
+		CK_CALL_OPTS_INIT, false, NULL \
+	}
 
 /* Reads a key. CK_OK: *out owns the value. CK_ENOTFOUND: a miss (*out untouched).
  * Other codes: errors; *out untouched. opts may be NULL. */
@@ -102,7 +111,10 @@ typedef struct ck_set_opts {
 	bool sliding;         /* reads extend the TTL */
 } ck_set_opts;
 
-#define CK_SET_OPTS_INIT {CK_CALL_OPTS_INIT, 0, 0, false, NULL, false}
+#define CK_SET_OPTS_INIT                                    \
+	{                                                   \
+		CK_CALL_OPTS_INIT, 0, 0, false, NULL, false \
+	}
 
 /* Stores len bytes at key (binary safe; the bytes are copied). opts may be NULL. */
 CK_API CK_NODISCARD ck_err ck_set(ck_client *c, const char *key, const void *value, size_t len,
@@ -136,13 +148,16 @@ typedef struct ck_lock_opts {
 	uint32_t wait_ms;  /* 0: try once */
 } ck_lock_opts;
 
-#define CK_LOCK_OPTS_INIT {CK_CALL_OPTS_INIT, 0, 0}
+#define CK_LOCK_OPTS_INIT               \
+	{                               \
+		CK_CALL_OPTS_INIT, 0, 0 \
+	}
 
 /* Acquires the lock on name. CK_OK: *out owns the handle (release with ck_lock_release, or
  * drop with ck_lock_free). CK_EBUSY: contested until wait_ms ran out. The agent releases
  * the lock if this process exits without releasing it. */
-CK_API CK_NODISCARD ck_err ck_lock_acquire(ck_client *c, const char *name,
-                                           const ck_lock_opts *opts, ck_lock **out);
+CK_API CK_NODISCARD ck_err ck_lock_acquire(ck_client *c, const char *name, const ck_lock_opts *opts,
+                                           ck_lock **out);
 
 /* Releases and frees the lock (the handle is freed whatever the result).
  * CK_EBADHANDLE: the agent no longer knows it (expired, or released already). */
@@ -168,8 +183,7 @@ typedef struct ck_health {
 } ck_health;
 
 /* CK_OK: *out owns the report (free with ck_health_free) whether or not it is healthy. */
-CK_API CK_NODISCARD ck_err ck_health_check(ck_client *c, const ck_call_opts *opts,
-                                           ck_health **out);
+CK_API CK_NODISCARD ck_err ck_health_check(ck_client *c, const ck_call_opts *opts, ck_health **out);
 CK_API void ck_health_free(ck_health *h);
 
 typedef struct ck_stat {

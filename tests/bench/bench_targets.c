@@ -54,7 +54,8 @@ agent_set_value(const bench_args *a, bool secure)
 	so.secure = secure;
 	ck_err rv = ck_set(c, key, v, a->value_size, &so);
 	if (rv != CK_OK)
-		fprintf(stderr, "ck-bench: set: %s (%s)\n", ck_strerror(rv), ck_client_last_message(c));
+		fprintf(stderr, "ck-bench: set: %s (%s)\n", ck_strerror(rv),
+		        ck_client_last_message(c));
 	free(v);
 	ck_client_close(c);
 	return rv == CK_OK ? 0 : -1;
@@ -234,7 +235,8 @@ redis_close(void *ctx)
 	redisFree(ctx);
 }
 
-/* ---- direct libcurl per process: the in-process SDK model -------------------------------------- */
+/* ---- direct libcurl per process: the in-process SDK model --------------------------------------
+ */
 /* endpoint = API base URL; CK_BENCH_CA, CK_BENCH_RESOLVE, CK_BENCH_API_KEY from the environment. */
 
 typedef struct curl_ctx {
@@ -328,12 +330,12 @@ curl_close_(void *ctx)
 }
 
 const bench_target bench_targets[] = {
-        {"curl-direct-get", "each process its own libcurl HTTP/2 connection to the API", curl_prepare,
-         curl_open, curl_get, curl_close_},
-        {"agent-get", "Get through the C stub and the agent", agent_prepare, agent_open,
-         agent_get, agent_close},
-        {"agent-set", "Set (ttl 300 s) through the C stub and the agent", NULL, set_open,
-         agent_set, set_close},
+        {"curl-direct-get", "each process its own libcurl HTTP/2 connection to the API",
+         curl_prepare, curl_open, curl_get, curl_close_},
+        {"agent-get", "Get through the C stub and the agent", agent_prepare, agent_open, agent_get,
+         agent_close},
+        {"agent-set", "Set (ttl 300 s) through the C stub and the agent", NULL, set_open, agent_set,
+         set_close},
         {"agent-get-secure", "Get with secure intent (agent decrypts)", agent_prepare_secure,
          agent_open, agent_get_secure, agent_close},
         {"agent-set-secure", "Set with secure intent (agent encrypts)", NULL, set_open_secure,

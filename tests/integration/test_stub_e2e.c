@@ -27,7 +27,8 @@ start_agent(void)
 		char log[300];
 		snprintf(log, sizeof(log), "%s/agent.log", dir);
 		freopen(log, "a", stderr);
-		execl(getenv("CK_AGENT_BIN"), "cachekit-agent", "--endpoint", endpoint, (char *)NULL);
+		execl(getenv("CK_AGENT_BIN"), "cachekit-agent", "--endpoint", endpoint,
+		      (char *)NULL);
 		_exit(127);
 	}
 	/* Ready when a health check answers. */
@@ -253,7 +254,8 @@ test_eight_processes_never_race_under_the_lock(void)
 			if (ck_get(cc, "e2e:counter", NULL, &v) != CK_OK)
 				_exit(3);
 			char buf[32];
-			int n = snprintf(buf, sizeof(buf), "%ld", strtol((char *)v->data, NULL, 10) + 1);
+			int n = snprintf(buf, sizeof(buf), "%ld",
+			                 strtol((char *)v->data, NULL, 10) + 1);
 			ck_value_free(v);
 			usleep(200); /* widen the window a race would need */
 			if (ck_set(cc, "e2e:counter", buf, (size_t)n, NULL) != CK_OK)

@@ -18,10 +18,10 @@ extern CU_TestInfo *ck_unit_suite_tests;
 extern CU_InitializeFunc ck_unit_suite_init;
 extern CU_CleanupFunc ck_unit_suite_clean;
 
-#define CK_UNIT_SUITE_FULL(name, tests, init, clean)                                              \
-	const char *ck_unit_suite_name = name;                                                   \
-	CU_TestInfo *ck_unit_suite_tests = tests;                                                \
-	CU_InitializeFunc ck_unit_suite_init = init;                                             \
+#define CK_UNIT_SUITE_FULL(name, tests, init, clean) \
+	const char *ck_unit_suite_name = name;       \
+	CU_TestInfo *ck_unit_suite_tests = tests;    \
+	CU_InitializeFunc ck_unit_suite_init = init; \
 	CU_CleanupFunc ck_unit_suite_clean = clean;
 
 #define CK_UNIT_SUITE(name, tests) CK_UNIT_SUITE_FULL(name, tests, NULL, NULL)

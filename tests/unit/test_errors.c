@@ -19,9 +19,9 @@ static void
 test_every_code_has_name_and_message(void)
 {
 	int seen = 0;
-#define CHECK_(name, num, msg)                                                                      \
-	CU_ASSERT_STRING_EQUAL(ck_strerror(num), msg);                                              \
-	CU_ASSERT_STRING_EQUAL(ck_errname(num), "CK_" #name);                                       \
+#define CHECK_(name, num, msg)                                \
+	CU_ASSERT_STRING_EQUAL(ck_strerror(num), msg);        \
+	CU_ASSERT_STRING_EQUAL(ck_errname(num), "CK_" #name); \
 	seen++;
 	CK_ERRNO_MAP(CHECK_)
 #undef CHECK_

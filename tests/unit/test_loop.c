@@ -203,7 +203,8 @@ test_loop_runs_again_after_stopping(void)
 	CU_ASSERT_EQUAL_FATAL(pipe(p), 0);
 	for (int round = 0; round < 3; round++) {
 		int got = -1;
-		CU_ASSERT_EQUAL(cki_loop_watch_fd(loop, p[0], CKI_EV_READ, on_readable, &got), CK_OK);
+		CU_ASSERT_EQUAL(cki_loop_watch_fd(loop, p[0], CKI_EV_READ, on_readable, &got),
+		                CK_OK);
 		CU_ASSERT_EQUAL(write(p[1], "xy", 2), 2);
 		CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
 		CU_ASSERT_EQUAL(got, 2);
