@@ -26,17 +26,6 @@ struct cki_keyring {
 	char tenant[CKI_TENANT_MAX + 1];
 };
 
-__attribute__((format(printf, 3, 4))) static void
-set_why(char *why, size_t why_cap, const char *fmt, ...)
-{
-	if (why == NULL || why_cap == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, why_cap, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * Decodes exactly 64 hex digits into 32 bytes. Branch-free per character, so the time taken
  * does not depend on the key's digits (only on its length, which is public).
@@ -97,10 +86,10 @@ parse_previous(const cki_secret *csv, uint8_t (*masters)[CKI_KEY_LEN], size_t *c
 		if (csv->data[i] == ',')
 			items++;
 	if (items > CKI_KEYRING_MAX_PREVIOUS) {
-		set_why(why, why_cap,
-		        "CACHEKIT_PREVIOUS_MASTER_KEYS lists %zu keys; at most %d are allowed "
-		        "(remove the oldest)",
-		        items, CKI_KEYRING_MAX_PREVIOUS);
+		cki_set_why(why, why_cap,
+		            "CACHEKIT_PREVIOUS_MASTER_KEYS lists %zu keys; at most %d are allowed "
+		            "(remove the oldest)",
+		            items, CKI_KEYRING_MAX_PREVIOUS);
 		return CK_ECONFIG;
 	}
 
@@ -115,14 +104,14 @@ parse_previous(const cki_secret *csv, uint8_t (*masters)[CKI_KEY_LEN], size_t *c
 		while (b > a && is_blank(csv->data[b - 1]))
 			b--;
 		if (a == b) {
-			set_why(why, why_cap, "previous master key #%zu is empty", item + 1);
+			cki_set_why(why, why_cap, "previous master key #%zu is empty", item + 1);
 			return CK_ECONFIG;
 		}
 		if (!decode_master_hex(csv->data + a, b - a, masters[item])) {
-			set_why(why, why_cap,
-			        "previous master key #%zu is not 64 hex digits (32 bytes); "
-			        "generate keys with: openssl rand -hex 32",
-			        item + 1);
+			cki_set_why(why, why_cap,
+			            "previous master key #%zu is not 64 hex digits (32 bytes); "
+			            "generate keys with: openssl rand -hex 32",
+			            item + 1);
 			return CK_ECONFIG;
 		}
 		start = end + 1;
@@ -143,13 +132,13 @@ cki_keyring_new(cki_keyring **out, const char *tenant_id, const cki_secret *curr
 	const size_t masters_size = CKI_KEYRING_MAX_KEYS * CKI_KEY_LEN;
 
 	if (out == NULL || current_hex == NULL || current_hex->data == NULL) {
-		set_why(why, why_cap, "no master key given");
+		cki_set_why(why, why_cap, "no master key given");
 		return CK_EINVAL;
 	}
 	const char *tenant = tenant_id != NULL ? tenant_id : CKI_DEFAULT_TENANT;
 	size_t tenant_len = strnlen(tenant, CKI_TENANT_MAX + 1);
 	if (tenant_len == 0 || tenant_len > CKI_TENANT_MAX) {
-		set_why(why, why_cap, "tenant id must be 1 to %d bytes", CKI_TENANT_MAX);
+		cki_set_why(why, why_cap, "tenant id must be 1 to %d bytes", CKI_TENANT_MAX);
 		return CK_ECONFIG;
 	}
 
@@ -160,9 +149,9 @@ cki_keyring_new(cki_keyring **out, const char *tenant_id, const cki_secret *curr
 		goto out;
 	}
 	if (!decode_master_hex(current_hex->data, current_hex->len, masters[0])) {
-		set_why(why, why_cap,
-		        "the master key is not 64 hex digits (32 bytes); generate one with: "
-		        "openssl rand -hex 32");
+		cki_set_why(why, why_cap,
+		            "the master key is not 64 hex digits (32 bytes); generate one with: "
+		            "openssl rand -hex 32");
 		rv = CK_ECONFIG;
 		goto out;
 	}
@@ -175,13 +164,14 @@ cki_keyring_new(cki_keyring **out, const char *tenant_id, const cki_secret *curr
 			if (CRYPTO_memcmp(masters[i], masters[j], CKI_KEY_LEN) != 0)
 				continue;
 			if (i == 0)
-				set_why(why, why_cap,
+				cki_set_why(
+				        why, why_cap,
 				        "previous master key #%zu equals the current master key",
 				        j);
 			else
-				set_why(why, why_cap,
-				        "previous master keys #%zu and #%zu are the same key", i,
-				        j);
+				cki_set_why(why, why_cap,
+				            "previous master keys #%zu and #%zu are the same key",
+				            i, j);
 			rv = CK_ECONFIG;
 			goto out;
 		}
@@ -193,7 +183,7 @@ cki_keyring_new(cki_keyring **out, const char *tenant_id, const cki_secret *curr
 	for (size_t i = 0; i < kr->count; i++) {
 		rv = cki_hkdf_tenant_key(masters[i], kr->tenant, kr->keys[i]);
 		if (rv != CK_OK) {
-			set_why(why, why_cap, "key derivation failed");
+			cki_set_why(why, why_cap, "key derivation failed");
 			goto out;
 		}
 		cki_key_fingerprint(kr->keys[i], kr->fingerprints[i]);
@@ -224,13 +214,14 @@ cki_keyring_load(cki_keyring **out, const char *tenant_id, char *why, size_t why
 	if (rv != CK_OK && rv != CK_ENOTFOUND)
 		goto out;
 	if (prv != CK_OK && prv != CK_ENOTFOUND) {
-		set_why(why, why_cap, "%s", prev_why);
+		cki_set_why(why, why_cap, "%s", prev_why);
 		rv = prv;
 		goto out;
 	}
 	if (rv == CK_ENOTFOUND) {
 		if (previous != NULL && !all_blank(previous->data, previous->len)) {
-			set_why(why, why_cap,
+			cki_set_why(
+			        why, why_cap,
 			        "CACHEKIT_PREVIOUS_MASTER_KEYS is set but CACHEKIT_MASTER_KEY is "
 			        "not");
 			rv = CK_ECONFIG;

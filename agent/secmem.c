@@ -134,8 +134,8 @@ cki_secret_equal(const cki_secret *a, const uint8_t *b, size_t n)
 	return CRYPTO_memcmp(a->data, b, n) == 0;
 }
 
-__attribute__((format(printf, 3, 4))) static void
-set_why(char *why, size_t why_cap, const char *fmt, ...)
+void
+cki_set_why(char *why, size_t why_cap, const char *fmt, ...)
 {
 	if (why == NULL || why_cap == 0)
 		return;
@@ -184,31 +184,31 @@ read_secret_file(const char *path, const char *label, bool missing_ok, mode_t re
 			rv = CK_ENOTFOUND;
 			goto out;
 		}
-		set_why(why, why_cap, "%s: cannot open %s: %s", label, path, strerror(e));
+		cki_set_why(why, why_cap, "%s: cannot open %s: %s", label, path, strerror(e));
 		rv = e == ENOENT ? CK_ECONFIG : CK_EIO;
 		goto out;
 	}
 	if (fstat(fd, &st) != 0) {
-		set_why(why, why_cap, "%s: cannot stat %s: %s", label, path, strerror(errno));
+		cki_set_why(why, why_cap, "%s: cannot stat %s: %s", label, path, strerror(errno));
 		rv = CK_EIO;
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		set_why(why, why_cap, "%s: %s is not a regular file", label, path);
+		cki_set_why(why, why_cap, "%s: %s is not a regular file", label, path);
 		rv = CK_ECONFIG;
 		goto out;
 	}
 	if ((st.st_mode & refused_mode) != 0) {
-		set_why(why, why_cap,
-		        "%s: %s is accessible by group or others (mode %04o); refusing it, "
-		        "run chmod 600 on it",
-		        label, path, (unsigned)(st.st_mode & 07777));
+		cki_set_why(why, why_cap,
+		            "%s: %s is accessible by group or others (mode %04o); refusing it, "
+		            "run chmod 600 on it",
+		            label, path, (unsigned)(st.st_mode & 07777));
 		rv = CK_ECONFIG;
 		goto out;
 	}
 	if (st.st_size > CKI_SECRET_MAX) {
-		set_why(why, why_cap, "%s: %s is larger than %d bytes", label, path,
-		        CKI_SECRET_MAX);
+		cki_set_why(why, why_cap, "%s: %s is larger than %d bytes", label, path,
+		            CKI_SECRET_MAX);
 		rv = CK_ECONFIG;
 		goto out;
 	}
@@ -222,8 +222,8 @@ read_secret_file(const char *path, const char *label, bool missing_ok, mode_t re
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			set_why(why, why_cap, "%s: cannot read %s: %s", label, path,
-			        strerror(errno));
+			cki_set_why(why, why_cap, "%s: cannot read %s: %s", label, path,
+			            strerror(errno));
 			rv = CK_EIO;
 			goto out;
 		}
@@ -234,8 +234,8 @@ read_secret_file(const char *path, const char *label, bool missing_ok, mode_t re
 			break;
 	}
 	if (len > CKI_SECRET_MAX) {
-		set_why(why, why_cap, "%s: %s is larger than %d bytes", label, path,
-		        CKI_SECRET_MAX);
+		cki_set_why(why, why_cap, "%s: %s is larger than %d bytes", label, path,
+		            CKI_SECRET_MAX);
 		rv = CK_ECONFIG;
 		goto out;
 	}
@@ -278,13 +278,13 @@ cki_secret_load(const char *env_name, const char *credential_name, cki_secret **
 	const char *cred_dir = getenv("CREDENTIALS_DIRECTORY");
 	if (credential_name != NULL && cred_dir != NULL && cred_dir[0] != '\0') {
 		if (credential_name[0] == '\0' || strchr(credential_name, '/') != NULL) {
-			set_why(why, why_cap, "invalid credential name");
+			cki_set_why(why, why_cap, "invalid credential name");
 			rv = CK_EINVAL;
 			goto out;
 		}
 		int n = snprintf(path, sizeof(path), "%s/%s", cred_dir, credential_name);
 		if (n < 0 || (size_t)n >= sizeof(path)) {
-			set_why(why, why_cap, "CREDENTIALS_DIRECTORY path is too long");
+			cki_set_why(why, why_cap, "CREDENTIALS_DIRECTORY path is too long");
 			rv = CK_ECONFIG;
 			goto out;
 		}
@@ -303,8 +303,8 @@ cki_secret_load(const char *env_name, const char *credential_name, cki_secret **
 	if (value != NULL && value[0] != '\0') {
 		size_t n = trim_newline((const uint8_t *)value, strlen(value));
 		if (n > CKI_SECRET_MAX) {
-			set_why(why, why_cap, "%s is longer than %d bytes", env_name,
-			        CKI_SECRET_MAX);
+			cki_set_why(why, why_cap, "%s is longer than %d bytes", env_name,
+			            CKI_SECRET_MAX);
 			rv = CK_ECONFIG;
 			goto out;
 		}
@@ -319,11 +319,11 @@ cki_secret_load(const char *env_name, const char *credential_name, cki_secret **
 out:
 	scrub_env(env_name);
 	if (rv == CK_ENOTFOUND)
-		set_why(why, why_cap, "%s is not set (nor %s%s%s)", env_name, file_var,
-		        credential_name ? ", nor credential " : "",
-		        credential_name ? credential_name : "");
+		cki_set_why(why, why_cap, "%s is not set (nor %s%s%s)", env_name, file_var,
+		            credential_name ? ", nor credential " : "",
+		            credential_name ? credential_name : "");
 	if (rv == CK_OK) {
-		set_why(why, why_cap, "%s", "");
+		cki_set_why(why, why_cap, "%s", "");
 		*out = s;
 		s = NULL;
 	}

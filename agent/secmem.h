@@ -30,6 +30,10 @@
  */
 CK_NODISCARD ck_err cki_secmem_init(size_t heap_bytes);
 
+/* Formats a reason into why (when why is not NULL). Shared by the secret loaders. */
+void cki_set_why(char *why, size_t why_cap, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 /* True when the secure heap is in use (initialised and locked). */
 bool cki_secmem_locked(void);
 

@@ -298,27 +298,36 @@ remaining_ms(int64_t deadline)
 	return left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
+/* After a non-blocking send or receive failed: waits for the socket to allow `events`, or for
+ * the deadline. Any error other than EAGAIN/EINTR is a broken connection. */
+static ck_err
+wait_socket(ck_client *c, short events, int64_t deadline)
+{
+	zmq_pollitem_t item = {c->sock, 0, events, 0};
+	int left;
+
+	if (errno != EAGAIN && errno != EINTR) {
+		set_message(c, zmq_strerror(errno));
+		return CK_ECONNECT;
+	}
+	if ((left = remaining_ms(deadline)) == 0)
+		return CK_ETIMEDOUT;
+	if (zmq_poll(&item, 1, left) < 0 && errno != EINTR) {
+		set_message(c, zmq_strerror(errno));
+		return CK_ECONNECT;
+	}
+	return CK_OK;
+}
+
 /* Sends one frame without blocking past the deadline. */
 static ck_err
 send_frame(ck_client *c, const uint8_t *buf, size_t len, int64_t deadline)
 {
-	for (;;) {
-		zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLOUT, 0};
-		int left;
-
-		if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) >= 0)
-			return CK_OK;
-		if (errno != EAGAIN && errno != EINTR) {
-			set_message(c, zmq_strerror(errno));
-			return CK_ECONNECT;
-		}
-		if ((left = remaining_ms(deadline)) == 0)
-			return CK_ETIMEDOUT;
-		if (zmq_poll(&item, 1, left) < 0 && errno != EINTR) {
-			set_message(c, zmq_strerror(errno));
-			return CK_ECONNECT;
-		}
-	}
+	ck_err rv;
+	while (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0)
+		if ((rv = wait_socket(c, ZMQ_POLLOUT, deadline)) != CK_OK)
+			return rv;
+	return CK_OK;
 }
 
 /* Receives the next whole message before the deadline. A multi-part message is never a
@@ -326,28 +335,15 @@ send_frame(ck_client *c, const uint8_t *buf, size_t len, int64_t deadline)
 static ck_err
 recv_frame(ck_client *c, int64_t deadline, zmq_msg_t *msg)
 {
-	for (;;) {
-		zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
-		int left;
-
-		if (zmq_msg_recv(msg, c->sock, ZMQ_DONTWAIT) >= 0) {
-			if (!zmq_msg_more(msg))
-				return CK_OK;
-			while (zmq_msg_more(msg) && zmq_msg_recv(msg, c->sock, ZMQ_DONTWAIT) >= 0)
-				;
-			return CK_EPROTO;
-		}
-		if (errno != EAGAIN && errno != EINTR) {
-			set_message(c, zmq_strerror(errno));
-			return CK_ECONNECT;
-		}
-		if ((left = remaining_ms(deadline)) == 0)
-			return CK_ETIMEDOUT;
-		if (zmq_poll(&item, 1, left) < 0 && errno != EINTR) {
-			set_message(c, zmq_strerror(errno));
-			return CK_ECONNECT;
-		}
-	}
+	ck_err rv;
+	while (zmq_msg_recv(msg, c->sock, ZMQ_DONTWAIT) < 0)
+		if ((rv = wait_socket(c, ZMQ_POLLIN, deadline)) != CK_OK)
+			return rv;
+	if (!zmq_msg_more(msg))
+		return CK_OK;
+	while (zmq_msg_more(msg) && zmq_msg_recv(msg, c->sock, ZMQ_DONTWAIT) >= 0)
+		;
+	return CK_EPROTO;
 }
 
 /* Reads the id of a Response that starts with field 1 (as the agent encodes it), without
