@@ -136,18 +136,6 @@ cki_metrics_each(void (*emit)(void *ctx, const char *name, double v), void *ctx)
 		emit(ctx, all[i].name, all[i].value);
 }
 
-static void
-emit_prom(void *ctx, const char *name, double v)
-{
-	fprintf(ctx, "cachekit_agent_%s %.17g\n", name, v);
-}
-
-void
-cki_metrics_prometheus(FILE *out)
-{
-	cki_metrics_each(emit_prom, out);
-}
-
 void
 cki_metrics_reset(void)
 {

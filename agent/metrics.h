@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Counters and latency histograms of the agent, reported by the Stats request (sorted by
- * name) and as Prometheus text. Single-threaded like the rest of the agent.
+ * name; `cachekit-ctl stats --prometheus` prints them for Prometheus). Single-threaded like
+ * the rest of the agent.
  */
 #ifndef CKI_METRICS_H
 #define CKI_METRICS_H
@@ -71,9 +72,6 @@ uint64_t cki_metrics_quantile(cki_op op, double q);
 /* Calls emit for every counter, gauge and latency summary ("latency_get_p50_us"...),
  * sorted by name. */
 void cki_metrics_each(void (*emit)(void *ctx, const char *name, double v), void *ctx);
-
-/* Writes every metric in the Prometheus text format (prefix cachekit_agent_). */
-void cki_metrics_prometheus(FILE *out);
 
 /* Clears everything (tests). */
 void cki_metrics_reset(void);

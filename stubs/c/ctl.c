@@ -34,6 +34,7 @@ enum {
 struct ctl {
 	ck_client *client;
 	bool json;
+	bool prometheus;
 	bool secure;
 	uint32_t timeout_ms; /* 0: the client's default */
 	bool have_ttl, have_stale, sliding, have_lease, have_wait;
@@ -87,6 +88,8 @@ usage(FILE *f)
 	        "  --ttl S                 set: fresh window in seconds (0: no expiry)\n"
 	        "  --stale-ttl S           set: stale window after the TTL, in seconds\n"
 	        "  --sliding               set: reads extend the TTL\n"
+	        "  --prometheus            stats: Prometheus text format (for a textfile "
+	        "collector)\n"
 	        "  --lease MS              lock: lease in ms (default 30000)\n"
 	        "  --wait MS               lock: keep trying this long while contested\n"
 	        "  -h, --help              show this help\n"
@@ -599,7 +602,8 @@ cmd_stats(struct ctl *ctl)
 		return print_json(doc);
 	}
 	for (i = 0; i < s->count; i++) {
-		printf("%s ", s->items[i].name);
+		/* Prometheus names: the agent's are already [a-z0-9_]; add the namespace. */
+		printf("%s%s ", ctl->prometheus ? "cachekit_agent_" : "", s->items[i].name);
 		print_number(s->items[i].value);
 		printf("\n");
 	}
@@ -620,6 +624,7 @@ enum {
 	OPT_SLIDING,
 	OPT_LEASE,
 	OPT_WAIT,
+	OPT_PROMETHEUS,
 };
 
 static const struct option long_opts[] = {
@@ -633,6 +638,7 @@ static const struct option long_opts[] = {
         {"sliding", no_argument, NULL, OPT_SLIDING},
         {"lease", required_argument, NULL, OPT_LEASE},
         {"wait", required_argument, NULL, OPT_WAIT},
+        {"prometheus", no_argument, NULL, OPT_PROMETHEUS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -708,6 +714,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_SLIDING:
 			ctl.sliding = true;
+			break;
+		case OPT_PROMETHEUS:
+			ctl.prometheus = true;
 			break;
 		case OPT_TIMEOUT:
 			num = &ctl.timeout_ms;

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """cachekit-ctl against a real agent: every command, binary values, --json, exit codes."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -127,3 +128,13 @@ def test_health_and_stats(agent):
 def test_secure_without_master_key_is_refused(agent):
     r = ctl(agent.endpoint, "--secure", "set", "s", "v")
     assert r.returncode == EXIT_ERROR and b"master key" in r.stderr
+
+
+def test_stats_in_prometheus_text_format(agent):
+    ctl(agent.endpoint, "set", "p", "v")
+    r = ctl(agent.endpoint, "stats", "--prometheus")
+    assert r.returncode == EXIT_OK
+    lines = r.stdout.decode().splitlines()
+    assert lines and all(re.fullmatch(r"cachekit_agent_[a-z0-9_]+ -?[0-9.e+]+", l) for l in lines)
+    values = dict(l.split(" ") for l in lines)
+    assert float(values["cachekit_agent_sets_total"]) >= 1

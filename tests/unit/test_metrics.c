@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Counters, gauges, latency quantiles from the power-of-two histogram, the sorted listing,
- * Prometheus text and reset. */
+ * and reset. */
 #define _GNU_SOURCE /* open_memstream */
 #include <math.h>
 #include <stdio.h>
@@ -176,36 +176,6 @@ test_each_is_sorted_by_name(void)
 }
 
 static void
-test_prometheus_text_lines(void)
-{
-	cki_metrics_reset();
-	cki_metrics_add(CKI_C_SETS, 7);
-	cki_metrics_set_gauge("locks_held", 2.5);
-	cki_metrics_observe(CKI_OP_GET, 3);
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	cki_metrics_prometheus(f);
-	fclose(f);
-	CU_ASSERT_PTR_NOT_NULL(strstr(text, "cachekit_agent_sets_total 7\n"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(text, "cachekit_agent_locks_held 2.5\n"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(text, "cachekit_agent_latency_get_count 1\n"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(text, "cachekit_agent_latency_get_p50_us 4\n"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(text, "cachekit_agent_requests_total 0\n"));
-	/* Every line is "cachekit_agent_<name> <value>". */
-	size_t lines = 0, bad = 0;
-	for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
-		lines++;
-		if (strncmp(line, "cachekit_agent_", 15) != 0 || strchr(line, ' ') == NULL)
-			bad++;
-	}
-	CU_ASSERT_EQUAL(lines, CKI_C_COUNT + 1 + 3);
-	CU_ASSERT_EQUAL(bad, 0);
-	free(text);
-}
-
-static void
 test_reset_clears_everything(void)
 {
 	cki_metrics_inc(CKI_C_ERRORS);
@@ -236,7 +206,6 @@ static CU_TestInfo tests[] = {
         {"quantiles of a known distribution", test_quantiles_of_a_known_distribution},
         {"bucket bounds are powers of two", test_bucket_bounds_are_powers_of_two},
         {"each is sorted by name", test_each_is_sorted_by_name},
-        {"prometheus text lines", test_prometheus_text_lines},
         {"reset clears everything", test_reset_clears_everything},
         {"operation names", test_op_names},
         CU_TEST_INFO_NULL,
