@@ -427,3 +427,28 @@ def test_api_lock_lease_expires(up):
     r = c.call(acquire_lock=pb().AcquireLockRequest(name="lease", lease_ms=300, wait_ms=3000))
     assert r.acquire_lock.acquired  # granted by the server once the first lease ran out
     assert c.call(release_lock=pb().ReleaseLockRequest(handle=first.handle)).status == 16
+
+
+def test_no_secret_in_a_stub_process_talking_to_the_api(api):
+    """The issue's memory test with every secret in play: API key, master key, derived key."""
+    import os as _os  # noqa: PLC0415
+    from test_secure import STUB_PROGRAM, _process_memory, derive  # noqa: PLC0415
+
+    api.reset()
+    master = _os.urandom(32).hex()
+    with agent_for(api, env={"CACHEKIT_MASTER_KEY": master}) as a:
+        p = subprocess.Popen([sys.executable, "-c", STUB_PROGRAM, a.endpoint, HERE],
+                             stdout=subprocess.PIPE)
+        try:
+            assert p.stdout.readline().strip() == b"done"
+            assert api.entry("mem") is not None  # the secure value went through the API
+            stub = _process_memory(p.pid)
+            assert b"payload-123" in stub
+            for secret in (API_KEY.encode(), bytes.fromhex(master), master.encode(),
+                           derive(master)):
+                assert secret not in stub
+            agent_mem = _process_memory(a.proc.pid)
+            assert b"Bearer " + API_KEY.encode() in agent_mem  # the scan sees the agent's
+        finally:
+            p.kill()
+            p.wait()
