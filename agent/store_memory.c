@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The embedded store ("memory:"): a chained hash table of value entries threaded on an
- * intrusive LRU list, plus a second hash table of lock leases. It gives the agent the
+ * The embedded store ("memory:"): a hash table of value entries threaded on an LRU list, plus
+ * a second hash table of lock leases (both structures live in memtable.c). It gives the agent the
  * cachekit.io API's visible behaviour without a network: TTL with a stale window, freshness
  * and fresh-for on get, seconds-to-eviction rounded up, the PATCH-ttl rules (absent = no-op,
  * stale = conflict, no-expiry = becomes bounded), and one-attempt lock leases with random
@@ -13,6 +13,7 @@
  * even if the callback deletes or overwrites the key.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -20,27 +21,14 @@
 
 #include "log.h"
 #include "loop.h"
+#include "memtable.h"
 #include "store_memory.h"
 
-#define NEVER             UINT64_MAX /* fresh_until / evict_at of a no-expiry entry */
-#define MS_PER_S          1000u
-#define UUID_LEN          36
-#define TABLE_MIN_BUCKETS 64u
+#define NEVER    UINT64_MAX /* fresh_until / evict_at of a no-expiry entry */
+#define MS_PER_S 1000u
+#define UUID_LEN 36
 /* How many least-recently-used entries a put inspects for expired ones before evicting. */
 #define RECLAIM_SCAN 32
-
-struct hnode {
-	struct hnode *next;
-	uint64_t hash;
-	const char *key; /* points into the containing entry or lock */
-	size_t key_len;
-};
-
-struct table {
-	struct hnode **buckets;
-	size_t nbuckets; /* a power of two */
-	size_t count;
-};
 
 /* A stored value; the entry holds one reference, a get in its callback holds another. */
 struct value {
@@ -50,9 +38,8 @@ struct value {
 };
 
 struct entry {
-	struct hnode node;      /* first member: the table stores &entry->node */
-	struct entry *lru_prev; /* more recently used */
-	struct entry *lru_next; /* less recently used */
+	cki_memtable_node node; /* first member: the table stores &entry->node */
+	cki_lru_link lru;
 	struct value *value;
 	uint64_t fresh_until; /* ms on the store clock; NEVER for no expiry */
 	uint64_t evict_at;    /* fresh_until + stale window; NEVER for no expiry */
@@ -61,7 +48,7 @@ struct entry {
 };
 
 struct lock {
-	struct hnode node; /* first member */
+	cki_memtable_node node; /* first member */
 	uint64_t expires_at;
 	uint64_t bytes;
 	char id[UUID_LEN + 1];
@@ -70,85 +57,25 @@ struct lock {
 
 /* Accounted per-item overheads: the struct plus about two hash slots (load factor <= 3/4,
  * doubling, so there are between 1.33 and 2.67 buckets per item). */
-#define ENTRY_OVERHEAD (sizeof(struct entry) + sizeof(struct value) + 2 * sizeof(struct hnode *))
-#define LOCK_OVERHEAD  (sizeof(struct lock) + 2 * sizeof(struct hnode *))
+#define ENTRY_OVERHEAD \
+	(sizeof(struct entry) + sizeof(struct value) + 2 * sizeof(cki_memtable_node *))
+#define LOCK_OVERHEAD (sizeof(struct lock) + 2 * sizeof(cki_memtable_node *))
 
 struct memstore {
 	cki_store base; /* first member: cki_store * <-> struct memstore * */
 	uint64_t limit;
-	uint64_t bytes;      /* accounted bytes of entries and locks */
-	uint64_t lock_bytes; /* the locks' share of bytes */
-	struct table entries;
-	struct table locks;
-	struct entry *lru_head; /* most recently used */
-	struct entry *lru_tail; /* least recently used */
-	uint64_t evictions;     /* live entries dropped for space */
-	uint64_t expired;       /* entries reclaimed after evict_at */
-	uint64_t sip_k0, sip_k1;
+	uint64_t bytes;       /* accounted bytes of entries and locks */
+	uint64_t lock_bytes;  /* the locks' share of bytes */
+	cki_memtable entries; /* both tables hash with the same per-store random key */
+	cki_memtable locks;
+	cki_lru lru;        /* the entries, most recently used first */
+	uint64_t evictions; /* live entries dropped for space */
+	uint64_t expired;   /* entries reclaimed after evict_at */
 	uint64_t (*now_ms)(void *ctx);
 	void *now_ctx;
 };
 
 static const cki_store_ops memory_ops;
-
-/* ---- hashing: SipHash-2-4 with a per-store random key, so clients cannot force collisions */
-
-static inline uint64_t
-rotl64(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND(v0, v1, v2, v3)     \
-	do {                         \
-		v0 += v1;            \
-		v1 = rotl64(v1, 13); \
-		v1 ^= v0;            \
-		v0 = rotl64(v0, 32); \
-		v2 += v3;            \
-		v3 = rotl64(v3, 16); \
-		v3 ^= v2;            \
-		v0 += v3;            \
-		v3 = rotl64(v3, 21); \
-		v3 ^= v0;            \
-		v2 += v1;            \
-		v1 = rotl64(v1, 17); \
-		v1 ^= v2;            \
-		v2 = rotl64(v2, 32); \
-	} while (0)
-
-static uint64_t
-siphash24(uint64_t k0, uint64_t k1, const char *data, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)data;
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
-	uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
-	uint64_t v3 = k1 ^ 0x7465646279746573ULL;
-	uint64_t m;
-	size_t i, left = len;
-
-	for (; left >= 8; left -= 8, p += 8) {
-		m = 0;
-		for (i = 0; i < 8; i++)
-			m |= (uint64_t)p[i] << (8 * i);
-		v3 ^= m;
-		SIPROUND(v0, v1, v2, v3);
-		SIPROUND(v0, v1, v2, v3);
-		v0 ^= m;
-	}
-	m = (uint64_t)(len & 0xff) << 56;
-	for (i = 0; i < left; i++)
-		m |= (uint64_t)p[i] << (8 * i);
-	v3 ^= m;
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
-	v0 ^= m;
-	v2 ^= 0xff;
-	for (i = 0; i < 4; i++)
-		SIPROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 static ck_err
 fill_random(void *buf, size_t len)
@@ -169,85 +96,6 @@ fill_random(void *buf, size_t len)
 	return CK_OK;
 }
 
-/* ---- the hash table (chained; nodes are intrusive) ---------------------------------------- */
-
-static ck_err
-table_init(struct table *t)
-{
-	t->buckets = calloc(TABLE_MIN_BUCKETS, sizeof(*t->buckets));
-	if (t->buckets == NULL)
-		return CK_ENOMEM;
-	t->nbuckets = TABLE_MIN_BUCKETS;
-	t->count = 0;
-	return CK_OK;
-}
-
-/* The link that points at the node for key, or the NULL link ending its chain. */
-static struct hnode **
-table_slot(struct table *t, const char *key, size_t key_len, uint64_t hash)
-{
-	struct hnode **pp = &t->buckets[hash & (t->nbuckets - 1)];
-
-	for (; *pp != NULL; pp = &(*pp)->next) {
-		struct hnode *n = *pp;
-		if (n->hash == hash && n->key_len == key_len && memcmp(n->key, key, key_len) == 0)
-			break;
-	}
-	return pp;
-}
-
-/* Doubles the bucket array. On allocation failure the table keeps working with longer chains. */
-static void
-table_grow(struct table *t)
-{
-	size_t n = t->nbuckets * 2, i;
-	struct hnode **nb;
-
-	if (n > SIZE_MAX / sizeof(*nb))
-		return;
-	nb = calloc(n, sizeof(*nb));
-	if (nb == NULL) {
-		cki_log_warn("store memory: cannot grow hash table to %zu buckets", n);
-		return;
-	}
-	for (i = 0; i < t->nbuckets; i++) {
-		struct hnode *node = t->buckets[i], *next;
-		for (; node != NULL; node = next) {
-			next = node->next;
-			node->next = nb[node->hash & (n - 1)];
-			nb[node->hash & (n - 1)] = node;
-		}
-	}
-	free(t->buckets);
-	t->buckets = nb;
-	t->nbuckets = n;
-}
-
-/* Inserts a node whose key is known to be absent. */
-static void
-table_insert(struct table *t, struct hnode *node)
-{
-	struct hnode **head;
-
-	if ((t->count + 1) * 4 > t->nbuckets * 3)
-		table_grow(t);
-	head = &t->buckets[node->hash & (t->nbuckets - 1)];
-	node->next = *head;
-	*head = node;
-	t->count++;
-}
-
-static void
-table_unlink(struct table *t, struct hnode *node)
-{
-	struct hnode **pp = table_slot(t, node->key, node->key_len, node->hash);
-
-	if (*pp == node) {
-		*pp = node->next;
-		t->count--;
-	}
-}
-
 /* ---- values, entries, LRU ----------------------------------------------------------------- */
 
 static void
@@ -257,39 +105,11 @@ value_release(struct value *v)
 		free(v);
 }
 
-static void
-lru_unlink(struct memstore *m, struct entry *e)
+/* The entry whose lru link this is, or NULL for NULL. */
+static struct entry *
+entry_of(cki_lru_link *link)
 {
-	if (e->lru_prev != NULL)
-		e->lru_prev->lru_next = e->lru_next;
-	else
-		m->lru_head = e->lru_next;
-	if (e->lru_next != NULL)
-		e->lru_next->lru_prev = e->lru_prev;
-	else
-		m->lru_tail = e->lru_prev;
-	e->lru_prev = e->lru_next = NULL;
-}
-
-static void
-lru_push_front(struct memstore *m, struct entry *e)
-{
-	e->lru_prev = NULL;
-	e->lru_next = m->lru_head;
-	if (m->lru_head != NULL)
-		m->lru_head->lru_prev = e;
-	m->lru_head = e;
-	if (m->lru_tail == NULL)
-		m->lru_tail = e;
-}
-
-static void
-lru_touch(struct memstore *m, struct entry *e)
-{
-	if (m->lru_head != e) {
-		lru_unlink(m, e);
-		lru_push_front(m, e);
-	}
+	return link == NULL ? NULL : (struct entry *)((char *)link - offsetof(struct entry, lru));
 }
 
 static bool
@@ -301,8 +121,8 @@ entry_expired(const struct entry *e, uint64_t now)
 static void
 entry_remove(struct memstore *m, struct entry *e)
 {
-	table_unlink(&m->entries, &e->node);
-	lru_unlink(m, e);
+	cki_memtable_remove(&m->entries, &e->node);
+	cki_lru_unlink(&m->lru, &e->lru);
 	m->bytes -= e->bytes;
 	value_release(e->value);
 	free(e);
@@ -312,8 +132,8 @@ entry_remove(struct memstore *m, struct entry *e)
 static struct entry *
 entry_find_live(struct memstore *m, const char *key, size_t key_len, uint64_t now)
 {
-	uint64_t h = siphash24(m->sip_k0, m->sip_k1, key, key_len);
-	struct entry *e = (struct entry *)*table_slot(&m->entries, key, key_len, h);
+	uint64_t h = cki_memtable_hash(&m->entries, key, key_len);
+	struct entry *e = (struct entry *)cki_memtable_find(&m->entries, key, key_len, h);
 
 	if (e != NULL && entry_expired(e, now)) {
 		entry_remove(m, e);
@@ -326,32 +146,37 @@ entry_find_live(struct memstore *m, const char *key, size_t key_len, uint64_t no
 static void
 lock_remove(struct memstore *m, struct lock *lk)
 {
-	table_unlink(&m->locks, &lk->node);
+	cki_memtable_remove(&m->locks, &lk->node);
 	m->bytes -= lk->bytes;
 	m->lock_bytes -= lk->bytes;
 	free(lk);
 }
 
+struct lock_sweep {
+	struct memstore *m;
+	uint64_t now;
+};
+
+static bool
+drop_expired_lock(void *ctx, cki_memtable_node *node)
+{
+	struct lock_sweep *sw = ctx;
+	struct lock *lk = (struct lock *)node;
+
+	if (sw->now < lk->expires_at)
+		return false;
+	sw->m->bytes -= lk->bytes;
+	sw->m->lock_bytes -= lk->bytes;
+	free(lk);
+	return true;
+}
+
 static void
 sweep_locks(struct memstore *m, uint64_t now)
 {
-	size_t i;
+	struct lock_sweep sw = {m, now};
 
-	for (i = 0; i < m->locks.nbuckets; i++) {
-		struct hnode **pp = &m->locks.buckets[i];
-		while (*pp != NULL) {
-			struct lock *lk = (struct lock *)*pp;
-			if (now >= lk->expires_at) {
-				*pp = lk->node.next;
-				m->locks.count--;
-				m->bytes -= lk->bytes;
-				m->lock_bytes -= lk->bytes;
-				free(lk);
-			} else {
-				pp = &(*pp)->next;
-			}
-		}
-	}
+	cki_memtable_remove_if(&m->locks, drop_expired_lock, &sw);
 }
 
 /*
@@ -367,8 +192,8 @@ make_room(struct memstore *m, uint64_t need, uint64_t now)
 
 	if (m->bytes + need <= m->limit)
 		return;
-	for (e = m->lru_tail; e != NULL && scanned < RECLAIM_SCAN; e = prev, scanned++) {
-		prev = e->lru_prev;
+	for (e = entry_of(m->lru.tail); e != NULL && scanned < RECLAIM_SCAN; e = prev, scanned++) {
+		prev = entry_of(e->lru.prev);
 		if (entry_expired(e, now)) {
 			entry_remove(m, e);
 			m->expired++;
@@ -376,8 +201,8 @@ make_room(struct memstore *m, uint64_t need, uint64_t now)
 				return;
 		}
 	}
-	while (m->bytes + need > m->limit && m->lru_tail != NULL) {
-		e = m->lru_tail;
+	while (m->bytes + need > m->limit && m->lru.tail != NULL) {
+		e = entry_of(m->lru.tail);
 		if (entry_expired(e, now))
 			m->expired++;
 		else
@@ -463,7 +288,7 @@ mem_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void 
 	e = entry_find_live(m, key, key_len, now);
 	if (e == NULL)
 		goto out;
-	lru_touch(m, e);
+	cki_lru_touch(&m->lru, &e->lru);
 	held = e->value;
 	held->refs++;
 	r.found = true;
@@ -550,12 +375,9 @@ mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const c
 	if (len > 0)
 		memcpy(v->data, value, len);
 	memcpy(e->key, key, key_len + 1);
-	h = siphash24(m->sip_k0, m->sip_k1, key, key_len);
-	e->node.next = NULL;
-	e->node.hash = h;
-	e->node.key = e->key;
-	e->node.key_len = key_len;
-	e->lru_prev = e->lru_next = NULL;
+	h = cki_memtable_hash(&m->entries, key, key_len);
+	cki_memtable_node_init(&e->node, e->key, key_len, h);
+	e->lru.prev = e->lru.next = NULL;
 	e->value = v;
 	e->bytes = need;
 	if (opts == NULL || opts->ttl_s == 0) {
@@ -567,15 +389,15 @@ mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const c
 	v = NULL;
 
 	/* Every put replaces value and both windows: drop the old entry, then make room. */
-	old = (struct entry *)*table_slot(&m->entries, key, key_len, h);
+	old = (struct entry *)cki_memtable_find(&m->entries, key, key_len, h);
 	if (old != NULL) {
 		if (entry_expired(old, now))
 			m->expired++;
 		entry_remove(m, old);
 	}
 	make_room(m, need, now);
-	table_insert(&m->entries, &e->node);
-	lru_push_front(m, e);
+	cki_memtable_insert(&m->entries, &e->node);
+	cki_lru_push_front(&m->lru, &e->lru);
 	m->bytes += need;
 	e = NULL;
 out:
@@ -680,7 +502,7 @@ mem_touch(cki_store *s, const char *key, uint32_t ttl_s, uint64_t deadline, cki_
 	}
 	e->fresh_until = now + (uint64_t)ttl_s * MS_PER_S;
 	e->evict_at = e->fresh_until + stale_ms;
-	lru_touch(m, e);
+	cki_lru_touch(&m->lru, &e->lru);
 	r.found = true;
 out:
 	finish(cb, arg, &r);
@@ -729,8 +551,8 @@ mem_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t deadline, ck
 		goto out;
 	}
 	now = store_now(m);
-	h = siphash24(m->sip_k0, m->sip_k1, key, key_len);
-	lk = (struct lock *)*table_slot(&m->locks, key, key_len, h);
+	h = cki_memtable_hash(&m->locks, key, key_len);
+	lk = (struct lock *)cki_memtable_find(&m->locks, key, key_len, h);
 	if (lk != NULL && now < lk->expires_at)
 		goto out; /* contested: lock_id stays NULL */
 	if ((r.err = make_lock_id(id)) != CK_OK)
@@ -748,13 +570,10 @@ mem_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t deadline, ck
 			goto out;
 		}
 		memcpy(lk->key, key, key_len + 1);
-		lk->node.next = NULL;
-		lk->node.hash = h;
-		lk->node.key = lk->key;
-		lk->node.key_len = key_len;
+		cki_memtable_node_init(&lk->node, lk->key, key_len, h);
 		lk->bytes = need;
 		make_room(m, need, now);
-		table_insert(&m->locks, &lk->node);
+		cki_memtable_insert(&m->locks, &lk->node);
 		m->bytes += need;
 		m->lock_bytes += need;
 	}
@@ -808,8 +627,8 @@ mem_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadline
 		goto out;
 	}
 	now = store_now(m);
-	h = siphash24(m->sip_k0, m->sip_k1, key, key_len);
-	lk = (struct lock *)*table_slot(&m->locks, key, key_len, h);
+	h = cki_memtable_hash(&m->locks, key, key_len);
+	lk = (struct lock *)cki_memtable_find(&m->locks, key, key_len, h);
 	if (lk == NULL)
 		goto out;
 	if (now >= lk->expires_at) {
@@ -847,8 +666,8 @@ mem_health(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg)
 	}
 	/* The trivial operation: one lookup of a key that is never stored (keys.c rejects it). */
 	start = mono_ms();
-	(void)table_slot(&m->entries, probe, sizeof(probe) - 1,
-	                 siphash24(m->sip_k0, m->sip_k1, probe, sizeof(probe) - 1));
+	(void)cki_memtable_find(&m->entries, probe, sizeof(probe) - 1,
+	                        cki_memtable_hash(&m->entries, probe, sizeof(probe) - 1));
 	r.latency_ms = mono_ms() - start;
 	r.found = true;
 	r.version = CK_VERSION_STRING;
@@ -868,29 +687,30 @@ mem_stats(cki_store *s, void (*emit)(void *ctx, const char *name, double v), voi
 	emit(ctx, "store_locks", (double)m->locks.count);
 }
 
+static bool
+free_lock(void *ctx, cki_memtable_node *node)
+{
+	(void)ctx;
+	free((struct lock *)node);
+	return true;
+}
+
 static void
 mem_destroy(cki_store *s)
 {
 	struct memstore *m = (struct memstore *)s;
 	struct entry *e, *next;
-	size_t i;
 
 	if (m == NULL)
 		return;
-	for (e = m->lru_head; e != NULL; e = next) {
-		next = e->lru_next;
+	for (e = entry_of(m->lru.head); e != NULL; e = next) {
+		next = entry_of(e->lru.next);
 		value_release(e->value);
 		free(e);
 	}
-	for (i = 0; i < m->locks.nbuckets; i++) {
-		struct hnode *n = m->locks.buckets[i], *nn;
-		for (; n != NULL; n = nn) {
-			nn = n->next;
-			free(n);
-		}
-	}
-	free(m->entries.buckets);
-	free(m->locks.buckets);
+	cki_memtable_remove_if(&m->locks, free_lock, NULL);
+	cki_memtable_fini(&m->entries);
+	cki_memtable_fini(&m->locks);
 	free(m);
 }
 
@@ -940,10 +760,9 @@ cki_store_memory_new(cki_store **out, uint64_t memory_limit_bytes)
 	}
 	m->base.ops = &memory_ops;
 	m->limit = memory_limit_bytes;
-	m->sip_k0 = seed[0];
-	m->sip_k1 = seed[1];
 	m->now_ms = default_clock;
-	if ((rv = table_init(&m->entries)) != CK_OK || (rv = table_init(&m->locks)) != CK_OK)
+	if ((rv = cki_memtable_init(&m->entries, seed[0], seed[1])) != CK_OK ||
+	    (rv = cki_memtable_init(&m->locks, seed[0], seed[1])) != CK_OK)
 		goto out;
 	*out = &m->base;
 	m = NULL;
@@ -974,8 +793,8 @@ cki_store_memory_sweep(cki_store *s)
 	if (s == NULL || s->ops != &memory_ops)
 		return;
 	now = store_now(m);
-	for (e = m->lru_tail; e != NULL; e = prev) {
-		prev = e->lru_prev;
+	for (e = entry_of(m->lru.tail); e != NULL; e = prev) {
+		prev = entry_of(e->lru.prev);
 		if (entry_expired(e, now)) {
 			entry_remove(m, e);
 			m->expired++;

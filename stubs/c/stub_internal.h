@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Private to libcachekit-stub and cachekit-ctl: size caps of the client, the two lock
- * handle accessors the CLI needs to print and re-read a handle, and the reply decoder (for
- * the fuzz target). None of this is exported from
- * the shared library (hidden visibility); cachekit-ctl links the static library to use it.
+ * handle accessors the CLI needs to print and re-read a handle, the reply decoder (for the
+ * fuzz target), and the seams between the library's three files: client.c (the calls),
+ * transport.c (the handle, its socket and one exchange) and results.c (the result types).
+ * None of this is exported from the shared library (hidden visibility); cachekit-ctl links
+ * the static library to use it.
  */
 #ifndef CACHEKIT_STUB_INTERNAL_H
 #define CACHEKIT_STUB_INTERNAL_H
@@ -32,7 +34,7 @@ const uint8_t *cki_lock_handle(const ck_lock *lock, size_t *len);
  * or oversized handle. On success *out owns the handle (ck_lock_free / ck_lock_release). */
 CK_NODISCARD ck_err cki_lock_from_handle(const uint8_t *handle, size_t len, ck_lock **out);
 
-/* ---- reply decoding: exchange()'s pure part, exposed for tests/fuzz/fuzz_response.c ---- */
+/* ---- reply decoding: cki_exchange()'s pure part (transport.c), for tests/fuzz/fuzz_response.c */
 
 /* What a waiting call does with one frame received on its socket. */
 typedef enum cki_reply_verdict {
@@ -75,5 +77,29 @@ cki_reply_verdict cki_reply_decode(const uint8_t *frame, size_t len, uint64_t id
                                    cki_reply_kind kind, ck_err *rv, cki_reply *out, char *message,
                                    size_t message_cap);
 void cki_reply_clear(cki_reply *out);
+
+/* ---- inside the library: what client.c, transport.c and results.c use of each other ---- */
+
+/* The generated protobuf types (agent.pb-c.h), which only the library's own files include. */
+struct Cachekit__Agent__V1__Request;
+struct Cachekit__Agent__V1__Response;
+
+/* transport.c: one request/response exchange on c's socket, connected lazily (and afresh after
+ * a fork or a call that got no reply). Fills in req's id, deadline and namespace (co's, else
+ * c's default), sends req and waits until co's (else c's) timeout for the Response with the
+ * same id; other ids and malformed frames are counted and dropped. A reply whose status is OK
+ * and whose result is `kind` is copied into out by cki_reply_result(). Returns the reply's
+ * status as a ck_err, or CK_EPROTO, CK_ETIMEDOUT, CK_ECONNECT, CK_ENOMEM, CK_EINVAL (namespace
+ * too long); ck_client_last_message() says why. out is always initialised first: clear it
+ * with cki_reply_clear(). req stays the caller's. One call at a time per client. */
+CK_NODISCARD ck_err cki_exchange(ck_client *c, const ck_call_opts *co,
+                                 struct Cachekit__Agent__V1__Request *req, cki_reply_kind kind,
+                                 cki_reply *out);
+
+/* results.c: copies the `kind` result of rsp, an OK Response whose result is that kind, into
+ * out (see cki_reply for which fields). CK_EPROTO for a result the stub refuses (oversized
+ * value or handle), CK_EBADHANDLE for a lock release the agent did not do, CK_ENOMEM. */
+CK_NODISCARD ck_err cki_reply_result(const struct Cachekit__Agent__V1__Response *rsp,
+                                     cki_reply_kind kind, cki_reply *out);
 
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target for the C stub's reply decoding (stubs/c/client.c, cki_reply_decode() in
+ * libFuzzer target for the C stub's reply decoding (stubs/c/transport.c, cki_reply_decode() in
  * stub_internal.h): the bytes a waiting ck_* call receives from its socket. Each input is
  * one frame, decoded as the reply to call id 42 for every result kind a call can expect.
  * Beyond "no crash, no leak", it checks that the verdict (stale / malformed / done) does not

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests of libcachekit-stub (stubs/c/client.c) against a fake agent that lives in this
- * file: a ZeroMQ ROUTER on a private ipc:// path, served from a thread, that decodes each
- * Request, records it, and answers as the test's script says (echo store, silence, late or
- * foreign ids, malformed frames, chosen statuses). Nothing here measures time: timeouts are
+ * Unit tests of libcachekit-stub (stubs/c/client.c, transport.c, results.c) against a fake agent
+ * that lives in this file: a ZeroMQ ROUTER on a private ipc:// path, served from a thread, that
+ * decodes each Request, records it, and answers as the test's script says (echo store, silence,
+ * late or foreign ids, malformed frames, chosen statuses). Nothing here measures time: timeouts are
  * asserted by their result code only.
  */
 #include <pthread.h>

@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The transport of libcachekit-stub: the client handle (ck_client_open/close), its ZeroMQ
+ * context and DEALER socket, and one request/response exchange. Each call encodes one protobuf
+ * Request with a fresh id, sends it as one frame and waits, bounded by the call's deadline, for
+ * the Response that carries the same id. Replies with other ids (late answers to calls that
+ * gave up) and malformed frames are dropped. After a timeout the socket is recreated on the
+ * next call, and after fork() the child builds its own context and socket and never touches
+ * the parent's. What a reply's result becomes is results.c's job; the calls are in client.c.
+ */
+#include "cachekit/stub.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "cachekit/agent/v1/agent.pb-c.h"
+#include "stub_internal.h"
+
+typedef Cachekit__Agent__V1__Request Request;
+typedef Cachekit__Agent__V1__Response Response;
+
+#define DEFAULT_ENDPOINT   "ipc:///run/cachekit/agent.sock"
+#define DEFAULT_TIMEOUT_MS 5000u
+/* Longest timeout accepted from $CACHEKIT_TIMEOUT (one day), so the ms value fits easily. */
+#define MAX_ENV_TIMEOUT_S 86400.0
+#define MAX_ENDPOINT      4096
+#define LAST_MESSAGE_CAP  1024
+/* Queued messages per direction; generous, so pipelining callers are never refused early. */
+#define SOCKET_HWM           10000
+#define RECONNECT_IVL_MS     50
+#define RECONNECT_IVL_MAX_MS 1000
+
+struct ck_client {
+	char *endpoint;
+	char *ns; /* NULL: no default namespace */
+	uint32_t timeout_ms;
+	uint32_t open_timeout_ms; /* what ck_client_set_timeout(c, 0) goes back to */
+	void *zctx;
+	void *sock;
+	pid_t owner_pid;            /* the process that may use zctx and sock */
+	bool reset_socket;          /* a call timed out: recreate the socket before the next one */
+	uint64_t next_id;           /* request id counter, seeded randomly per process */
+	uint64_t dropped_stale;     /* replies whose id matched no waiting call */
+	uint64_t dropped_malformed; /* frames that were not a Response */
+	char last_message[LAST_MESSAGE_CAP];
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+random_seed(void)
+{
+	uint64_t seed = 0;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+		       ((uint64_t)getpid() << 16);
+	}
+	return seed;
+}
+
+static void
+set_message(ck_client *c, const char *msg)
+{
+	snprintf(c->last_message, sizeof(c->last_message), "%s", msg ? msg : "");
+}
+
+/* ---- open / close ----------------------------------------------------------------------- */
+
+static ck_err
+resolve_endpoint(const char *given, char **out)
+{
+	const char *env = getenv("CACHEKIT_AGENT_ENDPOINT");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char buf[MAX_ENDPOINT];
+
+	if (given != NULL && given[0] != '\0')
+		snprintf(buf, sizeof(buf), "%s", given);
+	else if (env != NULL && env[0] != '\0')
+		snprintf(buf, sizeof(buf), "%s", env);
+	else if (geteuid() != 0 && xdg != NULL && xdg[0] != '\0')
+		snprintf(buf, sizeof(buf), "ipc://%s/cachekit/agent.sock", xdg);
+	else
+		snprintf(buf, sizeof(buf), "%s", DEFAULT_ENDPOINT);
+	if (strlen(buf) >= sizeof(buf) - 1)
+		return CK_EINVAL;
+	*out = strdup(buf);
+	return *out ? CK_OK : CK_ENOMEM;
+}
+
+static ck_err
+resolve_timeout(uint32_t given, uint32_t *out)
+{
+	const char *env = getenv("CACHEKIT_TIMEOUT");
+	char *end = NULL;
+	double s;
+
+	if (given != 0) {
+		*out = given;
+		return CK_OK;
+	}
+	if (env == NULL || env[0] == '\0') {
+		*out = DEFAULT_TIMEOUT_MS;
+		return CK_OK;
+	}
+	errno = 0;
+	s = strtod(env, &end);
+	/* The SDKs require a positive number of seconds; refuse anything else loudly. */
+	if (errno != 0 || end == env || *end != '\0' || !(s > 0.0) || s > MAX_ENV_TIMEOUT_S)
+		return CK_ECONFIG;
+	*out = (uint32_t)(s * 1000.0 + 0.5);
+	if (*out == 0)
+		*out = 1;
+	return CK_OK;
+}
+
+ck_err
+ck_client_open(ck_client **out, const ck_client_opts *opts)
+{
+	ck_client_opts defaults = CK_CLIENT_OPTS_INIT;
+	ck_client *c = NULL;
+	ck_err rv;
+
+	if (out == NULL)
+		return CK_EINVAL;
+	if (opts == NULL)
+		opts = &defaults;
+	if (opts->ns != NULL && strlen(opts->ns) > CKI_STUB_MAX_NS)
+		return CK_EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return CK_ENOMEM;
+	if ((rv = resolve_endpoint(opts->endpoint, &c->endpoint)) != CK_OK)
+		goto out;
+	if ((rv = resolve_timeout(opts->timeout_ms, &c->timeout_ms)) != CK_OK)
+		goto out;
+	c->open_timeout_ms = c->timeout_ms;
+	if (opts->ns != NULL && opts->ns[0] != '\0' && (c->ns = strdup(opts->ns)) == NULL) {
+		rv = CK_ENOMEM;
+		goto out;
+	}
+	c->owner_pid = getpid();
+	c->next_id = random_seed();
+	*out = c;
+	c = NULL;
+	rv = CK_OK;
+out:
+	ck_client_close(c);
+	return rv;
+}
+
+/* Forgets the socket and context inherited from the parent after fork(). ZeroMQ contexts are
+ * not fork-safe: their I/O threads do not exist in the child, so zmq_close/zmq_ctx_term here
+ * could hang or corrupt the parent's shared connection state. The memory is deliberately
+ * leaked (once per fork); the parent still owns and closes the real objects. */
+static void
+abandon_inherited(ck_client *c)
+{
+	c->sock = NULL;
+	c->zctx = NULL;
+	c->reset_socket = false;
+	c->owner_pid = getpid();
+	c->next_id = random_seed();
+}
+
+void
+ck_client_close(ck_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->owner_pid != getpid())
+		abandon_inherited(c);
+	if (c->sock != NULL)
+		zmq_close(c->sock);
+	if (c->zctx != NULL) {
+		while (zmq_ctx_term(c->zctx) != 0 && errno == EINTR)
+			;
+	}
+	free(c->endpoint);
+	free(c->ns);
+	free(c);
+}
+
+void
+ck_client_set_timeout(ck_client *c, uint32_t timeout_ms)
+{
+	if (c != NULL)
+		c->timeout_ms = timeout_ms != 0 ? timeout_ms : c->open_timeout_ms;
+}
+
+const char *
+ck_client_last_message(const ck_client *c)
+{
+	return c != NULL ? c->last_message : "";
+}
+
+/* ---- transport -------------------------------------------------------------------------- */
+
+static ck_err
+open_socket(ck_client *c)
+{
+	int linger = 0, hwm = SOCKET_HWM, ivl = RECONNECT_IVL_MS, ivl_max = RECONNECT_IVL_MAX_MS;
+	int64_t max_msg = (int64_t)(CKI_STUB_MAX_VALUE + CKI_STUB_MAX_OVERHEAD);
+	void *sock = NULL;
+	char msg[LAST_MESSAGE_CAP];
+	ck_err rv;
+
+	if (c->zctx == NULL && (c->zctx = zmq_ctx_new()) == NULL) {
+		snprintf(msg, sizeof(msg), "zmq_ctx_new: %s", zmq_strerror(errno));
+		set_message(c, msg);
+		return CK_ECONNECT;
+	}
+	sock = zmq_socket(c->zctx, ZMQ_DEALER);
+	if (sock == NULL) {
+		snprintf(msg, sizeof(msg), "zmq_socket: %s", zmq_strerror(errno));
+		rv = CK_ECONNECT;
+		goto out;
+	}
+	/* No ZMQ_IMMEDIATE: a request to an agent that is not up yet queues until its deadline.
+	 * Short reconnect intervals pick up a restarted agent by themselves. MAXMSGSIZE makes
+	 * the peer's oversized frame a disconnect instead of an allocation. */
+	if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+	    zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0 ||
+	    zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
+	    zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) != 0 ||
+	    zmq_setsockopt(sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max)) != 0 ||
+	    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg)) != 0) {
+		snprintf(msg, sizeof(msg), "zmq_setsockopt: %s", zmq_strerror(errno));
+		rv = CK_ECONNECT;
+		goto out;
+	}
+	if (zmq_connect(sock, c->endpoint) != 0) {
+		snprintf(msg, sizeof(msg), "connect %s: %s", c->endpoint, zmq_strerror(errno));
+		rv = CK_ECONNECT;
+		goto out;
+	}
+	c->sock = sock;
+	sock = NULL;
+	rv = CK_OK;
+out:
+	if (sock != NULL) {
+		set_message(c, msg);
+		zmq_close(sock);
+	}
+	return rv;
+}
+
+static ck_err
+ensure_socket(ck_client *c)
+{
+	if (c->owner_pid != getpid())
+		abandon_inherited(c);
+	if (c->sock != NULL && c->reset_socket) {
+		/* Drops any stale queued request (LINGER 0) and starts a fresh connection. */
+		zmq_close(c->sock);
+		c->sock = NULL;
+	}
+	c->reset_socket = false;
+	if (c->sock != NULL)
+		return CK_OK;
+	return open_socket(c);
+}
+
+static int
+remaining_ms(int64_t deadline)
+{
+	int64_t left = deadline - now_ms();
+	if (left <= 0)
+		return 0;
+	return left > 0x7fffffff ? 0x7fffffff : (int)left;
+}
+
+/* After a non-blocking send or receive failed: waits for the socket to allow `events`, or for
+ * the deadline. Any error other than EAGAIN/EINTR is a broken connection. */
+static ck_err
+wait_socket(ck_client *c, short events, int64_t deadline)
+{
+	zmq_pollitem_t item = {c->sock, 0, events, 0};
+	int left;
+
+	if (errno != EAGAIN && errno != EINTR) {
+		set_message(c, zmq_strerror(errno));
+		return CK_ECONNECT;
+	}
+	if ((left = remaining_ms(deadline)) == 0)
+		return CK_ETIMEDOUT;
+	if (zmq_poll(&item, 1, left) < 0 && errno != EINTR) {
+		set_message(c, zmq_strerror(errno));
+		return CK_ECONNECT;
+	}
+	return CK_OK;
+}
+
+/* Sends one frame without blocking past the deadline. */
+static ck_err
+send_frame(ck_client *c, const uint8_t *buf, size_t len, int64_t deadline)
+{
+	ck_err rv;
+	while (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0)
+		if ((rv = wait_socket(c, ZMQ_POLLOUT, deadline)) != CK_OK)
+			return rv;
+	return CK_OK;
+}
+
+/* Receives the next whole message before the deadline. A multi-part message is never a
+ * Response: it is drained and reported as CK_EPROTO so the caller can count and skip it. */
+static ck_err
+recv_frame(ck_client *c, int64_t deadline, zmq_msg_t *msg)
+{
+	ck_err rv;
+	while (zmq_msg_recv(msg, c->sock, ZMQ_DONTWAIT) < 0)
+		if ((rv = wait_socket(c, ZMQ_POLLIN, deadline)) != CK_OK)
+			return rv;
+	if (!zmq_msg_more(msg))
+		return CK_OK;
+	while (zmq_msg_more(msg) && zmq_msg_recv(msg, c->sock, ZMQ_DONTWAIT) >= 0)
+		;
+	return CK_EPROTO;
+}
+
+/* Reads the id of a Response that starts with field 1 (as the agent encodes it), without
+ * decoding the rest: a late reply carrying a large value is dropped without a copy.
+ * Returns false when the frame does not start that way (then a full decode decides). */
+static bool
+peek_id(const uint8_t *buf, size_t len, uint64_t *id)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len < 2 || buf[0] != 0x08) /* field 1, varint */
+		return false;
+	for (i = 1; i < len && i <= 10; i++) {
+		v |= (uint64_t)(buf[i] & 0x7f) << (7 * (i - 1));
+		if ((buf[i] & 0x80) == 0) {
+			*id = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+static ck_err
+map_status(int32_t status)
+{
+	switch (status) {
+#define CK_STATUS_CASE_(name, num, msg) \
+	case num:                       \
+		return CK_##name;
+		CK_ERRNO_MAP(CK_STATUS_CASE_)
+#undef CK_STATUS_CASE_
+	}
+	return CK_EPROTO;
+}
+
+static uint32_t
+call_timeout(const ck_client *c, const ck_call_opts *co)
+{
+	return co != NULL && co->timeout_ms != 0 ? co->timeout_ms : c->timeout_ms;
+}
+
+/*
+ * Decodes one frame received by the call waiting for id (the pure part of cki_exchange(), also
+ * reached by cki_reply_decode() and the fuzz target): another id is STALE, a frame that is
+ * not a Response is MALFORMED; the call's own reply is DONE with *rv = its status, or
+ * CK_EPROTO for a success without the expected result, or what cki_reply_result() returns
+ * when it copies that result into out. A failed status copies the agent's message into
+ * message.
+ */
+static cki_reply_verdict
+decode_reply(const uint8_t *data, size_t size, uint64_t id, cki_reply_kind kind, ck_err *rv,
+             cki_reply *out, char *message, size_t message_cap)
+{
+	uint64_t peeked;
+	Response *rsp;
+
+	if (peek_id(data, size, &peeked) && peeked != id)
+		return CKI_REPLY_STALE;
+	if (size > CKI_STUB_MAX_VALUE + CKI_STUB_MAX_OVERHEAD ||
+	    (rsp = cachekit__agent__v1__response__unpack(NULL, size, data)) == NULL)
+		return CKI_REPLY_MALFORMED;
+	if (rsp->id != id) {
+		cachekit__agent__v1__response__free_unpacked(rsp, NULL);
+		return CKI_REPLY_STALE;
+	}
+	*rv = map_status(rsp->status);
+	if (*rv != CK_OK)
+		snprintf(message, message_cap, "%s", rsp->message ? rsp->message : "");
+	else if ((int)rsp->result_case != (int)kind || rsp->get == NULL)
+		*rv = CK_EPROTO;
+	else
+		*rv = cki_reply_result(rsp, kind, out);
+	cachekit__agent__v1__response__free_unpacked(rsp, NULL);
+	return CKI_REPLY_DONE;
+}
+
+ck_err
+cki_exchange(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind kind,
+             cki_reply *out)
+{
+	const char *ns = co != NULL && co->ns != NULL ? co->ns : c->ns;
+	uint32_t timeout = call_timeout(c, co);
+	int64_t deadline = now_ms() + timeout;
+	uint8_t *buf = NULL;
+	size_t len;
+	bool no_reply = false;
+	zmq_msg_t msg;
+	ck_err rv;
+
+	memset(out, 0, sizeof(*out));
+	zmq_msg_init(&msg);
+	c->last_message[0] = '\0';
+	if (ns != NULL && strlen(ns) > CKI_STUB_MAX_NS) {
+		rv = CK_EINVAL;
+		goto out;
+	}
+	if ((rv = ensure_socket(c)) != CK_OK)
+		goto out;
+	do
+		req->id = c->next_id++;
+	while (req->id == 0); /* 0 is what an absent id decodes to */
+	req->deadline_ms = timeout;
+	req->namespace_ = (char *)(ns != NULL ? ns : "");
+
+	len = cachekit__agent__v1__request__get_packed_size(req);
+	if ((buf = malloc(len)) == NULL) {
+		rv = CK_ENOMEM;
+		goto out;
+	}
+	cachekit__agent__v1__request__pack(req, buf);
+	if ((rv = send_frame(c, buf, len, deadline)) != CK_OK) {
+		no_reply = true;
+		goto out;
+	}
+
+	for (;;) {
+		cki_reply_verdict verdict;
+
+		rv = recv_frame(c, deadline, &msg);
+		if (rv == CK_EPROTO) {
+			c->dropped_malformed++;
+			continue;
+		}
+		if (rv != CK_OK) {
+			no_reply = true;
+			goto out;
+		}
+		verdict = decode_reply(zmq_msg_data(&msg), zmq_msg_size(&msg), req->id, kind, &rv,
+		                       out, c->last_message, sizeof(c->last_message));
+		if (verdict == CKI_REPLY_STALE) {
+			c->dropped_stale++;
+			continue;
+		}
+		if (verdict == CKI_REPLY_MALFORMED) {
+			c->dropped_malformed++;
+			continue;
+		}
+		break;
+	}
+out:
+	if (no_reply) {
+		/* The agent may still answer; recreate the socket so that the stale request and
+		 * its reply go nowhere, and a restarted agent gets a fresh connection. */
+		c->reset_socket = true;
+	}
+	if (rv == CK_ETIMEDOUT && no_reply) {
+		snprintf(c->last_message, sizeof(c->last_message), "no reply from %s within %u ms",
+		         c->endpoint, (unsigned)timeout);
+	}
+	req->namespace_ = NULL;
+	zmq_msg_close(&msg);
+	free(buf);
+	return rv;
+}
+
+/* ---- reply decoding, by expected result (stub_internal.h) -------------------------------- */
+
+cki_reply_verdict
+cki_reply_decode(const uint8_t *frame, size_t len, uint64_t id, cki_reply_kind kind, ck_err *rv,
+                 cki_reply *out, char *message, size_t message_cap)
+{
+	memset(out, 0, sizeof(*out));
+	*rv = CK_EPROTO;
+	switch (kind) {
+	case CKI_REPLY_GET:
+	case CKI_REPLY_SET:
+	case CKI_REPLY_DELETE:
+	case CKI_REPLY_EXISTS:
+	case CKI_REPLY_GET_TTL:
+	case CKI_REPLY_REFRESH_TTL:
+	case CKI_REPLY_ACQUIRE_LOCK:
+	case CKI_REPLY_RELEASE_LOCK:
+	case CKI_REPLY_HEALTH:
+	case CKI_REPLY_STATS:
+		break;
+	default:
+		return CKI_REPLY_MALFORMED;
+	}
+	return decode_reply(frame, len, id, kind, rv, out, message, message_cap);
+}
