@@ -13,7 +13,6 @@
 #include <openssl/crypto.h>
 
 #include "cachekit/version.h"
-#include "envelope.h"
 #include "keyring.h"
 #include "keys.h"
 #include "log.h"
@@ -170,27 +169,6 @@ format_of(const char *format)
 
 /* ---- get ---------------------------------------------------------------------------------- */
 
-/* Opens a sealed value: AES-GCM under the keyring (same AAD for every key), then the
- * envelope if this namespace uses one. *out is malloc'd plaintext. */
-static ck_err
-open_value(call *c, const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
-{
-	bool env = uses_envelope(c);
-	uint8_t *pt = NULL;
-	size_t pt_len = 0;
-	ck_err err = cki_unseal(c->d->deps.keyring, c->key, format_of(c->req->get->format), env, in,
-	                        in_len, &pt, &pt_len);
-	if (err != CK_OK || !env) {
-		*out = pt;
-		*out_len = pt_len;
-		return err;
-	}
-	err = cki_envelope_decode(pt, pt_len, out, out_len);
-	OPENSSL_cleanse(pt, pt_len);
-	free(pt);
-	return err == CK_OK ? CK_OK : CK_ECRYPTO;
-}
-
 static void
 done_get(void *arg, const cki_store_reply *r)
 {
@@ -207,7 +185,9 @@ done_get(void *arg, const cki_store_reply *r)
 	res.fresh_for_ms = -1;
 	uint8_t *plain = NULL;
 	if (r->found && c->req->get->secure) {
-		ck_err err = open_value(c, r->value, r->value_len, &plain, &res.value.len);
+		ck_err err = cki_unseal_value(c->d->deps.keyring, c->key,
+		                              format_of(c->req->get->format), uses_envelope(c),
+		                              r->value, r->value_len, &plain, &res.value.len);
 		if (err != CK_OK) {
 			cki_metrics_inc(CKI_C_UNSEAL_FAILURES);
 			cki_log_warn("value of %s failed to decrypt (%s)", c->key,
@@ -300,25 +280,6 @@ done_set(void *arg, const cki_store_reply *r)
 
 #define TTL_MAX 2592000u
 
-/* interop/v1 sealing: the storage key (with namespace) is bound into the AAD, so a sealed
- * value moved to another key fails to open. */
-static ck_err
-seal_value(call *c, const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
-{
-	const char *format = format_of(c->req->set->format);
-	if (!uses_envelope(c))
-		return cki_seal(c->d->deps.keyring, c->key, format, false, in, in_len, out,
-		                out_len);
-	uint8_t *env = NULL;
-	size_t env_len = 0;
-	ck_err err = cki_envelope_encode(in, in_len, &env, &env_len);
-	if (err != CK_OK)
-		return err;
-	err = cki_seal(c->d->deps.keyring, c->key, format, true, env, env_len, out, out_len);
-	free(env);
-	return err;
-}
-
 static void
 handle_set(call *c)
 {
@@ -346,7 +307,8 @@ handle_set(call *c)
 	const uint8_t *value = st->value.data;
 	size_t len = st->value.len;
 	if (st->secure) {
-		ck_err err = seal_value(c, value, len, &c->owned, &len);
+		ck_err err = cki_seal_value(c->d->deps.keyring, c->key, format_of(st->format),
+		                            uses_envelope(c), value, len, &c->owned, &len);
 		if (err != CK_OK) {
 			finish_status(c, err, "cannot encrypt the value");
 			return;

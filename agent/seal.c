@@ -7,6 +7,8 @@
  */
 #include "seal.h"
 
+#include "envelope.h"
+
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,4 +353,41 @@ cki_unseal(const cki_keyring *kr, const char *storage_key, const char *format, b
            const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
 {
 	return cki_unseal_ex(kr, storage_key, format, compressed, in, in_len, out, out_len, NULL);
+}
+
+ck_err
+cki_seal_value(const cki_keyring *kr, const char *storage_key, const char *format, bool envelope,
+               const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+	if (!envelope)
+		return cki_seal(kr, storage_key, format, false, in, in_len, out, out_len);
+	uint8_t *env = NULL;
+	size_t env_len = 0;
+	ck_err err = cki_envelope_encode(in, in_len, &env, &env_len);
+	if (err != CK_OK)
+		return err;
+	err = cki_seal(kr, storage_key, format, true, env, env_len, out, out_len);
+	OPENSSL_cleanse(env, env_len);
+	free(env);
+	return err;
+}
+
+ck_err
+cki_unseal_value(const cki_keyring *kr, const char *storage_key, const char *format, bool envelope,
+                 const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+	uint8_t *pt = NULL;
+	size_t pt_len = 0;
+	ck_err err = cki_unseal(kr, storage_key, format, envelope, in, in_len, &pt, &pt_len);
+	if (err != CK_OK || !envelope) {
+		if (err == CK_OK) {
+			*out = pt;
+			*out_len = pt_len;
+		}
+		return err;
+	}
+	err = cki_envelope_decode(pt, pt_len, out, out_len);
+	OPENSSL_cleanse(pt, pt_len);
+	free(pt);
+	return err == CK_OK ? CK_OK : CK_ECRYPTO;
 }

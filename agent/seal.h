@@ -103,4 +103,19 @@ CK_NODISCARD ck_err cki_unseal_ex(const cki_keyring *kr, const char *storage_key
                                   const char *format, bool compressed, const uint8_t *in,
                                   size_t in_len, uint8_t **out, size_t *out_len, size_t *key_index);
 
+/*
+ * A value as the agent stores it (spec §13 decision 1). Without envelope the plaintext is the
+ * value itself (AAD flag "False": exactly interop/v1); with envelope it is the ByteStorage
+ * envelope of the value (LZ4 + xxh3, flag "True"). The storage key is bound into the AAD, so a
+ * sealed value moved to another key fails to open. *out is malloc'd (free with free()).
+ * cki_unseal_value returns CK_ECRYPTO for anything that does not authenticate or whose
+ * envelope does not verify; intermediate plaintext is wiped.
+ */
+CK_NODISCARD ck_err cki_seal_value(const cki_keyring *kr, const char *storage_key,
+                                   const char *format, bool envelope, const uint8_t *in,
+                                   size_t in_len, uint8_t **out, size_t *out_len);
+CK_NODISCARD ck_err cki_unseal_value(const cki_keyring *kr, const char *storage_key,
+                                     const char *format, bool envelope, const uint8_t *in,
+                                     size_t in_len, uint8_t **out, size_t *out_len);
+
 #endif
