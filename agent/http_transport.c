@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libcurl multi on the agent's loop. libcurl tells us which sockets to watch
- * (CURLMOPT_SOCKETFUNCTION -> cki_loop_watch_fd) and when to wake it (CURLMOPT_TIMERFUNCTION ->
- * cki_loop_timer); we call curl_multi_socket_action() and collect finished transfers. Each
- * request runs up to max_attempts attempts, each with CURLOPT_TIMEOUT_MS = min(timeout, time
- * left); between attempts it waits on a loop timer (never a sleep). Connections are pooled by
- * the multi handle (HTTP/2 multiplexing, CURLOPT_PIPEWAIT so concurrent requests share one
- * connection); TLS sessions and DNS are shared through a CURLSH, and the CA store stays cached
- * (CURLOPT_CA_CACHE_TIMEOUT). Proxies are off (CURLOPT_PROXY ""): the agent talks to one
- * pinned, verified host and an inherited *_proxy variable must not reroute it.
+ * Requests and their attempts over the loop-driven multi handle of http_multi.c. Each request
+ * runs up to max_attempts attempts, each with CURLOPT_TIMEOUT_MS = min(timeout, time left);
+ * between attempts it waits on a loop timer (never a sleep). Easy handles are recycled through
+ * a free list. Connections are pooled by the multi handle (HTTP/2 multiplexing,
+ * CURLOPT_PIPEWAIT so concurrent requests share one connection); TLS sessions and DNS are
+ * shared through a CURLSH, and the CA store stays cached (CURLOPT_CA_CACHE_TIMEOUT). Proxies
+ * are off (CURLOPT_PROXY ""): the agent talks to one pinned, verified host and an inherited
+ * *_proxy variable must not reroute it.
  * TODO: a proxy setting, for sites that can only reach the API through one.
  */
 #include "http_transport.h"
@@ -18,6 +17,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "http_multi.h"
 #include "log.h"
 
 #define BACKOFF_BASE_MS  100u
@@ -57,9 +57,8 @@ struct cki_http_req {
 
 struct cki_http {
 	cki_loop *loop;
-	CURLM *multi;
+	cki_http_multi mx; /* the multi handle on the loop */
 	CURLSH *share;
-	cki_timer_id curl_timer;
 	char *ca_file, *user_agent;
 	struct curl_slist *resolve;
 	struct curl_slist *common_headers;
@@ -67,8 +66,6 @@ struct cki_http {
 	cki_breaker breaker;
 	CURL *free_easy[FREE_EASY_MAX];
 	size_t n_free;
-	int *fds; /* sockets we watch, so none outlives us */
-	size_t n_fds, cap_fds;
 	cki_http_req *reqs; /* every request not yet finished */
 	size_t inflight;
 	bool closing;
@@ -103,99 +100,6 @@ unlink_req(cki_http *h, cki_http_req *r)
 	if (r->next != NULL)
 		r->next->prev = r->prev;
 	h->inflight--;
-}
-
-/* ---- fd and timer glue ------------------------------------------------------------------ */
-
-static void check_done(cki_http *h);
-
-static void
-track_fd(cki_http *h, int fd, bool on)
-{
-	for (size_t i = 0; i < h->n_fds; i++) {
-		if (h->fds[i] == fd) {
-			if (!on)
-				h->fds[i] = h->fds[--h->n_fds];
-			return;
-		}
-	}
-	if (!on)
-		return;
-	if (h->n_fds == h->cap_fds) {
-		size_t cap = h->cap_fds ? h->cap_fds * 2 : 8;
-		int *fds = realloc(h->fds, cap * sizeof *fds);
-
-		if (fds == NULL)
-			return; /* only the destroy-time sweep misses it */
-		h->fds = fds;
-		h->cap_fds = cap;
-	}
-	h->fds[h->n_fds++] = fd;
-}
-
-static void
-on_io(cki_loop *loop, int fd, unsigned events, void *arg)
-{
-	cki_http *h = arg;
-	int flags = 0, running = 0;
-
-	if (events & CKI_EV_READ)
-		flags |= CURL_CSELECT_IN;
-	if (events & CKI_EV_WRITE)
-		flags |= CURL_CSELECT_OUT;
-	if (events & CKI_EV_ERROR)
-		flags |= CURL_CSELECT_ERR;
-	curl_multi_socket_action(h->multi, fd, flags, &running);
-	check_done(h);
-}
-
-static int
-socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	cki_http *h = userp;
-	unsigned events = 0;
-
-	if (what == CURL_POLL_REMOVE) {
-		cki_loop_unwatch_fd(h->loop, fd);
-		track_fd(h, fd, false);
-		return 0;
-	}
-	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-		events |= CKI_EV_READ;
-	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-		events |= CKI_EV_WRITE;
-	if (cki_loop_watch_fd(h->loop, fd, events, on_io, h) != CK_OK) {
-		/* the transfer then ends by its own timeout */
-		cki_log_error("http: cannot watch socket %d", fd);
-		return -1;
-	}
-	track_fd(h, fd, true);
-	return 0;
-}
-
-static void
-on_curl_timer(cki_loop *loop, void *arg)
-{
-	cki_http *h = arg;
-	int running = 0;
-
-	h->curl_timer = 0;
-	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(h);
-}
-
-static int
-timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	cki_http *h = userp;
-
-	cki_loop_timer_cancel(h->loop, h->curl_timer);
-	h->curl_timer = 0;
-	if (timeout_ms < 0)
-		return 0;
-	/* even 0 goes through the loop: socket_action must not be called from here */
-	h->curl_timer = cki_loop_timer(h->loop, (uint64_t)timeout_ms, on_curl_timer, h);
-	return h->curl_timer != 0 ? 0 : -1;
 }
 
 /* ---- requests ----------------------------------------------------------------------------- */
@@ -436,7 +340,7 @@ start_attempt(cki_http_req *r)
 	r->errbuf[0] = '\0';
 	cki_http_resp_headers_init(&r->rh);
 	if (setup_easy(h, r, e, timeout_ms) != CURLE_OK ||
-	    curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+	    curl_multi_add_handle(h->mx.multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		snprintf(r->msg, sizeof r->msg, "cannot set up the HTTP request");
 		return CK_EINTERNAL;
@@ -574,24 +478,16 @@ on_retry(cki_loop *loop, void *arg)
 	}
 }
 
+/* A transfer finished (http_multi has removed it): its request's attempt is over. */
 static void
-check_done(cki_http *h)
+on_transfer_done(void *arg, CURL *e, CURLcode cc)
 {
-	CURLMsg *m;
-	int left;
+	cki_http *h = arg;
+	cki_http_req *r = NULL;
 
-	while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
-		CURL *e = m->easy_handle;
-		CURLcode cc = m->data.result;
-		cki_http_req *r = NULL;
-
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
-		curl_multi_remove_handle(h->multi, e);
-		if (r != NULL && r->easy == e)
-			attempt_done(h, r, cc);
-	}
+	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
+	if (r != NULL && r->easy == e)
+		attempt_done(h, r, cc);
 }
 
 void
@@ -656,7 +552,6 @@ ck_err
 cki_http_new(cki_http **out, cki_loop *loop, const cki_http_config *cfg, char *why, size_t why_cap)
 {
 	cki_http *h = calloc(1, sizeof *h);
-	CURLMcode mc = CURLM_OK;
 	ck_err rv = CK_ENOMEM;
 
 	if (h == NULL)
@@ -674,8 +569,7 @@ cki_http_new(cki_http **out, cki_loop *loop, const cki_http_config *cfg, char *w
 		goto out;
 	rv = CK_EINTERNAL;
 	h->share = curl_share_init();
-	h->multi = curl_multi_init();
-	if (h->share == NULL || h->multi == NULL) {
+	if (h->share == NULL) {
 		snprintf(why, why_cap, "libcurl initialisation failed");
 		goto out;
 	}
@@ -685,24 +579,10 @@ cki_http_new(cki_http **out, cki_loop *loop, const cki_http_config *cfg, char *w
 		snprintf(why, why_cap, "libcurl share setup failed");
 		goto out;
 	}
-	mc = curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	if (mc == CURLM_OK)
-		mc = curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	if (mc == CURLM_OK)
-		mc = curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	if (mc == CURLM_OK)
-		mc = curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-	if (mc == CURLM_OK)
-		mc = curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-	if (mc == CURLM_OK)
-		mc = curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-		                       (long)cfg->pool_size);
-	if (mc == CURLM_OK)
-		mc = curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)cfg->pool_size);
-	if (mc != CURLM_OK) {
-		snprintf(why, why_cap, "libcurl multi setup failed: %s", curl_multi_strerror(mc));
+	rv = cki_http_multi_init(&h->mx, loop, (long)cfg->pool_size, on_transfer_done, h, why,
+	                         why_cap);
+	if (rv != CK_OK)
 		goto out;
-	}
 	*out = h;
 	h = NULL;
 	rv = CK_OK;
@@ -723,22 +603,17 @@ cki_http_free(cki_http *h)
 		cki_loop_timer_cancel(h->loop, r->timer);
 		r->timer = 0;
 		if (r->easy != NULL) {
-			curl_multi_remove_handle(h->multi, r->easy);
+			curl_multi_remove_handle(h->mx.multi, r->easy);
 			curl_easy_cleanup(r->easy);
 			r->easy = NULL;
 		}
 		finish(r, CK_ESHUTDOWN, "agent is shutting down");
 	}
-	if (h->multi != NULL)
-		curl_multi_cleanup(h->multi); /* closes pooled connections (CURL_POLL_REMOVE) */
+	cki_http_multi_fini(&h->mx); /* closes pooled connections, stops watching their sockets */
 	while (h->n_free > 0)
 		curl_easy_cleanup(h->free_easy[--h->n_free]);
 	if (h->share != NULL)
 		curl_share_cleanup(h->share);
-	cki_loop_timer_cancel(h->loop, h->curl_timer);
-	for (size_t i = 0; i < h->n_fds; i++)
-		cki_loop_unwatch_fd(h->loop, h->fds[i]);
-	free(h->fds);
 	curl_slist_free_all(h->resolve);
 	free(h->ca_file);
 	free(h->user_agent);

@@ -11,6 +11,8 @@
  * as the last thing it does with the store, so callbacks may call back in (even destroy).
  * Values handed to callbacks are reference-counted so they stay valid for the whole callback
  * even if the callback deletes or overwrites the key.
+ * The lock operations live in store_memory_locks.c; the two files share struct memstore
+ * through store_memory_int.h.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -23,10 +25,10 @@
 #include "loop.h"
 #include "memtable.h"
 #include "store_memory.h"
+#include "store_memory_int.h"
 
 #define NEVER    UINT64_MAX /* fresh_until / evict_at of a no-expiry entry */
 #define MS_PER_S 1000u
-#define UUID_LEN 36
 /* How many least-recently-used entries a put inspects for expired ones before evicting. */
 #define RECLAIM_SCAN 32
 
@@ -47,38 +49,16 @@ struct entry {
 	char key[];
 };
 
-struct lock {
-	cki_memtable_node node; /* first member */
-	uint64_t expires_at;
-	uint64_t bytes;
-	char id[UUID_LEN + 1];
-	char key[];
-};
-
-/* Accounted per-item overheads: the struct plus about two hash slots (load factor <= 3/4,
- * doubling, so there are between 1.33 and 2.67 buckets per item). */
+/* Accounted per-entry overhead: the struct plus about two hash slots (load factor <= 3/4,
+ * doubling, so there are between 1.33 and 2.67 buckets per item). Locks count the same way
+ * (LOCK_OVERHEAD in store_memory_locks.c). */
 #define ENTRY_OVERHEAD \
 	(sizeof(struct entry) + sizeof(struct value) + 2 * sizeof(cki_memtable_node *))
-#define LOCK_OVERHEAD (sizeof(struct lock) + 2 * sizeof(cki_memtable_node *))
-
-struct memstore {
-	cki_store base; /* first member: cki_store * <-> struct memstore * */
-	uint64_t limit;
-	uint64_t bytes;       /* accounted bytes of entries and locks */
-	uint64_t lock_bytes;  /* the locks' share of bytes */
-	cki_memtable entries; /* both tables hash with the same per-store random key */
-	cki_memtable locks;
-	cki_lru lru;        /* the entries, most recently used first */
-	uint64_t evictions; /* live entries dropped for space */
-	uint64_t expired;   /* entries reclaimed after evict_at */
-	uint64_t (*now_ms)(void *ctx);
-	void *now_ctx;
-};
 
 static const cki_store_ops memory_ops;
 
-static ck_err
-fill_random(void *buf, size_t len)
+ck_err
+cki_memstore_fill_random(void *buf, size_t len)
 {
 	unsigned char *p = buf;
 
@@ -143,49 +123,13 @@ entry_find_live(struct memstore *m, const char *key, size_t key_len, uint64_t no
 	return e;
 }
 
-static void
-lock_remove(struct memstore *m, struct lock *lk)
-{
-	cki_memtable_remove(&m->locks, &lk->node);
-	m->bytes -= lk->bytes;
-	m->lock_bytes -= lk->bytes;
-	free(lk);
-}
-
-struct lock_sweep {
-	struct memstore *m;
-	uint64_t now;
-};
-
-static bool
-drop_expired_lock(void *ctx, cki_memtable_node *node)
-{
-	struct lock_sweep *sw = ctx;
-	struct lock *lk = (struct lock *)node;
-
-	if (sw->now < lk->expires_at)
-		return false;
-	sw->m->bytes -= lk->bytes;
-	sw->m->lock_bytes -= lk->bytes;
-	free(lk);
-	return true;
-}
-
-static void
-sweep_locks(struct memstore *m, uint64_t now)
-{
-	struct lock_sweep sw = {m, now};
-
-	cki_memtable_remove_if(&m->locks, drop_expired_lock, &sw);
-}
-
 /*
  * Frees accounted bytes until need more fit under the limit. The caller has checked that
  * lock_bytes + need <= limit, so evicting every entry is always enough. Expired entries among
  * the least recently used few go first; then the LRU tail, expired or not.
  */
-static void
-make_room(struct memstore *m, uint64_t need, uint64_t now)
+void
+cki_memstore_make_room(struct memstore *m, uint64_t need, uint64_t now)
 {
 	struct entry *e, *prev;
 	int scanned = 0;
@@ -211,23 +155,7 @@ make_room(struct memstore *m, uint64_t need, uint64_t now)
 	}
 }
 
-/* Locks cannot be evicted: refuse a new item when the live locks leave it no room. */
-static bool
-room_beside_locks(struct memstore *m, uint64_t need, uint64_t now)
-{
-	if (m->lock_bytes + need <= m->limit)
-		return true;
-	sweep_locks(m, now);
-	return m->lock_bytes + need <= m->limit;
-}
-
 /* ---- common checks ------------------------------------------------------------------------ */
-
-static uint64_t
-store_now(const struct memstore *m)
-{
-	return m->now_ms(m->now_ctx);
-}
 
 static uint64_t
 default_clock(void *ctx)
@@ -237,8 +165,8 @@ default_clock(void *ctx)
 }
 
 /* Checks the deadline and the key; fills r on failure. */
-static bool
-op_begin(const char *key, uint64_t deadline, size_t *key_len, cki_store_reply *r)
+bool
+cki_memstore_op_begin(const char *key, uint64_t deadline, size_t *key_len, cki_store_reply *r)
 {
 	size_t n;
 
@@ -262,13 +190,6 @@ op_begin(const char *key, uint64_t deadline, size_t *key_len, cki_store_reply *r
 	return true;
 }
 
-static void
-finish(cki_store_cb cb, void *arg, const cki_store_reply *r)
-{
-	if (cb != NULL)
-		cb(arg, r);
-}
-
 /* ---- operations --------------------------------------------------------------------------- */
 
 static void
@@ -282,9 +203,9 @@ mem_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void 
 	uint64_t now;
 
 	cki_store_reply_init(&r);
-	if (!op_begin(key, deadline, &key_len, &r))
+	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
 		goto out;
-	now = store_now(m);
+	now = cki_memstore_now(m);
 	e = entry_find_live(m, key, key_len, now);
 	if (e == NULL)
 		goto out;
@@ -305,7 +226,7 @@ mem_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void 
 		r.fresh_for_ms = 0;
 	}
 out:
-	finish(cb, arg, &r);
+	cki_memstore_finish(cb, arg, &r);
 	value_release(held);
 }
 
@@ -341,7 +262,7 @@ mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const c
 	uint64_t need, now, h;
 
 	cki_store_reply_init(&r);
-	if (!op_begin(key, deadline, &key_len, &r))
+	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
 		goto out;
 	if ((r.err = check_put_ttl(opts, &r.message)) != CK_OK)
 		goto out;
@@ -358,8 +279,8 @@ mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const c
 		goto out;
 	}
 	need = ENTRY_OVERHEAD + key_len + 1 + (uint64_t)len;
-	now = store_now(m);
-	if (!room_beside_locks(m, need, now)) {
+	now = cki_memstore_now(m);
+	if (!cki_memstore_room_beside_locks(m, need, now)) {
 		r.err = CK_ENOMEM;
 		r.message = "memory store is full of locks";
 		goto out;
@@ -395,7 +316,7 @@ mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const c
 			m->expired++;
 		entry_remove(m, old);
 	}
-	make_room(m, need, now);
+	cki_memstore_make_room(m, need, now);
 	cki_memtable_insert(&m->entries, &e->node);
 	cki_lru_push_front(&m->lru, &e->lru);
 	m->bytes += need;
@@ -403,7 +324,7 @@ mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const c
 out:
 	free(e);
 	free(v);
-	finish(cb, arg, &r);
+	cki_memstore_finish(cb, arg, &r);
 }
 
 static void
@@ -415,15 +336,15 @@ mem_del(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void 
 	size_t key_len;
 
 	cki_store_reply_init(&r);
-	if (!op_begin(key, deadline, &key_len, &r))
+	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
 		goto out;
-	e = entry_find_live(m, key, key_len, store_now(m));
+	e = entry_find_live(m, key, key_len, cki_memstore_now(m));
 	if (e != NULL) {
 		entry_remove(m, e);
 		r.found = true;
 	}
 out:
-	finish(cb, arg, &r);
+	cki_memstore_finish(cb, arg, &r);
 }
 
 static void
@@ -434,12 +355,12 @@ mem_exists(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, vo
 	size_t key_len;
 
 	cki_store_reply_init(&r);
-	if (!op_begin(key, deadline, &key_len, &r))
+	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
 		goto out;
 	/* Like HEAD: a stale entry is present. */
-	r.found = entry_find_live(m, key, key_len, store_now(m)) != NULL;
+	r.found = entry_find_live(m, key, key_len, cki_memstore_now(m)) != NULL;
 out:
-	finish(cb, arg, &r);
+	cki_memstore_finish(cb, arg, &r);
 }
 
 static void
@@ -452,9 +373,9 @@ mem_get_ttl(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, v
 	uint64_t now;
 
 	cki_store_reply_init(&r);
-	if (!op_begin(key, deadline, &key_len, &r))
+	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
 		goto out;
-	now = store_now(m);
+	now = cki_memstore_now(m);
 	e = entry_find_live(m, key, key_len, now);
 	if (e == NULL)
 		goto out;
@@ -463,7 +384,7 @@ mem_get_ttl(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, v
 	r.ttl_s = e->evict_at == NEVER ? -1
 	                               : (int64_t)((e->evict_at - now + MS_PER_S - 1) / MS_PER_S);
 out:
-	finish(cb, arg, &r);
+	cki_memstore_finish(cb, arg, &r);
 }
 
 static void
@@ -477,14 +398,14 @@ mem_touch(cki_store *s, const char *key, uint32_t ttl_s, uint64_t deadline, cki_
 	uint64_t now, stale_ms;
 
 	cki_store_reply_init(&r);
-	if (!op_begin(key, deadline, &key_len, &r))
+	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
 		goto out;
 	if (ttl_s == 0 || ttl_s > CKI_STORE_MEMORY_MAX_TTL_S) {
 		r.err = CK_EINVAL;
 		r.message = "ttl must be 1..2592000 seconds";
 		goto out;
 	}
-	now = store_now(m);
+	now = cki_memstore_now(m);
 	e = entry_find_live(m, key, key_len, now);
 	if (e == NULL)
 		goto out; /* the API answers 200 for an absent key: a no-op */
@@ -505,140 +426,7 @@ mem_touch(cki_store *s, const char *key, uint32_t ttl_s, uint64_t deadline, cki_
 	cki_lru_touch(&m->lru, &e->lru);
 	r.found = true;
 out:
-	finish(cb, arg, &r);
-}
-
-/* A random (version 4) UUID in lowercase 8-4-4-4-12 form. */
-static ck_err
-make_lock_id(char out[UUID_LEN + 1])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char b[16];
-	size_t i, o = 0;
-	ck_err rv;
-
-	if ((rv = fill_random(b, sizeof(b))) != CK_OK)
-		return rv;
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	for (i = 0; i < sizeof(b); i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[o++] = '-';
-		out[o++] = hex[b[i] >> 4];
-		out[o++] = hex[b[i] & 0x0f];
-	}
-	out[o] = '\0';
-	return CK_OK;
-}
-
-static void
-mem_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t deadline, cki_store_cb cb,
-         void *arg)
-{
-	struct memstore *m = (struct memstore *)s;
-	struct lock *lk;
-	cki_store_reply r;
-	char id[UUID_LEN + 1]; /* the reply's copy: a callback may release the lock */
-	size_t key_len;
-	uint64_t now, h, need;
-
-	cki_store_reply_init(&r);
-	if (!op_begin(key, deadline, &key_len, &r))
-		goto out;
-	if (lease_ms == 0) {
-		r.err = CK_EINVAL;
-		r.message = "lease must be at least 1 ms";
-		goto out;
-	}
-	now = store_now(m);
-	h = cki_memtable_hash(&m->locks, key, key_len);
-	lk = (struct lock *)cki_memtable_find(&m->locks, key, key_len, h);
-	if (lk != NULL && now < lk->expires_at)
-		goto out; /* contested: lock_id stays NULL */
-	if ((r.err = make_lock_id(id)) != CK_OK)
-		goto out;
-	if (lk == NULL) {
-		need = LOCK_OVERHEAD + key_len + 1;
-		if (!room_beside_locks(m, need, now)) {
-			r.err = CK_ENOMEM;
-			r.message = "memory store is full of locks";
-			goto out;
-		}
-		lk = malloc(sizeof(*lk) + key_len + 1);
-		if (lk == NULL) {
-			r.err = CK_ENOMEM;
-			goto out;
-		}
-		memcpy(lk->key, key, key_len + 1);
-		cki_memtable_node_init(&lk->node, lk->key, key_len, h);
-		lk->bytes = need;
-		make_room(m, need, now);
-		cki_memtable_insert(&m->locks, &lk->node);
-		m->bytes += need;
-		m->lock_bytes += need;
-	}
-	/* A new lease, or a fresh one over an expired lease for the same key. */
-	memcpy(lk->id, id, sizeof(id));
-	lk->expires_at = now + lease_ms;
-	r.lock_id = id;
-out:
-	finish(cb, arg, &r);
-}
-
-static bool
-blank(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if (*s != ' ' && *s != '\t')
-			return false;
-	return true;
-}
-
-/* Constant-time comparison of a caller's lock id with ours: the id is a capability. */
-static bool
-lock_id_equal(const char *ours, const char *theirs)
-{
-	unsigned char diff = 0;
-	size_t i;
-
-	if (strnlen(theirs, UUID_LEN + 1) != UUID_LEN)
-		return false;
-	for (i = 0; i < UUID_LEN; i++)
-		diff |= (unsigned char)(ours[i] ^ theirs[i]);
-	return diff == 0;
-}
-
-static void
-mem_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadline, cki_store_cb cb,
-           void *arg)
-{
-	struct memstore *m = (struct memstore *)s;
-	struct lock *lk;
-	cki_store_reply r;
-	size_t key_len;
-	uint64_t now, h;
-
-	cki_store_reply_init(&r);
-	if (!op_begin(key, deadline, &key_len, &r))
-		goto out;
-	if (lock_id == NULL || blank(lock_id)) {
-		r.err = CK_EINVAL;
-		r.message = "no lock id";
-		goto out;
-	}
-	now = store_now(m);
-	h = cki_memtable_hash(&m->locks, key, key_len);
-	lk = (struct lock *)cki_memtable_find(&m->locks, key, key_len, h);
-	if (lk == NULL)
-		goto out;
-	if (now >= lk->expires_at) {
-		lock_remove(m, lk); /* expired: reclaim it; nothing was released */
-	} else if (lock_id_equal(lk->id, lock_id)) {
-		lock_remove(m, lk);
-		r.found = true;
-	}
-out:
-	finish(cb, arg, &r);
+	cki_memstore_finish(cb, arg, &r);
 }
 
 static double
@@ -672,7 +460,7 @@ mem_health(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg)
 	r.found = true;
 	r.version = CK_VERSION_STRING;
 out:
-	finish(cb, arg, &r);
+	cki_memstore_finish(cb, arg, &r);
 }
 
 static void
@@ -685,14 +473,6 @@ mem_stats(cki_store *s, void (*emit)(void *ctx, const char *name, double v), voi
 	emit(ctx, "store_evictions", (double)m->evictions);
 	emit(ctx, "store_expired", (double)m->expired);
 	emit(ctx, "store_locks", (double)m->locks.count);
-}
-
-static bool
-free_lock(void *ctx, cki_memtable_node *node)
-{
-	(void)ctx;
-	free((struct lock *)node);
-	return true;
 }
 
 static void
@@ -708,7 +488,7 @@ mem_destroy(cki_store *s)
 		value_release(e->value);
 		free(e);
 	}
-	cki_memtable_remove_if(&m->locks, free_lock, NULL);
+	cki_memstore_free_locks(m);
 	cki_memtable_fini(&m->entries);
 	cki_memtable_fini(&m->locks);
 	free(m);
@@ -729,8 +509,8 @@ static const cki_store_ops memory_ops = {
         .exists = mem_exists,
         .get_ttl = mem_get_ttl,
         .touch = mem_touch,
-        .lock = mem_lock,
-        .unlock = mem_unlock,
+        .lock = cki_memstore_lock,
+        .unlock = cki_memstore_unlock,
         .health = mem_health,
         .stats = mem_stats,
         .destroy = mem_destroy,
@@ -751,7 +531,7 @@ cki_store_memory_new(cki_store **out, uint64_t memory_limit_bytes)
 		rv = CK_EINVAL;
 		goto out;
 	}
-	if ((rv = fill_random(seed, sizeof(seed))) != CK_OK)
+	if ((rv = cki_memstore_fill_random(seed, sizeof(seed))) != CK_OK)
 		goto out;
 	m = calloc(1, sizeof(*m));
 	if (m == NULL) {
@@ -792,7 +572,7 @@ cki_store_memory_sweep(cki_store *s)
 
 	if (s == NULL || s->ops != &memory_ops)
 		return;
-	now = store_now(m);
+	now = cki_memstore_now(m);
 	for (e = entry_of(m->lru.tail); e != NULL; e = prev) {
 		prev = entry_of(e->lru.prev);
 		if (entry_expired(e, now)) {
@@ -800,5 +580,5 @@ cki_store_memory_sweep(cki_store *s)
 			m->expired++;
 		}
 	}
-	sweep_locks(m, now);
+	cki_memstore_sweep_locks(m, now);
 }
