@@ -600,6 +600,14 @@ void
 cki_dispatch_handle(void *arg, const cki_reply_to *to, const cki_peer *peer, cki_request *req)
 {
 	cki_dispatch *d = arg;
+	if (d->inflight >= d->deps.cfg->max_inflight) {
+		/* Bounded memory under a flood (or a stuck upstream): refuse, do not queue. */
+		char m[96];
+		snprintf(m, sizeof(m), "agent overloaded: %zu requests in progress", d->inflight);
+		cki_server_reply_status(d->server, to, req->id, CK_EOVERLOAD, m);
+		cki_request_free(req);
+		return;
+	}
 	call *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		cki_server_reply_status(d->server, to, req->id, CK_ENOMEM, "agent out of memory");

@@ -295,3 +295,18 @@ def test_nul_bytes_in_keys_are_refused_not_truncated(client):
     assert r.status == CK_EINVALKEY
     r = client.call(set=pb().SetRequest(key="k", value=b"v", format="msg\x00pack"))
     assert r.status == CK_EPROTO
+
+
+def test_requests_beyond_max_inflight_are_refused_not_queued():
+    CK_EOVERLOAD = 27
+    with Agent("--max-inflight", "1") as a, RawClient(a.endpoint) as holder, \
+            RawClient(a.endpoint, 5000) as waiter, RawClient(a.endpoint) as other:
+        assert holder.call(acquire_lock=pb().AcquireLockRequest(name="o", lease_ms=30000)).acquire_lock.acquired
+        req = pb().Request(id=5, deadline_ms=5000,
+                           acquire_lock=pb().AcquireLockRequest(name="o", wait_ms=1500))
+        waiter.sock.send(req.SerializeToString())  # stays in progress inside the agent
+        time.sleep(0.2)
+        r = other.call(get=pb().GetRequest(key="k"))
+        assert r.status == CK_EOVERLOAD and "1 requests in progress" in r.message
+        assert waiter.recv(3000).id == 5  # the one in progress still gets its answer
+        assert other.call(get=pb().GetRequest(key="k")).status == 0
