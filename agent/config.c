@@ -46,6 +46,8 @@ static const opt_row rows[] = {
          "longest deadline a client may ask for, seconds"},
         {"max-inflight", "CACHEKIT_MAX_INFLIGHT", T_U32, OFF(max_inflight), "65536", 10000000,
          "requests in progress at once; more are refused with CK_EOVERLOAD"},
+        {"max-inflight-bytes", "CACHEKIT_MAX_INFLIGHT_BYTES", T_U64, OFF(max_inflight_bytes),
+         "1073741824", 0, "value bytes of Sets in progress at once; more are refused the same way"},
         {"max-value-size", "CACHEKIT_MAX_VALUE_SIZE", T_U64, OFF(max_value_bytes), "25000000",
          512ull << 20, "largest value accepted, bytes"},
         {"memory-limit", "CACHEKIT_MEMORY_LIMIT", T_U64, OFF(memory_limit_bytes), "268435456", 0,

@@ -24,6 +24,7 @@ typedef struct cki_config {
 	uint32_t timeout_ms;         /* CACHEKIT_TIMEOUT (seconds, may be fractional) */
 	uint32_t max_deadline_ms;    /* cap on a request's deadline */
 	uint32_t max_inflight;       /* requests in progress before new ones get CK_EOVERLOAD */
+	uint64_t max_inflight_bytes; /* Set value bytes in progress before the same */
 	uint64_t max_value_bytes;    /* CACHEKIT_MAX_VALUE_SIZE, default 25 MB */
 	uint64_t memory_limit_bytes; /* embedded store capacity */
 	uint32_t socket_mode;        /* permissions of the ipc socket file (octal) */

@@ -25,6 +25,7 @@ struct cki_dispatch {
 	cki_dispatch_deps deps;
 	cki_server *server;
 	size_t inflight;
+	uint64_t inflight_bytes; /* Set values held by calls in progress */
 };
 
 /* One request between its arrival and its reply. */
@@ -40,6 +41,7 @@ typedef struct call {
 	char key[CKI_KEY_MAX + 1];
 	char ns[CKI_NAMESPACE_MAX + 1]; /* namespace of key ("default" when none) */
 	uint8_t *owned;                 /* sealed value handed to the store; freed at the end */
+	uint64_t held_bytes;            /* counted in inflight_bytes until the reply */
 } call;
 
 static uint64_t
@@ -98,6 +100,7 @@ finish(call *c, resp_t *resp)
 	cki_server_reply(d->server, &c->to, resp);
 	cki_metrics_observe(c->op, now_us() - c->started_us);
 	d->inflight--;
+	d->inflight_bytes -= c->held_bytes;
 	cki_request_free(c->req);
 	free(c->owned);
 	free(c);
@@ -574,6 +577,7 @@ handle_stats(call *c)
 		return;
 	}
 	cki_metrics_set_gauge("inflight_requests", (double)d->inflight);
+	cki_metrics_set_gauge("inflight_bytes", (double)d->inflight_bytes);
 	cki_metrics_set_gauge("locks_held", (double)cki_locks_count(d->deps.locks));
 	cki_metrics_set_gauge("l1_bytes", (double)cki_l1_bytes(d->deps.l1));
 	cki_metrics_set_gauge("l1_entries", (double)cki_l1_count(d->deps.l1));
@@ -600,10 +604,15 @@ void
 cki_dispatch_handle(void *arg, const cki_reply_to *to, const cki_peer *peer, cki_request *req)
 {
 	cki_dispatch *d = arg;
-	if (d->inflight >= d->deps.cfg->max_inflight) {
-		/* Bounded memory under a flood (or a stuck upstream): refuse, do not queue. */
-		char m[96];
-		snprintf(m, sizeof(m), "agent overloaded: %zu requests in progress", d->inflight);
+	/* Bounded memory under a flood (or a stuck upstream): refuse, do not queue. */
+	uint64_t bytes =
+	        req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_SET ? req->set->value.len : 0;
+	if (d->inflight >= d->deps.cfg->max_inflight ||
+	    (bytes > 0 && d->inflight_bytes + bytes > d->deps.cfg->max_inflight_bytes)) {
+		char m[128];
+		snprintf(m, sizeof(m),
+		         "agent overloaded: %zu requests (%llu value bytes) in progress",
+		         d->inflight, (unsigned long long)d->inflight_bytes);
 		cki_server_reply_status(d->server, to, req->id, CK_EOVERLOAD, m);
 		cki_request_free(req);
 		return;
@@ -626,6 +635,8 @@ cki_dispatch_handle(void *arg, const cki_reply_to *to, const cki_peer *peer, cki
 	c->started_us = now_us();
 	c->deadline = c->started_ms + budget;
 	d->inflight++;
+	c->held_bytes = bytes;
+	d->inflight_bytes += bytes;
 	switch (req->op_case) {
 	case CACHEKIT__AGENT__V1__REQUEST__OP_GET:
 		c->op = CKI_OP_GET;

@@ -307,6 +307,6 @@ def test_requests_beyond_max_inflight_are_refused_not_queued():
         waiter.sock.send(req.SerializeToString())  # stays in progress inside the agent
         time.sleep(0.2)
         r = other.call(get=pb().GetRequest(key="k"))
-        assert r.status == CK_EOVERLOAD and "1 requests in progress" in r.message
+        assert r.status == CK_EOVERLOAD and "1 requests" in r.message
         assert waiter.recv(3000).id == 5  # the one in progress still gets its answer
         assert other.call(get=pb().GetRequest(key="k")).status == 0

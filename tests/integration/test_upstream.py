@@ -452,3 +452,22 @@ def test_no_secret_in_a_stub_process_talking_to_the_api(api):
         finally:
             p.kill()
             p.wait()
+
+
+def test_value_bytes_in_progress_are_bounded(api):
+    api.reset()
+    with agent_for(api, "--max-inflight-bytes", "150000") as a, \
+            RawClient(a.endpoint, 5000) as slow, RawClient(a.endpoint) as c:
+        api.faults(latency_ms=800)
+        try:
+            req = pb().Request(id=9, deadline_ms=5000,
+                               set=pb().SetRequest(key="big1", value=b"x" * 100_000))
+            slow.sock.send(req.SerializeToString())  # held by the agent for ~0.8 s
+            time.sleep(0.3)
+            r = c.call(set=pb().SetRequest(key="big2", value=b"y" * 100_000))
+            assert r.status == 27 and "value bytes" in r.message  # CK_EOVERLOAD
+            assert c.call(set=pb().SetRequest(key="small", value=b"z" * 1000)).status == 0
+            assert slow.recv(5000).status == 0
+        finally:
+            api.faults(latency_ms=0)
+        assert c.call(set=pb().SetRequest(key="big2", value=b"y" * 100_000)).status == 0
