@@ -8,7 +8,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -35,7 +34,6 @@ typedef struct call {
 	cki_peer peer;
 	cki_request *req;
 	cki_op op;
-	uint64_t started_ms;
 	uint64_t started_us;
 	uint64_t deadline;
 	char key[CKI_KEY_MAX + 1];
@@ -43,14 +41,6 @@ typedef struct call {
 	uint8_t *owned;                 /* sealed value handed to the store; freed at the end */
 	uint64_t held_bytes;            /* counted in inflight_bytes until the reply */
 } call;
-
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 ck_err
 cki_dispatch_new(cki_dispatch **out, const cki_dispatch_deps *deps)
@@ -98,7 +88,7 @@ finish(call *c, resp_t *resp)
 	if (resp->status != CK_OK)
 		cki_metrics_inc(CKI_C_ERRORS);
 	cki_server_reply(d->server, &c->to, resp);
-	cki_metrics_observe(c->op, now_us() - c->started_us);
+	cki_metrics_observe(c->op, cki_now_us() - c->started_us);
 	d->inflight--;
 	d->inflight_bytes -= c->held_bytes;
 	cki_request_free(c->req);
@@ -164,12 +154,6 @@ uses_envelope(const call *c)
 	return cki_list_contains(c->d->deps.cfg->envelope_namespaces, c->ns);
 }
 
-static const char *
-format_of(const char *format)
-{
-	return format != NULL && format[0] != '\0' ? format : "msgpack";
-}
-
 /* ---- get ---------------------------------------------------------------------------------- */
 
 static void
@@ -188,9 +172,9 @@ done_get(void *arg, const cki_store_reply *r)
 	res.fresh_for_ms = -1;
 	uint8_t *plain = NULL;
 	if (r->found && c->req->get->secure) {
-		ck_err err = cki_unseal_value(c->d->deps.keyring, c->key,
-		                              format_of(c->req->get->format), uses_envelope(c),
-		                              r->value, r->value_len, &plain, &res.value.len);
+		ck_err err = cki_unseal_value(c->d->deps.keyring, c->key, c->req->get->format,
+		                              uses_envelope(c), r->value, r->value_len, &plain,
+		                              &res.value.len);
 		if (err != CK_OK) {
 			cki_metrics_inc(CKI_C_UNSEAL_FAILURES);
 			cki_log_warn("value of %s failed to decrypt (%s)", c->key,
@@ -310,7 +294,7 @@ handle_set(call *c)
 	const uint8_t *value = st->value.data;
 	size_t len = st->value.len;
 	if (st->secure) {
-		ck_err err = cki_seal_value(c->d->deps.keyring, c->key, format_of(st->format),
+		ck_err err = cki_seal_value(c->d->deps.keyring, c->key, st->format,
 		                            uses_envelope(c), value, len, &c->owned, &len);
 		if (err != CK_OK) {
 			finish_status(c, err, "cannot encrypt the value");
@@ -631,9 +615,8 @@ cki_dispatch_handle(void *arg, const cki_reply_to *to, const cki_peer *peer, cki
 	c->to = *to;
 	c->peer = *peer;
 	c->req = req;
-	c->started_ms = cki_now_ms();
-	c->started_us = now_us();
-	c->deadline = c->started_ms + budget;
+	c->started_us = cki_now_us();
+	c->deadline = c->started_us / 1000 + budget;
 	d->inflight++;
 	c->held_bytes = bytes;
 	d->inflight_bytes += bytes;

@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Near cache: strmap for lookup + an intrusive LRU list, byte-bounded. */
+/* Near cache: strmap for lookup + the shared LRU list (memtable.h), byte-bounded. */
 #include "l1.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "loop.h"
+#include "memtable.h"
 #include "strmap.h"
 
 #define ENTRY_OVERHEAD 96 /* node + list links + map slot, roughly */
 
 typedef struct l1_entry {
-	struct l1_entry *prev, *next; /* LRU: head = most recent */
+	cki_lru_link lru; /* first member: a link is its entry */
 	uint64_t expires;
 	uint64_t fresh_until; /* 0: no bound reported */
 	size_t len;
@@ -22,7 +23,7 @@ typedef struct l1_entry {
 
 struct cki_l1 {
 	cki_strmap *map;
-	l1_entry *head, *tail;
+	cki_lru lru;
 	uint64_t bytes, max_bytes;
 	uint32_t ttl_ms;
 };
@@ -42,35 +43,9 @@ cki_l1_new(cki_l1 **out, uint64_t max_bytes, uint32_t ttl_ms)
 }
 
 static void
-unlink_entry(cki_l1 *l1, l1_entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		l1->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		l1->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void
-push_front(cki_l1 *l1, l1_entry *e)
-{
-	e->next = l1->head;
-	e->prev = NULL;
-	if (l1->head)
-		l1->head->prev = e;
-	l1->head = e;
-	if (l1->tail == NULL)
-		l1->tail = e;
-}
-
-static void
 drop(cki_l1 *l1, l1_entry *e)
 {
-	unlink_entry(l1, e);
+	cki_lru_unlink(&l1->lru, &e->lru);
 	cki_strmap_del(l1->map, e->key);
 	l1->bytes -= e->cost;
 	free(e->key);
@@ -82,8 +57,8 @@ cki_l1_free(cki_l1 *l1)
 {
 	if (l1 == NULL)
 		return;
-	while (l1->head)
-		drop(l1, l1->head);
+	while (l1->lru.head)
+		drop(l1, (l1_entry *)l1->lru.head);
 	cki_strmap_free(l1->map, NULL);
 	free(l1);
 }
@@ -101,8 +76,7 @@ cki_l1_get(cki_l1 *l1, const char *key, cki_store_reply *r)
 		drop(l1, e);
 		return false;
 	}
-	unlink_entry(l1, e);
-	push_front(l1, e);
+	cki_lru_touch(&l1->lru, &e->lru);
 	cki_store_reply_init(r);
 	r->found = true;
 	r->value = e->value;
@@ -122,8 +96,8 @@ cki_l1_put(cki_l1 *l1, const char *key, const cki_store_reply *r)
 	size_t cost = r->value_len + strlen(key) + ENTRY_OVERHEAD;
 	if (cost > l1->max_bytes / 4)
 		return; /* one value must not flush the whole cache */
-	while (l1->tail && l1->bytes + cost > l1->max_bytes)
-		drop(l1, l1->tail);
+	while (l1->lru.tail && l1->bytes + cost > l1->max_bytes)
+		drop(l1, (l1_entry *)l1->lru.tail);
 	l1_entry *e = malloc(sizeof(*e) + r->value_len);
 	if (e == NULL)
 		return;
@@ -147,8 +121,8 @@ cki_l1_put(cki_l1 *l1, const char *key, const cki_store_reply *r)
 		if (e->fresh_until < e->expires)
 			e->expires = e->fresh_until;
 	}
-	e->prev = e->next = NULL;
-	push_front(l1, e);
+	e->lru = (cki_lru_link){0};
+	cki_lru_push_front(&l1->lru, &e->lru);
 	l1->bytes += cost;
 }
 

@@ -64,11 +64,17 @@ struct cki_loop {
 #define NO_SLOT UINT32_MAX
 
 uint64_t
-cki_now_ms(void)
+cki_now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t
+cki_now_ms(void)
+{
+	return cki_now_us() / 1000u;
 }
 
 ck_err

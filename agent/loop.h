@@ -27,8 +27,9 @@ typedef void (*cki_timer_cb)(cki_loop *loop, void *arg);
 /* 0 is never a valid timer id. */
 typedef uint64_t cki_timer_id;
 
-/* Monotonic milliseconds (CLOCK_MONOTONIC). */
+/* Monotonic milliseconds and microseconds (CLOCK_MONOTONIC, the same clock). */
 uint64_t cki_now_ms(void);
+uint64_t cki_now_us(void);
 
 CK_NODISCARD ck_err cki_loop_new(cki_loop **out);
 /* Frees the loop; watchers and timers are dropped without being called. Accepts NULL. */

@@ -49,6 +49,7 @@ typedef struct agent {
 	cki_keyring *keyring;
 	cki_secret *api_key;
 	bool draining;
+	bool locks_released; /* cki_locks_shutdown() done */
 	uint64_t drain_deadline;
 	int argc;
 	char **argv;
@@ -85,9 +86,12 @@ on_drain_tick(cki_loop *loop, void *arg)
 {
 	agent *a = arg;
 	size_t inflight = cki_dispatch_inflight(a->dispatch);
-	/* Once no request is left, give back every lock still held (idempotent). */
-	if (inflight == 0)
+	/* Once no request is left, give back every lock still held: once (the store answers
+	 * those unlocks while we keep ticking). */
+	if (inflight == 0 && !a->locks_released) {
 		cki_locks_shutdown(a->locks);
+		a->locks_released = true;
+	}
 	size_t busy = cki_locks_busy(a->locks);
 	if ((inflight == 0 && busy == 0) || cki_now_ms() >= a->drain_deadline) {
 		if (inflight || busy)
@@ -319,7 +323,7 @@ static void
 teardown(agent *a)
 {
 	cki_server_free(a->server, 1000);
-	if (a->locks != NULL)
+	if (a->locks != NULL && !a->locks_released)
 		cki_locks_shutdown(a->locks);
 	if (a->store != NULL)
 		a->store->ops->destroy(a->store); /* fails what is left with CK_ESHUTDOWN */

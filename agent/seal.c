@@ -237,7 +237,8 @@ static ck_err
 build_value_aad(const cki_keyring *kr, const char *storage_key, const char *format, bool compressed,
                 uint8_t **aad, size_t *aad_len)
 {
-	const char *fmt = format != NULL ? format : "msgpack";
+	/* NULL or "" (an unset proto3 string) is the default label. */
+	const char *fmt = format != NULL && format[0] != '\0' ? format : "msgpack";
 	const char *flag = compressed ? "True" : "False";
 	const char *tenant = cki_keyring_tenant(kr);
 	size_t need = 0;

@@ -78,7 +78,7 @@ CK_NODISCARD ck_err cki_aes_gcm_open(const uint8_t key[CKI_KEY_LEN], const uint8
 
 /*
  * Seals pt for storage under storage_key (the full key as sent, before percent-encoding)
- * with the keyring's current key and tenant. format NULL means "msgpack"; compressed says
+ * with the keyring's current key and tenant. format NULL or "" means "msgpack"; compressed says
  * whether pt is a ByteStorage envelope (AAD "True") or the raw payload ("False").
  * On CK_OK, *out is a malloc'd buffer of *out_len = pt_len + CKI_SEAL_OVERHEAD bytes that the
  * caller frees with free(); on failure *out is not written. CK_ETOOBIG above

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pbcheck.h"
+#include "wire.h"
 
 /* Room for the protobuf framing around the largest value (key, options, tags). */
 #define FRAME_SLACK (64 * 1024)
@@ -94,15 +95,8 @@ cki_peer_parse(const char *pa, cki_peer *out)
 uint64_t
 cki_request_peek_id(const uint8_t *buf, size_t len)
 {
-	if (len < 2 || buf[0] != 0x08) /* field 1, varint */
-		return 0;
-	uint64_t v = 0;
-	for (size_t i = 1; i < len && i < 11; i++) {
-		v |= (uint64_t)(buf[i] & 0x7f) << (7 * (i - 1));
-		if ((buf[i] & 0x80) == 0)
-			return v;
-	}
-	return 0;
+	uint64_t id = 0;
+	return cki_wire_peek_id(buf, len, &id) ? id : 0;
 }
 
 void

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A string-keyed hash map (chained, power-of-two buckets, grows at load 1). Keys are copied;
+ * A string-keyed map on the shared hash table (memtable.h). Keys are copied;
  * values are caller-owned pointers. Used by the refresh table, the near cache and the
  * single-flight table, all keyed by storage key.
  */

@@ -9,6 +9,7 @@
  * the parent's. What a reply's result becomes is results.c's job; the calls are in client.c.
  */
 #include "cachekit/stub.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -332,27 +333,6 @@ recv_frame(ck_client *c, int64_t deadline, zmq_msg_t *msg)
 	return CK_EPROTO;
 }
 
-/* Reads the id of a Response that starts with field 1 (as the agent encodes it), without
- * decoding the rest: a late reply carrying a large value is dropped without a copy.
- * Returns false when the frame does not start that way (then a full decode decides). */
-static bool
-peek_id(const uint8_t *buf, size_t len, uint64_t *id)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (len < 2 || buf[0] != 0x08) /* field 1, varint */
-		return false;
-	for (i = 1; i < len && i <= 10; i++) {
-		v |= (uint64_t)(buf[i] & 0x7f) << (7 * (i - 1));
-		if ((buf[i] & 0x80) == 0) {
-			*id = v;
-			return true;
-		}
-	}
-	return false;
-}
-
 static ck_err
 map_status(int32_t status)
 {
@@ -387,7 +367,7 @@ decode_reply(const uint8_t *data, size_t size, uint64_t id, cki_reply_kind kind,
 	uint64_t peeked;
 	Response *rsp;
 
-	if (peek_id(data, size, &peeked) && peeked != id)
+	if (cki_wire_peek_id(data, size, &peeked) && peeked != id)
 		return CKI_REPLY_STALE;
 	if (size > CKI_STUB_MAX_VALUE + CKI_STUB_MAX_OVERHEAD ||
 	    (rsp = cachekit__agent__v1__response__unpack(NULL, size, data)) == NULL)
