@@ -133,7 +133,11 @@ agent_set(void *ctx, const bench_args *a, int i)
 {
 	set_ctx *s = ctx;
 	char key[64];
-	snprintf(key, sizeof(key), "bench:set:%d", i % 1000);
+	/* Rotate over at most 64 MiB of values: 1000 keys of 1 MiB would fill the store and
+	 * measure first-touch page faults and eviction instead of the Set. */
+	size_t keys = ((size_t)64 << 20) / (a->value_size ? a->value_size : 1);
+	keys = keys < 1 ? 1 : keys > 1000 ? 1000 : keys;
+	snprintf(key, sizeof(key), "bench:set:%zu", (size_t)i % keys);
 	ck_set_opts so = CK_SET_OPTS_INIT;
 	so.secure = s->secure;
 	so.ttl_s = 300;
