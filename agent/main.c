@@ -14,17 +14,17 @@
 #include <unistd.h>
 
 #include "cachekit/version.h"
-#include "config.h"
-#include "dispatch.h"
-#include "keyring.h"
-#include "locks.h"
-#include "log.h"
-#include "loop.h"
-#include "refresh.h"
-#include "secmem.h"
-#include "server.h"
-#include "store_http.h"
-#include "store_memory.h"
+#include "config/config.h"
+#include "core/dispatch.h"
+#include "crypto/keyring.h"
+#include "core/locks.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "core/refresh.h"
+#include "crypto/secmem.h"
+#include "front/server.h"
+#include "store/http/store_http.h"
+#include "store/memory/store_memory.h"
 
 enum { EXIT_RUNTIME = 1, EXIT_CONFIG = 2, EXIT_BUSY = 3 };
 
@@ -299,7 +299,7 @@ run(agent *a, int argc, char **argv)
 		       : rv == CK_ECONFIG  ? EXIT_CONFIG
 		                           : EXIT_RUNTIME;
 	}
-	cki_dispatch_set_server(a->dispatch, a->server);
+	cki_dispatch_set_reply(a->dispatch, cki_server_sink(a->server));
 
 	signal_loop = a->loop;
 	struct sigaction sa = {0};

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
-#include "store_http.h"
+#include "base/loop.h"
+#include "store/http/store_http.h"
 
 typedef struct run {
 	cki_loop *loop;

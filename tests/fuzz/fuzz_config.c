@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "cachekit/errors.h"
-#include "config.h"
+#include "config/config.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

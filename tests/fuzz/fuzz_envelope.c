@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "envelope.h"
-#include "log.h"
+#include "crypto/envelope.h"
+#include "base/log.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

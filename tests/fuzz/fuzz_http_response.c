@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_response.h"
-#include "log.h"
+#include "store/http/http_response.h"
+#include "base/log.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -26,19 +26,19 @@
 #include <zmq.h>
 
 #include "cachekit/errors.h"
-#include "config.h"
-#include "dispatch.h"
-#include "flight.h"
-#include "keyring.h"
-#include "l1.h"
-#include "locks.h"
-#include "log.h"
-#include "loop.h"
-#include "refresh.h"
-#include "secmem.h"
-#include "server.h"
-#include "store.h"
-#include "store_memory.h"
+#include "config/config.h"
+#include "core/dispatch.h"
+#include "core/flight.h"
+#include "crypto/keyring.h"
+#include "core/l1.h"
+#include "core/locks.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "core/refresh.h"
+#include "crypto/secmem.h"
+#include "front/server.h"
+#include "store/store.h"
+#include "store/memory/store_memory.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -360,7 +360,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                          .keyring = F.keyring};
 	if (cki_dispatch_new(&d, &deps) != CK_OK)
 		fail("cki_dispatch_new");
-	cki_dispatch_set_server(d, F.server);
+	cki_dispatch_set_reply(d, cki_server_sink(F.server));
 
 	size_t n = split_frames(data, size, frames, lens, other);
 	memset(ex, 0, sizeof(ex));

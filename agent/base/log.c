@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Levelled logging to stderr and optionally syslog. One line per call, written with one
+ * write(2) so lines from concurrent processes sharing stderr do not interleave. */
+#include "base/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+static cki_log_level log_level = CKI_LOG_INFO;
+static bool log_syslog;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void
+cki_log_set_level(cki_log_level level)
+{
+	log_level = level;
+}
+
+cki_log_level
+cki_log_get_level(void)
+{
+	return log_level;
+}
+
+bool
+cki_log_parse_level(const char *s, cki_log_level *out)
+{
+	for (int i = 0; i <= CKI_LOG_DEBUG; i++) {
+		if (s != NULL && strcmp(s, level_names[i]) == 0) {
+			*out = (cki_log_level)i;
+			return true;
+		}
+	}
+	if (s != NULL && strcmp(s, "warning") == 0) {
+		*out = CKI_LOG_WARN;
+		return true;
+	}
+	return false;
+}
+
+void
+cki_log_use_syslog(bool on)
+{
+	if (on && !log_syslog)
+		openlog("cachekit-agent", LOG_PID, LOG_DAEMON);
+	log_syslog = on;
+}
+
+void
+cki_log(cki_log_level level, const char *fmt, ...)
+{
+	static const int syslog_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+	char line[1024];
+	char msg[900];
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* Strip control characters so peer-supplied text cannot forge log lines. */
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	int n = snprintf(line, sizeof(line),
+	                 "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ cachekit-agent[%d]: %s: %s\n",
+	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	                 tm.tm_sec, ts.tv_nsec / 1000000, (int)getpid(), level_names[level], msg);
+	if (n > (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 1;
+	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+		/* Nowhere left to report it. */
+	}
+	if (log_syslog)
+		syslog(syslog_prio[level], "%s", msg);
+}

@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The reactor: zmq_poll over ZeroMQ sockets and plain fds, and a binary min-heap of timers.
+ * Timer ids are generational slot indices (slot | generation << 32), so cancelling a fired or
+ * unknown id is a cheap no-op. Watchers may be added or removed from inside callbacks: each
+ * turn first snapshots what was ready, then looks every watcher up again before calling it.
+ */
+#define _GNU_SOURCE /* pipe2 */
+#include "base/loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "base/log.h"
+
+typedef struct watcher {
+	int fd;      /* -1 for a ZeroMQ socket */
+	void *zsock; /* NULL for a plain fd */
+	unsigned events;
+	cki_io_cb cb;
+	void *arg;
+} watcher;
+
+typedef struct ready {
+	int fd;
+	void *zsock;
+	unsigned events;
+} ready;
+
+typedef struct timer_slot {
+	uint32_t gen;
+	int32_t heap_pos; /* -1 when free */
+	uint64_t due;
+	uint64_t seq; /* tie-break: equal due times fire in creation order */
+	cki_timer_cb cb;
+	void *arg;
+	uint32_t next_free;
+} timer_slot;
+
+struct cki_loop {
+	watcher *watchers;
+	size_t nwatchers, cap_watchers;
+	zmq_pollitem_t *items;
+	struct ready *readies; /* same capacity as items */
+	size_t cap_items;
+
+	timer_slot *slots;
+	uint32_t nslots, free_head;
+	uint32_t *heap; /* slot indices */
+	uint32_t heap_len;
+	uint64_t timer_seq;
+
+	int wake_pipe[2];
+	volatile int stop;
+	void (*turn_cb)(cki_loop *, void *);
+	void *turn_arg;
+};
+
+#define NO_SLOT UINT32_MAX
+
+uint64_t
+cki_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t
+cki_now_ms(void)
+{
+	return cki_now_us() / 1000u;
+}
+
+ck_err
+cki_loop_new(cki_loop **out)
+{
+	cki_loop *loop = calloc(1, sizeof(*loop));
+	if (loop == NULL)
+		return CK_ENOMEM;
+	loop->free_head = NO_SLOT;
+	if (pipe2(loop->wake_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+		free(loop);
+		return CK_EIO;
+	}
+	*out = loop;
+	return CK_OK;
+}
+
+void
+cki_loop_free(cki_loop *loop)
+{
+	if (loop == NULL)
+		return;
+	close(loop->wake_pipe[0]);
+	close(loop->wake_pipe[1]);
+	free(loop->watchers);
+	free(loop->items);
+	free(loop->readies);
+	free(loop->slots);
+	free(loop->heap);
+	free(loop);
+}
+
+/* ---- watchers ------------------------------------------------------------------------- */
+
+static watcher *
+find_watcher(cki_loop *loop, int fd, void *zsock)
+{
+	for (size_t i = 0; i < loop->nwatchers; i++) {
+		watcher *w = &loop->watchers[i];
+		if (zsock != NULL ? w->zsock == zsock : (w->zsock == NULL && w->fd == fd))
+			return w;
+	}
+	return NULL;
+}
+
+static void
+remove_watcher(cki_loop *loop, int fd, void *zsock)
+{
+	watcher *w = find_watcher(loop, fd, zsock);
+	if (w == NULL)
+		return;
+	*w = loop->watchers[--loop->nwatchers];
+}
+
+static ck_err
+set_watcher(cki_loop *loop, int fd, void *zsock, unsigned events, cki_io_cb cb, void *arg)
+{
+	if (events == 0) {
+		remove_watcher(loop, fd, zsock);
+		return CK_OK;
+	}
+	watcher *w = find_watcher(loop, fd, zsock);
+	if (w == NULL) {
+		if (loop->nwatchers == loop->cap_watchers) {
+			size_t ncap = loop->cap_watchers ? loop->cap_watchers * 2 : 16;
+			watcher *nw = realloc(loop->watchers, ncap * sizeof(*nw));
+			if (nw == NULL)
+				return CK_ENOMEM;
+			loop->watchers = nw;
+			loop->cap_watchers = ncap;
+		}
+		w = &loop->watchers[loop->nwatchers++];
+	}
+	w->fd = zsock ? -1 : fd;
+	w->zsock = zsock;
+	w->events = events;
+	w->cb = cb;
+	w->arg = arg;
+	return CK_OK;
+}
+
+ck_err
+cki_loop_watch_fd(cki_loop *loop, int fd, unsigned events, cki_io_cb cb, void *arg)
+{
+	if (fd < 0)
+		return CK_EINVAL;
+	return set_watcher(loop, fd, NULL, events, cb, arg);
+}
+
+void
+cki_loop_unwatch_fd(cki_loop *loop, int fd)
+{
+	remove_watcher(loop, fd, NULL);
+}
+
+ck_err
+cki_loop_watch_zsock(cki_loop *loop, void *zsock, cki_io_cb cb, void *arg)
+{
+	if (zsock == NULL)
+		return CK_EINVAL;
+	return set_watcher(loop, -1, zsock, CKI_EV_READ, cb, arg);
+}
+
+void
+cki_loop_unwatch_zsock(cki_loop *loop, void *zsock)
+{
+	remove_watcher(loop, -1, zsock);
+}
+
+/* ---- timers ----------------------------------------------------------------------------- */
+
+static bool
+timer_before(const cki_loop *loop, uint32_t a, uint32_t b)
+{
+	const timer_slot *ta = &loop->slots[a], *tb = &loop->slots[b];
+	return ta->due < tb->due || (ta->due == tb->due && ta->seq < tb->seq);
+}
+
+static void
+heap_set(cki_loop *loop, uint32_t pos, uint32_t slot)
+{
+	loop->heap[pos] = slot;
+	loop->slots[slot].heap_pos = (int32_t)pos;
+}
+
+static void
+heap_up(cki_loop *loop, uint32_t pos)
+{
+	uint32_t slot = loop->heap[pos];
+	while (pos > 0) {
+		uint32_t parent = (pos - 1) / 2;
+		if (!timer_before(loop, slot, loop->heap[parent]))
+			break;
+		heap_set(loop, pos, loop->heap[parent]);
+		pos = parent;
+	}
+	heap_set(loop, pos, slot);
+}
+
+static void
+heap_down(cki_loop *loop, uint32_t pos)
+{
+	uint32_t slot = loop->heap[pos];
+	for (;;) {
+		uint32_t child = 2 * pos + 1;
+		if (child >= loop->heap_len)
+			break;
+		if (child + 1 < loop->heap_len &&
+		    timer_before(loop, loop->heap[child + 1], loop->heap[child]))
+			child++;
+		if (!timer_before(loop, loop->heap[child], slot))
+			break;
+		heap_set(loop, pos, loop->heap[child]);
+		pos = child;
+	}
+	heap_set(loop, pos, slot);
+}
+
+static void
+heap_remove(cki_loop *loop, uint32_t slot)
+{
+	uint32_t pos = (uint32_t)loop->slots[slot].heap_pos;
+	uint32_t last = loop->heap[--loop->heap_len];
+	loop->slots[slot].heap_pos = -1;
+	if (pos == loop->heap_len)
+		return;
+	heap_set(loop, pos, last);
+	heap_down(loop, pos);
+	heap_up(loop, (uint32_t)loop->slots[last].heap_pos);
+}
+
+static void
+slot_release(cki_loop *loop, uint32_t slot)
+{
+	timer_slot *t = &loop->slots[slot];
+	t->gen++;
+	t->heap_pos = -1;
+	t->cb = NULL;
+	t->next_free = loop->free_head;
+	loop->free_head = slot;
+}
+
+cki_timer_id
+cki_loop_timer(cki_loop *loop, uint64_t delay_ms, cki_timer_cb cb, void *arg)
+{
+	uint32_t slot;
+	if (loop->free_head != NO_SLOT) {
+		slot = loop->free_head;
+		loop->free_head = loop->slots[slot].next_free;
+	} else {
+		if (loop->nslots == UINT32_MAX - 1)
+			return 0;
+		uint32_t n = loop->nslots + 1;
+		timer_slot *ns = realloc(loop->slots, n * sizeof(*ns));
+		if (ns == NULL)
+			return 0;
+		loop->slots = ns;
+		uint32_t *nh = realloc(loop->heap, n * sizeof(*nh));
+		if (nh == NULL)
+			return 0;
+		loop->heap = nh;
+		slot = loop->nslots++;
+		loop->slots[slot].gen = 1;
+	}
+	timer_slot *t = &loop->slots[slot];
+	t->due = cki_now_ms() + delay_ms;
+	t->seq = ++loop->timer_seq;
+	t->cb = cb;
+	t->arg = arg;
+	loop->heap[loop->heap_len] = slot;
+	t->heap_pos = (int32_t)loop->heap_len++;
+	heap_up(loop, (uint32_t)t->heap_pos);
+	return ((uint64_t)t->gen << 32) | slot;
+}
+
+void
+cki_loop_timer_cancel(cki_loop *loop, cki_timer_id id)
+{
+	uint32_t slot = (uint32_t)id;
+	uint32_t gen = (uint32_t)(id >> 32);
+	if (id == 0 || slot >= loop->nslots)
+		return;
+	timer_slot *t = &loop->slots[slot];
+	if (t->gen != gen || t->heap_pos < 0)
+		return;
+	heap_remove(loop, slot);
+	slot_release(loop, slot);
+}
+
+/* Fires every timer due by now. Timers added by callbacks with delay 0 wait for the next turn
+ * (their seq is newer than this turn's limit), so a callback cannot starve I/O. */
+static void
+run_timers(cki_loop *loop)
+{
+	uint64_t now = cki_now_ms();
+	uint64_t seq_limit = loop->timer_seq;
+	while (loop->heap_len > 0 && !loop->stop) {
+		uint32_t slot = loop->heap[0];
+		timer_slot *t = &loop->slots[slot];
+		if (t->due > now || t->seq > seq_limit)
+			break;
+		cki_timer_cb cb = t->cb;
+		void *arg = t->arg;
+		heap_remove(loop, slot);
+		slot_release(loop, slot);
+		cb(loop, arg);
+	}
+}
+
+static long
+poll_timeout(const cki_loop *loop)
+{
+	if (loop->heap_len == 0)
+		return 1000; /* nothing scheduled: wake now and then anyway */
+	uint64_t due = loop->slots[loop->heap[0]].due;
+	uint64_t now = cki_now_ms();
+	if (due <= now)
+		return 0;
+	return (long)(due - now > 1000 ? 1000 : due - now);
+}
+
+/* ---- running ------------------------------------------------------------------------------ */
+
+void
+cki_loop_on_turn(cki_loop *loop, void (*cb)(cki_loop *, void *), void *arg)
+{
+	loop->turn_cb = cb;
+	loop->turn_arg = arg;
+}
+
+void
+cki_loop_wake(cki_loop *loop)
+{
+	char b = 1;
+	ssize_t r = write(loop->wake_pipe[1], &b, 1);
+	(void)r; /* a full pipe already means "wake up" */
+}
+
+void
+cki_loop_stop(cki_loop *loop)
+{
+	loop->stop = 1;
+}
+
+ck_err
+cki_loop_run(cki_loop *loop)
+{
+	ck_err rv = CK_OK;
+
+	loop->stop = 0;
+	while (!loop->stop) {
+		size_t n = loop->nwatchers + 1;
+		if (n > loop->cap_items) {
+			zmq_pollitem_t *ni = realloc(loop->items, n * sizeof(*ni));
+			ready *nr = realloc(loop->readies, n * sizeof(*nr));
+			if (ni != NULL)
+				loop->items = ni;
+			if (nr != NULL)
+				loop->readies = nr;
+			if (ni == NULL || nr == NULL) {
+				rv = CK_ENOMEM;
+				goto out;
+			}
+			loop->cap_items = n;
+		}
+		zmq_pollitem_t *items = loop->items;
+		ready *readies = loop->readies;
+		items[0] = (zmq_pollitem_t){
+		        .socket = NULL, .fd = loop->wake_pipe[0], .events = ZMQ_POLLIN};
+		for (size_t i = 0; i < loop->nwatchers; i++) {
+			watcher *w = &loop->watchers[i];
+			short ev = 0;
+			if (w->events & CKI_EV_READ)
+				ev |= ZMQ_POLLIN;
+			if (w->events & CKI_EV_WRITE)
+				ev |= ZMQ_POLLOUT;
+			items[i + 1] =
+			        (zmq_pollitem_t){.socket = w->zsock, .fd = w->fd, .events = ev};
+		}
+		int rc = zmq_poll(items, (int)n, poll_timeout(loop));
+		if (rc < 0 && errno != EINTR) {
+			cki_log_error("zmq_poll failed: %s", zmq_strerror(errno));
+			rv = CK_EIO;
+			goto out;
+		}
+		if (items[0].revents & ZMQ_POLLIN) {
+			char buf[64];
+			while (read(loop->wake_pipe[0], buf, sizeof(buf)) > 0) {
+			}
+		}
+		if (loop->turn_cb)
+			loop->turn_cb(loop, loop->turn_arg);
+		size_t nready = 0;
+		for (size_t i = 1; rc > 0 && i < n; i++) {
+			if (items[i].revents == 0)
+				continue;
+			unsigned ev = 0;
+			if (items[i].revents & ZMQ_POLLIN)
+				ev |= CKI_EV_READ;
+			if (items[i].revents & ZMQ_POLLOUT)
+				ev |= CKI_EV_WRITE;
+			if (items[i].revents & ZMQ_POLLERR)
+				ev |= CKI_EV_ERROR;
+			readies[nready++] = (ready){items[i].fd, items[i].socket, ev};
+		}
+		for (size_t i = 0; i < nready && !loop->stop; i++) {
+			watcher *w = find_watcher(loop, readies[i].fd, readies[i].zsock);
+			if (w == NULL)
+				continue; /* removed by an earlier callback this turn */
+			unsigned ev = readies[i].events & (w->events | CKI_EV_ERROR);
+			if (ev)
+				w->cb(loop, readies[i].zsock ? -1 : readies[i].fd, ev, w->arg);
+		}
+		run_timers(loop);
+	}
+out:
+	return rv;
+}

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Lease table, lock waiting and release on holder death. Leases live in a small array
+ * (hundreds at most on one host); holders are tracked per pid with one pidfd each.
+ */
+#define _GNU_SOURCE
+#include "core/locks.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/metrics.h"
+
+#define POLL_FIRST_MS 50
+#define POLL_MAX_MS   500
+
+typedef struct lease {
+	uint8_t handle[CKI_LOCK_HANDLE_LEN];
+	char *key;
+	char *lock_id; /* the store's id: never sent to a stub */
+	pid_t pid;
+	uid_t uid;
+	cki_timer_id expiry;
+	cki_locks *owner;
+} lease;
+
+typedef struct holder_proc {
+	pid_t pid;
+	int pidfd;
+	unsigned leases;
+} holder_proc;
+
+/* One acquire in progress: between store attempts it waits on a timer. */
+typedef struct waiter {
+	cki_locks *l;
+	char *key;
+	uint32_t lease_ms;
+	uint64_t give_up; /* min(wait end, deadline) */
+	uint64_t deadline;
+	uint32_t delay_ms;
+	cki_peer holder;
+	cki_lock_cb cb;
+	void *arg;
+	cki_timer_id timer;
+	bool in_store; /* a store attempt is outstanding */
+	struct waiter *next;
+} waiter;
+
+struct cki_locks {
+	cki_loop *loop;
+	cki_store *store;
+	lease **leases;
+	size_t nleases, cap_leases;
+	holder_proc *holders;
+	size_t nholders, cap_holders;
+	waiter *waiters;
+	size_t unlocks_pending; /* fire-and-forget unlocks not yet answered */
+	bool closing;
+};
+
+static int
+pidfd_open_(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+ck_err
+cki_locks_new(cki_locks **out, cki_loop *loop, cki_store *store)
+{
+	cki_locks *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return CK_ENOMEM;
+	l->loop = loop;
+	l->store = store;
+	*out = l;
+	return CK_OK;
+}
+
+size_t
+cki_locks_count(const cki_locks *l)
+{
+	return l->nleases;
+}
+
+/* ---- holders -------------------------------------------------------------------------- */
+
+static void release_holder_leases(cki_locks *l, pid_t pid);
+
+static void
+on_holder_exit(cki_loop *loop, int fd, unsigned events, void *arg)
+{
+	cki_locks *l = arg;
+	for (size_t i = 0; i < l->nholders; i++) {
+		if (l->holders[i].pidfd == fd) {
+			pid_t pid = l->holders[i].pid;
+			cki_log_info("lock holder pid %d exited: releasing its locks", (int)pid);
+			release_holder_leases(l, pid);
+			return;
+		}
+	}
+	cki_loop_unwatch_fd(loop, fd);
+}
+
+static holder_proc *
+find_holder(cki_locks *l, pid_t pid)
+{
+	for (size_t i = 0; i < l->nholders; i++)
+		if (l->holders[i].pid == pid)
+			return &l->holders[i];
+	return NULL;
+}
+
+/* Returns false when the holder is already dead (its lock must be released at once). */
+static bool
+holder_ref(cki_locks *l, pid_t pid)
+{
+	holder_proc *h = find_holder(l, pid);
+	if (h != NULL) {
+		h->leases++;
+		return true;
+	}
+	int fd = pidfd_open_(pid);
+	if (fd < 0) {
+		if (errno == ESRCH)
+			return false;
+		/* No pidfd (old kernel, seccomp): the lease still expires on its own. */
+		cki_log_warn("pidfd_open(%d) failed: %s; lock freed only at lease expiry", (int)pid,
+		             strerror(errno));
+		return true;
+	}
+	if (l->nholders == l->cap_holders) {
+		size_t ncap = l->cap_holders ? l->cap_holders * 2 : 8;
+		holder_proc *nh = realloc(l->holders, ncap * sizeof(*nh));
+		if (nh == NULL) {
+			close(fd);
+			return true;
+		}
+		l->holders = nh;
+		l->cap_holders = ncap;
+	}
+	l->holders[l->nholders++] = (holder_proc){pid, fd, 1};
+	if (cki_loop_watch_fd(l->loop, fd, CKI_EV_READ, on_holder_exit, l) != CK_OK)
+		cki_log_warn("cannot watch holder pid %d", (int)pid);
+	return true;
+}
+
+static void
+holder_unref(cki_locks *l, pid_t pid)
+{
+	holder_proc *h = find_holder(l, pid);
+	if (h == NULL || --h->leases > 0)
+		return;
+	cki_loop_unwatch_fd(l->loop, h->pidfd);
+	close(h->pidfd);
+	*h = l->holders[--l->nholders];
+}
+
+/* ---- leases ----------------------------------------------------------------------------- */
+
+static void
+lease_free(lease *ls)
+{
+	free(ls->key);
+	free(ls->lock_id);
+	free(ls);
+}
+
+static void
+lease_remove(cki_locks *l, lease *ls)
+{
+	for (size_t i = 0; i < l->nleases; i++) {
+		if (l->leases[i] == ls) {
+			l->leases[i] = l->leases[--l->nleases];
+			break;
+		}
+	}
+	cki_loop_timer_cancel(l->loop, ls->expiry);
+	if (ls->pid > 0)
+		holder_unref(l, ls->pid);
+}
+
+static void
+on_unlock_logged(void *arg, const cki_store_reply *r)
+{
+	lease *ls = arg;
+	if (r->err != CK_OK)
+		cki_log_warn("releasing lock on %s failed: %s", ls->key, ck_strerror(r->err));
+	ls->owner->unlocks_pending--;
+	lease_free(ls);
+}
+
+/* Drops a lease and tells the store, without anyone waiting for the answer. */
+static void
+lease_drop_and_unlock(cki_locks *l, lease *ls)
+{
+	lease_remove(l, ls);
+	l->unlocks_pending++;
+	l->store->ops->unlock(l->store, ls->key, ls->lock_id, cki_now_ms() + 5000, on_unlock_logged,
+	                      ls);
+}
+
+static void
+release_holder_leases(cki_locks *l, pid_t pid)
+{
+	for (size_t i = l->nleases; i-- > 0;) {
+		if (i < l->nleases && l->leases[i]->pid == pid) {
+			cki_metrics_inc(CKI_C_LOCKS_RELEASED_ON_DEATH);
+			lease_drop_and_unlock(l, l->leases[i]);
+		}
+	}
+	holder_proc *h = find_holder(l, pid);
+	if (h != NULL) { /* no leases left but still watched: stop watching */
+		cki_loop_unwatch_fd(l->loop, h->pidfd);
+		close(h->pidfd);
+		*h = l->holders[--l->nholders];
+	}
+}
+
+static void
+on_lease_expired(cki_loop *loop, void *arg)
+{
+	lease *ls = arg;
+	cki_locks *l = ls->owner;
+	ls->expiry = 0;
+	cki_metrics_inc(CKI_C_LOCKS_EXPIRED);
+	/* The store's lease ended by itself at the same moment: nothing to unlock. */
+	lease_remove(l, ls);
+	lease_free(ls);
+}
+
+static lease *
+find_lease(cki_locks *l, const uint8_t *handle, size_t len)
+{
+	if (len != CKI_LOCK_HANDLE_LEN)
+		return NULL;
+	for (size_t i = 0; i < l->nleases; i++)
+		if (memcmp(l->leases[i]->handle, handle, CKI_LOCK_HANDLE_LEN) == 0)
+			return l->leases[i];
+	return NULL;
+}
+
+static ck_err
+lease_add(cki_locks *l, waiter *w, const char *lock_id, lease **out)
+{
+	lease *ls = calloc(1, sizeof(*ls));
+	if (ls == NULL)
+		return CK_ENOMEM;
+	ls->owner = l;
+	ls->key = strdup(w->key);
+	ls->lock_id = strdup(lock_id);
+	ls->pid = w->holder.known ? w->holder.pid : 0;
+	ls->uid = w->holder.uid;
+	if (ls->key == NULL || ls->lock_id == NULL ||
+	    getrandom(ls->handle, sizeof(ls->handle), 0) != (ssize_t)sizeof(ls->handle)) {
+		lease_free(ls);
+		return CK_ENOMEM;
+	}
+	if (l->nleases == l->cap_leases) {
+		size_t ncap = l->cap_leases ? l->cap_leases * 2 : 16;
+		lease **nl = realloc(l->leases, ncap * sizeof(*nl));
+		if (nl == NULL) {
+			lease_free(ls);
+			return CK_ENOMEM;
+		}
+		l->leases = nl;
+		l->cap_leases = ncap;
+	}
+	l->leases[l->nleases++] = ls;
+	ls->expiry = cki_loop_timer(l->loop, w->lease_ms, on_lease_expired, ls);
+	*out = ls;
+	return CK_OK;
+}
+
+/* ---- acquiring ---------------------------------------------------------------------------- */
+
+static void try_acquire(waiter *w);
+
+static void
+waiter_finish(waiter *w, const cki_lock_result *r)
+{
+	cki_locks *l = w->l;
+	for (waiter **pp = &l->waiters; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	cki_loop_timer_cancel(l->loop, w->timer);
+	w->cb(w->arg, r);
+	free(w->key);
+	free(w);
+}
+
+static void
+on_retry_timer(cki_loop *loop, void *arg)
+{
+	waiter *w = arg;
+	w->timer = 0;
+	try_acquire(w);
+}
+
+static uint32_t
+jittered(uint32_t ms)
+{
+	uint16_t r = 0;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (uint16_t)rand();
+	/* U[0.5, 1.0) like the SDKs: waiters spread out instead of polling in step. */
+	return ms / 2 + (uint32_t)((uint64_t)ms * r / 131072u);
+}
+
+static void
+on_lock_reply(void *arg, const cki_store_reply *r)
+{
+	waiter *w = arg;
+	cki_locks *l = w->l;
+	cki_lock_result res = {.err = r->err, .message = r->message};
+	w->in_store = false;
+	if (l->closing) {
+		lease *ls;
+		/* Granted while shutting down: hand it straight back to the store. */
+		if (r->err == CK_OK && r->lock_id != NULL &&
+		    lease_add(l, w, r->lock_id, &ls) == CK_OK)
+			lease_drop_and_unlock(l, ls);
+		res.err = CK_ESHUTDOWN;
+		res.message = "agent is shutting down";
+		waiter_finish(w, &res);
+		return;
+	}
+	if (r->err == CK_OK && r->lock_id != NULL) {
+		lease *ls;
+		res.err = lease_add(l, w, r->lock_id, &ls);
+		if (res.err == CK_OK) {
+			if (ls->pid > 0 && !holder_ref(l, ls->pid)) {
+				/* The holder died while waiting: give the lock straight back. */
+				ls->pid = 0;
+				lease_drop_and_unlock(l, ls);
+				res.err = CK_ESHUTDOWN;
+				res.message = "lock holder exited before the lock was granted";
+			} else {
+				res.acquired = true;
+				memcpy(res.handle, ls->handle, sizeof(res.handle));
+				res.lease_ms = w->lease_ms;
+				cki_metrics_inc(CKI_C_LOCKS_ACQUIRED);
+			}
+		}
+		waiter_finish(w, &res);
+		return;
+	}
+	/* Contested, or a transient failure (treated as held, as the SDKs do). */
+	bool transient = r->err == CK_EUPSTREAM || r->err == CK_ETIMEDOUT ||
+	                 r->err == CK_ERATELIMIT || r->err == CK_EUNAVAILABLE;
+	if (r->err != CK_OK && !transient) {
+		waiter_finish(w, &res);
+		return;
+	}
+	uint64_t now = cki_now_ms();
+	uint32_t delay = jittered(w->delay_ms);
+	if (now + delay >= w->give_up) {
+		cki_metrics_inc(CKI_C_LOCKS_CONTESTED);
+		res.err = CK_OK;
+		res.acquired = false;
+		waiter_finish(w, &res);
+		return;
+	}
+	w->delay_ms = w->delay_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : w->delay_ms * 2;
+	w->timer = cki_loop_timer(l->loop, delay, on_retry_timer, w);
+}
+
+static void
+try_acquire(waiter *w)
+{
+	w->in_store = true;
+	w->l->store->ops->lock(w->l->store, w->key, w->lease_ms, w->deadline, on_lock_reply, w);
+}
+
+void
+cki_locks_acquire(cki_locks *l, const char *key, uint32_t lease_ms, uint32_t wait_ms,
+                  uint64_t deadline, const cki_peer *holder, cki_lock_cb cb, void *arg)
+{
+	cki_lock_result res = {.err = CK_ENOMEM};
+	waiter *w = calloc(1, sizeof(*w));
+	if (w == NULL || (w->key = strdup(key)) == NULL) {
+		free(w);
+		cb(arg, &res);
+		return;
+	}
+	uint64_t now = cki_now_ms();
+	w->l = l;
+	w->lease_ms = lease_ms ? lease_ms : CKI_LOCK_DEFAULT_LEASE_MS;
+	w->deadline = deadline;
+	w->give_up = now + wait_ms < deadline ? now + wait_ms : deadline;
+	w->delay_ms = POLL_FIRST_MS;
+	w->holder = *holder;
+	w->cb = cb;
+	w->arg = arg;
+	w->next = l->waiters;
+	l->waiters = w;
+	try_acquire(w);
+}
+
+/* ---- releasing ---------------------------------------------------------------------------- */
+
+typedef struct release_op {
+	cki_lock_cb cb;
+	void *arg;
+} release_op;
+
+static void
+on_unlock_reply(void *arg, const cki_store_reply *r)
+{
+	release_op *op = arg;
+	cki_lock_result res = {.err = r->err, .message = r->message, .acquired = false};
+	if (r->err == CK_OK)
+		cki_metrics_inc(CKI_C_LOCKS_RELEASED);
+	op->cb(op->arg, &res);
+	free(op);
+}
+
+void
+cki_locks_release(cki_locks *l, const uint8_t *handle, size_t handle_len, const cki_peer *who,
+                  uint64_t deadline, cki_lock_cb cb, void *arg)
+{
+	cki_lock_result res = {.err = CK_EBADHANDLE};
+	lease *ls = find_lease(l, handle, handle_len);
+	if (ls == NULL) {
+		res.message = "unknown lock handle (expired, released, or never granted)";
+		cb(arg, &res);
+		return;
+	}
+	if (ls->pid > 0 && (!who->known || who->pid != ls->pid)) {
+		res.message = "lock handle belongs to another process";
+		cb(arg, &res);
+		return;
+	}
+	release_op *op = malloc(sizeof(*op));
+	if (op == NULL) {
+		res.err = CK_ENOMEM;
+		cb(arg, &res);
+		return;
+	}
+	op->cb = cb;
+	op->arg = arg;
+	lease_remove(l, ls);
+	/* The store copies what it needs before the lease memory goes. */
+	l->store->ops->unlock(l->store, ls->key, ls->lock_id, deadline, on_unlock_reply, op);
+	lease_free(ls);
+}
+
+void
+cki_locks_shutdown(cki_locks *l)
+{
+	l->closing = true;
+	while (l->nleases > 0)
+		lease_drop_and_unlock(l, l->leases[l->nleases - 1]);
+	/* Waiters parked on a timer finish now; those inside a store call finish when it
+	 * answers (on_lock_reply sees closing). */
+	for (waiter *w = l->waiters, *next; w != NULL; w = next) {
+		next = w->next;
+		if (!w->in_store) {
+			cki_lock_result res = {.err = CK_ESHUTDOWN,
+			                       .message = "agent is shutting down"};
+			waiter_finish(w, &res);
+		}
+	}
+}
+
+size_t
+cki_locks_busy(const cki_locks *l)
+{
+	size_t n = l->unlocks_pending;
+	for (const waiter *w = l->waiters; w != NULL; w = w->next)
+		n++;
+	return n;
+}
+
+void
+cki_locks_free(cki_locks *l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->nleases; i++) {
+		cki_loop_timer_cancel(l->loop, l->leases[i]->expiry);
+		lease_free(l->leases[i]);
+	}
+	while (l->nholders > 0) {
+		cki_loop_unwatch_fd(l->loop, l->holders[l->nholders - 1].pidfd);
+		close(l->holders[--l->nholders].pidfd);
+	}
+	free(l->leases);
+	free(l->holders);
+	free(l);
+}

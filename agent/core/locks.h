@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The lease table. Stubs get opaque random handles; the store's lock ids (the API's lock ids)
+ * never leave the agent. Each lease remembers its holder (uid, pid from peer credentials); a
+ * pidfd per holder process is watched by the loop, so when a holder exits or crashes its
+ * locks are released at once, and pid reuse cannot fool it. Waiting for a contested lock is
+ * done here (poll 50 ms doubling to 500 ms, jittered), so a stub blocks on one request.
+ */
+#ifndef CKI_LOCKS_H
+#define CKI_LOCKS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/loop.h"
+#include "core/request.h"
+#include "store/store.h"
+
+#define CKI_LOCK_HANDLE_LEN       16
+#define CKI_LOCK_DEFAULT_LEASE_MS 30000u
+
+typedef struct cki_locks cki_locks;
+
+CK_NODISCARD ck_err cki_locks_new(cki_locks **out, cki_loop *loop, cki_store *store);
+
+/* Shutdown, step 1: releases every held lock in the store (asynchronously) and fails
+ * waiting acquires with CK_ESHUTDOWN. Run the loop until cki_locks_busy() is 0 (or a
+ * grace period passes), destroy the store, then cki_locks_free(). */
+void cki_locks_shutdown(cki_locks *l);
+/* Unlocks and acquires still waiting for the store. */
+size_t cki_locks_busy(const cki_locks *l);
+/* Frees the table. The store must be destroyed first (so no callback is pending).
+ * Accepts NULL. */
+void cki_locks_free(cki_locks *l);
+
+typedef struct cki_lock_result {
+	ck_err err;
+	const char *message;
+	bool acquired;
+	uint8_t handle[CKI_LOCK_HANDLE_LEN];
+	int64_t lease_ms;
+} cki_lock_result;
+
+typedef void (*cki_lock_cb)(void *arg, const cki_lock_result *r);
+
+/* Tries to take the lock on key for holder, retrying until wait_ms or deadline. The
+ * callback runs exactly once (possibly before this returns). */
+void cki_locks_acquire(cki_locks *l, const char *key, uint32_t lease_ms, uint32_t wait_ms,
+                       uint64_t deadline, const cki_peer *holder, cki_lock_cb cb, void *arg);
+
+/* Releases the lease named by handle. CK_EBADHANDLE for an unknown handle or one held by
+ * another process. released=true once the store confirmed. */
+void cki_locks_release(cki_locks *l, const uint8_t *handle, size_t handle_len, const cki_peer *who,
+                       uint64_t deadline, cki_lock_cb cb, void *arg);
+
+/* Number of leases held now. */
+size_t cki_locks_count(const cki_locks *l);
+
+#endif

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Helpers shared by every store backend. */
+#include "store/store.h"
+
+#include <string.h>
+
+void
+cki_store_reply_init(cki_store_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->err = CK_OK;
+	r->fresh_for_ms = -1;
+	r->ttl_s = -1;
+	r->latency_ms = -1;
+}
