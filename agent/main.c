@@ -176,7 +176,7 @@ open_store(agent *a)
 {
 	char why[256] = "";
 	if (strcmp(a->cfg.upstream, "memory:") == 0) {
-		ck_err rv = cki_store_memory_new(&a->store, a->cfg.memory_limit_bytes);
+		ck_err rv = cki_store_memory_new(&a->store, a->loop, a->cfg.memory_limit_bytes);
 		if (rv == CK_OK)
 			cki_loop_timer(a->loop, SWEEP_MS, on_sweep, a);
 		return rv;
@@ -322,11 +322,13 @@ run(agent *a, int argc, char **argv)
 static void
 teardown(agent *a)
 {
-	cki_server_free(a->server, 1000);
+	/* Everyone is answered first (the store's destroy answers what it still holds, through
+	 * the server), then the server goes, giving those replies a linger to leave. */
 	if (a->locks != NULL && !a->locks_released)
 		cki_locks_shutdown(a->locks);
 	if (a->store != NULL)
 		a->store->ops->destroy(a->store); /* fails what is left with CK_ESHUTDOWN */
+	cki_server_free(a->server, 1000);
 	cki_locks_free(a->locks);
 	cki_refresh_free(a->refresh);
 	cki_flight_free(a->flight);

@@ -22,7 +22,7 @@
 
 #include "base/log.h"
 
-#define AAD_VERSION          0x03
+#define AAD_VERSION 0x03
 
 static uint8_t *
 put_component(uint8_t *p, const char *s, size_t n)

@@ -99,7 +99,6 @@ cki_request_peek_id(const uint8_t *buf, size_t len)
 	return cki_wire_peek_id(buf, len, &id) ? id : 0;
 }
 
-
 static size_t
 parse_id_list(const char *list, unsigned *out, size_t cap, bool *bad)
 {

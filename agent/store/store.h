@@ -2,9 +2,11 @@
 /*
  * The interface every storage backend implements: the embedded store (store_memory) and the
  * cachekit.io API (store_http). Operations are asynchronous: each takes a completion callback
- * that is called exactly once, either before the call returns (the embedded store) or later
- * from the loop (HTTP). The caller must cope with both. Keys passed in are already validated
- * storage keys (keys.h); values are the stored form (sealed or plain), opaque to the store.
+ * that is called exactly once, from the loop, never before the call returns (a backend that
+ * knows its answer at once queues it with store/completion.h). So a caller's state is settled
+ * before its reply arrives, whatever the store. destroy() answers whatever is still pending.
+ * Keys passed in are already validated storage keys (keys.h); values are the stored form
+ * (sealed or plain), opaque to the store. Each backend's unit test asserts the contract.
  */
 #ifndef CKI_STORE_H
 #define CKI_STORE_H
@@ -72,7 +74,8 @@ typedef struct cki_store_ops {
 	void (*health)(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg);
 	/* Appends "name value" counters to the stats reply; may be NULL. */
 	void (*stats)(cki_store *s, void (*emit)(void *ctx, const char *name, double v), void *ctx);
-	/* Fails every operation in flight with CK_ESHUTDOWN, then frees. */
+	/* Answers every operation in flight (CK_ESHUTDOWN, or its queued result), then frees.
+	 * The only call that may run callbacks before it returns. */
 	void (*destroy)(cki_store *s);
 	/* The URL shown in health ("memory:" or the API URL). */
 	const char *(*url)(cki_store *s);

@@ -226,7 +226,7 @@ mem_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void 
 		r.fresh_for_ms = 0;
 	}
 out:
-	cki_memstore_finish(cb, arg, &r);
+	cki_memstore_finish(m, cb, arg, &r);
 	value_release(held);
 }
 
@@ -324,7 +324,7 @@ mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const c
 out:
 	free(e);
 	free(v);
-	cki_memstore_finish(cb, arg, &r);
+	cki_memstore_finish(m, cb, arg, &r);
 }
 
 static void
@@ -344,7 +344,7 @@ mem_del(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void 
 		r.found = true;
 	}
 out:
-	cki_memstore_finish(cb, arg, &r);
+	cki_memstore_finish(m, cb, arg, &r);
 }
 
 static void
@@ -360,7 +360,7 @@ mem_exists(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, vo
 	/* Like HEAD: a stale entry is present. */
 	r.found = entry_find_live(m, key, key_len, cki_memstore_now(m)) != NULL;
 out:
-	cki_memstore_finish(cb, arg, &r);
+	cki_memstore_finish(m, cb, arg, &r);
 }
 
 static void
@@ -384,7 +384,7 @@ mem_get_ttl(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, v
 	r.ttl_s = e->evict_at == NEVER ? -1
 	                               : (int64_t)((e->evict_at - now + MS_PER_S - 1) / MS_PER_S);
 out:
-	cki_memstore_finish(cb, arg, &r);
+	cki_memstore_finish(m, cb, arg, &r);
 }
 
 static void
@@ -426,7 +426,7 @@ mem_touch(cki_store *s, const char *key, uint32_t ttl_s, uint64_t deadline, cki_
 	cki_lru_touch(&m->lru, &e->lru);
 	r.found = true;
 out:
-	cki_memstore_finish(cb, arg, &r);
+	cki_memstore_finish(m, cb, arg, &r);
 }
 
 static double
@@ -460,7 +460,7 @@ mem_health(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg)
 	r.found = true;
 	r.version = CK_VERSION_STRING;
 out:
-	cki_memstore_finish(cb, arg, &r);
+	cki_memstore_finish(m, cb, arg, &r);
 }
 
 static void
@@ -483,6 +483,7 @@ mem_destroy(cki_store *s)
 
 	if (m == NULL)
 		return;
+	cki_completions_flush(&m->done); /* answer what is queued before the loop can go */
 	for (e = entry_of(m->lru.head); e != NULL; e = next) {
 		next = entry_of(e->lru.next);
 		value_release(e->value);
@@ -520,13 +521,13 @@ static const cki_store_ops memory_ops = {
 /* ---- public ------------------------------------------------------------------------------- */
 
 ck_err
-cki_store_memory_new(cki_store **out, uint64_t memory_limit_bytes)
+cki_store_memory_new(cki_store **out, cki_loop *loop, uint64_t memory_limit_bytes)
 {
 	struct memstore *m = NULL;
 	uint64_t seed[2];
 	ck_err rv;
 
-	if (out == NULL || memory_limit_bytes == 0) {
+	if (out == NULL || loop == NULL || memory_limit_bytes == 0) {
 		cki_log_error("store memory: the memory limit must be above 0 bytes");
 		rv = CK_EINVAL;
 		goto out;
@@ -541,6 +542,7 @@ cki_store_memory_new(cki_store **out, uint64_t memory_limit_bytes)
 	m->base.ops = &memory_ops;
 	m->limit = memory_limit_bytes;
 	m->now_ms = default_clock;
+	cki_completions_init(&m->done, loop);
 	if ((rv = cki_memtable_init(&m->entries, seed[0], seed[1])) != CK_OK ||
 	    (rv = cki_memtable_init(&m->locks, seed[0], seed[1])) != CK_OK)
 		goto out;

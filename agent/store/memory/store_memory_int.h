@@ -15,6 +15,7 @@
 
 #include "cachekit/errors.h"
 #include "base/memtable.h"
+#include "store/completion.h"
 #include "store/store.h"
 
 struct memstore {
@@ -29,6 +30,7 @@ struct memstore {
 	uint64_t expired;   /* entries reclaimed after evict_at */
 	uint64_t (*now_ms)(void *ctx);
 	void *now_ctx;
+	cki_completions done; /* replies, delivered from the loop (store contract) */
 };
 
 /* The store clock, in ms (cki_now_ms() unless a test replaced it). */
@@ -38,12 +40,12 @@ cki_memstore_now(const struct memstore *m)
 	return m->now_ms(m->now_ctx);
 }
 
-/* Calls cb (when there is one) with r: the last thing every operation does with the store. */
+/* Queues r for cb (when there is one), delivered from the loop: the last thing every
+ * operation does with the store. The store's state has already changed. */
 static inline void
-cki_memstore_finish(cki_store_cb cb, void *arg, const cki_store_reply *r)
+cki_memstore_finish(struct memstore *m, cki_store_cb cb, void *arg, const cki_store_reply *r)
 {
-	if (cb != NULL)
-		cb(arg, r);
+	cki_completions_post(&m->done, cb, arg, r);
 }
 
 /* Fills buf with len bytes from getrandom(). Returns CK_OK or CK_EINTERNAL (logged). */

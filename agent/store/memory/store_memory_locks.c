@@ -187,7 +187,7 @@ cki_memstore_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t dea
 	lk->expires_at = now + lease_ms;
 	r.lock_id = id;
 out:
-	cki_memstore_finish(cb, arg, &r);
+	cki_memstore_finish(m, cb, arg, &r);
 }
 
 void
@@ -220,5 +220,5 @@ cki_memstore_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t
 		r.found = true;
 	}
 out:
-	cki_memstore_finish(cb, arg, &r);
+	cki_memstore_finish(m, cb, arg, &r);
 }

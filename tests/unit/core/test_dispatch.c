@@ -12,6 +12,7 @@
 
 #include "cachekit/version.h"
 #include "cunit_main.h"
+#include "loop_turn.h"
 #include "core/dispatch.h"
 #include "crypto/keyring.h"
 #include "base/log.h"
@@ -74,7 +75,8 @@ static void
 fixture_start(fixture *f, bool with_keyring, uint32_t ahead_pct)
 {
 	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&f->loop), CK_OK);
-	CU_ASSERT_EQUAL_FATAL(cki_store_memory_new(&f->store, f->cfg.memory_limit_bytes), CK_OK);
+	CU_ASSERT_EQUAL_FATAL(cki_store_memory_new(&f->store, f->loop, f->cfg.memory_limit_bytes),
+	                      CK_OK);
 	CU_ASSERT_EQUAL_FATAL(cki_locks_new(&f->locks, f->loop, f->store), CK_OK);
 	cki_refresh_opts ro = {.ahead_pct = ahead_pct, .jitter_pct = 0, .claim_ms = 10000};
 	CU_ASSERT_EQUAL_FATAL(cki_refresh_new(&f->refresh, f->loop, f->store, &ro), CK_OK);
@@ -267,6 +269,7 @@ store_read(fixture *f, const char *key)
 {
 	raw out = {0};
 	f->store->ops->get(f->store, key, cki_now_ms() + 1000, on_raw, &out);
+	ck_test_turn(f->loop);
 	return out;
 }
 
@@ -282,6 +285,7 @@ store_write(fixture *f, const char *key, const uint8_t *v, size_t len)
 	ck_err err = CK_EINTERNAL;
 	cki_put_opts po = {.ttl_s = 60};
 	f->store->ops->put(f->store, key, v, len, &po, cki_now_ms() + 1000, on_put, &err);
+	ck_test_turn(f->loop);
 	CU_ASSERT_EQUAL(err, CK_OK);
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cunit_main.h"
+#include "loop_turn.h"
 #include "core/locks.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -57,7 +58,7 @@ fixture_init(fixture *f)
 {
 	memset(f, 0, sizeof(*f));
 	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&f->loop), CK_OK);
-	CU_ASSERT_EQUAL_FATAL(cki_store_memory_new(&f->store, 1u << 20), CK_OK);
+	CU_ASSERT_EQUAL_FATAL(cki_store_memory_new(&f->store, f->loop, 1u << 20), CK_OK);
 	CU_ASSERT_EQUAL_FATAL(cki_locks_new(&f->locks, f->loop, f->store), CK_OK);
 	f->me = (cki_peer){.known = true, .uid = getuid(), .gid = getgid(), .pid = getpid()};
 	cki_metrics_reset();
@@ -116,6 +117,7 @@ acquire(fixture *f, const char *key, uint32_t lease_ms, uint32_t wait_ms, const 
         outcome *o)
 {
 	cki_locks_acquire(f->locks, key, lease_ms, wait_ms, cki_now_ms() + 5000, who, on_lock, o);
+	ck_test_turn(f->loop); /* the store's first answer */
 }
 
 static void
@@ -232,11 +234,13 @@ test_release_rules(void)
 	outcome r = {0};
 	cki_locks_release(f.locks, a.handle, sizeof(a.handle), &other, cki_now_ms() + 1000, on_lock,
 	                  &r);
+	ck_test_turn(f.loop);
 	CU_ASSERT_EQUAL(r.calls, 1);
 	CU_ASSERT_EQUAL(r.err, CK_EBADHANDLE);
 	cki_peer anonymous = {.known = false};
 	cki_locks_release(f.locks, a.handle, sizeof(a.handle), &anonymous, cki_now_ms() + 1000,
 	                  on_lock, &r);
+	ck_test_turn(f.loop);
 	CU_ASSERT_EQUAL(r.err, CK_EBADHANDLE);
 	CU_ASSERT_EQUAL(cki_locks_count(f.locks), 1);
 
@@ -245,21 +249,25 @@ test_release_rules(void)
 	unknown[0] ^= 0xff;
 	cki_locks_release(f.locks, unknown, sizeof(unknown), &f.me, cki_now_ms() + 1000, on_lock,
 	                  &r);
+	ck_test_turn(f.loop);
 	CU_ASSERT_EQUAL(r.err, CK_EBADHANDLE);
 	cki_locks_release(f.locks, a.handle, sizeof(a.handle) - 1, &f.me, cki_now_ms() + 1000,
 	                  on_lock, &r);
+	ck_test_turn(f.loop);
 	CU_ASSERT_EQUAL(r.err, CK_EBADHANDLE);
 	CU_ASSERT_EQUAL(cki_locks_count(f.locks), 1);
 
 	/* The holder releases; the store lock is free again; the handle is then unknown. */
 	cki_locks_release(f.locks, a.handle, sizeof(a.handle), &f.me, cki_now_ms() + 1000, on_lock,
 	                  &r);
+	ck_test_turn(f.loop);
 	CU_ASSERT_EQUAL(r.err, CK_OK);
 	CU_ASSERT_EQUAL(r.calls, 5);
 	CU_ASSERT_EQUAL(cki_locks_count(f.locks), 0);
 	CU_ASSERT_EQUAL(cki_metrics_get(CKI_C_LOCKS_RELEASED), 1);
 	cki_locks_release(f.locks, a.handle, sizeof(a.handle), &f.me, cki_now_ms() + 1000, on_lock,
 	                  &r);
+	ck_test_turn(f.loop);
 	CU_ASSERT_EQUAL(r.err, CK_EBADHANDLE);
 	outcome again = {0};
 	acquire(&f, "lock:r", 10000, 0, &f.me, &again);
@@ -283,6 +291,7 @@ test_lease_expiry_removes_the_lease(void)
 	outcome r = {0};
 	cki_locks_release(f.locks, a.handle, sizeof(a.handle), &f.me, cki_now_ms() + 1000, on_lock,
 	                  &r);
+	ck_test_turn(f.loop);
 	CU_ASSERT_EQUAL(r.err, CK_EBADHANDLE);
 	outcome b = {0};
 	acquire(&f, "lock:e", 5000, 0, &f.me, &b);
@@ -349,6 +358,7 @@ test_holder_dead_before_grant_gets_nothing(void)
 	CU_ASSERT_FALSE(a.acquired);
 	CU_ASSERT_EQUAL(a.err, CK_ESHUTDOWN);
 	CU_ASSERT_EQUAL(cki_locks_count(f.locks), 0);
+	ck_test_turn(f.loop); /* the store's answer to giving the lock back */
 	CU_ASSERT_EQUAL(cki_locks_busy(f.locks), 0);
 	outcome b = {0};
 	acquire(&f, "lock:x", 5000, 0, &f.me, &b);
@@ -418,6 +428,7 @@ test_shutdown_releases_everything_and_fails_waiters(void)
 	raw_lock r1 = {0}, r2 = {0};
 	f.store->ops->lock(f.store, "lock:s1", 1000, cki_now_ms() + 1000, on_raw_lock, &r1);
 	f.store->ops->lock(f.store, "lock:s2", 1000, cki_now_ms() + 1000, on_raw_lock, &r2);
+	ck_test_turn(f.loop);
 	CU_ASSERT_TRUE(r1.granted);
 	CU_ASSERT_TRUE(r2.granted);
 	fixture_done(&f);

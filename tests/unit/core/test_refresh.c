@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cunit_main.h"
+#include "loop_turn.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "core/refresh.h"
@@ -39,7 +40,7 @@ fixture_init(fixture *f, uint32_t ahead_pct, uint32_t claim_ms, size_t max_entri
 {
 	memset(f, 0, sizeof(*f));
 	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&f->loop), CK_OK);
-	CU_ASSERT_EQUAL_FATAL(cki_store_memory_new(&f->store, 1u << 20), CK_OK);
+	CU_ASSERT_EQUAL_FATAL(cki_store_memory_new(&f->store, f->loop, 1u << 20), CK_OK);
 	cki_refresh_opts o = {.ahead_pct = ahead_pct,
 	                      .jitter_pct = 0,
 	                      .claim_ms = claim_ms,
@@ -51,8 +52,9 @@ fixture_init(fixture *f, uint32_t ahead_pct, uint32_t claim_ms, size_t max_entri
 static void
 fixture_done(fixture *f)
 {
-	cki_refresh_free(f->r);
+	/* The store goes first: destroying it answers what is pending, into the tracker. */
 	f->store->ops->destroy(f->store);
+	cki_refresh_free(f->r);
 	cki_loop_free(f->loop);
 }
 
@@ -208,6 +210,7 @@ put(fixture *f, const char *key, uint32_t ttl_s)
 	cki_put_opts po = {.ttl_s = ttl_s};
 	f->store->ops->put(f->store, key, (const uint8_t *)"v", 1, &po, cki_now_ms() + 1000,
 	                   on_reply, &c);
+	ck_test_turn(f->loop);
 	CU_ASSERT_EQUAL(c.err, CK_OK);
 }
 
@@ -216,6 +219,7 @@ store_ttl(fixture *f, const char *key)
 {
 	reply_copy c = {0};
 	f->store->ops->get_ttl(f->store, key, cki_now_ms() + 1000, on_reply, &c);
+	ck_test_turn(f->loop);
 	CU_ASSERT_EQUAL(c.calls, 1);
 	CU_ASSERT_TRUE(c.found);
 	return c.ttl_s;
@@ -268,6 +272,7 @@ test_sliding_touch_of_a_vanished_key_changes_nothing(void)
 	cki_refresh_on_set(f.r, "gone", 4, 0, true); /* never reached the store */
 	sleep_ms(1050);
 	cki_refresh_on_hit(f.r, "gone", CKI_FRESH, -1, false);
+	ck_test_turn(f.loop); /* the store's answer: not found */
 	CU_ASSERT_EQUAL(cki_metrics_get(CKI_C_SLIDING_REFRESHES), 0);
 	CU_ASSERT_EQUAL(cki_refresh_count(f.r), 1);
 	fixture_done(&f);

@@ -2,8 +2,9 @@
 /*
  * Unit tests for the embedded store (agent/store_memory.c): every operation of store.h with
  * the cachekit.io API's semantics (TTL, stale window, fresh-for, rounded-up ttl, PATCH-ttl
- * rules, lock leases), the byte bound and LRU eviction, and the callback contract. Time is an
- * injected fake clock, so no test sleeps.
+ * rules, lock leases), the byte bound and LRU eviction, and the callback contract: every
+ * operation takes effect at once and completes from the loop, never inside the call. Time is
+ * an injected fake clock, so no test sleeps.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@ struct result {
 	char version[32];
 };
 
+static cki_loop *loop;
 static cki_store *st;
 static struct fake_clock clk;
 static struct result res;
@@ -86,7 +88,9 @@ open_store(uint64_t limit)
 	st = NULL;
 	clk.now = START_MS;
 	reset();
-	CU_ASSERT_FATAL(cki_store_memory_new(&st, limit) == CK_OK);
+	if (loop == NULL)
+		CU_ASSERT_FATAL(cki_loop_new(&loop) == CK_OK);
+	CU_ASSERT_FATAL(cki_store_memory_new(&st, loop, limit) == CK_OK);
 	CU_ASSERT_FATAL(st != NULL);
 	cki_store_memory_set_clock(st, fake_now, &clk);
 }
@@ -100,13 +104,36 @@ close_store(void)
 	reset();
 }
 
-/* Each wrapper runs one operation and checks the callback ran exactly once. */
+static void
+stop_loop(cki_loop *l, void *arg)
+{
+	cki_loop_stop(l);
+}
+
+/* Runs the loop for one turn: everything queued before it is delivered. */
+static void
+turn(void)
+{
+	CU_ASSERT_FATAL(cki_loop_timer(loop, 0, stop_loop, NULL) != 0);
+	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
+}
+
+/* The contract: nothing completes inside the call; the loop's next turn delivers it, once. */
+static void
+settle(void)
+{
+	CU_ASSERT_EQUAL(res.calls, 0);
+	turn();
+}
+
+/* Each wrapper runs one operation and checks the callback ran exactly once, from the loop. */
 static struct result *
 put_bytes(const char *key, const void *data, size_t len, uint32_t ttl, uint32_t stale)
 {
 	cki_put_opts o = {.ttl_s = ttl, .stale_ttl_s = stale};
 	reset();
 	st->ops->put(st, key, data, len, &o, 0, capture, &res);
+	settle();
 	CU_ASSERT_EQUAL(res.calls, 1);
 	return &res;
 }
@@ -122,6 +149,7 @@ get(const char *key)
 {
 	reset();
 	st->ops->get(st, key, 0, capture, &res);
+	settle();
 	CU_ASSERT_EQUAL(res.calls, 1);
 	return &res;
 }
@@ -140,6 +168,7 @@ del(const char *key)
 {
 	reset();
 	st->ops->del(st, key, 0, capture, &res);
+	settle();
 	CU_ASSERT_EQUAL(res.calls, 1);
 	return &res;
 }
@@ -149,6 +178,7 @@ exists(const char *key)
 {
 	reset();
 	st->ops->exists(st, key, 0, capture, &res);
+	settle();
 	CU_ASSERT_EQUAL(res.calls, 1);
 	return &res;
 }
@@ -158,6 +188,7 @@ get_ttl(const char *key)
 {
 	reset();
 	st->ops->get_ttl(st, key, 0, capture, &res);
+	settle();
 	CU_ASSERT_EQUAL(res.calls, 1);
 	return &res;
 }
@@ -167,6 +198,7 @@ touch(const char *key, uint32_t ttl)
 {
 	reset();
 	st->ops->touch(st, key, ttl, 0, capture, &res);
+	settle();
 	CU_ASSERT_EQUAL(res.calls, 1);
 	return &res;
 }
@@ -176,6 +208,7 @@ lock(const char *key, uint32_t lease_ms)
 {
 	reset();
 	st->ops->lock(st, key, lease_ms, 0, capture, &res);
+	settle();
 	CU_ASSERT_EQUAL(res.calls, 1);
 	return &res;
 }
@@ -185,6 +218,7 @@ unlock(const char *key, const char *id)
 {
 	reset();
 	st->ops->unlock(st, key, id, 0, capture, &res);
+	settle();
 	CU_ASSERT_EQUAL(res.calls, 1);
 	return &res;
 }
@@ -223,7 +257,7 @@ entry_size(const char *key, size_t value_len)
 	char *v = calloc(1, value_len + 1);
 	cki_put_opts o = {0, 0};
 
-	CU_ASSERT_FATAL(cki_store_memory_new(&scratch, BIG_LIMIT) == CK_OK);
+	CU_ASSERT_FATAL(cki_store_memory_new(&scratch, loop, BIG_LIMIT) == CK_OK);
 	scratch->ops->put(scratch, key, (const uint8_t *)v, value_len, &o, 0, NULL, NULL);
 	scratch->ops->stats(scratch, stat_emit, &q);
 	scratch->ops->destroy(scratch);
@@ -237,7 +271,7 @@ static void
 test_zero_limit_is_refused(void)
 {
 	cki_store *s = NULL;
-	CU_ASSERT_EQUAL(cki_store_memory_new(&s, 0), CK_EINVAL);
+	CU_ASSERT_EQUAL(cki_store_memory_new(&s, loop, 0), CK_EINVAL);
 	CU_ASSERT_PTR_NULL(s);
 }
 
@@ -985,34 +1019,64 @@ test_callback_runs_exactly_once_per_operation(void)
 
 	open_store(BIG_LIMIT);
 	st->ops->put(st, "k", (const uint8_t *)"v", 1, &ok, 0, count_calls, &n);
+	CU_ASSERT_EQUAL(n, 0); /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 1);
 	st->ops->put(st, "k", (const uint8_t *)"v", 1, &bad, 0, count_calls, &n);
+	CU_ASSERT_EQUAL(n, 1); /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 2);
 	st->ops->get(st, "k", 0, count_calls, &n);
+	CU_ASSERT_EQUAL(n, 2); /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 3);
 	st->ops->get(st, "absent", 0, count_calls, &n);
+	CU_ASSERT_EQUAL(n, 3); /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 4);
 	st->ops->exists(st, "k", 0, count_calls, &n);
+	CU_ASSERT_EQUAL(n, 4); /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 5);
 	st->ops->get_ttl(st, "k", 0, count_calls, &n);
+	CU_ASSERT_EQUAL(n, 5); /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 6);
 	st->ops->touch(st, "k", 0, 0, count_calls, &n);
+	CU_ASSERT_EQUAL(n, 6); /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 7);
 	st->ops->touch(st, "k", 30, 0, count_calls, &n);
+	CU_ASSERT_EQUAL(n, 7); /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 8);
 	st->ops->lock(st, "k", 1000, 0, count_calls, &n);
+	CU_ASSERT_EQUAL(n, 8); /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 9);
 	st->ops->lock(st, "k", 1000, 0, count_calls, &n); /* contested */
+	CU_ASSERT_EQUAL(n, 9);                            /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 10);
 	st->ops->unlock(st, "k", "wrong", 0, count_calls, &n);
+	CU_ASSERT_EQUAL(n, 10); /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 11);
 	st->ops->del(st, "k", 0, count_calls, &n);
+	CU_ASSERT_EQUAL(n, 11); /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 12);
 	st->ops->health(st, 0, count_calls, &n);
+	CU_ASSERT_EQUAL(n, 12); /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 13);
 	st->ops->get(st, "", 0, count_calls, &n); /* invalid key */
+	CU_ASSERT_EQUAL(n, 13);                   /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 14);
 	st->ops->get(st, "k", 1, count_calls, &n); /* deadline passed */
+	CU_ASSERT_EQUAL(n, 14);                    /* not inside the call */
+	turn();
 	CU_ASSERT_EQUAL(n, 15);
 	close_store();
 }
@@ -1024,11 +1088,13 @@ test_passed_deadline_times_out(void)
 	open_store(BIG_LIMIT);
 	reset();
 	st->ops->put(st, "k", (const uint8_t *)"v", 1, &o, 1, capture, &res);
+	settle();
 	CU_ASSERT_EQUAL(res.calls, 1);
 	CU_ASSERT_EQUAL(res.err, CK_ETIMEDOUT);
 	CU_ASSERT_FALSE(get("k")->found);
 	reset();
 	st->ops->health(st, 1, capture, &res);
+	settle();
 	CU_ASSERT_EQUAL(res.err, CK_ETIMEDOUT);
 	close_store();
 }
@@ -1039,6 +1105,7 @@ test_health_reports_version_and_latency(void)
 	open_store(BIG_LIMIT);
 	reset();
 	st->ops->health(st, 0, capture, &res);
+	settle();
 	CU_ASSERT_EQUAL(res.calls, 1);
 	CU_ASSERT_EQUAL(res.err, CK_OK);
 	CU_ASSERT_STRING_EQUAL(res.version, CK_VERSION_STRING);
@@ -1088,6 +1155,8 @@ test_value_stays_valid_when_the_callback_rewrites_the_key(void)
 	open_store(BIG_LIMIT);
 	CU_ASSERT_EQUAL(put("k", "original", 0, 0), CK_OK);
 	st->ops->get(st, "k", 0, delete_inside_callback, &x);
+	CU_ASSERT_EQUAL(x.calls, 0);
+	turn();
 	CU_ASSERT_EQUAL(x.calls, 1);
 	CU_ASSERT_TRUE(x.same);
 	CU_ASSERT_TRUE(holds("k", "zzzzzzzz"));
@@ -1111,6 +1180,8 @@ test_destroy_inside_a_callback_is_safe(void)
 	open_store(BIG_LIMIT);
 	CU_ASSERT_EQUAL(put("k", "original", 0, 0), CK_OK);
 	st->ops->get(st, "k", 0, destroy_inside_callback, &x);
+	CU_ASSERT_EQUAL(x.calls, 0);
+	turn();
 	CU_ASSERT_EQUAL(x.calls, 1);
 	CU_ASSERT_TRUE(x.same);
 	CU_ASSERT_PTR_NULL(st);
@@ -1183,4 +1254,12 @@ static CU_TestInfo tests[] = {
         CU_TEST_INFO_NULL,
 };
 
-CK_UNIT_SUITE("store_memory", tests)
+static int
+suite_clean(void)
+{
+	cki_loop_free(loop);
+	loop = NULL;
+	return 0;
+}
+
+CK_UNIT_SUITE_FULL("store_memory", tests, NULL, suite_clean)
