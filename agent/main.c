@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "core/refresh.h"
+#include "core/storefront.h"
 #include "crypto/secmem.h"
 #include "front/server.h"
 #include "store/http/store_http.h"
@@ -39,7 +40,8 @@ static cki_loop *signal_loop;
 typedef struct agent {
 	cki_config cfg;
 	cki_loop *loop;
-	cki_store *store;
+	cki_store *store;   /* the storefront: the one way into the backend */
+	cki_store *backend; /* owned by the storefront; main uses it only to sweep */
 	cki_locks *locks;
 	cki_refresh *refresh;
 	cki_l1 *l1;
@@ -167,7 +169,7 @@ static void
 on_sweep(cki_loop *loop, void *arg)
 {
 	agent *a = arg;
-	cki_store_memory_sweep(a->store);
+	cki_store_memory_sweep(a->backend);
 	cki_loop_timer(loop, SWEEP_MS, on_sweep, a);
 }
 
@@ -271,6 +273,14 @@ run(agent *a, int argc, char **argv)
 	ck_err rv = open_store(a);
 	if (rv != CK_OK)
 		return rv == CK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+	/* From here on everything reaches the backend through the storefront, which keeps the
+	 * L1 in step; main keeps the backend pointer only for the embedded store's sweep. */
+	cki_store *front = NULL;
+	if (cki_l1_new(&a->l1, a->cfg.l1_bytes, a->cfg.l1_ttl_ms) != CK_OK ||
+	    cki_storefront_new(&front, a->store, a->loop, a->l1) != CK_OK)
+		return EXIT_RUNTIME;
+	a->backend = a->store;
+	a->store = front;
 	if (cki_locks_new(&a->locks, a->loop, a->store) != CK_OK)
 		return EXIT_RUNTIME;
 	cki_refresh_opts ro = {.ahead_pct = a->cfg.refresh_ahead_pct,
@@ -278,8 +288,7 @@ run(agent *a, int argc, char **argv)
 	                       .claim_ms = a->cfg.refresh_claim_ms};
 	if (cki_refresh_new(&a->refresh, a->loop, a->store, &ro) != CK_OK)
 		return EXIT_RUNTIME;
-	if (cki_l1_new(&a->l1, a->cfg.l1_bytes, a->cfg.l1_ttl_ms) != CK_OK ||
-	    cki_flight_new(&a->flight, a->store) != CK_OK)
+	if (cki_flight_new(&a->flight, a->store) != CK_OK)
 		return EXIT_RUNTIME;
 	cki_dispatch_deps deps = {.loop = a->loop,
 	                          .cfg = &a->cfg,

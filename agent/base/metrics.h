@@ -32,7 +32,9 @@
 	X(SLIDING_REFRESHES, "sliding_refreshes_total")                    \
 	X(L1_HITS, "l1_hits_total")                                        \
 	X(L1_MISSES, "l1_misses_total")                                    \
-	X(FLIGHT_COALESCED, "flight_coalesced_total")
+	X(FLIGHT_COALESCED, "flight_coalesced_total")                      \
+	X(STORE_CALLS, "store_calls_total")                                \
+	X(STORE_ERRORS, "store_errors_total")
 
 typedef enum cki_counter {
 #define CKI_COUNTER_ENUM_(id, name) CKI_C_##id,

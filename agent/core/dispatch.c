@@ -214,15 +214,6 @@ done_get(void *arg, const cki_store_reply *r)
 	}
 }
 
-/* A store answer (possibly shared by several callers through single-flight). */
-static void
-done_get_from_store(void *arg, const cki_store_reply *r)
-{
-	call *c = arg;
-	cki_l1_put(c->d->deps.l1, c->key, r);
-	done_get(c, r);
-}
-
 static void
 handle_get(call *c)
 {
@@ -240,7 +231,8 @@ handle_get(call *c)
 	}
 	if (deps->cfg->l1_bytes > 0)
 		cki_metrics_inc(CKI_C_L1_MISSES);
-	cki_flight_get(deps->flight, c->key, c->deadline, done_get_from_store, c);
+	/* The storefront fills the L1 with the store's answer. */
+	cki_flight_get(deps->flight, c->key, c->deadline, done_get, c);
 }
 
 /* ---- set ---------------------------------------------------------------------------------- */
@@ -254,7 +246,6 @@ done_set(void *arg, const cki_store_reply *r)
 		return;
 	}
 	cki_metrics_inc(CKI_C_SETS);
-	cki_l1_forget(c->d->deps.l1, c->key); /* a Get may have refilled it meanwhile */
 	Cachekit__Agent__V1__SetRequest *st = c->req->set;
 	bool sliding = st->sliding || cki_list_contains(c->d->deps.cfg->sliding_namespaces, c->ns);
 	cki_refresh_on_set(c->d->deps.refresh, c->key, st->ttl_s, st->stale_ttl_s, sliding);
@@ -304,7 +295,6 @@ handle_set(call *c)
 		cki_metrics_inc(CKI_C_SEALED);
 	}
 	cki_put_opts po = {.ttl_s = st->ttl_s, .stale_ttl_s = st->stale_ttl_s};
-	cki_l1_forget(c->d->deps.l1, c->key);
 	cki_store *s = c->d->deps.store;
 	s->ops->put(s, c->key, value, len, &po, c->deadline, done_set, c);
 }
@@ -321,7 +311,6 @@ done_delete(void *arg, const cki_store_reply *r)
 	}
 	cki_metrics_inc(CKI_C_DELETES);
 	cki_refresh_on_delete(c->d->deps.refresh, c->key);
-	cki_l1_forget(c->d->deps.l1, c->key);
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__DeleteResult res = CACHEKIT__AGENT__V1__DELETE_RESULT__INIT;
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_DELETE;
@@ -335,7 +324,6 @@ handle_delete(call *c)
 {
 	if (!take_key(c, c->req->delete_->key))
 		return;
-	cki_l1_forget(c->d->deps.l1, c->key);
 	cki_store *s = c->d->deps.store;
 	s->ops->del(s, c->key, c->deadline, done_delete, c);
 }
@@ -408,7 +396,6 @@ done_refresh_ttl(void *arg, const cki_store_reply *r)
 	res.refreshed = r->found;
 	if (r->found)
 		cki_refresh_on_touch(c->d->deps.refresh, c->key, c->req->refresh_ttl->ttl_s);
-	cki_l1_forget(c->d->deps.l1, c->key); /* its Fresh-For bound changed */
 	finish(c, &resp);
 }
 

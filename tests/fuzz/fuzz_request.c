@@ -28,6 +28,7 @@
 #include "cachekit/errors.h"
 #include "config/config.h"
 #include "core/dispatch.h"
+#include "core/storefront.h"
 #include "core/flight.h"
 #include "crypto/keyring.h"
 #include "core/l1.h"
@@ -358,10 +359,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                       .jitter_pct = 20,
 	                       .claim_ms = F.cfg.refresh_claim_ms};
 
-	if (cki_store_memory_new(&store, F.loop, F.cfg.memory_limit_bytes) != CK_OK ||
+	cki_store *backend = NULL;
+	if (cki_store_memory_new(&backend, F.loop, F.cfg.memory_limit_bytes) != CK_OK ||
+	    cki_l1_new(&l1, F.cfg.l1_bytes, F.cfg.l1_ttl_ms) != CK_OK ||
+	    cki_storefront_new(&store, backend, F.loop, l1) != CK_OK ||
 	    cki_locks_new(&locks, F.loop, store) != CK_OK ||
 	    cki_refresh_new(&refresh, F.loop, store, &ro) != CK_OK ||
-	    cki_l1_new(&l1, F.cfg.l1_bytes, F.cfg.l1_ttl_ms) != CK_OK ||
 	    cki_flight_new(&flight, store) != CK_OK)
 		fail("cannot create the store or one of the dispatcher's helpers");
 	cki_dispatch_deps deps = {.loop = F.loop,
@@ -404,10 +407,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("more replies than requests");
 	if (cki_flight_count(flight) != 0)
 		fail("single-flight Gets pending with the embedded store");
-	cki_l1_free(l1);
-	cki_refresh_free(refresh);
 	/* The store goes before the tables that may still expect its callbacks. */
 	store->ops->destroy(store);
+	cki_l1_free(l1);
+	cki_refresh_free(refresh);
 	cki_flight_free(flight);
 	cki_locks_free(locks);
 	cki_dispatch_free(d);

@@ -14,6 +14,7 @@
 #include "cunit_main.h"
 #include "loop_turn.h"
 #include "core/dispatch.h"
+#include "core/storefront.h"
 #include "crypto/keyring.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -75,12 +76,15 @@ static void
 fixture_start(fixture *f, bool with_keyring, uint32_t ahead_pct)
 {
 	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&f->loop), CK_OK);
-	CU_ASSERT_EQUAL_FATAL(cki_store_memory_new(&f->store, f->loop, f->cfg.memory_limit_bytes),
+	cki_store *backend = NULL;
+	CU_ASSERT_EQUAL_FATAL(cki_store_memory_new(&backend, f->loop, f->cfg.memory_limit_bytes),
 	                      CK_OK);
+	/* As main.c wires it: everything reaches the store through the storefront. */
+	CU_ASSERT_EQUAL_FATAL(cki_l1_new(&f->l1, f->cfg.l1_bytes, f->cfg.l1_ttl_ms), CK_OK);
+	CU_ASSERT_EQUAL_FATAL(cki_storefront_new(&f->store, backend, f->loop, f->l1), CK_OK);
 	CU_ASSERT_EQUAL_FATAL(cki_locks_new(&f->locks, f->loop, f->store), CK_OK);
 	cki_refresh_opts ro = {.ahead_pct = ahead_pct, .jitter_pct = 0, .claim_ms = 10000};
 	CU_ASSERT_EQUAL_FATAL(cki_refresh_new(&f->refresh, f->loop, f->store, &ro), CK_OK);
-	CU_ASSERT_EQUAL_FATAL(cki_l1_new(&f->l1, f->cfg.l1_bytes, f->cfg.l1_ttl_ms), CK_OK);
 	CU_ASSERT_EQUAL_FATAL(cki_flight_new(&f->flight, f->store), CK_OK);
 	if (with_keyring) {
 		char why[128] = "";

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The store decorator that keeps the L1 and the store figures in step (see storefront.h). */
+#include "core/storefront.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/metrics.h"
+#include "store/completion.h"
+
+typedef struct storefront {
+	cki_store base;    /* first member: cki_store * <-> storefront * */
+	cki_store_ops ops; /* storefront_ops with the backend's type */
+	cki_store *backend;
+	cki_l1 *l1;
+	cki_completions oom; /* answers for calls that could not start */
+} storefront;
+
+/* What a call needs at its completion: whose callback, and which key to keep in step. */
+typedef enum call_kind { CALL_READ, CALL_GET, CALL_WRITE } call_kind;
+
+typedef struct call {
+	storefront *sf;
+	cki_store_cb cb;
+	void *arg;
+	call_kind kind;
+	char key[]; /* empty unless kind needs it */
+} call;
+
+static const cki_store_ops storefront_ops;
+
+static storefront *
+of(cki_store *s)
+{
+	return (storefront *)s;
+}
+
+static void
+on_done(void *arg, const cki_store_reply *r)
+{
+	call *c = arg;
+	if (r->err != CK_OK)
+		cki_metrics_inc(CKI_C_STORE_ERRORS);
+	if (c->kind == CALL_GET && r->err == CK_OK)
+		cki_l1_put(c->sf->l1, c->key, r);
+	else if (c->kind == CALL_WRITE)
+		cki_l1_forget(c->sf->l1, c->key); /* whatever happened, the old copy may be wrong */
+	cki_store_cb cb = c->cb;
+	void *cb_arg = c->arg;
+	free(c);
+	if (cb != NULL)
+		cb(cb_arg, r);
+}
+
+/* A call record for a store call, or NULL when out of memory (the caller then answers
+ * CK_ENOMEM through the backend-independent path below). */
+static call *
+call_new(storefront *sf, call_kind kind, const char *key, cki_store_cb cb, void *arg)
+{
+	size_t klen = (kind != CALL_READ && key != NULL) ? strlen(key) : 0;
+	call *c = malloc(sizeof(*c) + klen + 1);
+	if (c == NULL)
+		return NULL;
+	c->sf = sf;
+	c->cb = cb;
+	c->arg = arg;
+	c->kind = kind;
+	memcpy(c->key, key != NULL ? key : "", klen);
+	c->key[klen] = '\0';
+	cki_metrics_inc(CKI_C_STORE_CALLS);
+	if (kind == CALL_WRITE)
+		cki_l1_forget(sf->l1, c->key);
+	return c;
+}
+
+/* Out of memory before the store was asked: answered from the loop like any completion. */
+static void
+fail_oom(storefront *sf, cki_store_cb cb, void *arg)
+{
+	cki_store_reply r;
+	cki_store_reply_init(&r);
+	r.err = CK_ENOMEM;
+	r.message = "agent out of memory";
+	cki_metrics_inc(CKI_C_STORE_ERRORS);
+	cki_completions_post(&sf->oom, cb, arg, &r);
+}
+
+static void
+sf_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	storefront *sf = of(s);
+	call *c = call_new(sf, sf->l1 != NULL ? CALL_GET : CALL_READ, key, cb, arg);
+	if (c == NULL)
+		return fail_oom(sf, cb, arg);
+	sf->backend->ops->get(sf->backend, key, deadline, on_done, c);
+}
+
+static void
+sf_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const cki_put_opts *opts,
+       uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	storefront *sf = of(s);
+	call *c = call_new(sf, CALL_WRITE, key, cb, arg);
+	if (c == NULL)
+		return fail_oom(sf, cb, arg);
+	sf->backend->ops->put(sf->backend, key, value, len, opts, deadline, on_done, c);
+}
+
+static void
+sf_del(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	storefront *sf = of(s);
+	call *c = call_new(sf, CALL_WRITE, key, cb, arg);
+	if (c == NULL)
+		return fail_oom(sf, cb, arg);
+	sf->backend->ops->del(sf->backend, key, deadline, on_done, c);
+}
+
+static void
+sf_exists(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	storefront *sf = of(s);
+	call *c = call_new(sf, CALL_READ, key, cb, arg);
+	if (c == NULL)
+		return fail_oom(sf, cb, arg);
+	sf->backend->ops->exists(sf->backend, key, deadline, on_done, c);
+}
+
+static void
+sf_get_ttl(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	storefront *sf = of(s);
+	call *c = call_new(sf, CALL_READ, key, cb, arg);
+	if (c == NULL)
+		return fail_oom(sf, cb, arg);
+	sf->backend->ops->get_ttl(sf->backend, key, deadline, on_done, c);
+}
+
+/* A TTL change moves the entry's Fresh-For bound: the L1 copy's bound is wrong either way. */
+static void
+sf_touch(cki_store *s, const char *key, uint32_t ttl_s, uint64_t deadline, cki_store_cb cb,
+         void *arg)
+{
+	storefront *sf = of(s);
+	call *c = call_new(sf, CALL_WRITE, key, cb, arg);
+	if (c == NULL)
+		return fail_oom(sf, cb, arg);
+	sf->backend->ops->touch(sf->backend, key, ttl_s, deadline, on_done, c);
+}
+
+static void
+sf_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t deadline, cki_store_cb cb,
+        void *arg)
+{
+	storefront *sf = of(s);
+	call *c = call_new(sf, CALL_READ, key, cb, arg);
+	if (c == NULL)
+		return fail_oom(sf, cb, arg);
+	sf->backend->ops->lock(sf->backend, key, lease_ms, deadline, on_done, c);
+}
+
+static void
+sf_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadline, cki_store_cb cb,
+          void *arg)
+{
+	storefront *sf = of(s);
+	call *c = call_new(sf, CALL_READ, key, cb, arg);
+	if (c == NULL)
+		return fail_oom(sf, cb, arg);
+	sf->backend->ops->unlock(sf->backend, key, lock_id, deadline, on_done, c);
+}
+
+static void
+sf_health(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	storefront *sf = of(s);
+	call *c = call_new(sf, CALL_READ, NULL, cb, arg);
+	if (c == NULL)
+		return fail_oom(sf, cb, arg);
+	sf->backend->ops->health(sf->backend, deadline, on_done, c);
+}
+
+static void
+sf_stats(cki_store *s, void (*emit)(void *ctx, const char *name, double v), void *ctx)
+{
+	storefront *sf = of(s);
+	if (sf->backend->ops->stats != NULL)
+		sf->backend->ops->stats(sf->backend, emit, ctx);
+}
+
+static void
+sf_destroy(cki_store *s)
+{
+	storefront *sf = of(s);
+	if (sf == NULL)
+		return;
+	/* The backend answers everything it holds, through on_done, which frees each call. */
+	sf->backend->ops->destroy(sf->backend);
+	cki_completions_flush(&sf->oom);
+	free(sf);
+}
+
+static const char *
+sf_url(cki_store *s)
+{
+	storefront *sf = of(s);
+	return sf->backend->ops->url(sf->backend);
+}
+
+static const cki_store_ops storefront_ops = {
+        .backend_type = NULL, /* each instance copies the table with its backend's type */
+        .get = sf_get,
+        .put = sf_put,
+        .del = sf_del,
+        .exists = sf_exists,
+        .get_ttl = sf_get_ttl,
+        .touch = sf_touch,
+        .lock = sf_lock,
+        .unlock = sf_unlock,
+        .health = sf_health,
+        .stats = sf_stats,
+        .destroy = sf_destroy,
+        .url = sf_url,
+};
+
+ck_err
+cki_storefront_new(cki_store **out, cki_store *backend, cki_loop *loop, cki_l1 *l1)
+{
+	storefront *sf = calloc(1, sizeof(*sf));
+	if (sf == NULL)
+		return CK_ENOMEM;
+	sf->ops = storefront_ops;
+	sf->ops.backend_type = backend->ops->backend_type;
+	sf->base.ops = &sf->ops;
+	sf->backend = backend;
+	sf->l1 = l1;
+	cki_completions_init(&sf->oom, loop);
+	*out = &sf->base;
+	return CK_OK;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one way into the store. A storefront is itself a cki_store (store.h) wrapped around the
+ * backend main.c chose; dispatch, flight, locks and refresh hold only the storefront, so every
+ * call that can change what a key reads passes here, and here alone the agent keeps its own
+ * caches and figures in step with the store:
+ *  - a write, delete or TTL change drops the key from the near cache (L1) before the call and
+ *    again when it completes (a Get that raced it may have refilled the old value meanwhile);
+ *  - a Get that completes fills the L1 (only fresh answers; l1.c decides);
+ *  - every call is counted (store_calls_total, store_errors_total) and timed.
+ * It adds no waiting and no copies of values; completions keep the store contract (from the
+ * loop, exactly once). Not thread-safe: use from the loop thread.
+ */
+#ifndef CKI_STOREFRONT_H
+#define CKI_STOREFRONT_H
+
+#include "base/loop.h"
+#include "core/l1.h"
+#include "store/store.h"
+
+/*
+ * Wraps backend (owned from now on: destroying the storefront destroys it), answering from
+ * loop (borrowed), keeping l1 in step (borrowed; may be NULL; both must outlive it). On success
+ * *out is a cki_store to use everywhere; on failure (CK_ENOMEM) *out is untouched and backend is
+ * still the caller's.
+ */
+CK_NODISCARD ck_err cki_storefront_new(cki_store **out, cki_store *backend, cki_loop *loop,
+                                       cki_l1 *l1);
+
+#endif
