@@ -45,12 +45,17 @@ typedef struct timer_slot {
 struct cki_loop {
 	watcher *watchers;
 	size_t nwatchers, cap_watchers;
+	/* fd -> 1 + index in watchers (0: not watched), so finding a plain fd's watcher is O(1);
+	 * libcurl changes its socket watches on every transfer. ZeroMQ sockets (a handful) are
+	 * found by a scan. */
+	uint32_t *fd_slot;
+	size_t cap_fd_slot;
 	zmq_pollitem_t *items;
 	struct ready *readies; /* same capacity as items */
 	size_t cap_items;
 
 	timer_slot *slots;
-	uint32_t nslots, free_head;
+	uint32_t nslots, cap_slots, free_head;
 	uint32_t *heap; /* slot indices */
 	uint32_t heap_len;
 	uint64_t timer_seq;
@@ -100,6 +105,7 @@ cki_loop_free(cki_loop *loop)
 	close(loop->wake_pipe[0]);
 	close(loop->wake_pipe[1]);
 	free(loop->watchers);
+	free(loop->fd_slot);
 	free(loop->items);
 	free(loop->readies);
 	free(loop->slots);
@@ -112,12 +118,33 @@ cki_loop_free(cki_loop *loop)
 static watcher *
 find_watcher(cki_loop *loop, int fd, void *zsock)
 {
-	for (size_t i = 0; i < loop->nwatchers; i++) {
-		watcher *w = &loop->watchers[i];
-		if (zsock != NULL ? w->zsock == zsock : (w->zsock == NULL && w->fd == fd))
-			return w;
+	if (zsock == NULL) {
+		if (fd < 0 || (size_t)fd >= loop->cap_fd_slot || loop->fd_slot[fd] == 0)
+			return NULL;
+		return &loop->watchers[loop->fd_slot[fd] - 1];
 	}
+	for (size_t i = 0; i < loop->nwatchers; i++)
+		if (loop->watchers[i].zsock == zsock)
+			return &loop->watchers[i];
 	return NULL;
+}
+
+/* Makes room in fd_slot for fd (doubling). */
+static ck_err
+grow_fd_slot(cki_loop *loop, int fd)
+{
+	if ((size_t)fd < loop->cap_fd_slot)
+		return CK_OK;
+	size_t ncap = loop->cap_fd_slot ? loop->cap_fd_slot : 64;
+	while (ncap <= (size_t)fd)
+		ncap *= 2;
+	uint32_t *n = realloc(loop->fd_slot, ncap * sizeof(*n));
+	if (n == NULL)
+		return CK_ENOMEM;
+	memset(n + loop->cap_fd_slot, 0, (ncap - loop->cap_fd_slot) * sizeof(*n));
+	loop->fd_slot = n;
+	loop->cap_fd_slot = ncap;
+	return CK_OK;
 }
 
 static void
@@ -126,7 +153,12 @@ remove_watcher(cki_loop *loop, int fd, void *zsock)
 	watcher *w = find_watcher(loop, fd, zsock);
 	if (w == NULL)
 		return;
+	if (w->zsock == NULL)
+		loop->fd_slot[w->fd] = 0;
 	*w = loop->watchers[--loop->nwatchers];
+	/* The last watcher moved into the hole: its fd now points here. */
+	if (w != &loop->watchers[loop->nwatchers] && w->zsock == NULL)
+		loop->fd_slot[w->fd] = (uint32_t)(w - loop->watchers) + 1;
 }
 
 static ck_err
@@ -138,6 +170,8 @@ set_watcher(cki_loop *loop, int fd, void *zsock, unsigned events, cki_io_cb cb, 
 	}
 	watcher *w = find_watcher(loop, fd, zsock);
 	if (w == NULL) {
+		if (zsock == NULL && (fd < 0 || grow_fd_slot(loop, fd) != CK_OK))
+			return fd < 0 ? CK_EINVAL : CK_ENOMEM;
 		if (loop->nwatchers == loop->cap_watchers) {
 			size_t ncap = loop->cap_watchers ? loop->cap_watchers * 2 : 16;
 			watcher *nw = realloc(loop->watchers, ncap * sizeof(*nw));
@@ -147,6 +181,8 @@ set_watcher(cki_loop *loop, int fd, void *zsock, unsigned events, cki_io_cb cb, 
 			loop->cap_watchers = ncap;
 		}
 		w = &loop->watchers[loop->nwatchers++];
+		if (zsock == NULL)
+			loop->fd_slot[fd] = (uint32_t)loop->nwatchers;
 	}
 	w->fd = zsock ? -1 : fd;
 	w->zsock = zsock;
@@ -265,17 +301,21 @@ cki_loop_timer(cki_loop *loop, uint64_t delay_ms, cki_timer_cb cb, void *arg)
 		slot = loop->free_head;
 		loop->free_head = loop->slots[slot].next_free;
 	} else {
-		if (loop->nslots == UINT32_MAX - 1)
-			return 0;
-		uint32_t n = loop->nslots + 1;
-		timer_slot *ns = realloc(loop->slots, n * sizeof(*ns));
-		if (ns == NULL)
-			return 0;
-		loop->slots = ns;
-		uint32_t *nh = realloc(loop->heap, n * sizeof(*nh));
-		if (nh == NULL)
-			return 0;
-		loop->heap = nh;
+		if (loop->nslots == loop->cap_slots) {
+			/* Doubling: a burst of timers costs O(log n) reallocations, not n. */
+			if (loop->cap_slots >= (NO_SLOT - 1) / 2)
+				return 0;
+			uint32_t n = loop->cap_slots ? loop->cap_slots * 2 : 64;
+			timer_slot *ns = realloc(loop->slots, n * sizeof(*ns));
+			if (ns == NULL)
+				return 0;
+			loop->slots = ns;
+			uint32_t *nh = realloc(loop->heap, n * sizeof(*nh));
+			if (nh == NULL)
+				return 0;
+			loop->heap = nh;
+			loop->cap_slots = n;
+		}
 		slot = loop->nslots++;
 		loop->slots[slot].gen = 1;
 	}

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The reactor: timer order and cancellation, fd readiness, ZeroMQ sockets, wake-ups. */
+#define _GNU_SOURCE /* pipe2 */
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -214,7 +216,61 @@ test_loop_runs_again_after_stopping(void)
 	cki_loop_free(loop);
 }
 
+/* Many plain fds: removing watches from the middle keeps every other fd's callback and
+ * argument (the O(1) fd -> watcher index follows the moves). */
+#define NPIPES 64
+typedef struct pipe_seen {
+	int fd;
+	int calls;
+	bool wrong;
+} pipe_seen;
+
+static void
+on_pipe(cki_loop *loop, int fd, unsigned ev, void *arg)
+{
+	pipe_seen *p = arg;
+	p->calls++;
+	if (fd != p->fd || !(ev & CKI_EV_READ))
+		p->wrong = true;
+	char b;
+	while (read(fd, &b, 1) > 0) {
+	}
+	static int total;
+	if (++total % (NPIPES / 2) == 0)
+		cki_loop_stop(loop);
+}
+
+static void
+test_many_fds_keep_their_watchers_through_removals(void)
+{
+	cki_loop *loop = NULL;
+	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&loop), CK_OK);
+	int fds[NPIPES][2];
+	pipe_seen seen[NPIPES];
+	for (int i = 0; i < NPIPES; i++) {
+		CU_ASSERT_EQUAL_FATAL(pipe2(fds[i], O_NONBLOCK), 0);
+		seen[i] = (pipe_seen){.fd = fds[i][0]};
+		CU_ASSERT_EQUAL(cki_loop_watch_fd(loop, fds[i][0], CKI_EV_READ, on_pipe, &seen[i]),
+		                CK_OK);
+	}
+	/* Drop every even pipe's watch, from the front, so the last ones move into holes. */
+	for (int i = 0; i < NPIPES; i += 2)
+		cki_loop_unwatch_fd(loop, fds[i][0]);
+	for (int i = 0; i < NPIPES; i++)
+		CU_ASSERT_EQUAL(write(fds[i][1], "x", 1), 1);
+	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
+	for (int i = 0; i < NPIPES; i++) {
+		CU_ASSERT_EQUAL(seen[i].calls, i % 2 == 0 ? 0 : 1);
+		CU_ASSERT_FALSE(seen[i].wrong);
+		close(fds[i][0]);
+		close(fds[i][1]);
+	}
+	cki_loop_free(loop);
+}
+
 static CU_TestInfo tests[] = {
+        {"many fds keep their watchers through removals",
+         test_many_fds_keep_their_watchers_through_removals},
         {"the loop runs again after stopping", test_loop_runs_again_after_stopping},
         {"timers fire in due order", test_timers_fire_in_due_order},
         {"a cancelled timer never fires", test_cancelled_timer_never_fires},
