@@ -85,14 +85,23 @@ fail_oom(storefront *sf, cki_store_cb cb, void *arg)
 	cki_completions_post(&sf->oom, cb, arg, &r);
 }
 
+/* A call record, or NULL after answering CK_ENOMEM (from the loop). */
+static call *
+start(storefront *sf, call_kind kind, const char *key, cki_store_cb cb, void *arg)
+{
+	call *c = call_new(sf, kind, key, cb, arg);
+	if (c == NULL)
+		fail_oom(sf, cb, arg);
+	return c;
+}
+
 static void
 sf_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	storefront *sf = of(s);
-	call *c = call_new(sf, sf->l1 != NULL ? CALL_GET : CALL_READ, key, cb, arg);
-	if (c == NULL)
-		return fail_oom(sf, cb, arg);
-	sf->backend->ops->get(sf->backend, key, deadline, on_done, c);
+	call *c = start(sf, sf->l1 != NULL ? CALL_GET : CALL_READ, key, cb, arg);
+	if (c != NULL)
+		sf->backend->ops->get(sf->backend, key, deadline, on_done, c);
 }
 
 static void
@@ -100,40 +109,36 @@ sf_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const ck
        uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	storefront *sf = of(s);
-	call *c = call_new(sf, CALL_WRITE, key, cb, arg);
-	if (c == NULL)
-		return fail_oom(sf, cb, arg);
-	sf->backend->ops->put(sf->backend, key, value, len, opts, deadline, on_done, c);
+	call *c = start(sf, CALL_WRITE, key, cb, arg);
+	if (c != NULL)
+		sf->backend->ops->put(sf->backend, key, value, len, opts, deadline, on_done, c);
 }
 
 static void
 sf_del(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	storefront *sf = of(s);
-	call *c = call_new(sf, CALL_WRITE, key, cb, arg);
-	if (c == NULL)
-		return fail_oom(sf, cb, arg);
-	sf->backend->ops->del(sf->backend, key, deadline, on_done, c);
+	call *c = start(sf, CALL_WRITE, key, cb, arg);
+	if (c != NULL)
+		sf->backend->ops->del(sf->backend, key, deadline, on_done, c);
 }
 
 static void
 sf_exists(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	storefront *sf = of(s);
-	call *c = call_new(sf, CALL_READ, key, cb, arg);
-	if (c == NULL)
-		return fail_oom(sf, cb, arg);
-	sf->backend->ops->exists(sf->backend, key, deadline, on_done, c);
+	call *c = start(sf, CALL_READ, key, cb, arg);
+	if (c != NULL)
+		sf->backend->ops->exists(sf->backend, key, deadline, on_done, c);
 }
 
 static void
 sf_get_ttl(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	storefront *sf = of(s);
-	call *c = call_new(sf, CALL_READ, key, cb, arg);
-	if (c == NULL)
-		return fail_oom(sf, cb, arg);
-	sf->backend->ops->get_ttl(sf->backend, key, deadline, on_done, c);
+	call *c = start(sf, CALL_READ, key, cb, arg);
+	if (c != NULL)
+		sf->backend->ops->get_ttl(sf->backend, key, deadline, on_done, c);
 }
 
 /* A TTL change moves the entry's Fresh-For bound: the L1 copy's bound is wrong either way. */
@@ -142,10 +147,9 @@ sf_touch(cki_store *s, const char *key, uint32_t ttl_s, uint64_t deadline, cki_s
          void *arg)
 {
 	storefront *sf = of(s);
-	call *c = call_new(sf, CALL_WRITE, key, cb, arg);
-	if (c == NULL)
-		return fail_oom(sf, cb, arg);
-	sf->backend->ops->touch(sf->backend, key, ttl_s, deadline, on_done, c);
+	call *c = start(sf, CALL_WRITE, key, cb, arg);
+	if (c != NULL)
+		sf->backend->ops->touch(sf->backend, key, ttl_s, deadline, on_done, c);
 }
 
 static void
@@ -153,10 +157,9 @@ sf_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t deadline, cki
         void *arg)
 {
 	storefront *sf = of(s);
-	call *c = call_new(sf, CALL_READ, key, cb, arg);
-	if (c == NULL)
-		return fail_oom(sf, cb, arg);
-	sf->backend->ops->lock(sf->backend, key, lease_ms, deadline, on_done, c);
+	call *c = start(sf, CALL_READ, key, cb, arg);
+	if (c != NULL)
+		sf->backend->ops->lock(sf->backend, key, lease_ms, deadline, on_done, c);
 }
 
 static void
@@ -164,20 +167,18 @@ sf_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadline,
           void *arg)
 {
 	storefront *sf = of(s);
-	call *c = call_new(sf, CALL_READ, key, cb, arg);
-	if (c == NULL)
-		return fail_oom(sf, cb, arg);
-	sf->backend->ops->unlock(sf->backend, key, lock_id, deadline, on_done, c);
+	call *c = start(sf, CALL_READ, key, cb, arg);
+	if (c != NULL)
+		sf->backend->ops->unlock(sf->backend, key, lock_id, deadline, on_done, c);
 }
 
 static void
 sf_health(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	storefront *sf = of(s);
-	call *c = call_new(sf, CALL_READ, NULL, cb, arg);
-	if (c == NULL)
-		return fail_oom(sf, cb, arg);
-	sf->backend->ops->health(sf->backend, deadline, on_done, c);
+	call *c = start(sf, CALL_READ, NULL, cb, arg);
+	if (c != NULL)
+		sf->backend->ops->health(sf->backend, deadline, on_done, c);
 }
 
 static void
