@@ -281,6 +281,10 @@ run(agent *a, int argc, char **argv)
 		return EXIT_RUNTIME;
 	a->backend = a->store;
 	a->store = front;
+	/* The embedded store cannot fail the way an upstream does: no copies to keep for it. */
+	if (strcmp(a->store->ops->backend_type, "memory") != 0 &&
+	    cki_storefront_stale_if_error(a->store, a->cfg.stale_if_error_bytes) != CK_OK)
+		return EXIT_RUNTIME;
 	if (cki_locks_new(&a->locks, a->loop, a->store) != CK_OK)
 		return EXIT_RUNTIME;
 	cki_refresh_opts ro = {.ahead_pct = a->cfg.refresh_ahead_pct,

@@ -34,7 +34,8 @@
 	X(L1_MISSES, "l1_misses_total")                                    \
 	X(FLIGHT_COALESCED, "flight_coalesced_total")                      \
 	X(STORE_CALLS, "store_calls_total")                                \
-	X(STORE_ERRORS, "store_errors_total")
+	X(STORE_ERRORS, "store_errors_total")                              \
+	X(STALE_IF_ERROR, "stale_if_error_total")
 
 typedef enum cki_counter {
 #define CKI_COUNTER_ENUM_(id, name) CKI_C_##id,

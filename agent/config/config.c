@@ -87,6 +87,10 @@ static const opt_row rows[] = {
          "bytes of the shared near cache (0 = off)"},
         {"l1-ttl", "CACHEKIT_L1_TTL", T_SECONDS_MS, OFF(l1_ttl_ms), "5", 3600000,
          "longest life of a near-cache copy, seconds (also bounded by the API's Fresh-For)"},
+        {"stale-if-error-size", "CACHEKIT_STALE_IF_ERROR_SIZE", T_U64, OFF(stale_if_error_bytes),
+         "16777216", 0,
+         "bytes of last-known values kept to answer a Get, marked stale, when the upstream fails "
+         "(timeout, 5xx, breaker open) while the entry is within its stale window (0 = off)"},
         {"refresh-ahead", "CACHEKIT_REFRESH_AHEAD", T_U32, OFF(refresh_ahead_pct), "50", 100,
          "percent of the fresh window after which one reader is told to refresh"},
         {"refresh-claim", "CACHEKIT_REFRESH_CLAIM", T_SECONDS_MS, OFF(refresh_claim_ms), "10",

@@ -46,11 +46,12 @@ typedef struct cki_config {
 	char *envelope_namespaces; /* comma list of namespaces whose sealed values use the envelope
 	                            */
 	/* near cache and refresh */
-	uint64_t l1_bytes;          /* 0 = L1 off */
-	uint32_t l1_ttl_ms;         /* longest life of an L1 copy */
-	uint32_t refresh_ahead_pct; /* refresh-due point as a share of the fresh window */
-	uint32_t refresh_claim_ms;  /* how long one reader's refresh-due claim holds */
-	char *sliding_namespaces;   /* comma list of namespaces with sliding TTL */
+	uint64_t l1_bytes;             /* 0 = L1 off */
+	uint32_t l1_ttl_ms;            /* longest life of an L1 copy */
+	uint64_t stale_if_error_bytes; /* last-known values for stale-if-error; 0 = off */
+	uint32_t refresh_ahead_pct;    /* refresh-due point as a share of the fresh window */
+	uint32_t refresh_claim_ms;     /* how long one reader's refresh-due claim holds */
+	char *sliding_namespaces;      /* comma list of namespaces with sliding TTL */
 	/* set by flags only */
 	bool check_only; /* --check-config */
 } cki_config;

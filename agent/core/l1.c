@@ -81,24 +81,25 @@ cki_l1_get(cki_l1 *l1, const char *key, cki_store_reply *r)
 	r->found = true;
 	r->value = e->value;
 	r->value_len = e->len;
-	r->freshness = CKI_FRESH;
-	r->fresh_for_ms = e->fresh_until ? (int64_t)(e->fresh_until - now) : -1;
+	bool stale = e->fresh_until != 0 && now >= e->fresh_until;
+	r->freshness = stale ? CKI_STALE : CKI_FRESH;
+	r->fresh_for_ms = e->fresh_until ? (stale ? 0 : (int64_t)(e->fresh_until - now)) : -1;
 	return true;
 }
 
 void
-cki_l1_put(cki_l1 *l1, const char *key, const cki_store_reply *r)
+cki_l1_keep(cki_l1 *l1, const char *key, const uint8_t *value, size_t len, uint64_t fresh_until,
+            uint64_t keep_until)
 {
-	if (l1->max_bytes == 0 || r->err != CK_OK || !r->found || r->freshness == CKI_STALE ||
-	    r->fresh_for_ms == 0)
+	if (l1->max_bytes == 0)
 		return;
 	cki_l1_forget(l1, key);
-	size_t cost = r->value_len + strlen(key) + ENTRY_OVERHEAD;
+	size_t cost = len + strlen(key) + ENTRY_OVERHEAD;
 	if (cost > l1->max_bytes / 4)
 		return; /* one value must not flush the whole cache */
 	while (l1->lru.tail && l1->bytes + cost > l1->max_bytes)
 		drop(l1, (l1_entry *)l1->lru.tail);
-	l1_entry *e = malloc(sizeof(*e) + r->value_len);
+	l1_entry *e = malloc(sizeof(*e) + len);
 	if (e == NULL)
 		return;
 	e->key = strdup(key);
@@ -110,20 +111,39 @@ cki_l1_put(cki_l1 *l1, const char *key, const cki_store_reply *r)
 		free(e);
 		return;
 	}
-	uint64_t now = cki_now_ms();
-	memcpy(e->value, r->value, r->value_len);
-	e->len = r->value_len;
+	if (len > 0)
+		memcpy(e->value, value, len);
+	e->len = len;
 	e->cost = cost;
-	e->expires = now + l1->ttl_ms;
-	e->fresh_until = 0;
-	if (r->fresh_for_ms > 0) {
-		e->fresh_until = now + (uint64_t)r->fresh_for_ms;
-		if (e->fresh_until < e->expires)
-			e->expires = e->fresh_until;
-	}
+	e->expires = keep_until;
+	e->fresh_until = fresh_until;
 	e->lru = (cki_lru_link){0};
 	cki_lru_push_front(&l1->lru, &e->lru);
 	l1->bytes += cost;
+}
+
+void
+cki_l1_put(cki_l1 *l1, const char *key, const cki_store_reply *r)
+{
+	if (l1->max_bytes == 0 || r->err != CK_OK || !r->found || r->freshness == CKI_STALE ||
+	    r->fresh_for_ms == 0)
+		return;
+	uint64_t now = cki_now_ms();
+	uint64_t expires = now + l1->ttl_ms, fresh_until = 0;
+	if (r->fresh_for_ms > 0) {
+		fresh_until = now + (uint64_t)r->fresh_for_ms;
+		if (fresh_until < expires)
+			expires = fresh_until;
+	}
+	cki_l1_keep(l1, key, r->value, r->value_len, fresh_until, expires);
+}
+
+bool
+cki_l1_holds(cki_l1 *l1, const char *key, const uint8_t *value, size_t len)
+{
+	l1_entry *e = cki_strmap_get(l1->map, key);
+	return e != NULL && cki_now_ms() < e->expires && e->len == len &&
+	       (len == 0 || memcmp(e->value, value, len) == 0);
 }
 
 void

@@ -20,10 +20,20 @@ typedef struct cki_l1 cki_l1;
 CK_NODISCARD ck_err cki_l1_new(cki_l1 **out, uint64_t max_bytes, uint32_t ttl_ms);
 void cki_l1_free(cki_l1 *l1);
 
-/* On a hit fills r (value borrowed until the next L1 call) and returns true. */
+/* On a hit fills r (value borrowed until the next L1 call) and returns true. The answer is
+ * CKI_STALE once past the copy's fresh_until (only copies kept with cki_l1_keep() live so long). */
 bool cki_l1_get(cki_l1 *l1, const char *key, cki_store_reply *r);
 /* Remembers a found, fresh reply. Stale replies and Fresh-For 0 are not kept. */
 void cki_l1_put(cki_l1 *l1, const char *key, const cki_store_reply *r);
+/*
+ * Remembers value until keep_until (cki_now_ms() time), fresh until fresh_until (0 = no bound),
+ * whatever the l1 ttl: for a table whose lifetime rule is the caller's (the storefront's
+ * stale-if-error copies). Replaces any copy of key.
+ */
+void cki_l1_keep(cki_l1 *l1, const char *key, const uint8_t *value, size_t len,
+                 uint64_t fresh_until, uint64_t keep_until);
+/* True when key's copy holds exactly these bytes (and has not expired). */
+bool cki_l1_holds(cki_l1 *l1, const char *key, const uint8_t *value, size_t len);
 void cki_l1_forget(cki_l1 *l1, const char *key);
 
 uint64_t cki_l1_bytes(const cki_l1 *l1);

@@ -13,6 +13,7 @@ typedef struct storefront {
 	cki_store_ops ops; /* storefront_ops with the backend's type */
 	cki_store *backend;
 	cki_l1 *l1;
+	cki_l1 *grace;       /* stale-if-error copies (owned; NULL when off) */
 	cki_completions oom; /* answers for calls that could not start */
 } storefront;
 
@@ -24,6 +25,10 @@ typedef struct call {
 	cki_store_cb cb;
 	void *arg;
 	call_kind kind;
+	/* a Set with stale-if-error on: what to keep once the store has it */
+	uint8_t *value;
+	size_t len;
+	cki_put_opts put;
 	char key[]; /* empty unless kind needs it */
 } call;
 
@@ -35,21 +40,87 @@ of(cki_store *s)
 	return (storefront *)s;
 }
 
+/* Drops key from both tables: a write makes any copy suspect. */
+static void
+forget(storefront *sf, const char *key)
+{
+	if (sf->l1 != NULL)
+		cki_l1_forget(sf->l1, key);
+	if (sf->grace != NULL)
+		cki_l1_forget(sf->grace, key);
+}
+
+/* Upstream failures that a copy within its stale window may answer (Varnish's grace);
+ * refusals (auth, forbidden, bad key) are not failures of the store and are never hidden. */
+static bool
+upstream_failed(ck_err err)
+{
+	return err == CK_ETIMEDOUT || err == CK_EUNAVAILABLE || err == CK_EUPSTREAM ||
+	       err == CK_ERATELIMIT || err == CK_EIO;
+}
+
+/* Keeps the value a Set stored, for as long as the entry may be read: fresh for ttl, then
+ * stale for stale_ttl (no ttl: no expiry, kept until the table's LRU drops it). */
+static void
+keep_set(storefront *sf, const call *c)
+{
+	uint64_t now = cki_now_ms();
+	uint64_t fresh_until = c->put.ttl_s ? now + (uint64_t)c->put.ttl_s * 1000 : 0;
+	uint64_t keep_until =
+	        c->put.ttl_s ? fresh_until + (uint64_t)c->put.stale_ttl_s * 1000 : UINT64_MAX;
+	cki_l1_keep(sf->grace, c->key, c->value, c->len, fresh_until, keep_until);
+}
+
+/* A Get's answer: a copy of unknown stale window is kept only while it is fresh; a copy this
+ * agent wrote (same bytes) keeps the window its Set gave it. */
+static void
+keep_get(storefront *sf, const char *key, const cki_store_reply *r)
+{
+	if (!r->found) {
+		cki_l1_forget(sf->grace, key);
+		return;
+	}
+	if (cki_l1_holds(sf->grace, key, r->value, r->value_len))
+		return;
+	if (r->freshness == CKI_STALE || r->fresh_for_ms <= 0) {
+		cki_l1_forget(sf->grace, key); /* another writer's value: its window is unknown */
+		return;
+	}
+	uint64_t fresh_until = cki_now_ms() + (uint64_t)r->fresh_for_ms;
+	cki_l1_keep(sf->grace, key, r->value, r->value_len, fresh_until, fresh_until);
+}
+
 static void
 on_done(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
+	storefront *sf = c->sf;
+	cki_store_reply served;
 	if (r->err != CK_OK)
 		cki_metrics_inc(CKI_C_STORE_ERRORS);
-	if (c->kind == CALL_GET && r->err == CK_OK)
-		cki_l1_put(c->sf->l1, c->key, r);
-	else if (c->kind == CALL_WRITE)
-		cki_l1_forget(c->sf->l1, c->key); /* whatever happened, the old copy may be wrong */
+	if (c->kind == CALL_GET && r->err == CK_OK) {
+		if (sf->l1 != NULL)
+			cki_l1_put(sf->l1, c->key, r);
+		if (sf->grace != NULL)
+			keep_get(sf, c->key, r);
+	} else if (c->kind == CALL_GET && sf->grace != NULL && upstream_failed(r->err) &&
+	           cki_l1_get(sf->grace, c->key, &served)) {
+		served.freshness =
+		        CKI_STALE; /* whatever its clock says: the store did not answer */
+		served.fresh_for_ms = 0;
+		cki_metrics_inc(CKI_C_STALE_IF_ERROR);
+		r = &served;
+	} else if (c->kind == CALL_WRITE) {
+		forget(sf, c->key); /* whatever happened, the old copy may be wrong */
+		if (c->value != NULL && r->err == CK_OK)
+			keep_set(sf, c);
+	}
 	cki_store_cb cb = c->cb;
 	void *cb_arg = c->arg;
-	free(c);
 	if (cb != NULL)
 		cb(cb_arg, r);
+	free(c->value);
+	free(c);
 }
 
 /* A call record for a store call, or NULL when out of memory (the caller then answers
@@ -58,7 +129,7 @@ static call *
 call_new(storefront *sf, call_kind kind, const char *key, cki_store_cb cb, void *arg)
 {
 	size_t klen = (kind != CALL_READ && key != NULL) ? strlen(key) : 0;
-	call *c = malloc(sizeof(*c) + klen + 1);
+	call *c = calloc(1, sizeof(*c) + klen + 1);
 	if (c == NULL)
 		return NULL;
 	c->sf = sf;
@@ -69,7 +140,7 @@ call_new(storefront *sf, call_kind kind, const char *key, cki_store_cb cb, void 
 	c->key[klen] = '\0';
 	cki_metrics_inc(CKI_C_STORE_CALLS);
 	if (kind == CALL_WRITE)
-		cki_l1_forget(sf->l1, c->key);
+		forget(sf, c->key);
 	return c;
 }
 
@@ -99,7 +170,8 @@ static void
 sf_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	storefront *sf = of(s);
-	call *c = start(sf, sf->l1 != NULL ? CALL_GET : CALL_READ, key, cb, arg);
+	call_kind kind = (sf->l1 != NULL || sf->grace != NULL) ? CALL_GET : CALL_READ;
+	call *c = start(sf, kind, key, cb, arg);
 	if (c != NULL)
 		sf->backend->ops->get(sf->backend, key, deadline, on_done, c);
 }
@@ -110,8 +182,17 @@ sf_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const ck
 {
 	storefront *sf = of(s);
 	call *c = start(sf, CALL_WRITE, key, cb, arg);
-	if (c != NULL)
-		sf->backend->ops->put(sf->backend, key, value, len, opts, deadline, on_done, c);
+	if (c == NULL)
+		return;
+	if (sf->grace != NULL) {
+		/* Kept only once the store has it; without memory for the copy, simply not kept. */
+		c->value = malloc(len ? len : 1);
+		if (c->value != NULL && len > 0)
+			memcpy(c->value, value, len);
+		c->len = len;
+		c->put = *opts;
+	}
+	sf->backend->ops->put(sf->backend, key, value, len, opts, deadline, on_done, c);
 }
 
 static void
@@ -198,6 +279,7 @@ sf_destroy(cki_store *s)
 	/* The backend answers everything it holds, through on_done, which frees each call. */
 	sf->backend->ops->destroy(sf->backend);
 	cki_completions_flush(&sf->oom);
+	cki_l1_free(sf->grace);
 	free(sf);
 }
 
@@ -238,4 +320,18 @@ cki_storefront_new(cki_store **out, cki_store *backend, cki_loop *loop, cki_l1 *
 	cki_completions_init(&sf->oom, loop);
 	*out = &sf->base;
 	return CK_OK;
+}
+
+ck_err
+cki_storefront_stale_if_error(cki_store *front, uint64_t max_bytes)
+{
+	storefront *sf = of(front);
+	cki_l1 *grace = NULL;
+	if (max_bytes == 0 || sf->grace != NULL)
+		return CK_OK;
+	/* The l1 ttl is unused: every copy is kept with its own window (cki_l1_keep). */
+	ck_err rv = cki_l1_new(&grace, max_bytes, 0);
+	if (rv == CK_OK)
+		sf->grace = grace;
+	return rv;
 }

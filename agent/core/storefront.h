@@ -7,7 +7,13 @@
  *  - a write, delete or TTL change drops the key from the near cache (L1) before the call and
  *    again when it completes (a Get that raced it may have refilled the old value meanwhile);
  *  - a Get that completes fills the L1 (only fresh answers; l1.c decides);
- *  - every call is counted (store_calls_total, store_errors_total) and timed.
+ *  - every call is counted (store_calls_total, store_errors_total);
+ *  - stale-if-error (when on): the last value of a key is kept, bounded by bytes, for as long
+ *    as the store itself may serve it (the Set's ttl + stale window; a value another writer
+ *    stored only while its Fresh-For lasts), and a Get the store fails (timeout, 5xx, breaker
+ *    open, rate limit) is answered with it, marked stale (stale_if_error_total). Never past
+ *    that window, never for a refusal (auth, bad key), never after a write or delete of the
+ *    key through this agent.
  * It adds no waiting and no copies of values; completions keep the store contract (from the
  * loop, exactly once). Not thread-safe: use from the loop thread.
  */
@@ -26,5 +32,8 @@
  */
 CK_NODISCARD ck_err cki_storefront_new(cki_store **out, cki_store *backend, cki_loop *loop,
                                        cki_l1 *l1);
+
+/* Turns stale-if-error on with a table of max_bytes (0 = leave it off). CK_ENOMEM. */
+CK_NODISCARD ck_err cki_storefront_stale_if_error(cki_store *front, uint64_t max_bytes);
 
 #endif

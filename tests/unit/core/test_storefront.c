@@ -5,6 +5,7 @@
  * from Gets, counts calls and errors, passes the backend's identity through, and keeps the
  * store contract (completions from the loop, exactly once; destroy answers what is pending).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "core/storefront.h"
 #include "cunit_main.h"
 #include "loop_turn.h"
+#include "store/completion.h"
 #include "store/memory/store_memory.h"
 
 typedef struct fixture {
@@ -203,7 +205,185 @@ test_destroy_answers_what_is_pending(void)
 	cki_loop_free(f.loop);
 }
 
+/* ---- stale-if-error ----------------------------------------------------------------------
+ * A backend double that fails Gets on demand (as an upstream does) and otherwise is the
+ * embedded store. */
+typedef struct flaky {
+	cki_store base;
+	cki_store_ops ops;
+	cki_store *inner;
+	cki_completions done;
+	ck_err fail_gets; /* CK_OK: pass through */
+} flaky;
+
+static void
+flaky_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	flaky *f = (flaky *)s;
+	if (f->fail_gets == CK_OK) {
+		f->inner->ops->get(f->inner, key, deadline, cb, arg);
+		return;
+	}
+	cki_store_reply r;
+	cki_store_reply_init(&r);
+	r.err = f->fail_gets;
+	r.message = "upstream said no";
+	cki_completions_post(&f->done, cb, arg, &r);
+}
+
+static void
+flaky_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const cki_put_opts *o,
+          uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	flaky *f = (flaky *)s;
+	f->inner->ops->put(f->inner, key, value, len, o, deadline, cb, arg);
+}
+
+static void
+flaky_del(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	flaky *f = (flaky *)s;
+	f->inner->ops->del(f->inner, key, deadline, cb, arg);
+}
+
+static void
+flaky_destroy(cki_store *s)
+{
+	flaky *f = (flaky *)s;
+	f->inner->ops->destroy(f->inner);
+	cki_completions_flush(&f->done);
+	free(f);
+}
+
+static flaky *
+flaky_fixture(fixture *f, uint64_t grace_bytes)
+{
+	memset(f, 0, sizeof(*f));
+	flaky *fl = calloc(1, sizeof(*fl));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fl);
+	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&f->loop), CK_OK);
+	CU_ASSERT_EQUAL_FATAL(cki_store_memory_new(&fl->inner, f->loop, 1u << 20), CK_OK);
+	fl->ops = *fl->inner->ops;
+	fl->ops.get = flaky_get;
+	fl->ops.put = flaky_put;
+	fl->ops.del = flaky_del;
+	fl->ops.destroy = flaky_destroy;
+	fl->base.ops = &fl->ops;
+	cki_completions_init(&fl->done, f->loop);
+	CU_ASSERT_EQUAL_FATAL(cki_l1_new(&f->l1, 0, 0), CK_OK); /* L1 off: only grace serves */
+	CU_ASSERT_EQUAL_FATAL(cki_storefront_new(&f->store, &fl->base, f->loop, f->l1), CK_OK);
+	CU_ASSERT_EQUAL_FATAL(cki_storefront_stale_if_error(f->store, grace_bytes), CK_OK);
+	cki_metrics_reset();
+	return fl;
+}
+
+typedef struct got {
+	int calls;
+	ck_err err;
+	bool found;
+	cki_freshness freshness;
+	char value[32];
+} got;
+
+static void
+on_got(void *arg, const cki_store_reply *r)
+{
+	got *g = arg;
+	g->calls++;
+	g->err = r->err;
+	g->found = r->found;
+	g->freshness = r->freshness;
+	snprintf(g->value, sizeof(g->value), "%.*s", (int)(r->value ? r->value_len : 0),
+	         r->value ? (const char *)r->value : "");
+}
+
+static got
+get_now(fixture *f, const char *key)
+{
+	got g = {0};
+	f->store->ops->get(f->store, key, cki_now_ms() + 5000, on_got, &g);
+	ck_test_turn(f->loop);
+	CU_ASSERT_EQUAL(g.calls, 1);
+	return g;
+}
+
+static void
+put_ttl(fixture *f, const char *key, const char *value, uint32_t ttl, uint32_t stale)
+{
+	answer a = {0};
+	cki_put_opts po = {.ttl_s = ttl, .stale_ttl_s = stale};
+	f->store->ops->put(f->store, key, (const uint8_t *)value, strlen(value), &po,
+	                   cki_now_ms() + 5000, on_answer, &a);
+	ck_test_turn(f->loop);
+	CU_ASSERT_EQUAL(a.err, CK_OK);
+}
+
+static void
+test_a_failing_upstream_is_answered_with_the_last_value_marked_stale(void)
+{
+	fixture f;
+	flaky *fl = flaky_fixture(&f, 1u << 20);
+	put_ttl(&f, "k", "kept", 60, 600);
+	fl->fail_gets = CK_EUNAVAILABLE;
+	got g = get_now(&f, "k");
+	CU_ASSERT_EQUAL(g.err, CK_OK);
+	CU_ASSERT_TRUE(g.found);
+	CU_ASSERT_EQUAL(g.freshness, CKI_STALE);
+	CU_ASSERT_STRING_EQUAL(g.value, "kept");
+	CU_ASSERT_EQUAL(cki_metrics_get(CKI_C_STALE_IF_ERROR), 1);
+	/* Every upstream failure kind; a refusal is never hidden. */
+	ck_err failures[] = {CK_ETIMEDOUT, CK_EUPSTREAM, CK_ERATELIMIT, CK_EIO};
+	for (size_t i = 0; i < sizeof(failures) / sizeof(failures[0]); i++) {
+		fl->fail_gets = failures[i];
+		CU_ASSERT_STRING_EQUAL(get_now(&f, "k").value, "kept");
+	}
+	fl->fail_gets = CK_EAUTH;
+	CU_ASSERT_EQUAL(get_now(&f, "k").err, CK_EAUTH);
+	fixture_done(&f);
+}
+
+static void
+test_no_stale_answer_after_a_delete_or_for_an_unknown_key(void)
+{
+	fixture f;
+	flaky *fl = flaky_fixture(&f, 1u << 20);
+	put_ttl(&f, "gone", "old", 60, 600);
+	answer d = {0};
+	f.store->ops->del(f.store, "gone", cki_now_ms() + 5000, on_answer, &d);
+	ck_test_turn(f.loop);
+	fl->fail_gets = CK_EUNAVAILABLE;
+	CU_ASSERT_EQUAL(get_now(&f, "gone").err, CK_EUNAVAILABLE);
+	CU_ASSERT_EQUAL(get_now(&f, "never").err, CK_EUNAVAILABLE);
+	CU_ASSERT_EQUAL(cki_metrics_get(CKI_C_STALE_IF_ERROR), 0);
+	fixture_done(&f);
+}
+
+static void
+test_a_value_read_from_another_writer_is_kept_only_while_fresh(void)
+{
+	fixture f;
+	flaky *fl = flaky_fixture(&f, 1u << 20);
+	/* Written behind the storefront's back, as another host would: its window is unknown. */
+	answer a = {0};
+	cki_put_opts po = {.ttl_s = 60, .stale_ttl_s = 600};
+	fl->inner->ops->put(fl->inner, "theirs", (const uint8_t *)"t", 1, &po, cki_now_ms() + 5000,
+	                    on_answer, &a);
+	ck_test_turn(f.loop);
+	CU_ASSERT_STRING_EQUAL(get_now(&f, "theirs").value, "t"); /* fresh: kept while fresh */
+	fl->fail_gets = CK_EUNAVAILABLE;
+	got g = get_now(&f, "theirs");
+	CU_ASSERT_TRUE(g.found);
+	CU_ASSERT_EQUAL(g.freshness, CKI_STALE);
+	fixture_done(&f);
+}
+
 static CU_TestInfo tests[] = {
+        {"a failing upstream is answered with the last value, marked stale",
+         test_a_failing_upstream_is_answered_with_the_last_value_marked_stale},
+        {"no stale answer after a delete or for an unknown key",
+         test_no_stale_answer_after_a_delete_or_for_an_unknown_key},
+        {"a value read from another writer is kept only while fresh",
+         test_a_value_read_from_another_writer_is_kept_only_while_fresh},
         {"a get fills the l1", test_a_get_fills_the_l1},
         {"writes drop the l1 copy before the call and at completion",
          test_writes_drop_the_l1_copy_before_and_after},
