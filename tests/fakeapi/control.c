@@ -53,9 +53,9 @@ clock_json(struct fa_response *resp)
 {
 	int64_t now = cki_now_ms();
 	json_t *o =
-	        json_pack("{sIsIsIsb}", "now_ms", (json_int_t)now, "now_s", (json_int_t)(now / 1000),
-	                  "offset_ms", (json_int_t)cki_fa.clock_offset_ms, "frozen",
-	                  cki_fa.clock_frozen_ms > 0);
+	        json_pack("{sIsIsIsb}", "now_ms", (json_int_t)now, "now_s",
+	                  (json_int_t)(now / 1000), "offset_ms", (json_int_t)cki_fa.clock_offset_ms,
+	                  "frozen", cki_fa.clock_frozen_ms > 0);
 	take_json(resp, 200, json_dumps(o, JSON_COMPACT));
 	json_decref(o);
 }
