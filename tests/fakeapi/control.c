@@ -53,8 +53,9 @@ clock_json(struct fa_response *resp)
 {
 	int64_t now = cki_now_ms();
 	json_t *o =
-	        json_pack("{sIsIsI}", "now_ms", (json_int_t)now, "now_s", (json_int_t)(now / 1000),
-	                  "offset_ms", (json_int_t)cki_fa.clock_offset_ms);
+	        json_pack("{sIsIsIsb}", "now_ms", (json_int_t)now, "now_s",
+	                  (json_int_t)(now / 1000), "offset_ms", (json_int_t)cki_fa.clock_offset_ms,
+	                  "frozen", cki_fa.clock_frozen_ms > 0);
 	take_json(resp, 200, json_dumps(o, JSON_COMPACT));
 	json_decref(o);
 }
@@ -65,14 +66,25 @@ post_clock(const struct fa_request *req, struct fa_response *resp)
 	json_t *root = json_loadb((const char *)req->body.data, req->body.len, 0, NULL);
 	json_t *adv = json_is_object(root) ? json_object_get(root, "advance_s") : NULL;
 	json_t *adv_ms = json_is_object(root) ? json_object_get(root, "advance_ms") : NULL;
+	json_t *freeze = json_is_object(root) ? json_object_get(root, "freeze") : NULL;
 	int64_t delta = 0;
+	if (json_is_boolean(freeze)) {
+		/* Stop (or restart) the server clock: TTLs read back exactly what was written. */
+		int64_t now = cki_now_ms() - cki_fa.clock_offset_ms;
+		cki_fa.clock_frozen_ms = json_is_true(freeze) ? now : 0;
+		if (adv == NULL && adv_ms == NULL) {
+			json_decref(root);
+			clock_json(resp);
+			return;
+		}
+	}
 	if (json_is_number(adv)) {
 		delta = (int64_t)(json_number_value(adv) * 1000.0);
 	} else if (json_is_integer(adv_ms)) {
 		delta = (int64_t)json_integer_value(adv_ms);
 	} else {
 		json_decref(root);
-		control_error(resp, 400, "want {\"advance_s\": N}");
+		control_error(resp, 400, "want {\"advance_s\": N} or {\"freeze\": true|false}");
 		return;
 	}
 	json_decref(root);
@@ -134,6 +146,7 @@ cki_control_handle(const struct fa_request *req, struct fa_response *resp)
 		memset(&cki_fa.stats, 0, sizeof(cki_fa.stats));
 		cki_fa.faults = cki_fa.start_faults;
 		cki_fa.clock_offset_ms = 0;
+		cki_fa.clock_frozen_ms = 0;
 		cki_resp_json(resp, 200, "{\"ok\":true}");
 	} else if (plen == 7 && strncmp(p, "/faults", 7) == 0 && (get || post)) {
 		if (post && cki_faults_merge_json(&cki_fa.faults, (const char *)req->body.data,

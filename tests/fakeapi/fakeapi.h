@@ -244,6 +244,7 @@ struct fa_server {
 	struct fa_faults faults;
 	struct fa_faults start_faults; /* restored by POST /reset */
 	int64_t clock_offset_ms;
+	int64_t clock_frozen_ms; /* > 0: the server clock stands at this wall time (+ offset) */
 	struct fa_stats stats;
 	int epfd;
 	SSL_CTX *tls;

@@ -157,6 +157,10 @@ class FakeApi:
     def advance_clock(self, seconds):
         return self.control("POST", "/clock", {"advance_s": seconds})
 
+    def freeze_clock(self, frozen=True):
+        """Stops (or restarts) the server clock; reset() restarts it."""
+        return self.control("POST", "/clock", {"freeze": bool(frozen)})
+
     def entry(self, key):
         """Stored bytes of `key` (percent-encoded or raw), or None if absent."""
         from urllib.parse import quote

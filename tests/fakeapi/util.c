@@ -174,6 +174,8 @@ int64_t
 cki_now_ms(void)
 {
 	struct timespec ts;
+	if (cki_fa.clock_frozen_ms > 0)
+		return cki_fa.clock_frozen_ms + cki_fa.clock_offset_ms;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + cki_fa.clock_offset_ms;
 }

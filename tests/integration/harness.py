@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Process harness for integration tests: starts a real cachekit-agent on a private ipc
 endpoint, waits until it serves, and stops it with a signal. Also a raw protocol client
-built only on pyzmq and the generated agent_pb2 (what any other language would do)."""
+built only on pyzmq and the generated agent_pb2 (what any other language would do), and
+wait_until(), the one way a test waits for an event (never a fixed sleep and a guess)."""
 import os
 import shutil
 import signal
@@ -13,6 +14,25 @@ import zmq
 
 AGENT = os.environ.get("CK_AGENT_BIN", "")
 CTL = os.environ.get("CK_CTL_BIN", "")
+
+
+def wait_until(predicate, timeout=30.0, what="the condition", interval=0.02):
+    """Polls predicate() until it returns a true value (returned) or `timeout` seconds pass
+    (AssertionError naming `what`). The deadline is generous on purpose: the event itself
+    ends the wait, the deadline only bounds a broken test on a busy machine."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = predicate()
+        if got:
+            return got
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def stats_of(client):
+    """The agent's stats as a dict name -> value, through a RawClient."""
+    return {s.name: s.value for s in client.call(stats=pb().StatsRequest()).stats.stats}
 
 
 def pb():
@@ -36,8 +56,11 @@ class Agent:
         self.env.update(env or {})
         self.log_path = os.path.join(self.dir, "agent.log")
         self.proc = None
+        self.log = None
 
     def start(self, wait=True):
+        if getattr(self, "log", None) is not None:
+            self.log.close()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [AGENT, "--endpoint", self.endpoint, *self.args],
@@ -46,7 +69,7 @@ class Agent:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout=10.0):
+    def wait_ready(self, timeout=30.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -54,6 +77,8 @@ class Agent:
             if "ready: serving" in self.read_log():
                 return
             time.sleep(0.02)
+        self.proc.kill()
+        self.proc.wait()
         raise RuntimeError("agent did not become ready: " + self.read_log())
 
     def read_log(self):
@@ -63,7 +88,7 @@ class Agent:
     def send_signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+    def stop(self, sig=signal.SIGTERM, timeout=30.0):
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(sig)
@@ -75,12 +100,24 @@ class Agent:
             raise
 
     def __enter__(self):
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        """Stops the process if it runs and removes the work directory (log included)."""
+        try:
+            self.stop()
+        finally:
+            if self.log is not None:
+                self.log.close()
+                self.log = None
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __exit__(self, *exc):
-        self.stop()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.close()
 
 
 class RawClient:

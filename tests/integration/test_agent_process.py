@@ -14,7 +14,7 @@ import pytest
 import zmq
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import AGENT, Agent, RawClient, pb  # noqa: E402
+from harness import AGENT, Agent, RawClient, pb, stats_of, wait_until  # noqa: E402
 
 CK_OK, CK_EINVAL, CK_EINVALKEY, CK_ETOOBIG, CK_EPROTO = 0, 1, 2, 3, 6
 CK_EDENIED, CK_EBADHANDLE, CK_ENOKEY, CK_ECONFLICT, CK_ESHUTDOWN = 13, 16, 18, 19, 21
@@ -108,18 +108,19 @@ def test_frame_beyond_hard_cap_drops_only_that_peer():
 
 
 def test_ttl_expiry_and_stale_window(client):
-    assert client.call(set=pb().SetRequest(key="t", value=b"v", ttl_s=1, stale_ttl_s=1)).status == 0
+    # A stale window of 4 s leaves a busy machine time for the stale-phase calls below.
+    assert client.call(set=pb().SetRequest(key="t", value=b"v", ttl_s=1, stale_ttl_s=4)).status == 0
     r = client.call(get=pb().GetRequest(key="t"))
     assert r.get.freshness == pb().FRESHNESS_FRESH and 0 < r.get.fresh_for_ms <= 1000
-    assert client.call(get_ttl=pb().GetTtlRequest(key="t")).get_ttl.ttl_s == 2
-    time.sleep(1.2)
+    assert client.call(get_ttl=pb().GetTtlRequest(key="t")).get_ttl.ttl_s == 5
+    time.sleep(1.2)  # past the TTL (a lower bound: more time only moves it further)
     r = client.call(get=pb().GetRequest(key="t"))
     assert r.get.found and r.get.freshness == pb().FRESHNESS_STALE and r.get.fresh_for_ms == 0
     assert client.call(exists=pb().ExistsRequest(key="t")).exists.exists
     r = client.call(refresh_ttl=pb().RefreshTtlRequest(key="t", ttl_s=5))
     assert r.status == CK_ECONFLICT
-    time.sleep(1.0)
-    assert not client.call(get=pb().GetRequest(key="t")).get.found
+    wait_until(lambda: not client.call(get=pb().GetRequest(key="t")).get.found,
+               what="the entry to leave its stale window")
     assert not client.call(get_ttl=pb().GetTtlRequest(key="t")).get_ttl.found
 
 
@@ -143,14 +144,16 @@ def test_refresh_ttl_and_delete(client):
 
 
 def test_lock_lease_expires(client):
-    a = client.call(acquire_lock=pb().AcquireLockRequest(name="L", lease_ms=300))
+    # A lease of 3 s: long enough that the second try surely comes while it holds.
+    a = client.call(acquire_lock=pb().AcquireLockRequest(name="L", lease_ms=3000))
     assert a.acquire_lock.acquired and len(a.acquire_lock.handle) == 16
     b = client.call(acquire_lock=pb().AcquireLockRequest(name="L", lease_ms=300))
     assert b.status == 0 and not b.acquire_lock.acquired
     t0 = time.monotonic()
-    c = client.call(acquire_lock=pb().AcquireLockRequest(name="L", lease_ms=300, wait_ms=2000))
+    c = client.call(deadline_ms=60000,
+                    acquire_lock=pb().AcquireLockRequest(name="L", lease_ms=30000, wait_ms=50000))
     assert c.acquire_lock.acquired
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 40  # granted at lease expiry (3 s), not at the wait's end
     r = client.call(release_lock=pb().ReleaseLockRequest(handle=a.acquire_lock.handle))
     assert r.status == CK_EBADHANDLE  # expired
     assert client.call(release_lock=pb().ReleaseLockRequest(handle=c.acquire_lock.handle)).release_lock.released
@@ -161,10 +164,10 @@ import os, sys, time
 sys.path[:0] = [sys.argv[2], sys.argv[3]]
 from harness import RawClient, pb
 c = RawClient(sys.argv[1])
-r = c.call(acquire_lock=pb().AcquireLockRequest(name="dead", lease_ms=60000))
+r = c.call(acquire_lock=pb().AcquireLockRequest(name="dead", lease_ms=90000))
 assert r.acquire_lock.acquired
 print(r.acquire_lock.handle.hex(), flush=True)
-time.sleep(60)
+time.sleep(120)
 """
 
 
@@ -183,10 +186,12 @@ def test_lock_released_when_holder_is_killed(agent, client):
     t0 = time.monotonic()
     p.kill()
     p.wait()
-    r = client.call(acquire_lock=pb().AcquireLockRequest(name="dead", lease_ms=1000, wait_ms=5000))
+    r = client.call(deadline_ms=59000,
+                    acquire_lock=pb().AcquireLockRequest(name="dead", lease_ms=1000, wait_ms=58000))
     elapsed = time.monotonic() - t0
     assert r.acquire_lock.acquired
-    assert elapsed < 1.0, f"waiter got the lock after {elapsed:.3f}s; lease was 60s"
+    # Well before the 90 s lease: the agent saw the holder die.
+    assert elapsed < 40, f"waiter got the lock after {elapsed:.3f}s; lease was 90s"
     assert "exited: releasing its locks" in agent.read_log()
 
 
@@ -211,14 +216,17 @@ def test_secure_intent_without_master_key_fails_closed(client):
 def test_sigterm_drains_requests_in_flight(agent):
     with RawClient(agent.endpoint) as holder, RawClient(agent.endpoint, 5000) as waiter:
         assert holder.call(acquire_lock=pb().AcquireLockRequest(name="d", lease_ms=30000)).acquire_lock.acquired
-        req = pb().Request(id=77, deadline_ms=5000,
-                           acquire_lock=pb().AcquireLockRequest(name="d", wait_ms=800))
+        # The wait (6 s) outlasts the probe below and ends inside the agent's 10 s drain.
+        req = pb().Request(id=77, deadline_ms=60000,
+                           acquire_lock=pb().AcquireLockRequest(name="d", wait_ms=6000))
         waiter.sock.send(req.SerializeToString())
-        time.sleep(0.2)  # the acquire is now waiting inside the agent
+        with RawClient(agent.endpoint) as probe:  # the acquire and this Stats call
+            wait_until(lambda: stats_of(probe)["inflight_requests"] >= 2,
+                       what="the acquire to wait inside the agent")
         agent.send_signal(signal.SIGTERM)
-        r = waiter.recv(3000)
+        r = waiter.recv(30000)
         assert r.id == 77 and r.status == 0 and not r.acquire_lock.acquired
-        assert agent.proc.wait(10) == 0
+        assert agent.proc.wait(30) == 0
     log = agent.read_log()
     assert "draining 1 requests" in log and "stopped" in log
     assert not os.path.exists(agent.endpoint[len("ipc://"):])
@@ -302,11 +310,23 @@ def test_requests_beyond_max_inflight_are_refused_not_queued():
     with Agent("--max-inflight", "1") as a, RawClient(a.endpoint) as holder, \
             RawClient(a.endpoint, 5000) as waiter, RawClient(a.endpoint) as other:
         assert holder.call(acquire_lock=pb().AcquireLockRequest(name="o", lease_ms=30000)).acquire_lock.acquired
-        req = pb().Request(id=5, deadline_ms=5000,
-                           acquire_lock=pb().AcquireLockRequest(name="o", wait_ms=1500))
-        waiter.sock.send(req.SerializeToString())  # stays in progress inside the agent
-        time.sleep(0.2)
-        r = other.call(get=pb().GetRequest(key="k"))
-        assert r.status == CK_EOVERLOAD and "1 requests" in r.message
-        assert waiter.recv(3000).id == 5  # the one in progress still gets its answer
+        # The waiter's acquire stays in progress inside the agent for 3 s; meanwhile a Get
+        # from another peer must be refused. A probe Get that was itself in progress when the
+        # acquire arrived gets the acquire refused instead: then the round starts again.
+        refused, rid = None, 5
+        give_up = time.monotonic() + 60
+        while refused is None:
+            assert time.monotonic() < give_up, "never saw a request refused as overload"
+            rid += 1
+            waiter.sock.send(pb().Request(id=rid, deadline_ms=10000, acquire_lock=pb().AcquireLockRequest(
+                name="o", wait_ms=3000)).SerializeToString())
+            while refused is None and not waiter.sock.poll(0):
+                r = other.call(get=pb().GetRequest(key="k"))
+                if r.status == CK_EOVERLOAD:
+                    refused = r
+            if refused is None:
+                waiter.recv(30000)  # answered before a probe met it: another round
+        assert "1 requests" in refused.message
+        r = waiter.recv(30000)  # the one in progress still gets its answer
+        assert r.id == rid and r.status == 0 and not r.acquire_lock.acquired
         assert other.call(get=pb().GetRequest(key="k")).status == 0

@@ -10,7 +10,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import AGENT, CTL, Agent, ctl  # noqa: E402
+from harness import AGENT, CTL, Agent, ctl, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (AGENT and CTL), reason="CK_AGENT_BIN/CK_CTL_BIN not set")
 
@@ -85,34 +85,42 @@ def test_timeout_when_no_agent_listens(tmp_path):
     assert b"timed out" in r.stderr
 
 
-def test_lock_runs_command_and_contention_is_reported(agent):
+def test_lock_runs_command_and_contention_is_reported(agent, tmp_path):
     r = ctl(agent.endpoint, "lock", "job", "--", "sh", "-c", "exit 7")
     assert r.returncode == 7
-    holder = subprocess.Popen([CTL, "--endpoint", agent.endpoint, "lock", "job2", "--", "sleep",
-                               "3"])
+    # The holder's command says when it runs (the lock is held) and ends when told to.
+    held, go = tmp_path / "held", tmp_path / "go"
+    script = f'touch "{held}"; while [ ! -e "{go}" ]; do sleep 0.05; done'
+    holder = subprocess.Popen([CTL, "--endpoint", agent.endpoint, "lock", "job2", "--", "sh",
+                               "-c", script])
+    waiter = None
     try:
-        time.sleep(0.5)
+        wait_until(held.exists, what="the holder's command to run under the lock")
         r = ctl(agent.endpoint, "lock", "job2", "--", "true")
         assert r.returncode == EXIT_CONTESTED
+        # A waiter gets the lock once the holder ends, long before its 60 s wait runs out.
+        waiter = subprocess.Popen([CTL, "--endpoint", agent.endpoint, "lock", "job2", "--wait",
+                                   "60000", "--", "true"])
         t0 = time.monotonic()
-        r = ctl(agent.endpoint, "lock", "job2", "--wait", "6000", "--", "true")
-        assert r.returncode == EXIT_OK and time.monotonic() - t0 < 6
+        go.touch()
+        assert holder.wait(30) == 0
+        assert waiter.wait(60) == EXIT_OK and time.monotonic() - t0 < 45
     finally:
-        holder.kill()
-        holder.wait()
+        for p in (holder, waiter):
+            if p is not None:
+                p.kill()
+                p.wait()
 
 
 def test_lock_without_command_is_released_when_ctl_exits(agent):
-    r = ctl(agent.endpoint, "lock", "brief")
+    r = ctl(agent.endpoint, "lock", "brief", "--lease", "120000")
     assert r.returncode == EXIT_OK and len(r.stdout.strip()) == 32  # 16-byte handle in hex
-    # cachekit-ctl exited: the agent saw its holder die and freed the lock.
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline:
-        if ctl(agent.endpoint, "lock", "brief", "--", "true").returncode == EXIT_OK:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("lock of an exited cachekit-ctl was not released")
+    # cachekit-ctl exited: the agent saw its holder die and freed the lock (a free lock well
+    # before the 120 s lease runs out shows the release on exit).
+    t0 = time.monotonic()
+    wait_until(lambda: ctl(agent.endpoint, "lock", "brief", "--", "true").returncode == EXIT_OK,
+               timeout=90, what="the lock of an exited cachekit-ctl to be released")
+    assert time.monotonic() - t0 < 90
 
 
 def test_health_and_stats(agent):

@@ -15,7 +15,7 @@
 #include "cachekit/stub.h"
 #include "cunit_main.h"
 
-static char dir[] = "/tmp/ck-e2e-XXXXXX";
+static char dir[200]; /* $TMPDIR/ck-e2e-XXXXXX */
 static char endpoint[256];
 static pid_t agent_pid;
 
@@ -38,13 +38,16 @@ start_agent(void)
 	o.timeout_ms = 200;
 	if (ck_client_open(&c, &o) != CK_OK)
 		return;
-	for (int i = 0; i < 100; i++) {
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do { /* a generous deadline for a busy machine */
 		ck_health *h = NULL;
 		if (ck_health_check(c, NULL, &h) == CK_OK) {
 			ck_health_free(h);
 			break;
 		}
-	}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - t0.tv_sec < 30);
 	ck_client_close(c);
 }
 
@@ -59,6 +62,8 @@ stop_agent(int sig)
 static int
 suite_init(void)
 {
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, sizeof(dir), "%s/ck-e2e-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
 	if (getenv("CK_AGENT_BIN") == NULL || mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(endpoint, sizeof(endpoint), "ipc://%s/agent.sock", dir);
@@ -89,7 +94,7 @@ open_client(uint32_t timeout_ms)
 static void
 test_every_operation(void)
 {
-	ck_client *c = open_client(2000);
+	ck_client *c = open_client(30000);
 	const uint8_t value[] = {'a', 0, 'b', 0xff};
 	ck_set_opts so = CK_SET_OPTS_INIT;
 	so.ttl_s = 100;
@@ -99,7 +104,7 @@ test_every_operation(void)
 	CU_ASSERT_EQUAL(v->len, sizeof(value));
 	CU_ASSERT(memcmp(v->data, value, sizeof(value)) == 0);
 	CU_ASSERT_EQUAL(v->freshness, CK_FRESHNESS_FRESH);
-	CU_ASSERT(v->fresh_for_ms > 99000 && v->fresh_for_ms <= 100000);
+	CU_ASSERT(v->fresh_for_ms > 90000 && v->fresh_for_ms <= 100000); /* 10 s for a slow host */
 	ck_value_free(v);
 
 	bool b = false;
@@ -143,7 +148,7 @@ test_every_operation(void)
 static void
 test_large_binary_value(void)
 {
-	ck_client *c = open_client(5000);
+	ck_client *c = open_client(30000);
 	size_t n = 8u << 20;
 	uint8_t *big = malloc(n);
 	for (size_t i = 0; i < n; i++)
@@ -161,7 +166,7 @@ test_large_binary_value(void)
 static void
 test_timeout_then_late_reply_is_dropped(void)
 {
-	ck_client *c = open_client(2000);
+	ck_client *c = open_client(60000);
 	CU_ASSERT_EQUAL(ck_set(c, "e2e:a", "A", 1, NULL), CK_OK);
 	CU_ASSERT_EQUAL(ck_set(c, "e2e:b", "B", 1, NULL), CK_OK);
 	kill(agent_pid, SIGSTOP);
@@ -172,7 +177,7 @@ test_timeout_then_late_reply_is_dropped(void)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CU_ASSERT_EQUAL(ck_get(c, "e2e:a", &go, &v), CK_ETIMEDOUT);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	CU_ASSERT(t1.tv_sec - t0.tv_sec < 2); /* returned by its deadline, not the default */
+	CU_ASSERT(t1.tv_sec - t0.tv_sec < 30); /* returned by its deadline, not the default 60 s */
 	kill(agent_pid, SIGCONT);
 	/* The agent now answers the abandoned Get of "a" too; this call must see "B". */
 	CU_ASSERT_EQUAL_FATAL(ck_get(c, "e2e:b", NULL, &v), CK_OK);
@@ -185,7 +190,7 @@ test_timeout_then_late_reply_is_dropped(void)
 static void
 test_agent_restart_without_reopening(void)
 {
-	ck_client *c = open_client(3000);
+	ck_client *c = open_client(30000);
 	CU_ASSERT_EQUAL(ck_set(c, "e2e:r", "1", 1, NULL), CK_OK);
 	stop_agent(SIGKILL);
 	start_agent();
@@ -202,7 +207,7 @@ test_agent_restart_without_reopening(void)
 static void
 test_forked_child_uses_its_own_connection(void)
 {
-	ck_client *c = open_client(2000);
+	ck_client *c = open_client(55000);
 	CU_ASSERT_EQUAL(ck_set(c, "e2e:f", "P", 1, NULL), CK_OK);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -212,7 +217,9 @@ test_forked_child_uses_its_own_connection(void)
 		ck_value *v = NULL;
 		int ok = ck_get(c, "e2e:f", NULL, &v) == CK_OK && v->data[0] == 'P';
 		ck_value_free(v);
-		ok = ok && ck_lock_acquire(c, "e2e:fork-lock", NULL, &l) == CK_OK;
+		ck_lock_opts held = CK_LOCK_OPTS_INIT;
+		held.lease_ms = 120000; /* far longer than the parent's wait below */
+		ok = ok && ck_lock_acquire(c, "e2e:fork-lock", &held, &l) == CK_OK;
 		_exit(ok ? 0 : 1);
 	}
 	int st;
@@ -220,7 +227,7 @@ test_forked_child_uses_its_own_connection(void)
 	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	/* The child exited holding the lock: the agent released it on its death. */
 	ck_lock_opts lo = CK_LOCK_OPTS_INIT;
-	lo.wait_ms = 1500;
+	lo.wait_ms = 50000;
 	ck_lock *l = NULL;
 	CU_ASSERT_EQUAL(ck_lock_acquire(c, "e2e:fork-lock", &lo, &l), CK_OK);
 	CU_ASSERT_EQUAL(ck_lock_release(c, l, NULL), CK_OK);
@@ -234,7 +241,7 @@ static void
 test_eight_processes_never_race_under_the_lock(void)
 {
 	enum { PROCS = 8, ROUNDS = 25 };
-	ck_client *c = open_client(5000);
+	ck_client *c = open_client(30000);
 	CU_ASSERT_EQUAL(ck_set(c, "e2e:counter", "0", 1, NULL), CK_OK);
 	ck_client_close(c);
 	pid_t kids[PROCS];
@@ -242,11 +249,11 @@ test_eight_processes_never_race_under_the_lock(void)
 		kids[p] = fork();
 		if (kids[p] != 0)
 			continue;
-		ck_client *cc = open_client(10000);
+		ck_client *cc = open_client(55000);
 		for (int r = 0; r < ROUNDS; r++) {
 			ck_lock_opts lo = CK_LOCK_OPTS_INIT;
-			lo.wait_ms = 9000;
-			lo.lease_ms = 5000;
+			lo.wait_ms = 50000;
+			lo.lease_ms = 60000; /* never runs out while a starved holder works */
 			ck_lock *l = NULL;
 			if (ck_lock_acquire(cc, "e2e:counter-lock", &lo, &l) != CK_OK)
 				_exit(2);
@@ -271,7 +278,7 @@ test_eight_processes_never_race_under_the_lock(void)
 		waitpid(kids[p], &st, 0);
 		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
-	c = open_client(2000);
+	c = open_client(30000);
 	ck_value *v = NULL;
 	CU_ASSERT_EQUAL_FATAL(ck_get(c, "e2e:counter", NULL, &v), CK_OK);
 	CU_ASSERT_EQUAL(strtol((char *)v->data, NULL, 10), PROCS * ROUNDS);

@@ -128,7 +128,7 @@ class FakeAgent:
         """Closes the socket and binds the endpoint again (in the fake's thread)."""
         with self._lock:
             self._rebind = True
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while self._rebind and time.monotonic() < deadline:
             time.sleep(0.005)
         assert not self._rebind, "fake agent did not rebind"
@@ -178,14 +178,14 @@ class FakeAgent:
 
     def close(self) -> None:
         self._stop = True
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=30)
         self._ctx.term()
 
 
 @pytest.fixture
 def tmp_ipc():
-    # ipc paths must stay short (sun_path is 108 bytes): use /tmp, not pytest's tmp_path.
-    d = tempfile.mkdtemp(prefix="ckpy-", dir="/tmp")
+    # ipc paths must stay short (sun_path is 108 bytes): $TMPDIR (or /tmp), not tmp_path.
+    d = tempfile.mkdtemp(prefix="ckpy-")  # $TMPDIR or /tmp
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
@@ -199,7 +199,7 @@ def fake(tmp_ipc):
 
 @pytest.fixture
 def client(fake):
-    c = cachekit_stub.Client(fake.endpoint, timeout=2.0)
+    c = cachekit_stub.Client(fake.endpoint, timeout=30.0)
     yield c
     c.close()
 
@@ -235,7 +235,7 @@ class RealAgent:
     def _wait_ready(self) -> None:
         probe = cachekit_stub.Client(self.endpoint, timeout=0.5)
         try:
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"agent exited with {self.proc.returncode}:\n{self.log()}")
@@ -245,7 +245,7 @@ class RealAgent:
                 except cachekit_stub.CacheKitError:
                     time.sleep(0.05)
             self.stop()
-            raise RuntimeError(f"agent did not answer health() within 20 s:\n{self.log()}")
+            raise RuntimeError(f"agent did not answer health() within 30 s:\n{self.log()}")
         finally:
             probe.close()
 
@@ -253,7 +253,7 @@ class RealAgent:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -300,7 +300,7 @@ def agent(request):
         api.start()
         env["CACHEKIT_API_KEY"] = "ck_sdk_test"
         args = ["--upstream", api.url, "--resolve", api.resolve, "--ca-file", api.ca]
-    workdir = tempfile.mkdtemp(prefix="ckag-", dir="/tmp")
+    workdir = tempfile.mkdtemp(prefix="ckag-")
     try:
         proc = RealAgent(binary, workdir, env, args)
         proc.backend = request.param
@@ -317,7 +317,7 @@ def agent(request):
 def agent_nokey():
     """A real agent with no master key configured."""
     binary = agent_binary()
-    workdir = tempfile.mkdtemp(prefix="ckag-", dir="/tmp")
+    workdir = tempfile.mkdtemp(prefix="ckag-")
     proc = RealAgent(binary, workdir)
     yield proc
     proc.stop()

@@ -22,7 +22,7 @@ from test_client_fake import run_in_child
 
 @pytest.fixture
 def c(agent):
-    client = Client(agent.endpoint, timeout=5.0)
+    client = Client(agent.endpoint, timeout=30.0)
     yield client
     client.close()
 
@@ -171,7 +171,7 @@ def test_secure_read_of_plain_value_is_a_miss(c, key):
 
 
 def test_secure_without_master_key(agent_nokey, key):
-    c = Client(agent_nokey.endpoint, timeout=5.0)
+    c = Client(agent_nokey.endpoint, timeout=30.0)
     try:
         with pytest.raises(cachekit_stub.CryptoError) as info:
             c.set(key, b"v", secure=True)
@@ -212,7 +212,7 @@ def test_threads_share_one_client(c, key):
 
 def test_async_operations(agent, key):
     async def run():
-        a = AsyncClient(agent.endpoint, timeout=5.0)
+        a = AsyncClient(agent.endpoint, timeout=30.0)
         try:
             await a.set(key, b"v", ttl=100)
             assert await a.get(key) == b"v"
@@ -304,7 +304,7 @@ def test_agent_backend(agent, key):
             assert await b.get_ttl(key) is None
 
         asyncio.run(run())
-        assert b.with_timeout(1.0).get(key) is None
+        assert b.with_timeout(30.0).get(key) is None
     finally:
         b.close()
 
@@ -325,9 +325,9 @@ def test_fork_child_uses_its_own_socket(c, key):
 
 def test_agent_restart():
     binary = agent_binary()
-    workdir = tempfile.mkdtemp(prefix="ckag-", dir="/tmp")
+    workdir = tempfile.mkdtemp(prefix="ckag-")
     first = RealAgent(binary, workdir)
-    c = Client(first.endpoint, timeout=5.0)
+    c = Client(first.endpoint, timeout=30.0)
     try:
         c.set("restart.k", b"v1")
         assert first.stop() == 0

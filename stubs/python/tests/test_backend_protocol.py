@@ -40,7 +40,7 @@ def test_protocol_list_is_complete():
 
 
 def test_sync_operations_over_fake(fake):
-    b = AgentBackend(fake.endpoint, timeout=2.0)
+    b = AgentBackend(fake.endpoint, timeout=30.0)
     try:
         assert b.get("k") is None
         assert b.set("k", b"v", ttl=30) is None
@@ -55,7 +55,7 @@ def test_sync_operations_over_fake(fake):
 
 def test_async_operations_over_fake(fake):
     async def run():
-        b = AgentBackend(fake.endpoint, timeout=2.0)
+        b = AgentBackend(fake.endpoint, timeout=30.0)
         try:
             await b.set_async("k", b"v")
             assert fake.requests[-1].set.ttl_s == 0
@@ -72,7 +72,7 @@ def test_async_operations_over_fake(fake):
 
 
 def test_health_check_details(fake):
-    b = AgentBackend(fake.endpoint, timeout=2.0)
+    b = AgentBackend(fake.endpoint, timeout=30.0)
     try:
         healthy, details = b.health_check()
         assert healthy is True
@@ -98,7 +98,7 @@ def test_health_check_unreachable_agent(tmp_ipc):
 
 def test_errors_raise_with_error_type(fake):
     fake.handler = lambda req: error(req, 9, "bad key")  # CK_EAUTH
-    b = AgentBackend(fake.endpoint, timeout=2.0)
+    b = AgentBackend(fake.endpoint, timeout=30.0)
     try:
         with pytest.raises(Exception) as info:
             b.get("k")
@@ -126,7 +126,7 @@ def test_locks_and_ttl_never_raise(fake):
     fake.handler = handler
 
     async def run():
-        b = AgentBackend(fake.endpoint, timeout=2.0)
+        b = AgentBackend(fake.endpoint, timeout=30.0)
         try:
             lock_id = await b.acquire_lock("k", timeout=7)
             assert lock_id == "01ab"
@@ -143,14 +143,14 @@ def test_locks_and_ttl_never_raise(fake):
 
 
 def test_with_timeout_shares_the_socket(fake):
-    b = AgentBackend(fake.endpoint, timeout=2.0)
+    b = AgentBackend(fake.endpoint, timeout=30.0)
     try:
-        fast = b.with_timeout(0.25)
+        fast = b.with_timeout(20.25)
         assert isinstance(fast, AgentBackend)
         fast.get("k")
-        assert fake.requests[-1].deadline_ms == 250
+        assert fake.requests[-1].deadline_ms == 20250
         b.get("k")
-        assert fake.requests[-1].deadline_ms == 2000
+        assert fake.requests[-1].deadline_ms == 30000
         assert fast.client._shared is b.client._shared
     finally:
         b.close()

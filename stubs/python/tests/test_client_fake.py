@@ -18,7 +18,7 @@ from cachekit_stub._errors_table import TABLE
 from conftest import error, ok
 
 
-def wait_for(cond, what, limit=5.0):
+def wait_for(cond, what, limit=30.0):
     """Waits (not a timing assertion) until cond() holds; fails after a generous limit."""
     deadline = time.monotonic() + limit
     while not cond():
@@ -70,7 +70,7 @@ def test_set_sends_every_field(client, fake):
     assert req.WhichOneof("op") == "set"
     assert (req.set.key, req.set.value, req.set.ttl_s, req.set.stale_ttl_s) == ("k", b"\x00\xffbin", 60, 30)
     assert (req.set.secure, req.set.sliding, req.set.format) == (True, True, "raw")
-    assert req.deadline_ms == 2000
+    assert req.deadline_ms == 30000
     assert req.namespace == ""
     assert req.id > 0
 
@@ -83,24 +83,24 @@ def test_ids_are_unique(client, fake):
 
 
 def test_per_call_timeout_sets_deadline(client, fake):
-    client.get("k", timeout=0.25)
-    assert fake.requests[-1].deadline_ms == 250
+    client.get("k", timeout=20.25)
+    assert fake.requests[-1].deadline_ms == 20250
     client.get("k")
-    assert fake.requests[-1].deadline_ms == 2000
+    assert fake.requests[-1].deadline_ms == 30000
 
 
 def test_with_timeout_is_a_view_sharing_the_socket(client, fake):
-    fast = client.with_timeout(0.3)
+    fast = client.with_timeout(20.3)
     assert fast.get("k") is None
-    assert fake.requests[-1].deadline_ms == 300
-    assert client.timeout == 2.0 and fast.timeout == 0.3
+    assert fake.requests[-1].deadline_ms == 20300
+    assert client.timeout == 30.0 and fast.timeout == 20.3
     assert fast._shared is client._shared
     client.get("k")
-    assert fake.requests[-1].deadline_ms == 2000
+    assert fake.requests[-1].deadline_ms == 30000
 
 
 def test_namespace_default_and_override(fake):
-    c = Client(fake.endpoint, timeout=2.0, namespace="tenant-a")
+    c = Client(fake.endpoint, timeout=30.0, namespace="tenant-a")
     try:
         c.set("k", b"v")
         assert fake.requests[-1].namespace == "tenant-a"
@@ -178,7 +178,7 @@ def test_lock_handles(client, fake):
     h = client.acquire_lock("job", lease=1.5, wait=0.25)
     assert fake.requests[-1].acquire_lock.lease_ms == 1500
     assert fake.requests[-1].acquire_lock.wait_ms == 250
-    assert fake.requests[-1].deadline_ms == 2250  # the wait comes on top of the timeout
+    assert fake.requests[-1].deadline_ms == 30250  # the wait comes on top of the timeout
     assert h.handle == b"Hjob" and h.lease_ms == 1500 and h.hex == b"Hjob".hex()
     assert client.acquire_lock("job") is None
     assert client.release_lock(h.hex) is True
@@ -221,7 +221,8 @@ def test_timeout_raises_and_late_reply_is_dropped(client, fake):
     def handler(req):
         if not first:
             first.append(req.id)
-            return [(0.5, ok(req, get=pb.GetResult(found=True, value=b"late")))]
+            # Late by far more than the 0.1 s timeout, however slowly the client is scheduled.
+            return [(3.0, ok(req, get=pb.GetResult(found=True, value=b"late")))]
         return ok(req, get=pb.GetResult(found=True, value=b"on time"))
 
     fake.handler = handler
@@ -286,7 +287,7 @@ def test_wrong_result_kind_is_a_protocol_error(client, fake):
 
 
 def test_closed_client_refuses_calls(fake):
-    c = Client(fake.endpoint, timeout=1.0)
+    c = Client(fake.endpoint, timeout=30.0)
     assert c.exists("k") is False
     c.close()
     with pytest.raises(cachekit_stub.AgentUnreachable):
@@ -343,28 +344,35 @@ def test_asyncio_gather_of_a_thousand(fake):
     assert got == [f"value-{i}".encode() for i in range(1000)]
 
 
+async def until(cond, what, limit=30.0):
+    """wait_for() for coroutines: yields to the event loop while it waits."""
+    deadline = time.monotonic() + limit
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
 def test_async_timeout_and_late_reply(fake):
     first = []
 
     def handler(req):
         if not first:
             first.append(1)
-            return [(0.4, ok(req, exists=pb.ExistsResult(exists=True)))]
+            return [(3.0, ok(req, exists=pb.ExistsResult(exists=True)))]
         return ok(req, exists=pb.ExistsResult(exists=False))
 
     fake.handler = handler
 
     async def run():
-        c = AsyncClient(fake.endpoint, timeout=2.0)
+        c = AsyncClient(fake.endpoint, timeout=30.0)
         try:
             with pytest.raises(cachekit_stub.CacheKitTimeout):
                 await c.exists("k", timeout=0.1)
+            # The client may give up before the fake agent has even read the request.
+            await until(lambda: fake.requests, "the fake agent to receive the request")
             assert fake.requests[-1].deadline_ms == 100
-            for _ in range(400):
-                if c.late_replies == 1:
-                    break
-                await asyncio.sleep(0.01)
-            assert c.late_replies == 1
+            await until(lambda: c.late_replies == 1, "the late reply")
             assert await c.exists("k") is False
         finally:
             c.close()
@@ -376,15 +384,15 @@ def test_async_client_errors_and_views(fake):
     fake.handler = lambda req: error(req, 2, "bad key")
 
     async def run():
-        c = AsyncClient(fake.endpoint, timeout=2.0, namespace="ns1")
+        c = AsyncClient(fake.endpoint, timeout=30.0, namespace="ns1")
         try:
             with pytest.raises(cachekit_stub.InvalidKey):
                 await c.set("bad key", b"v")
             assert fake.requests[-1].namespace == "ns1"
-            v = c.with_timeout(0.5)
+            v = c.with_timeout(20.5)
             with pytest.raises(cachekit_stub.InvalidKey):
                 await v.get("x")
-            assert fake.requests[-1].deadline_ms == 500
+            assert fake.requests[-1].deadline_ms == 20500
             assert v._shared is c._shared
         finally:
             c.close()
@@ -393,7 +401,7 @@ def test_async_client_errors_and_views(fake):
 
 
 def test_async_client_survives_a_new_event_loop(fake):
-    c = AsyncClient(fake.endpoint, timeout=2.0)
+    c = AsyncClient(fake.endpoint, timeout=30.0)
     try:
         fake.store["k"] = b"v"
         assert asyncio.run(c.get("k")) == b"v"
@@ -461,7 +469,7 @@ def test_fork_while_other_threads_are_calling(client, fake):
 
 def test_fork_async_client(fake):
     fake.store["k"] = b"v"
-    c = AsyncClient(fake.endpoint, timeout=2.0)
+    c = AsyncClient(fake.endpoint, timeout=30.0)
     try:
         assert asyncio.run(c.get("k")) == b"v"
         assert run_in_child(lambda: asyncio.run(c.get("k")) == b"v") == 0
@@ -474,14 +482,14 @@ def test_agent_restart(client, fake):
     client.set("k", b"v")
     fake.restart()
     # The next call reconnects by itself (ZeroMQ reconnects the DEALER in the background).
-    assert client.get("k", timeout=5.0) == b"v"
+    assert client.get("k", timeout=30.0) == b"v"
 
 
 def test_async_agent_restart(fake):
     fake.store["k"] = b"v"
 
     async def run():
-        c = AsyncClient(fake.endpoint, timeout=5.0)
+        c = AsyncClient(fake.endpoint, timeout=30.0)
         try:
             assert await c.get("k") == b"v"
             await asyncio.get_running_loop().run_in_executor(None, fake.restart)
@@ -495,11 +503,11 @@ def test_async_agent_restart(fake):
 def test_dropped_client_stops_its_io_thread(fake):
     import gc
 
-    c = Client(fake.endpoint, timeout=2.0)
+    c = Client(fake.endpoint, timeout=30.0)
     assert c.exists("k") is False
     thread = c._shared.conn._thread
     assert thread.is_alive()
     del c
     gc.collect()
-    thread.join(timeout=5)
+    thread.join(timeout=30)
     assert not thread.is_alive()

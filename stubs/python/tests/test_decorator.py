@@ -35,7 +35,7 @@ def test_sync_miss_compute_set_then_hit(client, fake):
 
 
 def test_client_namespace_is_not_used_for_interop_keys(fake):
-    c = Client(fake.endpoint, timeout=2.0, namespace="tenant")
+    c = Client(fake.endpoint, timeout=30.0, namespace="tenant")
     try:
         @cached(namespace="t", operation="op", client=c)
         def f(x):
@@ -62,7 +62,7 @@ def test_async_function(fake):
     calls = []
 
     async def run():
-        c = AsyncClient(fake.endpoint, timeout=2.0)
+        c = AsyncClient(fake.endpoint, timeout=30.0)
         try:
             @cached(namespace="t", ttl=5, client=c)
             async def slow_add(a, b):

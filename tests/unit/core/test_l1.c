@@ -58,18 +58,20 @@ test_copy_lives_at_most_the_shorter_of_ttl_and_fresh_for(void)
 {
 	cki_l1 *l1;
 	CU_ASSERT_EQUAL_FATAL(cki_l1_new(&l1, 1 << 20, 5000), CK_OK);
-	cki_store_reply r = found("v", 100, CKI_FRESH), out; /* Fresh-For 100 ms < L1 ttl 5 s */
+	/* Fresh-For 1 s < L1 ttl 5 s; 1 s leaves a busy machine time for the first get, and the
+	 * sleeps are lower bounds (more time passing changes no outcome). */
+	cki_store_reply r = found("v", 1000, CKI_FRESH), out;
 	cki_l1_put(l1, "k", &r);
 	CU_ASSERT_TRUE(cki_l1_get(l1, "k", &out));
-	usleep(150000);
+	usleep(1200000);
 	CU_ASSERT_FALSE(cki_l1_get(l1, "k", &out));
 	cki_l1_free(l1);
-	CU_ASSERT_EQUAL_FATAL(cki_l1_new(&l1, 1 << 20, 100), CK_OK); /* L1 ttl 100 ms */
-	r = found("v", -1, CKI_FRESH);                               /* no upstream bound */
+	CU_ASSERT_EQUAL_FATAL(cki_l1_new(&l1, 1 << 20, 1000), CK_OK); /* L1 ttl 1 s */
+	r = found("v", -1, CKI_FRESH);                                /* no upstream bound */
 	cki_l1_put(l1, "k", &r);
 	CU_ASSERT_TRUE(cki_l1_get(l1, "k", &out));
 	CU_ASSERT_EQUAL(out.fresh_for_ms, -1);
-	usleep(150000);
+	usleep(1200000);
 	CU_ASSERT_FALSE(cki_l1_get(l1, "k", &out));
 	cki_l1_free(l1);
 }

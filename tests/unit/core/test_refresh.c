@@ -84,12 +84,14 @@ static void
 test_exactly_one_reader_is_flagged_per_claim(void)
 {
 	fixture f;
-	fixture_init(&f, 1, 150, 0); /* due 10 ms into a 1 s window; claims hold 150 ms */
-	cki_refresh_on_set(f.r, "k", 1, 0, false);
-	sleep_ms(30);
+	/* Due 1 s (+/- 10%) into a 100 s window; claims hold 3 s: room for a busy machine. The
+	 * sleeps are lower bounds (more time passing changes no outcome below). */
+	fixture_init(&f, 1, 3000, 0);
+	cki_refresh_on_set(f.r, "k", 100, 0, false);
+	sleep_ms(1200);
 	CU_ASSERT_EQUAL(flags_among(&f, "k", 20), 1);
 	CU_ASSERT_EQUAL(flags_among(&f, "k", 20), 0); /* claim still held */
-	sleep_ms(200);                                /* claim timed out; still fresh */
+	sleep_ms(3100);                               /* claim timed out; still fresh */
 	CU_ASSERT_EQUAL(flags_among(&f, "k", 20), 1);
 	CU_ASSERT_EQUAL(cki_metrics_get(CKI_C_REFRESH_DUE), 2);
 	fixture_done(&f);
@@ -100,12 +102,12 @@ test_a_write_satisfies_the_claim(void)
 {
 	fixture f;
 	fixture_init(&f, 1, 60000, 0); /* a claim that would hold for the whole test */
-	cki_refresh_on_set(f.r, "k", 1, 0, false);
-	sleep_ms(30);
+	cki_refresh_on_set(f.r, "k", 100, 0, false); /* due 1 s (+/- 10%) in */
+	sleep_ms(1200);
 	CU_ASSERT_EQUAL(flags_among(&f, "k", 5), 1);
-	cki_refresh_on_set(f.r, "k", 1, 0, false);   /* the flagged reader wrote it */
-	CU_ASSERT_EQUAL(flags_among(&f, "k", 5), 0); /* new window: not due yet */
-	sleep_ms(30);
+	cki_refresh_on_set(f.r, "k", 100, 0, false); /* the flagged reader wrote it */
+	CU_ASSERT_EQUAL(flags_among(&f, "k", 5), 0); /* new window: not due for 0.9 s */
+	sleep_ms(1200);
 	CU_ASSERT_EQUAL(flags_among(&f, "k", 5), 1); /* due again, and the old claim is gone */
 	fixture_done(&f);
 }

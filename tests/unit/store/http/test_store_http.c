@@ -443,7 +443,7 @@ suite_init(void)
 		      "--quiet", (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 500 && (api_port == 0 || control_port == 0); i++) {
+	for (int i = 0; i < 1500 && (api_port == 0 || control_port == 0); i++) { /* 30 s */
 		nanosleep(&nap, NULL);
 		api_port = read_port(pf);
 		control_port = read_port(cpf);
@@ -1286,7 +1286,7 @@ test_timeouts(void)
 	o.timeout_ms = 300;
 	o.max_attempts = 1;
 	s = new_store(&o);
-	faults("{\"stall_ms\":3000}");
+	faults("{\"stall_ms\":30000}");
 	do_get(s, "t:slow", &r);
 	CU_ASSERT_EQUAL(r.err, CK_ETIMEDOUT);
 	s->ops->destroy(s);
@@ -1356,7 +1356,7 @@ test_destroy_fails_inflight(void)
 	o.breaker_failures = 1;
 	o.max_attempts = 3;
 	s = new_store(&o);
-	faults("{\"stall_ms\":5000}");
+	faults("{\"stall_ms\":30000}");
 	s->ops->get(s, "t:a", deadline_in(10000), capture, &a);
 	s->ops->put(s, "t:b", (const uint8_t *)"x", 1, NULL, deadline_in(10000), capture, &b);
 	loop_for(200);
