@@ -103,9 +103,11 @@ on_drain_tick(cki_loop *loop, void *arg)
 	cki_loop_timer(loop, 10, on_drain_tick, a);
 }
 
-/* SIGHUP: re-read the configuration for the log level, and the master keys from their file or
- * credential sources (keys given in the environment were wiped at start, so they stay). Other
- * settings need a restart; the log says so. A failed reload keeps everything as it was. */
+/* SIGHUP: re-read the configuration for the log level and the access rules
+ * (docs/access-rules.md), and the master keys from their file or credential sources (keys given
+ * in the environment were wiped at start, so they stay). Other settings need a restart; the
+ * log says so. A failed reload keeps everything as it was. The access rules are swapped whole:
+ * no request holds a pointer into them between loop turns. */
 static void
 reload(agent *a)
 {
@@ -123,6 +125,12 @@ reload(agent *a)
 			cki_log_set_level(level);
 			cki_log_info("reload: log level %s", cfg.log_level);
 		}
+		cki_access *old = a->cfg.policy.access;
+		a->cfg.policy.access = cfg.policy.access;
+		cfg.policy.access = old; /* freed below with the rest of cfg */
+		size_t n = a->cfg.policy.access ? a->cfg.policy.access->n : 0;
+		cki_log_info("reload: %zu access rule(s)%s", n,
+		             n ? "" : " (every allowed peer may do everything)");
 	} else {
 		cki_log_error("reload: configuration has errors; keeping the running one");
 	}

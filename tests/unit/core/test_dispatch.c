@@ -73,6 +73,7 @@ record_reply(void *arg, const cki_reply_to *to, const cki_response *resp)
 static void
 fixture_start(fixture *f, bool with_keyring, uint32_t ahead_pct)
 {
+	CU_ASSERT_EQUAL_FATAL(cki_config_policy(&f->cfg, stderr), CK_OK); /* typed lists */
 	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&f->loop), CK_OK);
 	CU_ASSERT_EQUAL_FATAL(cki_store_memory_new(&f->store, f->cfg.memory_limit_bytes), CK_OK);
 	CU_ASSERT_EQUAL_FATAL(cki_locks_new(&f->locks, f->loop, f->store), CK_OK);
