@@ -7,6 +7,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +259,12 @@ run(agent *a, int argc, char **argv)
 		return 0;
 	if (cki_config_validate(&a->cfg, stderr) != CK_OK)
 		return EXIT_CONFIG;
+#ifdef __GLIBC__
+	/* The memory budget (docs/operations.md): values of 32 KiB and more get their own
+	 * mappings, returned to the kernel when freed. A fixed threshold also stops glibc from
+	 * raising it after each free of a large value, which let large values fragment the heap. */
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024);
+#endif
 	cki_log_level level = CKI_LOG_INFO;
 	cki_log_parse_level(a->cfg.log_level, &level);
 	cki_log_set_level(level);
@@ -281,11 +290,15 @@ run(agent *a, int argc, char **argv)
 		return rv == CK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	if (cki_locks_new(&a->locks, a->loop, a->store) != CK_OK)
 		return EXIT_RUNTIME;
+	/* The memory budget (docs/operations.md): the tracker gets an eighth of memory-limit,
+	 * and forgets what the store drops. */
 	cki_refresh_opts ro = {.ahead_pct = a->cfg.refresh_ahead_pct,
 	                       .jitter_pct = 20, /* 50 % -> 40..60 %, as the SDKs */
-	                       .claim_ms = a->cfg.refresh_claim_ms};
+	                       .claim_ms = a->cfg.refresh_claim_ms,
+	                       .max_bytes = (size_t)(a->cfg.memory_limit_bytes / 8)};
 	if (cki_refresh_new(&a->refresh, a->loop, a->store, &ro) != CK_OK)
 		return EXIT_RUNTIME;
+	cki_store_on_drop(a->store, cki_refresh_on_drop, a->refresh);
 	if (cki_l1_new(&a->l1, a->cfg.l1_bytes, a->cfg.l1_ttl_ms) != CK_OK ||
 	    cki_flight_new(&a->flight, a->store) != CK_OK)
 		return EXIT_RUNTIME;

@@ -592,6 +592,7 @@ handle_stats(call *c)
 	cki_metrics_set_gauge("l1_bytes", (double)cki_l1_bytes(d->deps.l1));
 	cki_metrics_set_gauge("l1_entries", (double)cki_l1_count(d->deps.l1));
 	cki_metrics_set_gauge("refresh_tracked_keys", (double)cki_refresh_count(d->deps.refresh));
+	cki_metrics_set_gauge("refresh_tracked_bytes", (double)cki_refresh_bytes(d->deps.refresh));
 	cki_metrics_each(add_stat, &l);
 	if (d->deps.store->ops->stats)
 		d->deps.store->ops->stats(d->deps.store, add_stat, &l);

@@ -27,6 +27,7 @@ struct memstore {
 	cki_lru lru;        /* the entries, most recently used first */
 	uint64_t evictions; /* live entries dropped for space */
 	uint64_t expired;   /* entries reclaimed after evict_at */
+	uint64_t freed_since_trim; /* accounted bytes dropped since memory was last given back */
 	uint64_t (*now_ms)(void *ctx);
 	void *now_ctx;
 };
