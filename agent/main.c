@@ -290,6 +290,10 @@ run(agent *a, int argc, char **argv)
 		return rv == CK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	if (cki_locks_new(&a->locks, a->loop, a->store) != CK_OK)
 		return EXIT_RUNTIME;
+	/* The lease table gets an eighth of memory-limit too (docs/operations.md). */
+	uint64_t max_leases = a->cfg.memory_limit_bytes / 8 / CKI_LOCKS_LEASE_COST;
+	cki_locks_set_max(a->locks, max_leases < CKI_LOCKS_DEFAULT_MAX ? (size_t)max_leases
+	                                                               : CKI_LOCKS_DEFAULT_MAX);
 	/* The memory budget (docs/operations.md): the tracker gets an eighth of memory-limit,
 	 * and forgets what the store drops. */
 	cki_refresh_opts ro = {.ahead_pct = a->cfg.refresh_ahead_pct,
