@@ -444,8 +444,8 @@ cki_config_policy(cki_config *cfg, FILE *err)
 		rv = cki_ns_set_parse(&p->envelope_ns, cfg->envelope_namespaces,
 		                      "envelope-namespaces", err);
 	if (rv == CK_OK)
-		rv = cki_ns_set_parse(&p->sliding_ns, cfg->sliding_namespaces,
-		                      "sliding-namespaces", err);
+		rv = cki_ns_set_parse(&p->sliding_ns, cfg->sliding_namespaces, "sliding-namespaces",
+		                      err);
 	if (rv == CK_OK)
 		rv = cki_access_validate(p->access, err);
 	return rv == CK_ENOMEM ? CK_ENOMEM : rv == CK_OK ? CK_OK : CK_ECONFIG;

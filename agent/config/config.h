@@ -3,8 +3,9 @@
  * Every agent setting, in one table (config.c): name in the INI file, CACHEKIT_* environment
  * variable, command-line flag, type, default and help. Sources in rising priority: built-in
  * defaults, the config file, the environment, flags. The file may also hold [access.NAME]
- * sections (docs/access-rules.md); lists become typed sets at load (policy.h). Secrets (API key, master keys) are not
- * settings: keyring.c reads them from the environment, files or systemd credentials.
+ * sections (docs/access-rules.md); lists become typed sets at load (policy.h). Secrets (API key,
+ * master keys) are not settings: keyring.c reads them from the environment, files or systemd
+ * credentials.
  */
 #ifndef CKI_CONFIG_H
 #define CKI_CONFIG_H

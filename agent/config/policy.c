@@ -228,8 +228,8 @@ static const struct {
 	const char *name;
 	unsigned bits;
 } right_names[] = {
-        {"read", CKI_RIGHT_READ},     {"write", CKI_RIGHT_WRITE},   {"delete", CKI_RIGHT_DELETE},
-        {"lock", CKI_RIGHT_LOCK},     {"secure", CKI_RIGHT_SECURE}, {"all", CKI_RIGHT_ALL},
+        {"read", CKI_RIGHT_READ}, {"write", CKI_RIGHT_WRITE},   {"delete", CKI_RIGHT_DELETE},
+        {"lock", CKI_RIGHT_LOCK}, {"secure", CKI_RIGHT_SECURE}, {"all", CKI_RIGHT_ALL},
 };
 #define NRIGHTS (sizeof(right_names) / sizeof(right_names[0]))
 
@@ -244,7 +244,8 @@ add_right(void *arg, const char *s, size_t len)
 {
 	rights_ctx *c = arg;
 	for (size_t i = 0; i < NRIGHTS; i++)
-		if (strlen(right_names[i].name) == len && strncmp(right_names[i].name, s, len) == 0) {
+		if (strlen(right_names[i].name) == len &&
+		    strncmp(right_names[i].name, s, len) == 0) {
 			c->bits |= right_names[i].bits;
 			return CK_OK;
 		}
@@ -349,9 +350,9 @@ cki_access_validate(const cki_access *a, FILE *err)
 	for (size_t i = 0; a != NULL && i < a->n; i++) {
 		const cki_access_rule *r = &a->rules[i];
 		const char *missing = r->uids.n == 0 && r->gids.n == 0 ? "uid or gid"
-		                      : r->namespaces.n == 0         ? "namespaces"
-		                      : r->rights == 0               ? "allow"
-		                                                     : NULL;
+		                      : r->namespaces.n == 0           ? "namespaces"
+		                      : r->rights == 0                 ? "allow"
+		                                                       : NULL;
 		if (missing != NULL) {
 			fprintf(err, "cachekit-agent: [access.%s] needs %s\n", r->name, missing);
 			rv = CK_ECONFIG;

@@ -86,8 +86,7 @@ bool cki_ns_set_match(const cki_ns_set *s, const char *ns);
 void cki_ns_set_free(cki_ns_set *s);
 
 /* Parses "read, write, delete, lock, secure" (or "all") into cki_right bits. */
-CK_NODISCARD ck_err cki_rights_parse(const char *list, unsigned *out, const char *what,
-                                     FILE *err);
+CK_NODISCARD ck_err cki_rights_parse(const char *list, unsigned *out, const char *what, FILE *err);
 /* "read,write" etc. for log lines; buf is always NUL-terminated. */
 const char *cki_rights_name(unsigned rights, char *buf, size_t cap);
 

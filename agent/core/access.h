@@ -22,7 +22,6 @@ unsigned cki_access_rights(const cki_access *a, const cki_peer *peer, const char
 /* CK_OK when peer holds every right in need on ns. Otherwise CK_EDENIED and message (cap
  * bytes, always NUL-terminated) names the operation (op, e.g. "read") and the namespace. */
 CK_NODISCARD ck_err cki_access_check(const cki_access *a, const cki_peer *peer, const char *ns,
-                                     unsigned need, const char *op, char *message,
-                                     size_t cap);
+                                     unsigned need, const char *op, char *message, size_t cap);
 
 #endif

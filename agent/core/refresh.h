@@ -28,8 +28,8 @@ typedef struct cki_refresh cki_refresh;
 typedef struct cki_refresh_opts {
 	uint32_t ahead_pct;  /* refresh point as % of the fresh window (0 = only when stale) */
 	uint32_t jitter_pct; /* +/- this % of the refresh point, so keys written together spread */
-	uint32_t claim_ms;  /* how long a "refresh due" claim holds before another reader gets it */
-	size_t max_bytes;   /* cap on accounted bytes (0: CKI_REFRESH_DEFAULT_MAX_BYTES) */
+	uint32_t claim_ms; /* how long a "refresh due" claim holds before another reader gets it */
+	size_t max_bytes;  /* cap on accounted bytes (0: CKI_REFRESH_DEFAULT_MAX_BYTES) */
 } cki_refresh_opts;
 
 /* Accounted bytes per tracked key beyond the key itself: the entry, the map node, two hash

@@ -171,9 +171,9 @@ test_access_sections_load_typed(void)
 	FILE *out = open_memstream(&text, &len);
 	cki_config_dump(&cfg, out);
 	fclose(out);
-	CU_ASSERT_PTR_NOT_NULL(
-	        strstr(text, "[access.alice] uids=1 gids=0 namespaces=alice,shared-* "
-	                     "allow=read,write,delete,lock,secure\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text,
+	                              "[access.alice] uids=1 gids=0 namespaces=alice,shared-* "
+	                              "allow=read,write,delete,lock,secure\n"));
 	free(text);
 	cki_config_free(&cfg);
 	CU_ASSERT_PTR_NULL(cfg.policy.access);
@@ -186,7 +186,8 @@ test_access_section_errors(void)
 		const char *ini;
 		const char *expect;
 	} cases[] = {
-	        {"[access.a]\nuid = 1\nnamespaces = x\nallow = read, fly\n", "unknown right \"fly\""},
+	        {"[access.a]\nuid = 1\nnamespaces = x\nallow = read, fly\n",
+	         "unknown right \"fly\""},
 	        {"[access.a]\nuid = 1\nnamespaces = x\nallow = read\nmode = 1\n",
 	         "unknown access setting \"mode\""},
 	        {"[access.a]\nnamespaces = x\nallow = read\n", "[access.a] needs uid or gid"},
@@ -267,8 +268,8 @@ test_rules_grant_only_what_they_say(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(m, "write"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(m, "namespace \"alice\""));
 	/* Read alone is granted, read with secure intent is not. */
-	CU_ASSERT_EQUAL(
-	        cki_access_check(a, &bob, "shared-x", CKI_RIGHT_READ, "read", m, sizeof(m)), CK_OK);
+	CU_ASSERT_EQUAL(cki_access_check(a, &bob, "shared-x", CKI_RIGHT_READ, "read", m, sizeof(m)),
+	                CK_OK);
 	CU_ASSERT_EQUAL(cki_access_check(a, &bob, "shared-x", CKI_RIGHT_READ | CKI_RIGHT_SECURE,
 	                                 "read with secure intent", m, sizeof(m)),
 	                CK_EDENIED);
