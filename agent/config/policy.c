@@ -316,12 +316,15 @@ cki_access_add(cki_access **ap, const char *rule_name, const char *key, const ch
 		        where);
 		return CK_ECONFIG;
 	}
+	bool full = (*ap)->n == CKI_POLICY_MAX_RULES;
 	cki_access_rule *r = find_or_add_rule(*ap, rule_name);
-	if (r == NULL) {
+	if (r == NULL && full) {
 		fprintf(err, "cachekit-agent: %s: too many access sections (most %d)\n", where,
 		        CKI_POLICY_MAX_RULES);
 		return CK_ECONFIG;
 	}
+	if (r == NULL)
+		return CK_ENOMEM;
 	char what[512];
 	snprintf(what, sizeof(what), "%s %s", where, key);
 	if (strcmp(key, "uid") == 0 || strcmp(key, "uids") == 0 || strcmp(key, "user") == 0)

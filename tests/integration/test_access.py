@@ -3,7 +3,7 @@
 namespace "alice"; uid B is refused with CK_EDENIED for read, write, delete, lock and secure
 intent there; a SIGHUP reload that grants B read lets B read. Each user's calls are
 cachekit-ctl processes run under setpriv with that user's uid and gid, so the agent sees the
-users' real kernel credentials. Needs root (to create the throwaway users); skipped otherwise."""
+users' real kernel credentials. A reload with a bad rule keeps the running rules. Needs root (to create the throwaway users); skipped otherwise."""
 import os
 import shutil
 import signal
@@ -132,4 +132,13 @@ def test_two_users_namespace_rules_and_reload(users):
         assert_denied(as_user(ub, gid, ep, "--namespace", "alice", "set", "k", "x"), "write")
         assert_denied(as_user(ub, gid, ep, "--namespace", "alice", "--secure", "get", "s"),
                       "read with secure intent")
-        assert b"may not write" in a.read_log().encode()
+        assert "may not write" in a.read_log()
+
+        # A file with a bad rule is refused as a whole: the running rules stay.
+        with open(cfg, "a") as f:
+            f.write("[access.broken]\nuid = 1\nnamespaces = alice\nallow = read, fly\n")
+        a.send_signal(signal.SIGHUP)
+        wait_log(a, "configuration has errors; keeping the running one")
+        assert 'unknown right "fly"' in a.read_log()
+        r = as_user(ub, gid, ep, "--namespace", "alice", "get", "k")
+        assert r.returncode == EXIT_OK and r.stdout == b"v1", r
