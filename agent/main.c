@@ -7,6 +7,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,9 +108,11 @@ on_drain_tick(cki_loop *loop, void *arg)
 	cki_loop_timer(loop, 10, on_drain_tick, a);
 }
 
-/* SIGHUP: re-read the configuration for the log level, and the master keys from their file or
- * credential sources (keys given in the environment were wiped at start, so they stay). Other
- * settings need a restart; the log says so. A failed reload keeps everything as it was. */
+/* SIGHUP: re-read the configuration for the log level and the access rules
+ * (docs/access-rules.md), and the master keys from their file or credential sources (keys given
+ * in the environment were wiped at start, so they stay). Other settings need a restart; the
+ * log says so. A failed reload keeps everything as it was. The access rules are swapped whole:
+ * no request holds a pointer into them between loop turns. */
 static void
 reload(agent *a)
 {
@@ -125,6 +130,12 @@ reload(agent *a)
 			cki_log_set_level(level);
 			cki_log_info("reload: log level %s", cfg.log_level);
 		}
+		cki_access *old = a->cfg.policy.access;
+		a->cfg.policy.access = cfg.policy.access;
+		cfg.policy.access = old; /* freed below with the rest of cfg */
+		size_t n = a->cfg.policy.access ? a->cfg.policy.access->n : 0;
+		cki_log_info("reload: %zu access rule(s)%s", n,
+		             n ? "" : " (every allowed peer may do everything)");
 	} else {
 		cki_log_error("reload: configuration has errors; keeping the running one");
 	}
@@ -250,6 +261,12 @@ run(agent *a, int argc, char **argv)
 		return 0;
 	if (cki_config_validate(&a->cfg, stderr) != CK_OK)
 		return EXIT_CONFIG;
+#ifdef __GLIBC__
+	/* The memory budget (docs/operations.md): values of 32 KiB and more get their own
+	 * mappings, returned to the kernel when freed. A fixed threshold also stops glibc from
+	 * raising it after each free of a large value, which let large values fragment the heap. */
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024);
+#endif
 	cki_log_level level = CKI_LOG_INFO;
 	cki_log_parse_level(a->cfg.log_level, &level);
 	cki_log_set_level(level);
@@ -287,11 +304,20 @@ run(agent *a, int argc, char **argv)
 		return EXIT_RUNTIME;
 	if (cki_locks_new(&a->locks, a->loop, a->store) != CK_OK)
 		return EXIT_RUNTIME;
+	/* The lease table gets an eighth of memory-limit too (docs/operations.md). */
+	uint64_t max_leases = a->cfg.memory_limit_bytes / 8 / CKI_LOCKS_LEASE_COST;
+	cki_locks_set_max(a->locks, max_leases < CKI_LOCKS_DEFAULT_MAX ? (size_t)max_leases
+	                                                               : CKI_LOCKS_DEFAULT_MAX);
+	/* The memory budget (docs/operations.md): the tracker gets an eighth of memory-limit,
+	 * and forgets what the store drops. */
 	cki_refresh_opts ro = {.ahead_pct = a->cfg.refresh_ahead_pct,
 	                       .jitter_pct = 20, /* 50 % -> 40..60 %, as the SDKs */
-	                       .claim_ms = a->cfg.refresh_claim_ms};
+	                       .claim_ms = a->cfg.refresh_claim_ms,
+	                       .max_bytes = (size_t)(a->cfg.memory_limit_bytes / 8)};
 	if (cki_refresh_new(&a->refresh, a->loop, a->store, &ro) != CK_OK)
 		return EXIT_RUNTIME;
+	/* The memory budget: the tracker forgets what the embedded store evicts. */
+	cki_store_on_drop(a->backend, cki_refresh_on_drop, a->refresh);
 	if (cki_flight_new(&a->flight, a->store) != CK_OK)
 		return EXIT_RUNTIME;
 	cki_dispatch_deps deps = {.loop = a->loop,

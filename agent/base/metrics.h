@@ -29,6 +29,7 @@
 	X(LOCKS_RELEASED_ON_DEATH, "locks_released_on_holder_death_total") \
 	X(LOCKS_EXPIRED, "locks_expired_total")                            \
 	X(REFRESH_DUE, "refresh_due_flags_total")                          \
+	X(REFRESH_UNTRACKED, "refresh_untracked_total")                    \
 	X(SLIDING_REFRESHES, "sliding_refreshes_total")                    \
 	X(L1_HITS, "l1_hits_total")                                        \
 	X(L1_MISSES, "l1_misses_total")                                    \

@@ -264,6 +264,13 @@ on_ini(void *user, const char *section, const char *name, const char *value)
 	ini_ctx *ctx = user;
 	char where[4200];
 	snprintf(where, sizeof(where), "%s [%s]", ctx->path, section);
+	if (strncmp(section, "access.", 7) == 0 || strcmp(section, "access") == 0) {
+		ck_err rv = cki_access_add(&ctx->cfg->policy.access, section[6] ? section + 7 : "",
+		                           name, value, where, ctx->err);
+		if (rv != CK_OK)
+			ctx->rv = rv == CK_ENOMEM ? CK_ENOMEM : CK_ECONFIG;
+		return 1;
+	}
 	const opt_row *row = find_row(name);
 	if (row == NULL) {
 		fprintf(ctx->err, "cachekit-agent: %s: unknown setting \"%s\"\n", where, name);
@@ -419,7 +426,33 @@ cki_config_load(cki_config *cfg, int argc, char **argv, FILE *out, FILE *err, bo
 		if (set_value(cfg, row, value, source, err) != CK_OK)
 			return CK_ECONFIG;
 	}
-	return CK_OK;
+	return cki_config_policy(cfg, err);
+}
+
+ck_err
+cki_config_policy(cki_config *cfg, FILE *err)
+{
+	cki_policy *p = &cfg->policy;
+	cki_id_set_free(&p->allow_uids);
+	cki_id_set_free(&p->allow_gids);
+	cki_ns_set_free(&p->secure_ns);
+	cki_ns_set_free(&p->envelope_ns);
+	cki_ns_set_free(&p->sliding_ns);
+	ck_err rv = cki_id_set_parse(&p->allow_uids, cfg->allow_uids, "allow-uids", false, err);
+	if (rv == CK_OK)
+		rv = cki_id_set_parse(&p->allow_gids, cfg->allow_gids, "allow-gids", true, err);
+	if (rv == CK_OK)
+		rv = cki_ns_set_parse(&p->secure_ns, cfg->secure_namespaces, "secure-namespaces",
+		                      err);
+	if (rv == CK_OK)
+		rv = cki_ns_set_parse(&p->envelope_ns, cfg->envelope_namespaces,
+		                      "envelope-namespaces", err);
+	if (rv == CK_OK)
+		rv = cki_ns_set_parse(&p->sliding_ns, cfg->sliding_namespaces, "sliding-namespaces",
+		                      err);
+	if (rv == CK_OK)
+		rv = cki_access_validate(p->access, err);
+	return rv == CK_ENOMEM ? CK_ENOMEM : rv == CK_OK ? CK_OK : CK_ECONFIG;
 }
 
 ck_err
@@ -500,6 +533,18 @@ cki_config_dump(const cki_config *cfg, FILE *out)
 			break;
 		}
 	}
+	const cki_access *a = cfg->policy.access;
+	for (size_t i = 0; a != NULL && i < a->n; i++) {
+		const cki_access_rule *r = &a->rules[i];
+		char rights[64];
+		fprintf(out, "[access.%s] uids=%zu gids=%zu namespaces=", r->name, r->uids.n,
+		        r->gids.n);
+		for (size_t j = 0; j < r->namespaces.n; j++)
+			fprintf(out, "%s%s", j ? "," : "", r->namespaces.patterns[j]);
+		fprintf(out, " allow=%s\n", cki_rights_name(r->rights, rights, sizeof(rights)));
+	}
+	if (a == NULL || a->n == 0)
+		fprintf(out, "access = (no rules: every allowed peer may do everything)\n");
 }
 
 void
@@ -515,27 +560,5 @@ cki_config_free(cki_config *cfg)
 			*field = NULL;
 		}
 	cfg->config_file = NULL;
-}
-
-bool
-cki_list_contains(const char *list, const char *name)
-{
-	if (list == NULL || name == NULL)
-		return false;
-	size_t n = strlen(name);
-	const char *p = list;
-	while (*p) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		const char *end = p;
-		while (*end && *end != ',')
-			end++;
-		const char *tail = end;
-		while (tail > p && tail[-1] == ' ')
-			tail--;
-		if ((size_t)(tail - p) == n && memcmp(p, name, n) == 0)
-			return true;
-		p = end;
-	}
-	return false;
+	cki_policy_free(&cfg->policy);
 }

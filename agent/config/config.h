@@ -2,8 +2,10 @@
 /*
  * Every agent setting, in one table (config.c): name in the INI file, CACHEKIT_* environment
  * variable, command-line flag, type, default and help. Sources in rising priority: built-in
- * defaults, the config file, the environment, flags. Secrets (API key, master keys) are not
- * settings: keyring.c reads them from the environment, files or systemd credentials.
+ * defaults, the config file, the environment, flags. The file may also hold [access.NAME]
+ * sections (docs/access-rules.md); lists become typed sets at load (policy.h). Secrets (API key,
+ * master keys) are not settings: keyring.c reads them from the environment, files or systemd
+ * credentials.
  */
 #ifndef CKI_CONFIG_H
 #define CKI_CONFIG_H
@@ -14,6 +16,7 @@
 #include <stdio.h>
 
 #include "cachekit/errors.h"
+#include "config/policy.h"
 
 typedef struct cki_config {
 	char *config_file; /* --config / CACHEKIT_AGENT_CONFIG */
@@ -54,6 +57,9 @@ typedef struct cki_config {
 	char *sliding_namespaces;      /* comma list of namespaces with sliding TTL */
 	/* set by flags only */
 	bool check_only; /* --check-config */
+	/* The lists above and the [access.NAME] sections, typed (policy.h); built by
+	 * cki_config_load() through cki_config_policy(). Request handlers read only this. */
+	cki_policy policy;
 } cki_config;
 
 /* Fills cfg with built-in defaults. */
@@ -74,7 +80,9 @@ void cki_config_dump(const cki_config *cfg, FILE *out);
 /* Frees the strings. Accepts NULL. */
 void cki_config_free(cki_config *cfg);
 
-/* True when name appears in a comma-separated list (NULL list: false). */
-bool cki_list_contains(const char *list, const char *name);
+/* (Re)builds cfg->policy's allow lists and namespace sets from the string settings and checks
+ * the access rules the config file added. cki_config_load() calls it last; call it again after
+ * changing a list by hand (tests). CK_ECONFIG with one line per problem on err. */
+CK_NODISCARD ck_err cki_config_policy(cki_config *cfg, FILE *err);
 
 #endif

@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "cachekit/version.h"
+#include "core/access.h"
 #include "crypto/keyring.h"
 #include "base/keys.h"
 #include "base/log.h"
@@ -128,12 +129,37 @@ take_key(call *c, const char *key)
 	return true;
 }
 
+/* Access rules (docs/access-rules.md): does the peer hold need on the key's namespace? Refused
+ * calls end here with CK_EDENIED naming the operation and the namespace. */
+static bool
+check_access(call *c, unsigned need, const char *op)
+{
+	char m[200];
+	if (cki_access_check(c->d->deps.cfg->policy.access, &c->peer, c->ns, need, op, m,
+	                     sizeof(m)) == CK_OK)
+		return true;
+	cki_metrics_inc(CKI_C_DENIED);
+	cki_log_warn("%s (pid %d)", m, c->peer.known ? (int)c->peer.pid : -1);
+	finish_status(c, CK_EDENIED, m);
+	return false;
+}
+
+/* check_access for a read or write that may carry secure intent. */
+static bool
+check_access_rw(call *c, unsigned right, bool secure)
+{
+	bool read = right == CKI_RIGHT_READ;
+	return check_access(c, right | (secure ? CKI_RIGHT_SECURE : 0u),
+	                    secure ? (read ? "read with secure intent" : "write with secure intent")
+	                           : (read ? "read" : "write"));
+}
+
 /* Policy for secure intent: a namespace may require it; it needs a keyring. */
 static bool
 check_secure(call *c, bool secure)
 {
 	const cki_config *cfg = c->d->deps.cfg;
-	if (!secure && cki_list_contains(cfg->secure_namespaces, c->ns)) {
+	if (!secure && cki_ns_set_match(&cfg->policy.secure_ns, c->ns)) {
 		char m[160];
 		snprintf(m, sizeof(m), "namespace \"%s\" requires secure intent", c->ns);
 		finish_status(c, CK_EDENIED, m);
@@ -151,7 +177,7 @@ check_secure(call *c, bool secure)
 static bool
 uses_envelope(const call *c)
 {
-	return cki_list_contains(c->d->deps.cfg->envelope_namespaces, c->ns);
+	return cki_ns_set_match(&c->d->deps.cfg->policy.envelope_ns, c->ns);
 }
 
 /* ---- get ---------------------------------------------------------------------------------- */
@@ -200,7 +226,7 @@ done_get(void *arg, const cki_store_reply *r)
 		res.fresh_for_ms = r->fresh_for_ms;
 		if (r->freshness == CKI_STALE)
 			cki_metrics_inc(CKI_C_GET_STALE);
-		bool sliding_ns = cki_list_contains(c->d->deps.cfg->sliding_namespaces, c->ns);
+		bool sliding_ns = cki_ns_set_match(&c->d->deps.cfg->policy.sliding_ns, c->ns);
 		res.refresh_due = cki_refresh_on_hit(c->d->deps.refresh, c->key, r->freshness,
 		                                     r->fresh_for_ms, sliding_ns);
 	} else {
@@ -218,7 +244,7 @@ static void
 handle_get(call *c)
 {
 	Cachekit__Agent__V1__GetRequest *g = c->req->get;
-	if (!take_key(c, g->key))
+	if (!take_key(c, g->key) || !check_access_rw(c, CKI_RIGHT_READ, g->secure))
 		return;
 	if (!check_secure(c, g->secure))
 		return;
@@ -242,13 +268,12 @@ done_set(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
 	if (r->err != CK_OK) {
+		/* Tracked when the call went out; the store did not take it. */
+		cki_refresh_on_delete(c->d->deps.refresh, c->key);
 		finish_store_error(c, r);
 		return;
 	}
 	cki_metrics_inc(CKI_C_SETS);
-	Cachekit__Agent__V1__SetRequest *st = c->req->set;
-	bool sliding = st->sliding || cki_list_contains(c->d->deps.cfg->sliding_namespaces, c->ns);
-	cki_refresh_on_set(c->d->deps.refresh, c->key, st->ttl_s, st->stale_ttl_s, sliding);
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__SetResult res = CACHEKIT__AGENT__V1__SET_RESULT__INIT;
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_SET;
@@ -263,7 +288,7 @@ handle_set(call *c)
 {
 	Cachekit__Agent__V1__SetRequest *st = c->req->set;
 	const cki_config *cfg = c->d->deps.cfg;
-	if (!take_key(c, st->key))
+	if (!take_key(c, st->key) || !check_access_rw(c, CKI_RIGHT_WRITE, st->secure))
 		return;
 	if (st->value.len > cfg->max_value_bytes) {
 		char m[128];
@@ -297,6 +322,10 @@ handle_set(call *c)
 	cki_put_opts po = {.ttl_s = st->ttl_s, .stale_ttl_s = st->stale_ttl_s};
 	cki_store *s = c->d->deps.store;
 	s->ops->put(s, c->key, value, len, &po, c->deadline, done_set, c);
+	/* Tracked in the order the store applies writes: an embedded store that evicts this key
+	 * for a later Set (before this one's answer is delivered) tells the tracker after this. */
+	bool sliding = st->sliding || cki_ns_set_match(&c->d->deps.cfg->policy.sliding_ns, c->ns);
+	cki_refresh_on_set(c->d->deps.refresh, c->key, st->ttl_s, st->stale_ttl_s, sliding);
 }
 
 /* ---- delete, exists ------------------------------------------------------------------------ */
@@ -322,7 +351,7 @@ done_delete(void *arg, const cki_store_reply *r)
 static void
 handle_delete(call *c)
 {
-	if (!take_key(c, c->req->delete_->key))
+	if (!take_key(c, c->req->delete_->key) || !check_access(c, CKI_RIGHT_DELETE, "delete"))
 		return;
 	cki_store *s = c->d->deps.store;
 	s->ops->del(s, c->key, c->deadline, done_delete, c);
@@ -347,7 +376,7 @@ done_exists(void *arg, const cki_store_reply *r)
 static void
 handle_exists(call *c)
 {
-	if (!take_key(c, c->req->exists->key))
+	if (!take_key(c, c->req->exists->key) || !check_access(c, CKI_RIGHT_READ, "read"))
 		return;
 	cki_store *s = c->d->deps.store;
 	s->ops->exists(s, c->key, c->deadline, done_exists, c);
@@ -375,7 +404,7 @@ done_get_ttl(void *arg, const cki_store_reply *r)
 static void
 handle_get_ttl(call *c)
 {
-	if (!take_key(c, c->req->get_ttl->key))
+	if (!take_key(c, c->req->get_ttl->key) || !check_access(c, CKI_RIGHT_READ, "read"))
 		return;
 	cki_store *s = c->d->deps.store;
 	s->ops->get_ttl(s, c->key, c->deadline, done_get_ttl, c);
@@ -403,7 +432,7 @@ static void
 handle_refresh_ttl(call *c)
 {
 	Cachekit__Agent__V1__RefreshTtlRequest *rt = c->req->refresh_ttl;
-	if (!take_key(c, rt->key))
+	if (!take_key(c, rt->key) || !check_access(c, CKI_RIGHT_WRITE, "write"))
 		return;
 	if (rt->ttl_s < 1 || rt->ttl_s > TTL_MAX) {
 		finish_status(c, CK_EINVAL, "ttl must be 1..2592000 seconds");
@@ -440,7 +469,7 @@ static void
 handle_acquire_lock(call *c)
 {
 	Cachekit__Agent__V1__AcquireLockRequest *al = c->req->acquire_lock;
-	if (!take_key(c, al->name))
+	if (!take_key(c, al->name) || !check_access(c, CKI_RIGHT_LOCK, "lock"))
 		return;
 	cki_locks_acquire(c->d->deps.locks, c->key, al->lease_ms, al->wait_ms, c->deadline,
 	                  &c->peer, done_acquire, c);
@@ -553,6 +582,7 @@ handle_stats(call *c)
 	cki_metrics_set_gauge("l1_bytes", (double)cki_l1_bytes(d->deps.l1));
 	cki_metrics_set_gauge("l1_entries", (double)cki_l1_count(d->deps.l1));
 	cki_metrics_set_gauge("refresh_tracked_keys", (double)cki_refresh_count(d->deps.refresh));
+	cki_metrics_set_gauge("refresh_tracked_bytes", (double)cki_refresh_bytes(d->deps.refresh));
 	cki_metrics_each(add_stat, &l);
 	if (d->deps.store->ops->stats)
 		d->deps.store->ops->stats(d->deps.store, add_stat, &l);

@@ -60,6 +60,7 @@ struct cki_locks {
 	size_t nholders, cap_holders;
 	waiter *waiters;
 	size_t unlocks_pending; /* fire-and-forget unlocks not yet answered */
+	size_t max_leases;      /* held locks before new acquires get CK_EOVERLOAD */
 	bool closing;
 };
 
@@ -82,8 +83,15 @@ cki_locks_new(cki_locks **out, cki_loop *loop, cki_store *store)
 		return CK_ENOMEM;
 	l->loop = loop;
 	l->store = store;
+	l->max_leases = CKI_LOCKS_DEFAULT_MAX;
 	*out = l;
 	return CK_OK;
+}
+
+void
+cki_locks_set_max(cki_locks *l, size_t max_leases)
+{
+	l->max_leases = max_leases > 0 ? max_leases : 1;
 }
 
 size_t
@@ -388,6 +396,13 @@ cki_locks_acquire(cki_locks *l, const char *key, uint32_t lease_ms, uint32_t wai
                   uint64_t deadline, const cki_peer *holder, cki_lock_cb cb, void *arg)
 {
 	cki_lock_result res = {.err = CK_ENOMEM};
+	if (l->nleases >= l->max_leases) {
+		/* The lease table is inside the memory budget: refuse rather than grow. */
+		res.err = CK_EOVERLOAD;
+		res.message = "too many locks held in this agent; release some first";
+		cb(arg, &res);
+		return;
+	}
 	waiter *w = calloc(1, sizeof(*w));
 	if (w == NULL || (w->key = strdup(key)) == NULL) {
 		free(w);

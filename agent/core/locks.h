@@ -21,7 +21,17 @@
 
 typedef struct cki_locks cki_locks;
 
+/* Held locks a table allows by default (cki_locks_set_max to change). */
+#define CKI_LOCKS_DEFAULT_MAX 65536u
+/* Accounted bytes per held lock for the memory budget: the lease, its key, the store's lock
+ * id, the holder's pidfd entry and the timer (a key of 400 bytes at most). */
+#define CKI_LOCKS_LEASE_COST 1024u
+
 CK_NODISCARD ck_err cki_locks_new(cki_locks **out, cki_loop *loop, cki_store *store);
+
+/* Caps the held locks: past max_leases, acquires fail at once with CK_EOVERLOAD (no wait).
+ * At least 1. */
+void cki_locks_set_max(cki_locks *l, size_t max_leases);
 
 /* Shutdown, step 1: releases every held lock in the store (asynchronously) and fails
  * waiting acquires with CK_ESHUTDOWN. Run the loop until cki_locks_busy() is 0 (or a

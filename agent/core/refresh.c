@@ -32,8 +32,26 @@ struct cki_refresh {
 	cki_store *store;
 	cki_refresh_opts opts;
 	cki_strmap *map;
+	uint64_t bytes; /* accounted: key length + CKI_REFRESH_KEY_OVERHEAD per tracked key */
 	cki_timer_id sweep;
 };
+
+static uint64_t
+key_cost(const char *key)
+{
+	return strlen(key) + CKI_REFRESH_KEY_OVERHEAD;
+}
+
+/* Forgets key (if tracked) and gives back its bytes. */
+static void
+forget(cki_refresh *r, const char *key)
+{
+	entry *e = cki_strmap_del(r->map, key);
+	if (e != NULL) {
+		r->bytes -= key_cost(key);
+		free(e);
+	}
+}
 
 static void on_sweep(cki_loop *loop, void *arg);
 
@@ -48,8 +66,8 @@ cki_refresh_new(cki_refresh **out, cki_loop *loop, cki_store *store, const cki_r
 	r->loop = loop;
 	r->store = store;
 	r->opts = *opts;
-	if (r->opts.max_entries == 0)
-		r->opts.max_entries = 1000000;
+	if (r->opts.max_bytes == 0)
+		r->opts.max_bytes = CKI_REFRESH_DEFAULT_MAX_BYTES;
 	r->sweep = cki_loop_timer(loop, SWEEP_MS, on_sweep, r);
 	*out = r;
 	return CK_OK;
@@ -71,13 +89,25 @@ cki_refresh_count(const cki_refresh *r)
 	return cki_strmap_count(r->map);
 }
 
+uint64_t
+cki_refresh_bytes(const cki_refresh *r)
+{
+	return r->bytes;
+}
+
+typedef struct sweep_ctx {
+	cki_refresh *r;
+	uint64_t now;
+} sweep_ctx;
+
 static bool
 sweep_one(void *ctx, const char *key, void *value)
 {
-	uint64_t now = *(uint64_t *)ctx;
+	sweep_ctx *c = ctx;
 	entry *e = value;
-	bool gone = e->evict_at ? now >= e->evict_at : now >= e->claimed_until;
+	bool gone = e->evict_at ? c->now >= e->evict_at : c->now >= e->claimed_until;
 	if (gone && !e->touch_inflight) {
+		c->r->bytes -= key_cost(key);
 		free(e);
 		return true;
 	}
@@ -88,8 +118,8 @@ static void
 on_sweep(cki_loop *loop, void *arg)
 {
 	cki_refresh *r = arg;
-	uint64_t now = cki_now_ms();
-	cki_strmap_sweep(r->map, sweep_one, &now);
+	sweep_ctx c = {r, cki_now_ms()};
+	cki_strmap_sweep(r->map, sweep_one, &c);
 	r->sweep = cki_loop_timer(loop, SWEEP_MS, on_sweep, r);
 }
 
@@ -128,8 +158,11 @@ get_or_add(cki_refresh *r, const char *key)
 	entry *e = cki_strmap_get(r->map, key);
 	if (e != NULL)
 		return e;
-	if (cki_strmap_count(r->map) >= r->opts.max_entries)
-		return NULL; /* full: this key gets no refresh hints (counted in stats) */
+	uint64_t cost = key_cost(key);
+	if (r->bytes + cost > r->opts.max_bytes) {
+		cki_metrics_inc(CKI_C_REFRESH_UNTRACKED); /* full: this key gets no refresh hints */
+		return NULL;
+	}
 	e = calloc(1, sizeof(*e));
 	bool ok;
 	if (e == NULL)
@@ -139,6 +172,7 @@ get_or_add(cki_refresh *r, const char *key)
 		free(e);
 		return NULL;
 	}
+	r->bytes += cost;
 	return e;
 }
 
@@ -147,7 +181,7 @@ cki_refresh_on_set(cki_refresh *r, const char *key, uint32_t ttl_s, uint32_t sta
                    bool sliding)
 {
 	if (ttl_s == 0) { /* no expiry: nothing to refresh */
-		free(cki_strmap_del(r->map, key));
+		forget(r, key);
 		return;
 	}
 	entry *e = get_or_add(r, key);
@@ -166,9 +200,15 @@ cki_refresh_on_delete(cki_refresh *r, const char *key)
 {
 	entry *e = cki_strmap_get(r->map, key);
 	if (e != NULL && !e->touch_inflight)
-		free(cki_strmap_del(r->map, key));
+		forget(r, key);
 	else if (e != NULL)
 		e->evict_at = 1; /* swept once its touch has answered */
+}
+
+void
+cki_refresh_on_drop(void *arg, const char *key)
+{
+	cki_refresh_on_delete(arg, key);
 }
 
 void

@@ -29,7 +29,6 @@
 #define FRAME_SLACK (64 * 1024)
 /* Anything larger than this is cut off by libzmq itself (the peer is disconnected). */
 #define HARD_FRAME_SLACK (1024 * 1024)
-#define MAX_ALLOW        64
 
 struct cki_server {
 	cki_loop *loop;
@@ -42,10 +41,7 @@ struct cki_server {
 	bool draining;
 	cki_request_handler handler;
 	void *handler_arg;
-	uid_t allow_uids[MAX_ALLOW];
-	size_t n_allow_uids;
-	gid_t allow_gids[MAX_ALLOW];
-	size_t n_allow_gids;
+	const cki_policy *policy; /* allow lists, typed at config load; outlives the server */
 };
 
 const char *
@@ -99,31 +95,6 @@ cki_request_peek_id(const uint8_t *buf, size_t len)
 	return cki_wire_peek_id(buf, len, &id) ? id : 0;
 }
 
-static size_t
-parse_id_list(const char *list, unsigned *out, size_t cap, bool *bad)
-{
-	size_t n = 0;
-	if (list == NULL)
-		return 0;
-	const char *p = list;
-	while (*p) {
-		while (*p == ',' || *p == ' ')
-			p++;
-		if (*p == '\0')
-			break;
-		char *end;
-		errno = 0;
-		unsigned long v = strtoul(p, &end, 10);
-		if (end == p || errno != 0 || v > UINT_MAX ||
-		    (*end && *end != ',' && *end != ' ') || n == cap) {
-			*bad = true;
-			return n;
-		}
-		out[n++] = (unsigned)v;
-		p = end;
-	}
-	return n;
-}
 
 /* mkdir -p for the socket directory; only the last component is created with our mode. */
 static ck_err
@@ -200,17 +171,13 @@ take_lock(cki_server *s, char *why, size_t why_cap)
 static bool
 peer_allowed(const cki_server *s, const cki_peer *peer)
 {
-	if (s->n_allow_uids == 0 && s->n_allow_gids == 0)
+	const cki_policy *p = s->policy;
+	if (p->allow_uids.n == 0 && p->allow_gids.n == 0)
 		return true;
 	if (!peer->known)
 		return false;
-	for (size_t i = 0; i < s->n_allow_uids; i++)
-		if (s->allow_uids[i] == peer->uid)
-			return true;
-	for (size_t i = 0; i < s->n_allow_gids; i++)
-		if (s->allow_gids[i] == peer->gid)
-			return true;
-	return false;
+	return cki_id_set_has(&p->allow_uids, (uint32_t)peer->uid) ||
+	       cki_id_set_has(&p->allow_gids, (uint32_t)peer->gid);
 }
 
 static void
@@ -341,16 +308,7 @@ cki_server_new(cki_server **out, cki_loop *loop, const cki_config *cfg, cki_requ
 	s->handler_arg = arg;
 	s->frame_cap = cfg->max_value_bytes + FRAME_SLACK;
 
-	bool bad = false;
-	s->n_allow_uids = parse_id_list(cfg->allow_uids, s->allow_uids, MAX_ALLOW, &bad);
-	s->n_allow_gids = parse_id_list(cfg->allow_gids, s->allow_gids, MAX_ALLOW, &bad);
-	if (bad) {
-		snprintf(why, why_cap,
-		         "allow-uids/allow-gids must be comma lists of at most %d numbers",
-		         MAX_ALLOW);
-		rv = CK_ECONFIG;
-		goto out;
-	}
+	s->policy = &cfg->policy;
 	s->socket_path = strdup(cki_endpoint_path(cfg->endpoint));
 	if (s->socket_path == NULL || asprintf(&s->lock_path, "%s.lock", s->socket_path) < 0) {
 		s->lock_path = NULL;

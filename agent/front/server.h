@@ -19,7 +19,8 @@
 
 typedef struct cki_server cki_server;
 
-/* Binds the endpoint of cfg. CK_EBUSYAGENT when another agent holds the endpoint's lock
+/* Binds the endpoint of cfg. cfg (its typed allow lists, cfg->policy) is borrowed and must
+ * outlive the server. CK_EBUSYAGENT when another agent holds the endpoint's lock
  * file; CK_EIO/CK_ECONFIG with a message in why otherwise. */
 CK_NODISCARD ck_err cki_server_new(cki_server **out, cki_loop *loop, const cki_config *cfg,
                                    cki_request_handler handler, void *arg, char *why,

@@ -13,3 +13,10 @@ cki_store_reply_init(cki_store_reply *r)
 	r->ttl_s = -1;
 	r->latency_ms = -1;
 }
+
+void
+cki_store_on_drop(cki_store *s, cki_store_drop_fn fn, void *arg)
+{
+	s->on_drop = fn;
+	s->on_drop_arg = fn != NULL ? arg : NULL;
+}

@@ -81,8 +81,20 @@ typedef struct cki_store_ops {
 	const char *(*url)(cki_store *s);
 } cki_store_ops;
 
+/* Told when the store itself drops key (evicted for space, or reclaimed past its eviction
+ * time), so that state kept beside the store (the refresh tracker) goes with it. Not called
+ * for deletes or overwrites the caller asked for. Called from inside a store operation: it
+ * must not call the store. */
+typedef void (*cki_store_drop_fn)(void *arg, const char *key);
+
 struct cki_store {
 	const cki_store_ops *ops;
+	cki_store_drop_fn on_drop; /* NULL: nobody listens; a store that cannot see its evictions
+	                              (the API) never calls it */
+	void *on_drop_arg;
 };
+
+/* Sets the one drop listener of s (NULL fn: none). */
+void cki_store_on_drop(cki_store *s, cki_store_drop_fn fn, void *arg);
 
 #endif

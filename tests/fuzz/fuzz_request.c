@@ -162,6 +162,8 @@ setup(void)
 	F.cfg.sliding_namespaces = strdup("slide");
 	if (!F.cfg.secure_namespaces || !F.cfg.envelope_namespaces || !F.cfg.sliding_namespaces)
 		fail("out of memory");
+	if (cki_config_policy(&F.cfg, stderr) != CK_OK)
+		fail("cki_config_policy");
 	cki_secret *mk = cki_secret_from((const uint8_t *)FUZZ_MASTER_KEY, strlen(FUZZ_MASTER_KEY));
 	if (mk == NULL || cki_keyring_new(&F.keyring, NULL, mk, NULL, why, sizeof(why)) != CK_OK)
 		fail("cannot build the test keyring");

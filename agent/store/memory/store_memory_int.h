@@ -25,9 +25,10 @@ struct memstore {
 	uint64_t lock_bytes;  /* the locks' share of bytes */
 	cki_memtable entries; /* both tables hash with the same per-store random key */
 	cki_memtable locks;
-	cki_lru lru;        /* the entries, most recently used first */
-	uint64_t evictions; /* live entries dropped for space */
-	uint64_t expired;   /* entries reclaimed after evict_at */
+	cki_lru lru;               /* the entries, most recently used first */
+	uint64_t evictions;        /* live entries dropped for space */
+	uint64_t expired;          /* entries reclaimed after evict_at */
+	uint64_t freed_since_trim; /* accounted bytes dropped since memory was last given back */
 	uint64_t (*now_ms)(void *ctx);
 	void *now_ctx;
 	cki_completions done; /* replies, delivered from the loop (store contract) */

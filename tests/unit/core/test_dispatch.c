@@ -75,6 +75,7 @@ record_reply(void *arg, const cki_reply_to *to, const cki_response *resp)
 static void
 fixture_start(fixture *f, bool with_keyring, uint32_t ahead_pct)
 {
+	CU_ASSERT_EQUAL_FATAL(cki_config_policy(&f->cfg, stderr), CK_OK); /* typed lists */
 	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&f->loop), CK_OK);
 	cki_store *backend = NULL;
 	CU_ASSERT_EQUAL_FATAL(cki_store_memory_new(&backend, f->loop, f->cfg.memory_limit_bytes),
@@ -624,8 +625,69 @@ test_refresh_due_is_set_for_one_get(void)
 	fixture_done(&f);
 }
 
+/* Access rules: this process (the peer of every exchange) may read namespace "open" only;
+ * another uid owns "alice". Refusals are CK_EDENIED naming the operation and the namespace. */
+static void
+test_access_rules_refuse_what_they_do_not_grant(void)
+{
+	fixture f;
+	fixture_init(&f);
+	char uid[32], other[32];
+	snprintf(uid, sizeof(uid), "%u", (unsigned)getuid());
+	snprintf(other, sizeof(other), "%u", (unsigned)getuid() + 1);
+	CU_ASSERT_EQUAL_FATAL(cki_access_add(&f.cfg.policy.access, "me", "uid", uid, "t", stderr),
+	                      CK_OK);
+	CU_ASSERT_EQUAL_FATAL(
+	        cki_access_add(&f.cfg.policy.access, "me", "namespaces", "open", "t", stderr),
+	        CK_OK);
+	CU_ASSERT_EQUAL_FATAL(
+	        cki_access_add(&f.cfg.policy.access, "me", "allow", "read", "t", stderr), CK_OK);
+	CU_ASSERT_EQUAL_FATAL(
+	        cki_access_add(&f.cfg.policy.access, "alice", "uid", other, "t", stderr), CK_OK);
+	CU_ASSERT_EQUAL_FATAL(
+	        cki_access_add(&f.cfg.policy.access, "alice", "namespaces", "alice", "t", stderr),
+	        CK_OK);
+	CU_ASSERT_EQUAL_FATAL(
+	        cki_access_add(&f.cfg.policy.access, "alice", "allow", "all", "t", stderr), CK_OK);
+	fixture_start(&f, true, 50);
+	const cki_response *r = do_set(&f, "k", (set_args){.ns = "alice"});
+	CU_ASSERT_EQUAL(r->status, CK_EDENIED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r->message, "may not write in namespace \"alice\""));
+	r = do_get(&f, "alice", "k", false);
+	CU_ASSERT_EQUAL(r->status, CK_EDENIED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r->message, "may not read in namespace \"alice\""));
+	r = do_keyed(&f, CACHEKIT__AGENT__V1__REQUEST__OP_DELETE, "ns:alice:k");
+	CU_ASSERT_EQUAL(r->status, CK_EDENIED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r->message, "delete"));
+	r = do_keyed(&f, CACHEKIT__AGENT__V1__REQUEST__OP_EXISTS, "ns:alice:k");
+	CU_ASSERT_EQUAL(r->status, CK_EDENIED);
+	r = do_keyed(&f, CACHEKIT__AGENT__V1__REQUEST__OP_GET_TTL, "ns:alice:k");
+	CU_ASSERT_EQUAL(r->status, CK_EDENIED);
+	r = do_refresh_ttl(&f, "ns:alice:k", 10);
+	CU_ASSERT_EQUAL(r->status, CK_EDENIED);
+	/* Keys without a namespace are in "default", which no rule grants. */
+	r = do_get(&f, NULL, "k", false);
+	CU_ASSERT_EQUAL(r->status, CK_EDENIED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r->message, "\"default\""));
+	/* Read is granted on "open"; write and secure intent are not. */
+	r = do_get(&f, "open", "k", false);
+	CU_ASSERT_EQUAL(r->status, CK_OK);
+	CU_ASSERT_TRUE(r->get != NULL && !r->get->found);
+	r = do_get(&f, "open", "k", true);
+	CU_ASSERT_EQUAL(r->status, CK_EDENIED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r->message, "read with secure intent"));
+	r = do_set(&f, "k", (set_args){.ns = "open"});
+	CU_ASSERT_EQUAL(r->status, CK_EDENIED);
+	/* Health and stats are not namespaced: any allowed peer. */
+	r = do_simple(&f, CACHEKIT__AGENT__V1__REQUEST__OP_HEALTH);
+	CU_ASSERT_EQUAL(r->status, CK_OK);
+	fixture_done(&f);
+}
+
 static CU_TestInfo tests[] = {
         {"key-value ops: happy path", test_key_value_ops_happy_path},
+        {"access rules refuse what they do not grant",
+         test_access_rules_refuse_what_they_do_not_grant},
         {"health, locks and stats", test_health_locks_and_stats},
         {"invalid keys are refused with a reason", test_invalid_keys_are_refused_with_a_reason},
         {"a namespace prefixes the storage key", test_namespace_prefixes_the_storage_key},

@@ -435,8 +435,39 @@ test_shutdown_releases_everything_and_fails_waiters(void)
 	fixture_done(&f);
 }
 
+/* The lease table is bounded (memory budget): past the cap, acquires fail at once with
+ * CK_EOVERLOAD; releasing one makes room again. */
+static void
+test_held_locks_are_capped(void)
+{
+	fixture f;
+	fixture_init(&f);
+	cki_locks_set_max(f.locks, 2);
+	outcome a = {0}, b = {0}, c = {0}, d = {0};
+	acquire(&f, "lock:1", 5000, 0, &f.me, &a);
+	acquire(&f, "lock:2", 5000, 0, &f.me, &b);
+	acquire(&f, "lock:3", 5000, 1000, &f.me, &c);
+	CU_ASSERT_TRUE(a.acquired && b.acquired);
+	CU_ASSERT_EQUAL(c.calls, 1); /* answered at once, no waiting */
+	CU_ASSERT_EQUAL(c.err, CK_EOVERLOAD);
+	CU_ASSERT_FALSE(c.acquired);
+	CU_ASSERT_EQUAL(cki_locks_count(f.locks), 2);
+	outcome r = {0};
+	cki_locks_release(f.locks, a.handle, sizeof(a.handle), &f.me, cki_now_ms() + 5000, on_lock,
+	                  &r);
+	if (r.calls == 0) {
+		r.stop_loop = f.loop;
+		CU_ASSERT_EQUAL(cki_loop_run(f.loop), CK_OK);
+	}
+	CU_ASSERT_EQUAL(r.err, CK_OK);
+	acquire(&f, "lock:3", 5000, 0, &f.me, &d);
+	CU_ASSERT_TRUE(d.acquired);
+	fixture_done(&f);
+}
+
 static CU_TestInfo tests[] = {
         {"an uncontested acquire grants a lease", test_uncontested_acquire_grants_a_lease},
+        {"held locks are capped", test_held_locks_are_capped},
         {"a contested acquire without wait is refused",
          test_contested_acquire_without_wait_is_refused},
         {"a waiting acquire gets the lock once it is free",

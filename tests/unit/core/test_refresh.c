@@ -36,7 +36,7 @@ typedef struct fixture {
 } fixture;
 
 static void
-fixture_init(fixture *f, uint32_t ahead_pct, uint32_t claim_ms, size_t max_entries)
+fixture_init(fixture *f, uint32_t ahead_pct, uint32_t claim_ms, size_t max_bytes)
 {
 	memset(f, 0, sizeof(*f));
 	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&f->loop), CK_OK);
@@ -44,7 +44,7 @@ fixture_init(fixture *f, uint32_t ahead_pct, uint32_t claim_ms, size_t max_entri
 	cki_refresh_opts o = {.ahead_pct = ahead_pct,
 	                      .jitter_pct = 0,
 	                      .claim_ms = claim_ms,
-	                      .max_entries = max_entries};
+	                      .max_bytes = max_bytes};
 	CU_ASSERT_EQUAL_FATAL(cki_refresh_new(&f->r, f->loop, f->store, &o), CK_OK);
 	cki_metrics_reset();
 }
@@ -176,13 +176,61 @@ static void
 test_remembered_keys_are_capped(void)
 {
 	fixture f;
-	fixture_init(&f, 50, 10000, 2);
+	fixture_init(&f, 50, 10000, 2 * (1 + CKI_REFRESH_KEY_OVERHEAD)); /* two 1-byte keys */
 	cki_refresh_on_set(f.r, "a", 10, 0, false);
 	cki_refresh_on_set(f.r, "b", 10, 0, false);
 	cki_refresh_on_set(f.r, "c", 10, 0, false);
 	CU_ASSERT_EQUAL(cki_refresh_count(f.r), 2);
+	CU_ASSERT_EQUAL(cki_refresh_bytes(f.r), 2 * (1 + CKI_REFRESH_KEY_OVERHEAD));
+	CU_ASSERT_EQUAL(cki_metrics_get(CKI_C_REFRESH_UNTRACKED), 1);
 	cki_refresh_on_set(f.r, "a", 20, 0, false); /* known keys still update */
 	CU_ASSERT_EQUAL(cki_refresh_count(f.r), 2);
+	/* Forgetting one makes room for another. */
+	cki_refresh_on_delete(f.r, "b");
+	cki_refresh_on_set(f.r, "c", 10, 0, false);
+	CU_ASSERT_EQUAL(cki_refresh_count(f.r), 2);
+	cki_refresh_on_set(f.r, "a", 0, 0, false); /* no expiry: forgotten */
+	cki_refresh_on_delete(f.r, "c");
+	CU_ASSERT_EQUAL(cki_refresh_count(f.r), 0);
+	CU_ASSERT_EQUAL(cki_refresh_bytes(f.r), 0);
+	fixture_done(&f);
+}
+
+static void
+on_put_done(void *arg, const cki_store_reply *r)
+{
+	CU_ASSERT_EQUAL(r->err, CK_OK);
+	(*(int *)arg)++;
+}
+
+/* Keys the store evicts for space leave the tracker too (the store's drop listener), so the
+ * tracker never holds more keys than the store. */
+static void
+test_store_evictions_drop_tracking(void)
+{
+	fixture f;
+	fixture_init(&f, 50, 10000, 0);
+	cki_store_on_drop(f.store, cki_refresh_on_drop, f.r);
+	static uint8_t value[16 * 1024];
+	cki_put_opts po = {.ttl_s = 3600};
+	int done = 0;
+	char key[32];
+	for (int i = 0; i < 200; i++) { /* 3.2 MB through a 1 MiB store */
+		snprintf(key, sizeof(key), "k%d", i);
+		f.store->ops->put(f.store, key, value, sizeof(value), &po, cki_now_ms() + 30000,
+		                  on_put_done, &done);
+		cki_refresh_on_set(f.r, key, 3600, 0, false);
+	}
+	ck_test_turn(f.loop); /* the store's answers */
+	CU_ASSERT_EQUAL(done, 200);
+	size_t tracked = cki_refresh_count(f.r);
+	CU_ASSERT(tracked > 0);
+	CU_ASSERT(tracked <= 64); /* at most what 1 MiB holds, not 200 */
+	/* Keys k100..k199 (4 bytes) survive: every tracked one is 4 bytes long. */
+	CU_ASSERT_EQUAL(cki_refresh_bytes(f.r), tracked * (4 + CKI_REFRESH_KEY_OVERHEAD));
+	/* The newest key is still tracked, the oldest is not: a hit on k199 can be due, k0 is
+	 * unknown (and a fresh hit on an unknown key never is). */
+	CU_ASSERT_FALSE(cki_refresh_on_hit(f.r, "k0", CKI_FRESH, -1, false));
 	fixture_done(&f);
 }
 
@@ -293,6 +341,7 @@ static CU_TestInfo tests[] = {
          test_store_fresh_for_beats_the_local_estimate},
         {"ttl 0 and delete forget the key", test_ttl_zero_and_delete_forget_the_key},
         {"remembered keys are capped", test_remembered_keys_are_capped},
+        {"store evictions drop tracking", test_store_evictions_drop_tracking},
         {"a sliding hit extends the TTL once per quarter",
          test_sliding_hit_extends_the_ttl_once_per_quarter},
         {"a sliding touch of a vanished key changes nothing",

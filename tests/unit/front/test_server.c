@@ -206,6 +206,7 @@ static void
 fixture_start(fixture *f)
 {
 	char why[256] = "";
+	CU_ASSERT_EQUAL_FATAL(cki_config_policy(&f->cfg, stderr), CK_OK); /* typed allow lists */
 	ck_err rv = cki_server_new(&f->srv, f->loop, &f->cfg, on_request, f, why, sizeof(why));
 	if (rv != CK_OK)
 		fprintf(stderr, "\ncki_server_new: %s\n", why);
@@ -350,31 +351,34 @@ test_bad_socket_group_is_a_config_error(void)
 	fixture_done(&f);
 }
 
+/* The allow lists are typed when the configuration loads (cki_config_policy), so a bad one
+ * stops the agent before the server exists. */
 static void
 test_bad_allow_list_is_a_config_error(void)
 {
 	fixture f;
 	fixture_init(&f);
-	cki_server *s = NULL;
-	char why[256] = "";
-	f.cfg.allow_uids = strdup("1000,abc");
-	CU_ASSERT_EQUAL(cki_server_new(&s, f.loop, &f.cfg, on_request, &f, why, sizeof(why)),
-	                CK_ECONFIG);
-	CU_ASSERT_PTR_NOT_NULL(strstr(why, "allow-uids"));
+	char *msg = NULL;
+	size_t msg_len = 0;
+	FILE *err = open_memstream(&msg, &msg_len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+	f.cfg.allow_uids = strdup("1000,ck-no-such-user-xyz");
+	CU_ASSERT_EQUAL(cki_config_policy(&f.cfg, err), CK_ECONFIG);
+	fflush(err);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "allow-uids"));
 	free(f.cfg.allow_uids);
 	f.cfg.allow_uids = NULL;
 	f.cfg.allow_gids = strdup("5;6");
-	CU_ASSERT_EQUAL(cki_server_new(&s, f.loop, &f.cfg, on_request, &f, why, sizeof(why)),
-	                CK_ECONFIG);
+	CU_ASSERT_EQUAL(cki_config_policy(&f.cfg, err), CK_ECONFIG);
 	free(f.cfg.allow_gids);
 	/* More than 64 entries. */
 	char many[512] = "";
 	for (int i = 0; i < 65; i++)
 		snprintf(many + strlen(many), sizeof(many) - strlen(many), "%d,", i);
 	f.cfg.allow_gids = strdup(many);
-	CU_ASSERT_EQUAL(cki_server_new(&s, f.loop, &f.cfg, on_request, &f, why, sizeof(why)),
-	                CK_ECONFIG);
-	CU_ASSERT_PTR_NULL(s);
+	CU_ASSERT_EQUAL(cki_config_policy(&f.cfg, err), CK_ECONFIG);
+	fclose(err);
+	free(msg);
 	fixture_done(&f);
 }
 

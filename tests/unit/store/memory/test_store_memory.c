@@ -257,6 +257,8 @@ entry_size(const char *key, size_t value_len)
 	char *v = calloc(1, value_len + 1);
 	cki_put_opts o = {0, 0};
 
+	if (loop == NULL)
+		CU_ASSERT_FATAL(cki_loop_new(&loop) == CK_OK);
 	CU_ASSERT_FATAL(cki_store_memory_new(&scratch, loop, BIG_LIMIT) == CK_OK);
 	scratch->ops->put(scratch, key, (const uint8_t *)v, value_len, &o, 0, NULL, NULL);
 	scratch->ops->stats(scratch, stat_emit, &q);
@@ -1188,8 +1190,51 @@ test_destroy_inside_a_callback_is_safe(void)
 	close_store();
 }
 
+/* The drop listener (store.h) hears of entries the store drops on its own: evicted for space
+ * and reclaimed after expiry; not of deletes or overwrites the caller asked for. */
+struct drops {
+	int n;
+	char last[64];
+};
+
+static void
+on_drop(void *arg, const char *key)
+{
+	struct drops *d = arg;
+	d->n++;
+	snprintf(d->last, sizeof(d->last), "%s", key);
+}
+
+static void
+test_drop_listener_hears_evictions_and_expiries(void)
+{
+	static uint8_t big[600];
+	struct drops d = {0};
+	uint64_t one = entry_size("e1", sizeof(big));
+	open_store(2 * one + one / 2); /* room for two */
+	cki_store_on_drop(st, on_drop, &d);
+	CU_ASSERT_EQUAL(put_bytes("e1", big, sizeof(big), 0, 0)->err, CK_OK);
+	CU_ASSERT_EQUAL(put_bytes("e2", big, sizeof(big), 0, 0)->err, CK_OK);
+	CU_ASSERT_EQUAL(put_bytes("e2", big, sizeof(big), 0, 0)->err, CK_OK); /* overwrite */
+	CU_ASSERT_EQUAL(d.n, 0);
+	CU_ASSERT_EQUAL(put_bytes("e3", big, sizeof(big), 0, 0)->err, CK_OK); /* evicts e1 */
+	CU_ASSERT_EQUAL(d.n, 1);
+	CU_ASSERT_STRING_EQUAL(d.last, "e1");
+	CU_ASSERT_TRUE(del("e2")->found);
+	CU_ASSERT_EQUAL(d.n, 1); /* a delete is the caller's own */
+	CU_ASSERT_EQUAL(put_bytes("e4", big, sizeof(big), 1, 0)->err, CK_OK);
+	clk.now += 2000;
+	cki_store_memory_sweep(st);
+	CU_ASSERT_EQUAL(d.n, 2);
+	CU_ASSERT_STRING_EQUAL(d.last, "e4");
+	cki_store_on_drop(st, NULL, NULL);
+	close_store();
+}
+
 static CU_TestInfo tests[] = {
         {"a zero memory limit is refused", test_zero_limit_is_refused},
+        {"the drop listener hears evictions and expiries",
+         test_drop_listener_hears_evictions_and_expiries},
         {"reports url memory: and backend type memory", test_reports_memory_url_and_backend_type},
         {"get returns the stored value, fresh", test_get_returns_the_stored_value_fresh},
         {"get of an absent key is a miss", test_get_of_absent_key_is_a_miss},

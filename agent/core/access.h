@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Access rules per uid/gid (docs/access-rules.md): may this peer do this kind of operation on
+ * this namespace? Asks the typed rules that config built (config/policy.h); never parses text.
+ * Pure functions: no I/O except what the caller does with the message.
+ */
+#ifndef CKI_ACCESS_H
+#define CKI_ACCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cachekit/errors.h"
+#include "config/policy.h"
+#include "core/request.h"
+
+/* The rights peer holds on namespace ns: every right when a has no rules (the default);
+ * otherwise the union of the rights of every rule whose uid or gid set holds the peer's uid
+ * or (primary) gid and whose namespaces match ns; none for a peer without credentials. */
+unsigned cki_access_rights(const cki_access *a, const cki_peer *peer, const char *ns);
+
+/* CK_OK when peer holds every right in need on ns. Otherwise CK_EDENIED and message (cap
+ * bytes, always NUL-terminated) names the operation (op, e.g. "read") and the namespace. */
+CK_NODISCARD ck_err cki_access_check(const cki_access *a, const cki_peer *peer, const char *ns,
+                                     unsigned need, const char *op, char *message, size_t cap);
+
+#endif

@@ -1,0 +1,144 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Access rules per uid/gid with two real local users (docs/access-rules.md): uid A owns
+namespace "alice"; uid B is refused with CK_EDENIED for read, write, delete, lock and secure
+intent there; a SIGHUP reload that grants B read lets B read. Each user's calls are
+cachekit-ctl processes run under setpriv with that user's uid and gid, so the agent sees the
+users' real kernel credentials. A reload with a bad rule keeps the running rules. Needs root (to create the throwaway users); skipped otherwise."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import AGENT, CTL, Agent  # noqa: E402
+
+K1 = "11" * 32
+EXIT_OK, EXIT_ERROR = 0, 3
+DENIED = b"access denied by agent policy"  # ck_strerror(CK_EDENIED)
+
+pytestmark = [
+    pytest.mark.skipif(not (AGENT and CTL), reason="CK_AGENT_BIN/CK_CTL_BIN not set"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create two throwaway users"),
+    pytest.mark.skipif(not (shutil.which("useradd") and shutil.which("setpriv")),
+                       reason="needs useradd and setpriv"),
+]
+
+
+def run(*cmd):
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def users():
+    """Two users sharing one primary group (the socket group). Removed afterwards."""
+    tag = f"{os.getpid() % 100000}"
+    group, a, b = f"ckacc-g{tag}", f"ckacc-a{tag}", f"ckacc-b{tag}"
+    made = []
+    try:
+        run("groupadd", "--system", group)
+        made.append(("groupdel", group))
+        for name in (a, b):
+            run("useradd", "--system", "--no-create-home", "--gid", group,
+                "--shell", "/usr/sbin/nologin", name)
+            made.insert(0, ("userdel", name))
+        import grp, pwd  # noqa: E401, PLC0415
+        gid = grp.getgrnam(group).gr_gid
+        yield {"group": group, "gid": gid,
+               "a": pwd.getpwnam(a).pw_uid, "b": pwd.getpwnam(b).pw_uid}
+    finally:
+        for cmd in made:
+            subprocess.run(cmd, capture_output=True, timeout=60)
+
+
+def as_user(uid, gid, endpoint, *args, input=None):
+    return subprocess.run(
+        ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+         CTL, "--endpoint", endpoint, *args],
+        input=input, capture_output=True, timeout=30)
+
+
+def write_config(path, users, b_read=False):
+    text = (
+        f"socket-group = {users['group']}\n"
+        f"allow-gids = {users['gid']}\n"
+        "[access.alice]\n"
+        f"uid = {users['a']}\n"
+        "namespaces = alice\n"
+        "allow = read, write, delete, lock, secure\n")
+    if b_read:
+        text += ("[access.bob-reads-alice]\n"
+                 f"uid = {users['b']}\n"
+                 "namespaces = alice\n"
+                 "allow = read\n")
+    with open(path + ".new", "w") as f:
+        f.write(text)
+    os.replace(path + ".new", path)
+
+
+def wait_log(agent, text, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in agent.read_log():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no {text!r} in the agent log: {agent.read_log()}")
+
+
+def assert_denied(r, op):
+    assert r.returncode == EXIT_ERROR, r
+    assert DENIED in r.stderr, r.stderr
+    assert f'may not {op} in namespace "alice"'.encode() in r.stderr, r.stderr
+
+
+def test_two_users_namespace_rules_and_reload(users):
+    a = Agent(env={"CACHEKIT_MASTER_KEY": K1})
+    os.chmod(a.dir, 0o755)  # both users must reach dir/run (the socket group's directory)
+    cfg = os.path.join(a.dir, "agent.ini")
+    write_config(cfg, users)
+    a.args += ["--config", cfg]
+    with a:
+        ep, gid = a.endpoint, users["gid"]
+        ua, ub = users["a"], users["b"]
+        # A reads and writes its namespace, plain and with secure intent.
+        assert as_user(ua, gid, ep, "--namespace", "alice", "set", "k", "v1").returncode == 0
+        r = as_user(ua, gid, ep, "--namespace", "alice", "get", "k")
+        assert r.returncode == EXIT_OK and r.stdout == b"v1", r
+        r = as_user(ua, gid, ep, "--namespace", "alice", "--secure", "set", "s", "secret")
+        assert r.returncode == EXIT_OK, r
+        r = as_user(ua, gid, ep, "--namespace", "alice", "--secure", "get", "s")
+        assert r.returncode == EXIT_OK and r.stdout == b"secret", r
+
+        # B is refused every operation there, each with CK_EDENIED naming it.
+        assert_denied(as_user(ub, gid, ep, "--namespace", "alice", "get", "k"), "read")
+        assert_denied(as_user(ub, gid, ep, "--namespace", "alice", "set", "k", "x"), "write")
+        assert_denied(as_user(ub, gid, ep, "--namespace", "alice", "del", "k"), "delete")
+        assert_denied(as_user(ub, gid, ep, "--namespace", "alice", "--secure", "get", "s"),
+                      "read with secure intent")
+        assert_denied(as_user(ub, gid, ep, "--namespace", "alice", "lock", "l"), "lock")
+        # Nothing B tried changed A's value.
+        r = as_user(ua, gid, ep, "--namespace", "alice", "get", "k")
+        assert r.returncode == EXIT_OK and r.stdout == b"v1", r
+
+        # Grant B read and reload: B reads, still cannot write or decrypt.
+        write_config(cfg, users, b_read=True)
+        a.send_signal(signal.SIGHUP)
+        wait_log(a, "reload: 2 access rule(s)")
+        r = as_user(ub, gid, ep, "--namespace", "alice", "get", "k")
+        assert r.returncode == EXIT_OK and r.stdout == b"v1", r
+        assert_denied(as_user(ub, gid, ep, "--namespace", "alice", "set", "k", "x"), "write")
+        assert_denied(as_user(ub, gid, ep, "--namespace", "alice", "--secure", "get", "s"),
+                      "read with secure intent")
+        assert "may not write" in a.read_log()
+
+        # A file with a bad rule is refused as a whole: the running rules stay.
+        with open(cfg, "a") as f:
+            f.write("[access.broken]\nuid = 1\nnamespaces = alice\nallow = read, fly\n")
+        a.send_signal(signal.SIGHUP)
+        wait_log(a, "configuration has errors; keeping the running one")
+        assert 'unknown right "fly"' in a.read_log()
+        r = as_user(ub, gid, ep, "--namespace", "alice", "get", "k")
+        assert r.returncode == EXIT_OK and r.stdout == b"v1", r
