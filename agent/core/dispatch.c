@@ -130,7 +130,7 @@ take_key(call *c, const char *key)
 
 /* Policy for secure intent: a namespace may require it; it needs a keyring. */
 static bool
-check_secure(call *c, bool secure)
+check_secure(call *c, bool secure, const char *format)
 {
 	const cki_config *cfg = c->d->deps.cfg;
 	if (!secure && cki_list_contains(cfg->secure_namespaces, c->ns)) {
@@ -142,6 +142,11 @@ check_secure(call *c, bool secure)
 	if (secure && c->d->deps.keyring == NULL) {
 		finish_status(c, CK_ENOKEY,
 		              "secure intent needs a master key (CACHEKIT_MASTER_KEY)");
+		return false;
+	}
+	if (secure && !cki_format_registered(format)) {
+		finish_status(c, CK_EINVAL,
+		              "format must be a registered token: msgpack, orjson or arrow");
 		return false;
 	}
 	return true;
@@ -229,7 +234,7 @@ handle_get(call *c)
 	Cachekit__Agent__V1__GetRequest *g = c->req->get;
 	if (!take_key(c, g->key))
 		return;
-	if (!check_secure(c, g->secure))
+	if (!check_secure(c, g->secure, g->format))
 		return;
 	cki_dispatch_deps *deps = &c->d->deps;
 	cki_store_reply hit;
@@ -289,8 +294,12 @@ handle_set(call *c)
 		              "<= 2592000 s");
 		return;
 	}
-	if (!check_secure(c, st->secure))
+	if (!check_secure(c, st->secure, st->format))
 		return;
+	/* A Set that names no TTL gets the configured default (protocol PRE-4: never-expire is
+	 * an explicit opt-in, here the operator's default-ttl = 0). */
+	if (st->ttl_s == 0)
+		st->ttl_s = cfg->default_ttl_s;
 	const uint8_t *value = st->value.data;
 	size_t len = st->value.len;
 	if (st->secure) {

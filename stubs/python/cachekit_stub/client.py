@@ -13,6 +13,7 @@ flight together on the one socket and each reply is matched to its caller by req
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, Optional, Union
@@ -79,13 +80,15 @@ class _Op:
 
 
 def _u32(what: str, value: Optional[float], cap: int = 0xFFFFFFFF) -> int:
+    """A whole number of units; a fraction rounds UP (0.2 s -> 1 s), never down to 0, which
+    would mean "no TTL" (protocol API-42, API-54)."""
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise InvalidArgument(EINVAL, f"{what} must be a number, not {value!r}")
     if value < 0 or value > cap:
         raise InvalidArgument(EINVAL, f"{what} must be within 0..{cap}, not {value!r}")
-    return int(value)
+    return int(math.ceil(value))
 
 
 def _check_key(what: str, key: Any) -> str:
@@ -355,7 +358,7 @@ class Client(_Base):
         timeout=None,
         namespace=None,
     ) -> None:
-        """Stores value (bytes) at key; ttl/stale_ttl in seconds (None: no expiry)."""
+        """Stores value (bytes) at key; ttl/stale_ttl in seconds (ttl None: the agent's default-ttl)."""
         self._run(
             self._op_set(key, value, ttl, stale_ttl, secure, sliding, format, timeout, namespace)
         )

@@ -137,9 +137,9 @@ def cached(
 
     namespace / operation: the key's first two segments, each [a-z0-9][a-z0-9._-]{0,63};
     operation defaults to the function's __name__ (which must then match). ttl: seconds (None
-    = no expiry). secure: the agent encrypts the value. client: a Client (sync functions) or
-    AsyncClient (async functions); by default one is created on first use with the default
-    endpoint. The wrapper has ``.cache_key(*args, **kwargs)`` and ``.invalidate(...)``.
+    = the agent's default-ttl). secure: the agent encrypts the value. client: a Client (sync
+    functions) or AsyncClient (async functions); by default one is created on first use with
+    the default endpoint. The wrapper has ``.cache_key(*args, **kwargs)`` and ``.invalidate(...)``.
     """
     check_segment("namespace", namespace)
 
