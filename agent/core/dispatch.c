@@ -16,6 +16,7 @@
 #include "base/keys.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "crypto/ckframe.h"
 #include "crypto/seal.h"
 
 typedef Cachekit__Agent__V1__Response resp_t;
@@ -167,6 +168,16 @@ done_get(void *arg, const cki_store_reply *r)
 	call *c = arg;
 	if (r->err != CK_OK) {
 		finish_store_error(c, r);
+		return;
+	}
+	/* cachekit-py's auto-mode container is neither our bytes nor ciphertext: say what it is
+	 * rather than hand it out as a value, a miss or a failed decryption (python-frame.json). */
+	if (r->found && cki_ckframe_is_frame(r->value, r->value_len)) {
+		finish_status(
+		        c, CK_EAUTOMODE,
+		        "entry was written by cachekit-py in auto mode (CK frame v3): read it "
+		        "with cachekit-py, or run that writer in interop mode "
+		        "(docs/mixed-deployments.md)");
 		return;
 	}
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;

@@ -529,6 +529,36 @@ test_unregistered_format_label_is_refused(void)
 	fixture_done(&f);
 }
 
+/* A cachekit-py auto-mode entry (CK v3 frame) is reported as one, plain or secure. */
+static void
+test_cachekit_py_auto_mode_entry_is_reported_as_such(void)
+{
+	static const char hdr[] =
+	        "{\"s\": \"default\", \"m\": {\"format\": \"msgpack\"}, \"v\": \"2.0\"}";
+	uint8_t frame[7 + sizeof(hdr) - 1 + 3];
+	memcpy(frame, "CK\x03\0\0\0", 7);
+	frame[6] = (uint8_t)(sizeof(hdr) - 1);
+	memcpy(frame + 7, hdr, sizeof(hdr) - 1);
+	memcpy(frame + 7 + sizeof(hdr) - 1, "\x91\x01\x02", 3);
+	fixture f;
+	fixture_init(&f);
+	fixture_start(&f, true, 50);
+	const cki_response *r =
+	        do_set(&f, "py", (set_args){.value = frame, .len = sizeof(frame), .ttl_s = 60});
+	CU_ASSERT_EQUAL(r->status, CK_OK);
+	r = do_get(&f, NULL, "py", false);
+	CU_ASSERT_EQUAL(r->status, CK_EAUTOMODE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r->message, "auto mode"));
+	r = do_get(&f, NULL, "py", true);
+	CU_ASSERT_EQUAL(r->status, CK_EAUTOMODE);
+	/* Bytes that only start with "CK" are ordinary values. */
+	r = do_set(&f, "ck", (set_args){.value = "CK\x03nope", .len = 7, .ttl_s = 60});
+	r = do_get(&f, NULL, "ck", false);
+	CU_ASSERT_EQUAL(r->status, CK_OK);
+	VALUE_IS(r, "CK\x03nope");
+	fixture_done(&f);
+}
+
 /* PRE-4: a Set that names no TTL gets default-ttl; default-ttl = 0 is the explicit opt-in. */
 static void
 test_set_without_ttl_gets_the_default_ttl(void)
@@ -671,6 +701,8 @@ static CU_TestInfo tests[] = {
         {"a format label outside the registry is refused",
          test_unregistered_format_label_is_refused},
         {"a Set without a TTL gets the default TTL", test_set_without_ttl_gets_the_default_ttl},
+        {"a cachekit-py auto-mode entry is reported as such",
+         test_cachekit_py_auto_mode_entry_is_reported_as_such},
         {"key-value ops: happy path", test_key_value_ops_happy_path},
         {"health, locks and stats", test_health_locks_and_stats},
         {"invalid keys are refused with a reason", test_invalid_keys_are_refused_with_a_reason},
