@@ -281,7 +281,7 @@ done_set(void *arg, const cki_store_reply *r)
 	finish(c, &resp);
 }
 
-#define TTL_MAX 2592000u
+#define TTL_MAX ((uint32_t)CK_TTL_MAX) /* the shared table, common/ck_limits.h */
 
 static void
 handle_set(call *c)

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, Optional, Union
 
-from . import _transport
+from . import _limits, _transport
 from . import agent_pb2 as pb
 from .errors import (
     EBADHANDLE,
@@ -33,9 +33,9 @@ from .errors import (
 )
 
 DEFAULT_TIMEOUT = 5.0
-MAX_TTL_S = 2_592_000
+MAX_TTL_S = _limits.TTL_MAX
 DEFAULT_LEASE_S = 30.0
-_NAMESPACE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_NAMESPACE_RE = re.compile(f"[{_limits.NAMESPACE_CHARSET}]{{1,{_limits.NAMESPACE_MAX}}}")
 _FRESHNESS = {
     pb.FRESHNESS_UNKNOWN: "unknown",
     pb.FRESHNESS_FRESH: "fresh",
@@ -230,7 +230,7 @@ class _Base:
         req.refresh_ttl.key = _check_key("key", key)
         ttl_s = _u32("ttl", ttl, MAX_TTL_S)
         if ttl_s < 1:
-            raise InvalidArgument(EINVAL, "ttl must be within 1..2592000 seconds")
+            raise InvalidArgument(EINVAL, f"ttl must be within 1..{MAX_TTL_S} seconds")
         req.refresh_ttl.ttl_s = ttl_s
         return _Op(req, t, lambda resp: _result(resp, "refresh_ttl").refreshed, {ENOTFOUND: False})
 
