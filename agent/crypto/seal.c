@@ -18,9 +18,9 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
-#include <openssl/rand.h>
 
 #include "base/log.h"
+#include "base/random.h"
 
 #define AAD_VERSION 0x03
 
@@ -218,7 +218,7 @@ cki_seal(const cki_keyring *kr, const char *storage_key, const char *format, boo
 		rv = CK_ENOMEM;
 		goto out;
 	}
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+	if (cki_random_bytes(nonce, sizeof(nonce)) != CK_OK) {
 		cki_log_error("the OpenSSL CSPRNG failed; refusing to seal");
 		rv = CK_EINTERNAL;
 		goto out;

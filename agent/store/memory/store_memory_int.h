@@ -46,7 +46,7 @@ cki_memstore_finish(cki_store_cb cb, void *arg, const cki_store_reply *r)
 		cb(arg, r);
 }
 
-/* Fills buf with len bytes from getrandom(). Returns CK_OK or CK_EINTERNAL (logged). */
+/* Fills buf with len bytes from the CSPRNG (cki_random_bytes). CK_OK or CK_EINTERNAL (logged). */
 CK_NODISCARD ck_err cki_memstore_fill_random(void *buf, size_t len);
 
 /*
