@@ -13,6 +13,9 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_errors import write_atomically  # noqa: E402  (one writer for both generated modules)
+
 
 def _block(text, name):
     start = text.find(f"#define {name}(X)")
@@ -75,11 +78,7 @@ def main(argv):
         sys.stderr.write(__doc__)
         return 2
     with open(argv[1], encoding="utf-8") as f:
-        text = render(parse(f.read()))
-    tmp = argv[2] + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, argv[2])
+        write_atomically(argv[2], render(parse(f.read())))
     return 0
 
 

@@ -16,10 +16,8 @@ import hmac
 import json
 import logging
 import os
-import shutil
 import struct
 import subprocess
-import tempfile
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -27,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cachekit_stub import AutoModeEntry, Client, cached
 from cachekit_stub.decorator import decode_value, encode_value
 
-from conftest import RealAgent, _fake_api, agent_binary, vectors_dir
+from conftest import real_agent, vectors_dir
 
 INTEROP = json.loads((vectors_dir() / "interop-mode.json").read_text())
 FRAMES = json.loads((vectors_dir() / "python-frame.json").read_text())
@@ -37,27 +35,9 @@ ENC = INTEROP["encryption_vectors"][0]
 @pytest.fixture(scope="module", params=["memory", "fakeapi"])
 def agent(request):
     """An agent holding the interop encryption row's master key and tenant."""
-    binary = agent_binary()
-    env = {"CACHEKIT_MASTER_KEY": ENC["master_key_hex"]}
-    args = ["--upstream", "memory:"]
-    api = None
-    if request.param == "fakeapi":
-        api = _fake_api()
-        if api is None:
-            pytest.skip("CK_FAKEAPI / CK_TEST_CERTS unset: no fake API for the upstream run")
-        api.start()
-        env["CACHEKIT_API_KEY"] = "ck_sdk_test"
-        args = ["--upstream", api.url, "--resolve", api.resolve, "--ca-file", api.ca]
-    workdir = tempfile.mkdtemp(prefix="ckmix-", dir="/tmp")
-    try:
-        proc = RealAgent(binary, workdir, env, args + ["--tenant-id", ENC["tenant_id"]])
-        proc.api = api
+    with real_agent(request.param, {"CACHEKIT_MASTER_KEY": ENC["master_key_hex"]},
+                    ("--tenant-id", ENC["tenant_id"])) as proc:
         yield proc
-        assert proc.stop() == 0, proc.log()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if api is not None:
-            api.stop()
 
 
 @pytest.fixture

@@ -14,20 +14,11 @@
 #include "crypto/ckframe.h"
 #include "cunit_main.h"
 
-static const char *
-vector_path(const char *file)
-{
-	static char path[4096];
-	const char *dir = getenv("CK_VECTORS_DIR");
-	snprintf(path, sizeof(path), "%s/%s", dir != NULL ? dir : CK_VECTORS_DIR, file);
-	return path;
-}
-
 static json_t *
 load_frames(void)
 {
 	json_error_t err;
-	json_t *root = json_load_file(vector_path("python-frame.json"), 0, &err);
+	json_t *root = json_load_file(ck_vector_path("python-frame.json"), 0, &err);
 	if (root == NULL)
 		fprintf(stderr, "cannot load python-frame.json: %s\n", err.text);
 	return root;

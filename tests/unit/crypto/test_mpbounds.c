@@ -17,20 +17,11 @@
 #include "crypto/mpbounds.h"
 #include "cunit_main.h"
 
-static const char *
-vector_path(const char *file)
-{
-	static char path[4096];
-	const char *dir = getenv("CK_VECTORS_DIR");
-	snprintf(path, sizeof(path), "%s/%s", dir != NULL ? dir : CK_VECTORS_DIR, file);
-	return path;
-}
-
 static json_t *
 load_bounds(void)
 {
 	json_error_t err;
-	json_t *root = json_load_file(vector_path("decode-bounds.json"), 0, &err);
+	json_t *root = json_load_file(ck_vector_path("decode-bounds.json"), 0, &err);
 	if (root == NULL)
 		fprintf(stderr, "cannot load decode-bounds.json: %s\n", err.text);
 	return root;

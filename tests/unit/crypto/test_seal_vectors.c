@@ -18,15 +18,6 @@
 #include "cunit_main.h"
 
 static const char *
-vector_path(const char *file)
-{
-	static char path[4096];
-	const char *dir = getenv("CK_VECTORS_DIR");
-	snprintf(path, sizeof(path), "%s/%s", dir != NULL ? dir : CK_VECTORS_DIR, file);
-	return path;
-}
-
-static const char *
 str_field(const json_t *row, const char *name)
 {
 	return json_string_value(json_object_get(row, name));
@@ -45,7 +36,7 @@ static json_t *
 load_encryption(void)
 {
 	json_error_t err;
-	json_t *root = json_load_file(vector_path("encryption.json"), 0, &err);
+	json_t *root = json_load_file(ck_vector_path("encryption.json"), 0, &err);
 	if (root == NULL)
 		fprintf(stderr, "cannot load encryption.json: %s\n", err.text);
 	return root;
@@ -246,7 +237,7 @@ static void
 test_interop_v2_crypto_rows(void)
 {
 	json_error_t err;
-	json_t *root = json_load_file(vector_path("interop-v2.json"), 0, &err);
+	json_t *root = json_load_file(ck_vector_path("interop-v2.json"), 0, &err);
 	CU_ASSERT_FATAL(root != NULL);
 	size_t i, rows = 0;
 	json_t *row;
