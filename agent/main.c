@@ -236,7 +236,16 @@ load_keyring(agent *a)
 	ck_err rv = cki_keyring_load(&a->keyring, a->cfg.tenant_id, why, sizeof(why));
 	if (rv == CK_ENOTFOUND) {
 		a->keyring = NULL;
-		cki_log_info("no master key: secure requests will be refused");
+		/* Secure intent configured without its key fails here, at start-up and in
+		 * --check-config, never on the first secure call (protocol PRE-20, PRE-50). */
+		if (a->cfg.secure_namespaces != NULL && a->cfg.secure_namespaces[0] != '\0') {
+			cki_log_error("secure-namespaces = %s needs a master key: set "
+			              "CACHEKIT_MASTER_KEY, CACHEKIT_MASTER_KEY_FILE or the "
+			              "cachekit_master_key credential",
+			              a->cfg.secure_namespaces);
+			return CK_ECONFIG;
+		}
+		cki_log_warn("no master key: secure requests will be refused (CK_ENOKEY)");
 		return CK_OK;
 	}
 	if (rv != CK_OK) {

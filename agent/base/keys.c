@@ -23,10 +23,12 @@ ns_char_ok(unsigned char c)
 	       c == '_' || c == '-';
 }
 
+#define RESERVED_KEY_(word) word,
+
 static bool
 is_reserved(const char *key, size_t len)
 {
-	static const char *const reserved[] = {".", "..", "health", "ttl", "lock"};
+	static const char *const reserved[] = {CK_RESERVED_KEYS_MAP(RESERVED_KEY_)};
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
 		if (strlen(reserved[i]) == len && memcmp(reserved[i], key, len) == 0)
 			return true;
@@ -95,7 +97,8 @@ cki_key_validate(const char *key, size_t len, const char **why)
 			*why = "key has a character outside [A-Za-z0-9_.:-]";
 			return CK_EINVALKEY;
 		}
-		if (key[i] == '.' && i + 1 < len && key[i + 1] == '.') {
+		if (key[i] == CK_KEY_FORBIDDEN_RUN[0] && i + 1 < len &&
+		    key[i + 1] == CK_KEY_FORBIDDEN_RUN[1]) {
 			*why = "key contains \"..\"";
 			return CK_EINVALKEY;
 		}

@@ -9,9 +9,11 @@
 #include <stddef.h>
 
 #include "cachekit/errors.h"
+#include "ck_limits.h"
 
-#define CKI_KEY_MAX       400 /* decoded characters, per the API */
-#define CKI_NAMESPACE_MAX 64
+/* The shared table (common/ck_limits.h), under the agent's names. */
+#define CKI_KEY_MAX       CK_KEY_MAX /* decoded characters, per the API */
+#define CKI_NAMESPACE_MAX CK_NAMESPACE_MAX
 
 /* CK_OK if key is one the API accepts: 1..400 chars of [A-Za-z0-9_.:-], no "..", not one
  * of the reserved whole keys (".", "..", "health", "ttl", "lock"), and a well-formed

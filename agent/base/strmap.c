@@ -5,9 +5,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "base/memtable.h"
+#include "base/random.h"
 
 typedef struct node {
 	cki_memtable_node link;
@@ -26,8 +26,8 @@ cki_strmap_new(void)
 	cki_strmap *m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return NULL;
-	if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
-		seed[1] ^= (uint64_t)(uintptr_t)m; /* no entropy yet: still not guessable offline */
+	seed[0] ^= cki_random_u64();
+	seed[1] ^= cki_random_u64();
 	if (cki_memtable_init(&m->table, seed[0], seed[1]) != CK_OK) {
 		free(m);
 		return NULL;

@@ -95,6 +95,10 @@ static const opt_row rows[] = {
          "percent of the fresh window after which one reader is told to refresh"},
         {"refresh-claim", "CACHEKIT_REFRESH_CLAIM", T_SECONDS_MS, OFF(refresh_claim_ms), "10",
          3600000, "seconds one reader's refresh-due claim holds before another reader gets it"},
+        /* No environment variable: the protocol reserves CACHEKIT_DEFAULT_TTL and forbids a
+         * process-wide override in SDKs; this is the operator's preset, in the file or a flag. */
+        {"default-ttl", NULL, T_U32, OFF(default_ttl_s), "3600", 2592000,
+         "seconds of freshness for a Set that names no TTL (0 = such entries never expire)"},
         {"sliding-namespaces", "CACHEKIT_SLIDING_NAMESPACES", T_STR, OFF(sliding_namespaces), NULL,
          0, "comma list of namespaces whose reads extend the TTL"},
 };

@@ -55,6 +55,7 @@ typedef struct cki_config {
 	uint32_t refresh_ahead_pct;    /* refresh-due point as a share of the fresh window */
 	uint32_t refresh_claim_ms;     /* how long one reader's refresh-due claim holds */
 	char *sliding_namespaces;      /* comma list of namespaces with sliding TTL */
+	uint32_t default_ttl_s;        /* TTL of a Set that names none (PRE-4); 0 = no expiry */
 	/* set by flags only */
 	bool check_only; /* --check-config */
 	/* The lists above and the [access.NAME] sections, typed (policy.h); built by

@@ -17,6 +17,7 @@
 #include "base/keys.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "crypto/ckframe.h"
 #include "crypto/seal.h"
 
 typedef Cachekit__Agent__V1__Response resp_t;
@@ -156,7 +157,7 @@ check_access_rw(call *c, unsigned right, bool secure)
 
 /* Policy for secure intent: a namespace may require it; it needs a keyring. */
 static bool
-check_secure(call *c, bool secure)
+check_secure(call *c, bool secure, const char *format)
 {
 	const cki_config *cfg = c->d->deps.cfg;
 	if (!secure && cki_ns_set_match(&cfg->policy.secure_ns, c->ns)) {
@@ -168,6 +169,11 @@ check_secure(call *c, bool secure)
 	if (secure && c->d->deps.keyring == NULL) {
 		finish_status(c, CK_ENOKEY,
 		              "secure intent needs a master key (CACHEKIT_MASTER_KEY)");
+		return false;
+	}
+	if (secure && !cki_format_registered(format)) {
+		finish_status(c, CK_EINVAL,
+		              "format must be a registered token: msgpack, orjson or arrow");
 		return false;
 	}
 	return true;
@@ -188,6 +194,16 @@ done_get(void *arg, const cki_store_reply *r)
 	call *c = arg;
 	if (r->err != CK_OK) {
 		finish_store_error(c, r);
+		return;
+	}
+	/* cachekit-py's auto-mode container is neither our bytes nor ciphertext: say what it is
+	 * rather than hand it out as a value, a miss or a failed decryption (python-frame.json). */
+	if (r->found && cki_ckframe_is_frame(r->value, r->value_len)) {
+		finish_status(
+		        c, CK_EAUTOMODE,
+		        "entry was written by cachekit-py in auto mode (CK frame v3): read it "
+		        "with cachekit-py, or run that writer in interop mode "
+		        "(docs/mixed-deployments.md)");
 		return;
 	}
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
@@ -246,7 +262,7 @@ handle_get(call *c)
 	Cachekit__Agent__V1__GetRequest *g = c->req->get;
 	if (!take_key(c, g->key) || !check_access_rw(c, CKI_RIGHT_READ, g->secure))
 		return;
-	if (!check_secure(c, g->secure))
+	if (!check_secure(c, g->secure, g->format))
 		return;
 	cki_dispatch_deps *deps = &c->d->deps;
 	cki_store_reply hit;
@@ -281,7 +297,7 @@ done_set(void *arg, const cki_store_reply *r)
 	finish(c, &resp);
 }
 
-#define TTL_MAX 2592000u
+#define TTL_MAX ((uint32_t)CK_TTL_MAX) /* the shared table, common/ck_limits.h */
 
 static void
 handle_set(call *c)
@@ -305,8 +321,12 @@ handle_set(call *c)
 		              "<= 2592000 s");
 		return;
 	}
-	if (!check_secure(c, st->secure))
+	if (!check_secure(c, st->secure, st->format))
 		return;
+	/* A Set that names no TTL gets the configured default (protocol PRE-4: never-expire is
+	 * an explicit opt-in, here the operator's default-ttl = 0). */
+	if (st->ttl_s == 0)
+		st->ttl_s = cfg->default_ttl_s;
 	const uint8_t *value = st->value.data;
 	size_t len = st->value.len;
 	if (st->secure) {

@@ -9,11 +9,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/random.h"
 #include "base/metrics.h"
 
 #define POLL_FIRST_MS 50
@@ -269,7 +269,7 @@ lease_add(cki_locks *l, waiter *w, const char *lock_id, lease **out)
 	ls->pid = w->holder.known ? w->holder.pid : 0;
 	ls->uid = w->holder.uid;
 	if (ls->key == NULL || ls->lock_id == NULL ||
-	    getrandom(ls->handle, sizeof(ls->handle), 0) != (ssize_t)sizeof(ls->handle)) {
+	    cki_random_bytes(ls->handle, sizeof(ls->handle)) != CK_OK) {
 		lease_free(ls);
 		return CK_ENOMEM;
 	}
@@ -319,9 +319,7 @@ on_retry_timer(cki_loop *loop, void *arg)
 static uint32_t
 jittered(uint32_t ms)
 {
-	uint16_t r = 0;
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-		r = (uint16_t)rand();
+	uint16_t r = (uint16_t)cki_random_u64();
 	/* U[0.5, 1.0) like the SDKs: waiters spread out instead of polling in step. */
 	return ms / 2 + (uint32_t)((uint64_t)ms * r / 131072u);
 }

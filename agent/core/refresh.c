@@ -7,9 +7,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "base/log.h"
+#include "base/random.h"
 #include "base/metrics.h"
 #include "base/strmap.h"
 
@@ -129,9 +129,7 @@ refresh_offset(const cki_refresh *r, uint64_t ttl_ms)
 {
 	if (r->opts.ahead_pct == 0)
 		return ttl_ms; /* only when stale */
-	uint32_t rnd = 0;
-	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-		rnd = (uint32_t)rand();
+	uint32_t rnd = (uint32_t)cki_random_u64();
 	int64_t pct_x1000 = (int64_t)r->opts.ahead_pct * 1000;
 	int64_t span = pct_x1000 * (int64_t)r->opts.jitter_pct / 100;
 	if (span > 0)

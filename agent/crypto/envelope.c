@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ByteStorage envelope encode/decode (spec §6.2, bounds of §6.6) with a small hand-written
- * MessagePack reader/writer that knows only the types the envelope uses. The reader checks
- * every declared length against the bytes that remain before touching or allocating
- * anything, so a lying header costs nothing; the only allocations are the compressed bytes
- * of the legacy form (at most the input size) and the output (at most 1000x the compressed
- * size, and never above 512 MiB).
+ * ByteStorage envelope encode/decode (spec §6.2, bounds of §6.6). MessagePack is read and
+ * written with msgpuck (libmsgpuck-dev), which allocates nothing. Before any field is read,
+ * the whole document passes the protocol's decode bounds (mpbounds.c: declared sizes summed
+ * over the document, depth, completeness), so a lying header costs nothing; the only
+ * allocations are the compressed bytes of the legacy form (at most the input size) and the
+ * output (at most 1000x the compressed size, and never above 512 MiB).
  */
 #include "crypto/envelope.h"
 
@@ -14,82 +14,28 @@
 #include <string.h>
 
 #include <lz4.h>
+#include <msgpuck.h>
 #include <xxhash.h>
 
 #include "base/log.h"
+#include "crypto/mpbounds.h"
 
 #define CHECKSUM_LEN    8
 #define ENVELOPE_FIELDS 4
 
-/* A bounded cursor over untrusted bytes. */
-typedef struct reader {
-	const uint8_t *p;
-	size_t left;
-} reader;
-
+/* A non-negative integer in any MessagePack integer encoding (signed ones when >= 0). The
+ * document has passed the bounds walk, so the bytes are there; only the type is checked. */
 static bool
-rd_take(reader *r, size_t n, const uint8_t **bytes)
+rd_uint(const char **p, uint64_t *v)
 {
-	if (n > r->left)
-		return false;
-	if (bytes != NULL)
-		*bytes = r->p;
-	r->p += n;
-	r->left -= n;
-	return true;
-}
-
-static bool
-rd_be(reader *r, size_t n, uint64_t *v)
-{
-	const uint8_t *b;
-	if (!rd_take(r, n, &b))
-		return false;
-	*v = 0;
-	for (size_t i = 0; i < n; i++)
-		*v = (*v << 8) | b[i];
-	return true;
-}
-
-static bool
-rd_peek(const reader *r, uint8_t *tag)
-{
-	if (r->left == 0)
-		return false;
-	*tag = r->p[0];
-	return true;
-}
-
-/* A non-negative integer in any MessagePack integer encoding. */
-static bool
-rd_uint(reader *r, uint64_t *v)
-{
-	const uint8_t *b;
-	if (!rd_take(r, 1, &b))
-		return false;
-	uint8_t tag = b[0];
-	if (tag <= 0x7f) {
-		*v = tag;
+	switch (mp_typeof(**p)) {
+	case MP_UINT:
+		*v = mp_decode_uint(p);
 		return true;
-	}
-	switch (tag) {
-	case 0xcc:
-		return rd_be(r, 1, v);
-	case 0xcd:
-		return rd_be(r, 2, v);
-	case 0xce:
-		return rd_be(r, 4, v);
-	case 0xcf:
-		return rd_be(r, 8, v);
-	case 0xd0:
-	case 0xd1:
-	case 0xd2:
-	case 0xd3: {
-		/* Signed encodings: accepted when the value is non-negative (sign bit clear). */
-		size_t width = (size_t)1 << (tag - 0xd0);
-		if (!rd_be(r, width, v))
-			return false;
-		return (*v >> (8 * width - 1)) == 0;
+	case MP_INT: {
+		int64_t s = mp_decode_int(p);
+		*v = (uint64_t)s;
+		return s >= 0;
 	}
 	default:
 		return false;
@@ -97,64 +43,22 @@ rd_uint(reader *r, uint64_t *v)
 }
 
 static bool
-rd_byte_value(reader *r, uint8_t *b)
+rd_byte_value(const char **p, uint8_t *b)
 {
 	uint64_t v;
-	if (!rd_uint(r, &v) || v > 0xff)
+	if (!rd_uint(p, &v) || v > 0xff)
 		return false;
 	*b = (uint8_t)v;
 	return true;
 }
 
-/* Array header; the count is checked against the remaining input (each element >= 1 byte). */
 static bool
-rd_array(reader *r, uint64_t *count)
+rd_array(const char **p, uint64_t *count)
 {
-	uint8_t tag;
-	if (!rd_peek(r, &tag))
+	if (mp_typeof(**p) != MP_ARRAY)
 		return false;
-	if (tag >= 0x90 && tag <= 0x9f) {
-		*count = tag & 0x0f;
-		rd_take(r, 1, NULL);
-	} else if (tag == 0xdc || tag == 0xdd) {
-		rd_take(r, 1, NULL);
-		if (!rd_be(r, tag == 0xdc ? 2 : 4, count))
-			return false;
-	} else {
-		return false;
-	}
-	return *count <= r->left;
-}
-
-/* bin8/16/32 header; the length is checked against the remaining input. */
-static bool
-rd_bin(reader *r, uint64_t *len)
-{
-	uint8_t tag;
-	if (!rd_peek(r, &tag) || tag < 0xc4 || tag > 0xc6)
-		return false;
-	rd_take(r, 1, NULL);
-	if (!rd_be(r, (size_t)1 << (tag - 0xc4), len))
-		return false;
-	return *len <= r->left;
-}
-
-/* fixstr/str8/16/32 header; the length is checked against the remaining input. */
-static bool
-rd_str(reader *r, uint64_t *len)
-{
-	uint8_t tag;
-	if (!rd_peek(r, &tag))
-		return false;
-	rd_take(r, 1, NULL);
-	if (tag >= 0xa0 && tag <= 0xbf)
-		*len = tag & 0x1f;
-	else if (tag >= 0xd9 && tag <= 0xdb) {
-		if (!rd_be(r, (size_t)1 << (tag - 0xd9), len))
-			return false;
-	} else
-		return false;
-	return *len <= r->left;
+	*count = mp_decode_array(p);
+	return true;
 }
 
 static ck_err
@@ -169,35 +73,47 @@ cki_envelope_decode_ex(const uint8_t *in, size_t n, uint8_t **out, size_t *out_l
                        size_t format_cap)
 {
 	ck_err rv;
-	reader r = {in, n};
-	reader legacy = {NULL, 0};
-	const uint8_t *compressed = NULL;
+	const char *r = (const char *)in;
+	const char *legacy = NULL;
+	const char *compressed = NULL;
 	uint8_t *legacy_bytes = NULL;
 	uint8_t *plain = NULL;
-	uint64_t compressed_len, count, original_size, format_len;
+	uint64_t compressed_len, count, original_size;
+	uint32_t len32, format_len;
 	uint8_t checksum[CHECKSUM_LEN];
-	const uint8_t *format_bytes;
-	uint8_t tag;
+	const char *format_bytes;
+	size_t used;
+	cki_mp_verdict why;
 
 	if ((in == NULL && n > 0) || out == NULL || out_len == NULL ||
 	    (format != NULL && format_cap < CKI_ENVELOPE_FORMAT_MAX + 1))
 		return CK_EINVAL;
 	if (n > CKI_ENVELOPE_MAX)
 		return reject("envelope larger than 512 MiB");
+	if (n == 0)
+		return reject("empty input");
+
+	/* Whole-document bounds before reading any field (WIRE-5, WIRE-9, decode-bounds.json):
+	 * every length is backed by the input, the declared slots sum to at most n - 1, the
+	 * nesting is at most 1024 deep, the root item is complete. */
+	if (cki_mp_check_bounds(in, n, &used, &why) != CK_OK) {
+		cki_log_debug("envelope rejected: MessagePack bounds (%s)",
+		              cki_mp_verdict_name(why));
+		return CK_EPROTO;
+	}
+	if (used != n)
+		return reject("trailing bytes after the envelope");
 
 	if (!rd_array(&r, &count) || count != ENVELOPE_FIELDS)
 		return reject("not an array of 4");
 
 	/* 0: compressed_data, bin (protocol 1.1) or legacy array of byte-valued integers. */
-	if (!rd_peek(&r, &tag))
-		return reject("truncated");
-	if (tag >= 0xc4 && tag <= 0xc6) {
-		if (!rd_bin(&r, &compressed_len))
-			return reject("compressed_data overruns the input");
-		rd_take(&r, (size_t)compressed_len, &compressed);
+	if (mp_typeof(*r) == MP_BIN) {
+		compressed = mp_decode_bin(&r, &len32);
+		compressed_len = len32;
 	} else {
 		if (!rd_array(&r, &compressed_len))
-			return reject("compressed_data is neither bin nor a fitting array");
+			return reject("compressed_data is neither bin nor an array");
 		/* Validate now, copy later: no allocation before every header check passed. */
 		legacy = r;
 		for (uint64_t i = 0; i < compressed_len; i++) {
@@ -223,12 +139,11 @@ cki_envelope_decode_ex(const uint8_t *in, size_t n, uint8_t **out, size_t *out_l
 		return reject("original_size larger than 512 MiB");
 
 	/* 3: format. */
-	if (!rd_str(&r, &format_len) || format_len > CKI_ENVELOPE_FORMAT_MAX)
+	if (mp_typeof(*r) != MP_STR)
+		return reject("format is not a string");
+	format_bytes = mp_decode_str(&r, &format_len);
+	if (format_len > CKI_ENVELOPE_FORMAT_MAX)
 		return reject("format is not a short string");
-	rd_take(&r, (size_t)format_len, &format_bytes);
-
-	if (r.left != 0)
-		return reject("trailing bytes after the envelope");
 
 	/* Decompression-bomb check, integer math (compressed_len <= 2^29, so no overflow). */
 	if (compressed_len == 0)
@@ -237,15 +152,15 @@ cki_envelope_decode_ex(const uint8_t *in, size_t n, uint8_t **out, size_t *out_l
 	    original_size > CKI_ENVELOPE_MAX_RATIO * compressed_len)
 		return reject("compression ratio above 1000");
 
-	if (legacy.p != NULL) {
+	if (legacy != NULL) {
 		legacy_bytes = malloc((size_t)compressed_len);
 		if (legacy_bytes == NULL) {
 			rv = CK_ENOMEM;
 			goto out;
 		}
 		for (uint64_t i = 0; i < compressed_len; i++)
-			rd_byte_value(&legacy, &legacy_bytes[i]);
-		compressed = legacy_bytes;
+			(void)rd_byte_value(&legacy, &legacy_bytes[i]);
+		compressed = (const char *)legacy_bytes;
 	}
 
 	plain = malloc(original_size > 0 ? (size_t)original_size : 1);
@@ -253,7 +168,7 @@ cki_envelope_decode_ex(const uint8_t *in, size_t n, uint8_t **out, size_t *out_l
 		rv = CK_ENOMEM;
 		goto out;
 	}
-	int got = LZ4_decompress_safe((const char *)compressed, (char *)plain, (int)compressed_len,
+	int got = LZ4_decompress_safe(compressed, (char *)plain, (int)compressed_len,
 	                              (int)original_size);
 	if (got < 0 || (uint64_t)got != original_size) {
 		rv = reject("LZ4 block does not decompress to original_size");
@@ -284,54 +199,6 @@ ck_err
 cki_envelope_decode(const uint8_t *in, size_t n, uint8_t **out, size_t *out_len)
 {
 	return cki_envelope_decode_ex(in, n, out, out_len, NULL, 0);
-}
-
-static uint8_t *
-put_be(uint8_t *p, uint64_t v, size_t width)
-{
-	for (size_t i = 0; i < width; i++)
-		p[i] = (uint8_t)(v >> (8 * (width - 1 - i)));
-	return p + width;
-}
-
-/* Shortest unsigned integer encoding. */
-static uint8_t *
-put_uint(uint8_t *p, uint64_t v)
-{
-	if (v <= 0x7f) {
-		*p++ = (uint8_t)v;
-		return p;
-	}
-	if (v <= 0xff) {
-		*p++ = 0xcc;
-		return put_be(p, v, 1);
-	}
-	if (v <= 0xffff) {
-		*p++ = 0xcd;
-		return put_be(p, v, 2);
-	}
-	if (v <= 0xffffffff) {
-		*p++ = 0xce;
-		return put_be(p, v, 4);
-	}
-	*p++ = 0xcf;
-	return put_be(p, v, 8);
-}
-
-/* Shortest bin header. */
-static uint8_t *
-put_bin_header(uint8_t *p, size_t len)
-{
-	if (len <= 0xff) {
-		*p++ = 0xc4;
-		return put_be(p, len, 1);
-	}
-	if (len <= 0xffff) {
-		*p++ = 0xc5;
-		return put_be(p, len, 2);
-	}
-	*p++ = 0xc6;
-	return put_be(p, len, 4);
 }
 
 ck_err
@@ -370,27 +237,25 @@ cki_envelope_encode(const uint8_t *in, size_t n, uint8_t **out, size_t *out_len)
 	}
 	uint64_t sum = XXH3_64bits(in, n);
 
-	/* fixarray + bin header + data + array(8) of up to 2 bytes each + uint + fixstr. */
-	size_t cap = 1 + 5 + (size_t)clen + 1 + 2 * CHECKSUM_LEN + 9 + 1 + fmt_len;
+	/* msgpuck writes the shortest forms: fixarray, bin8/16/32, fixint or uint8, fixstr. */
+	size_t cap = mp_sizeof_array(ENVELOPE_FIELDS) + mp_sizeof_bin((uint32_t)clen) +
+	             mp_sizeof_array(CHECKSUM_LEN) + CHECKSUM_LEN * mp_sizeof_uint(0xff) +
+	             mp_sizeof_uint(n) + mp_sizeof_str((uint32_t)fmt_len);
 	env = malloc(cap);
 	if (env == NULL) {
 		rv = CK_ENOMEM;
 		goto out;
 	}
-	uint8_t *p = env;
-	*p++ = 0x90 | ENVELOPE_FIELDS;
-	p = put_bin_header(p, (size_t)clen);
-	memcpy(p, compressed, (size_t)clen);
-	p += clen;
-	*p++ = 0x90 | CHECKSUM_LEN;
+	char *p = (char *)env;
+	p = mp_encode_array(p, ENVELOPE_FIELDS);
+	p = mp_encode_bin(p, compressed, (uint32_t)clen);
+	p = mp_encode_array(p, CHECKSUM_LEN);
 	for (size_t i = 0; i < CHECKSUM_LEN; i++)
-		p = put_uint(p, (uint8_t)(sum >> (8 * (CHECKSUM_LEN - 1 - i))));
-	p = put_uint(p, n);
-	*p++ = (uint8_t)(0xa0 | fmt_len);
-	memcpy(p, CKI_ENVELOPE_FORMAT, fmt_len);
-	p += fmt_len;
+		p = mp_encode_uint(p, (uint8_t)(sum >> (8 * (CHECKSUM_LEN - 1 - i))));
+	p = mp_encode_uint(p, n);
+	p = mp_encode_str(p, CKI_ENVELOPE_FORMAT, (uint32_t)fmt_len);
 
-	size_t len = (size_t)(p - env);
+	size_t len = (size_t)(p - (char *)env);
 	if (len > CKI_ENVELOPE_MAX) {
 		rv = CK_ETOOBIG;
 		goto out;

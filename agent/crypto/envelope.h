@@ -2,9 +2,11 @@
 /*
  * The optional ByteStorage envelope (spec §6.2): a MessagePack fixarray(4)
  * [bin LZ4-block, array(8) xxh3_64 big-endian, uint original_size, str format]. The decoder
- * is pure (bytes in, bytes out, no I/O), bounds every length against the remaining input and
- * the named caps before allocating, and is fuzzed (tests/fuzz/fuzz_envelope.c). It reads both
- * the bin form and the legacy array-of-integers form of compressed_data. Thread-safe.
+ * is pure (bytes in, bytes out, no I/O); before allocating it runs the protocol's decode
+ * bounds over the whole document (crypto/mpbounds.h: declared sizes summed, depth, complete
+ * root) and checks the named caps; it is fuzzed (tests/fuzz/fuzz_envelope.c). MessagePack is
+ * read and written with msgpuck. It reads both the bin form and the legacy
+ * array-of-integers form of compressed_data. Thread-safe.
  */
 #ifndef CKI_ENVELOPE_H
 #define CKI_ENVELOPE_H
@@ -34,8 +36,8 @@ CK_NODISCARD ck_err cki_envelope_encode(const uint8_t *in, size_t n, uint8_t **o
                                         size_t *out_len);
 
 /*
- * Unwraps an envelope, checking, in this order and before any allocation: total size, strict
- * MessagePack structure (every length against the remaining input, no trailing bytes),
+ * Unwraps an envelope, checking, in this order and before any allocation: total size, the
+ * decode bounds of the whole document (cki_mp_check_bounds), no trailing bytes, the shape,
  * compressed and original sizes against the caps, compressed_len > 0 and
  * original_size <= 1000 * compressed_len (64-bit integer math). Then decompresses and
  * verifies the xxh3_64 checksum and the length. Any failure is CK_EPROTO (CK_ENOMEM only if

@@ -18,9 +18,9 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
-#include <openssl/rand.h>
 
 #include "base/log.h"
+#include "base/random.h"
 
 #define AAD_VERSION 0x03
 
@@ -151,11 +151,28 @@ out:
 	return rv;
 }
 
+/* The format registry (spec §7.5, protocol encryption.md "format tokens"). */
+static const char *const format_registry[] = {"msgpack", "orjson", "arrow"};
+
+bool
+cki_format_registered(const char *format)
+{
+	if (format == NULL || format[0] == '\0')
+		return true;
+	for (size_t i = 0; i < sizeof(format_registry) / sizeof(format_registry[0]); i++)
+		if (strcmp(format, format_registry[i]) == 0)
+			return true;
+	return false;
+}
+
 /* Builds the 4-component AAD of §13 decision 1 into a malloc'd buffer. */
 static ck_err
 build_value_aad(const cki_keyring *kr, const char *storage_key, const char *format, bool compressed,
                 uint8_t **aad, size_t *aad_len)
 {
+	/* A label outside the registry never reaches the AAD (ENC-5). */
+	if (!cki_format_registered(format))
+		return CK_EINVAL;
 	/* NULL or "" (an unset proto3 string) is the default label. */
 	const char *fmt = format != NULL && format[0] != '\0' ? format : "msgpack";
 	const char *flag = compressed ? "True" : "False";
@@ -201,7 +218,7 @@ cki_seal(const cki_keyring *kr, const char *storage_key, const char *format, boo
 		rv = CK_ENOMEM;
 		goto out;
 	}
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+	if (cki_random_bytes(nonce, sizeof(nonce)) != CK_OK) {
 		cki_log_error("the OpenSSL CSPRNG failed; refusing to seal");
 		rv = CK_EINTERNAL;
 		goto out;

@@ -29,6 +29,13 @@
 #define CKI_SEAL_MAX_PLAINTEXT ((size_t)512 * 1024 * 1024)
 
 /*
+ * True when format is a token of the format registry ("msgpack", "orjson", "arrow"; NULL or ""
+ * stands for "msgpack"). cki_seal and cki_unseal refuse any other label with CK_EINVAL before
+ * it reaches the AAD (protocol ENC-5). cki_aad_build itself takes any label, for the vectors.
+ */
+bool cki_format_registered(const char *format);
+
+/*
  * Writes AAD v0x03 into buf: 0x03 then u32be-length-prefixed tenant, key, format,
  * compressed_str and (when not NULL) original_type. compressed_str must be exactly "True" or
  * "False" (CK_EINVAL otherwise). *len receives the AAD length even when buf is too small, in
@@ -61,7 +68,8 @@ CK_NODISCARD ck_err cki_aes_gcm_open(const uint8_t key[CKI_KEY_LEN], const uint8
  * whether pt is a ByteStorage envelope (AAD "True") or the raw payload ("False").
  * On CK_OK, *out is a malloc'd buffer of *out_len = pt_len + CKI_SEAL_OVERHEAD bytes that the
  * caller frees with free(); on failure *out is not written. CK_ETOOBIG above
- * CKI_SEAL_MAX_PLAINTEXT, CK_EINVAL for bad arguments, CK_EINTERNAL if the CSPRNG fails.
+ * CKI_SEAL_MAX_PLAINTEXT, CK_EINVAL for bad arguments or a format outside the registry,
+ * CK_EINTERNAL if the CSPRNG fails.
  */
 CK_NODISCARD ck_err cki_seal(const cki_keyring *kr, const char *storage_key, const char *format,
                              bool compressed, const uint8_t *pt, size_t pt_len, uint8_t **out,

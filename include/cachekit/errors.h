@@ -42,7 +42,8 @@ extern "C" {
 	X(EURL, 24, "API URL refused by policy")                        \
 	X(EIO, 25, "I/O error")                                         \
 	X(EBUSYAGENT, 26, "another agent already serves this endpoint") \
-	X(EOVERLOAD, 27, "agent overloaded")
+	X(EOVERLOAD, 27, "agent overloaded")                            \
+	X(EAUTOMODE, 28, "entry written by cachekit-py auto mode (CK frame), not interop mode")
 
 typedef enum ck_err {
 #define CK_ERR_ENUM_(name, num, msg) CK_##name = num,

@@ -104,7 +104,7 @@ CK_API CK_NODISCARD ck_err ck_get(ck_client *c, const char *key, const ck_get_op
 
 typedef struct ck_set_opts {
 	ck_call_opts call;
-	uint32_t ttl_s;       /* 0: no expiry */
+	uint32_t ttl_s;       /* 0: the agent's default-ttl (3600 s unless configured) */
 	uint32_t stale_ttl_s; /* stale window after the TTL; needs ttl_s */
 	bool secure;          /* encrypt in the agent */
 	const char *format;   /* AAD format label; NULL = "msgpack" */

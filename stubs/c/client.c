@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cachekit/agent/v1/agent.pb-c.h"
+#include "ck_limits.h"
 #include "stub_internal.h"
 
 typedef Cachekit__Agent__V1__Request Request;
@@ -73,6 +74,10 @@ ck_set(ck_client *c, const char *key, const void *value, size_t len, const ck_se
 	if (len > CKI_STUB_MAX_VALUE)
 		return CK_ETOOBIG;
 	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
+		return CK_EINVAL;
+	/* The TTL cap of the shared table (common/ck_limits.h), before a round trip. */
+	if (opts != NULL && (opts->ttl_s > CK_TTL_MAX || opts->stale_ttl_s > CK_TTL_MAX ||
+	                     (uint64_t)opts->ttl_s + opts->stale_ttl_s > CK_TTL_MAX))
 		return CK_EINVAL;
 	set.key = (char *)key;
 	set.value.data = (uint8_t *)value;
@@ -173,6 +178,8 @@ ck_refresh_ttl(ck_client *c, const char *key, uint32_t ttl_s, const ck_call_opts
 		return CK_EINVAL;
 	if ((rv = check_key(key)) != CK_OK)
 		return rv;
+	if (ttl_s < 1 || ttl_s > CK_TTL_MAX)
+		return CK_EINVAL;
 	rt.key = (char *)key;
 	rt.ttl_s = ttl_s;
 	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_REFRESH_TTL;

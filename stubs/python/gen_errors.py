@@ -59,6 +59,14 @@ def render_markdown(rows):
     return "\n".join(out) + "\n"
 
 
+def write_atomically(path, text):
+    """Writes text to path through a temporary file, so a reader never sees half a module."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def main(argv):
     if len(argv) == 3 and argv[1] == "--markdown":
         with open(argv[2], encoding="utf-8") as f:
@@ -68,11 +76,7 @@ def main(argv):
         sys.stderr.write(__doc__)
         return 2
     with open(argv[1], encoding="utf-8") as f:
-        text = render_python(parse(f.read()))
-    tmp = argv[2] + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, argv[2])
+        write_atomically(argv[2], render_python(parse(f.read())))
     return 0
 
 

@@ -7,7 +7,8 @@ or protoc on PATH; Debian: protobuf-compiler). Without protoc, a file generated 
 CMake build is used: $CACHEKIT_PREGENERATED_DIR, else the first
 <repo>/build/*/python/cachekit_stub/agent_pb2.py. _errors_table.py comes from
 include/cachekit/errors.h via gen_errors.py. Override the inputs with $CACHEKIT_PROTO and
-$CACHEKIT_ERRORS_H when building outside the source tree.
+$CACHEKIT_ERRORS_H when building outside the source tree. _limits.py comes from common/ck_limits.h via
+gen_limits.py ($CACHEKIT_LIMITS_H).
 """
 
 import glob
@@ -25,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 PROTO = Path(os.environ.get("CACHEKIT_PROTO", ROOT / "proto/cachekit/agent/v1/agent.proto"))
 ERRORS_H = Path(os.environ.get("CACHEKIT_ERRORS_H", ROOT / "include/cachekit/errors.h"))
+LIMITS_H = Path(os.environ.get("CACHEKIT_LIMITS_H", ROOT / "common/ck_limits.h"))
 
 
 def _protoc(out_dir: Path) -> bool:
@@ -70,6 +72,12 @@ class BuildPyWithGenerated(build_py):
             raise SystemExit(f"cachekit-stub: {ERRORS_H} not found (set CACHEKIT_ERRORS_H)")
         subprocess.run(
             [sys.executable, str(HERE / "gen_errors.py"), str(ERRORS_H), str(out_dir / "_errors_table.py")],
+            check=True,
+        )
+        if not LIMITS_H.is_file():
+            raise SystemExit(f"cachekit-stub: {LIMITS_H} not found (set CACHEKIT_LIMITS_H)")
+        subprocess.run(
+            [sys.executable, str(HERE / "gen_limits.py"), str(LIMITS_H), str(out_dir / "_limits.py")],
             check=True,
         )
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include <openssl/rand.h>
+#include <uuid/uuid.h>
 
 #include "fakeapi.h"
 
@@ -249,15 +250,13 @@ cki_lock_count(void)
 static int
 uuid_v4(char out[37])
 {
-	unsigned char b[16];
+	uuid_t b;
 	if (RAND_bytes(b, sizeof(b)) != 1) {
 		return -1;
 	}
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-	         b[13], b[14], b[15]);
+	uuid_unparse_lower(b, out); /* libuuid writes the text, as in the agent */
 	return 0;
 }
 

@@ -135,7 +135,8 @@ def test_ttl_bounds_are_enforced(client):
 
 def test_refresh_ttl_and_delete(client):
     client.call(set=pb().SetRequest(key="r", value=b"v"))
-    assert client.call(get_ttl=pb().GetTtlRequest(key="r")).get_ttl.ttl_s == -1
+    # No TTL named: the agent's default-ttl (3600 s), never "no expiry" (PRE-4).
+    assert client.call(get_ttl=pb().GetTtlRequest(key="r")).get_ttl.ttl_s in (3599, 3600)
     assert client.call(refresh_ttl=pb().RefreshTtlRequest(key="r", ttl_s=100)).refresh_ttl.refreshed
     assert client.call(get_ttl=pb().GetTtlRequest(key="r")).get_ttl.ttl_s == 100
     assert not client.call(refresh_ttl=pb().RefreshTtlRequest(key="nope", ttl_s=9)).refresh_ttl.refreshed
@@ -211,6 +212,25 @@ def test_secure_intent_without_master_key_fails_closed(client):
     r = client.call(set=pb().SetRequest(key="s", value=b"secret", secure=True))
     assert r.status == CK_ENOKEY
     assert not client.call(get=pb().GetRequest(key="s")).get.found
+
+
+def test_secure_namespaces_without_master_key_fail_at_start_up():
+    """PRE-20, PRE-50: configured secure intent without its key fails before serving."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHEKIT_MASTER_KEY")}
+    env.pop("CREDENTIALS_DIRECTORY", None)
+    out = subprocess.run([AGENT, "--check-config", "--secure-namespaces", "vault"],
+                         capture_output=True, text=True, env=env, timeout=30)
+    assert out.returncode == 2
+    assert "secure-namespaces = vault needs a master key" in out.stderr
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run([AGENT, "--endpoint", f"ipc://{d}/a.sock", "--secure-namespaces",
+                              "vault"], capture_output=True, text=True, env=env, timeout=30)
+        assert out.returncode == 2 and "needs a master key" in out.stderr
+        assert not os.path.exists(os.path.join(d, "a.sock"))
+    # Without secure namespaces the agent starts, and says secure calls will be refused.
+    out = subprocess.run([AGENT, "--check-config"], capture_output=True, text=True, env=env,
+                         timeout=30)
+    assert out.returncode == 0 and "no master key" in out.stderr
 
 
 def test_sigterm_drains_requests_in_flight(agent):

@@ -15,10 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "store/http/http_multi.h"
 #include "base/log.h"
+#include "base/random.h"
 
 #define BACKOFF_BASE_MS  100u
 #define BACKOFF_CAP_MS   5000u
@@ -354,17 +354,7 @@ start_attempt(cki_http_req *r)
 static double
 jitter(void)
 {
-	static uint64_t fallback = 0x9e3779b97f4a7c15u;
-	uint64_t x;
-
-	if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x) {
-		/* no kernel entropy yet: xorshift is plenty for spreading retries */
-		fallback ^= fallback << 13;
-		fallback ^= fallback >> 7;
-		fallback ^= fallback << 17;
-		x = fallback ^ cki_now_ms();
-	}
-	return 0.5 + (double)(x >> 11) / 9007199254740992.0; /* [0.5, 1.5) */
+	return 0.5 + cki_random_unit(); /* [0.5, 1.5) */
 }
 
 /* Delay before retry n (0-based), or the capped Retry-After for 429/503. */

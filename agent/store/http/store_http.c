@@ -17,13 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "store/http/http_transport.h"
 #include "base/keys.h"
 #include "base/log.h"
+#include "base/random.h"
 #include "store/http/url_policy.h"
 
 #define API_KEY_MAX      4096u
@@ -493,19 +493,13 @@ make_auth_line(http_store *s, const uint8_t *key, size_t len, char *why, size_t 
 static ck_err
 make_session(http_store *s)
 {
-	uint8_t u[16];
+	char uuid[37];
 	struct timespec ts;
 
-	if (getrandom(u, sizeof u, 0) != (ssize_t)sizeof u)
+	if (cki_uuid_v4(uuid) != CK_OK)
 		return CK_EINTERNAL;
-	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
-	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-	snprintf(s->session_id_line, sizeof s->session_id_line,
-	         "X-CacheKit-Session-ID: %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	         "%02x%02x%02x%02x%02x%02x",
-	         u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
-	         u[13], u[14], u[15]);
-	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(s->session_id_line, sizeof s->session_id_line, "X-CacheKit-Session-ID: %s", uuid);
+	clock_gettime(CLOCK_REALTIME, &ts); /* wall time, for the header; never for intervals */
 	snprintf(s->session_start_line, sizeof s->session_start_line,
 	         "X-CacheKit-Session-Start: %" PRIu64,
 	         (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);

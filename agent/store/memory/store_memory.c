@@ -18,13 +18,13 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 #include <time.h>
 
 #include "base/log.h"
+#include "base/random.h"
 #include "base/loop.h"
 #include "base/memtable.h"
 #include "store/memory/store_memory.h"
@@ -63,20 +63,7 @@ static const cki_store_ops memory_ops;
 ck_err
 cki_memstore_fill_random(void *buf, size_t len)
 {
-	unsigned char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = getrandom(p, len, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			cki_log_error("store memory: getrandom: %s", strerror(errno));
-			return CK_EINTERNAL;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return CK_OK;
+	return cki_random_bytes(buf, len);
 }
 
 /* ---- values, entries, LRU ----------------------------------------------------------------- */
@@ -461,10 +448,7 @@ out:
 static double
 mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return (double)cki_now_us() / 1e3;
 }
 
 static void

@@ -49,7 +49,7 @@ cki_memstore_finish(struct memstore *m, cki_store_cb cb, void *arg, const cki_st
 	cki_completions_post(&m->done, cb, arg, r);
 }
 
-/* Fills buf with len bytes from getrandom(). Returns CK_OK or CK_EINTERNAL (logged). */
+/* Fills buf with len bytes from the CSPRNG (cki_random_bytes). CK_OK or CK_EINTERNAL (logged). */
 CK_NODISCARD ck_err cki_memstore_fill_random(void *buf, size_t len);
 
 /*

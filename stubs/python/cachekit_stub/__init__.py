@@ -14,6 +14,7 @@ from .decorator import cached
 from .errors import (
     AgentUnreachable,
     AuthError,
+    AutoModeEntry,
     BadLockHandle,
     CacheKitError,
     CacheKitTimeout,
@@ -43,6 +44,7 @@ __all__ = [
     "AgentUnreachable",
     "AsyncClient",
     "AuthError",
+    "AutoModeEntry",
     "BadLockHandle",
     "CacheKitError",
     "CacheKitTimeout",

@@ -13,11 +13,12 @@ flight together on the one socket and each reply is matched to its caller by req
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, Optional, Union
 
-from . import _transport
+from . import _limits, _transport
 from . import agent_pb2 as pb
 from .errors import (
     EBADHANDLE,
@@ -32,9 +33,9 @@ from .errors import (
 )
 
 DEFAULT_TIMEOUT = 5.0
-MAX_TTL_S = 2_592_000
+MAX_TTL_S = _limits.TTL_MAX
 DEFAULT_LEASE_S = 30.0
-_NAMESPACE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_NAMESPACE_RE = re.compile(f"[{_limits.NAMESPACE_CHARSET}]{{1,{_limits.NAMESPACE_MAX}}}")
 _FRESHNESS = {
     pb.FRESHNESS_UNKNOWN: "unknown",
     pb.FRESHNESS_FRESH: "fresh",
@@ -79,13 +80,15 @@ class _Op:
 
 
 def _u32(what: str, value: Optional[float], cap: int = 0xFFFFFFFF) -> int:
+    """A whole number of units; a fraction rounds UP (0.2 s -> 1 s), never down to 0, which
+    would mean "no TTL" (protocol API-42, API-54)."""
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise InvalidArgument(EINVAL, f"{what} must be a number, not {value!r}")
     if value < 0 or value > cap:
         raise InvalidArgument(EINVAL, f"{what} must be within 0..{cap}, not {value!r}")
-    return int(value)
+    return int(math.ceil(value))
 
 
 def _check_key(what: str, key: Any) -> str:
@@ -227,7 +230,7 @@ class _Base:
         req.refresh_ttl.key = _check_key("key", key)
         ttl_s = _u32("ttl", ttl, MAX_TTL_S)
         if ttl_s < 1:
-            raise InvalidArgument(EINVAL, "ttl must be within 1..2592000 seconds")
+            raise InvalidArgument(EINVAL, f"ttl must be within 1..{MAX_TTL_S} seconds")
         req.refresh_ttl.ttl_s = ttl_s
         return _Op(req, t, lambda resp: _result(resp, "refresh_ttl").refreshed, {ENOTFOUND: False})
 
@@ -355,7 +358,7 @@ class Client(_Base):
         timeout=None,
         namespace=None,
     ) -> None:
-        """Stores value (bytes) at key; ttl/stale_ttl in seconds (None: no expiry)."""
+        """Stores value (bytes) at key; ttl/stale_ttl in seconds (ttl None: the agent's default-ttl)."""
         self._run(
             self._op_set(key, value, ttl, stale_ttl, secure, sliding, format, timeout, namespace)
         )

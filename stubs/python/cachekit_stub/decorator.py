@@ -83,12 +83,17 @@ def check_bounds(data: bytes) -> None:
         elif 0x90 <= b <= 0x9F:
             count = b & 0x0F
         elif 0xA0 <= b <= 0xBF:
+            slots += b & 0x1F  # str/bin/ext bytes are declared slots too
             pos += b & 0x1F
         elif b in _FIXED:
             pos += _FIXED[b]
         elif b in _SIZED:
             width, extra = _SIZED[b]
-            pos += width + extra + int.from_bytes(data[pos : pos + width], "big")
+            if pos + width > n:
+                raise ValueError("incomplete MessagePack document")
+            length = int.from_bytes(data[pos : pos + width], "big")
+            slots += length
+            pos += width + extra + length
         elif b in _CONTAINERS:
             width, per = _CONTAINERS[b]
             if pos + width > n:
@@ -104,6 +109,8 @@ def check_bounds(data: bytes) -> None:
             open_items.append(count)
             if len(open_items) - 1 > _MAX_DEPTH:
                 raise ValueError("MessagePack value nested too deeply")
+    if slots > n - 1:
+        raise ValueError("MessagePack declares more items than its length allows")
     if pos > n:
         raise ValueError("incomplete MessagePack document")
     if pos < n:
@@ -137,9 +144,9 @@ def cached(
 
     namespace / operation: the key's first two segments, each [a-z0-9][a-z0-9._-]{0,63};
     operation defaults to the function's __name__ (which must then match). ttl: seconds (None
-    = no expiry). secure: the agent encrypts the value. client: a Client (sync functions) or
-    AsyncClient (async functions); by default one is created on first use with the default
-    endpoint. The wrapper has ``.cache_key(*args, **kwargs)`` and ``.invalidate(...)``.
+    = the agent's default-ttl). secure: the agent encrypts the value. client: a Client (sync
+    functions) or AsyncClient (async functions); by default one is created on first use with
+    the default endpoint. The wrapper has ``.cache_key(*args, **kwargs)`` and ``.invalidate(...)``.
     """
     check_segment("namespace", namespace)
 

@@ -140,6 +140,13 @@ class InternalError(CacheKitError):
     pass
 
 
+class AutoModeEntry(CacheKitError):
+    """The entry is cachekit-py's auto-mode CK frame (CK_EAUTOMODE), not an interop value:
+    read it with cachekit-py, or have that writer use interop mode."""
+
+    error_type = "permanent"
+
+
 # Name (without CK_) -> class. Names not listed raise CacheKitError itself.
 _BY_NAME: Dict[str, Type[CacheKitError]] = {
     "EINVAL": InvalidArgument,
@@ -168,6 +175,7 @@ _BY_NAME: Dict[str, Type[CacheKitError]] = {
     "EIO": UpstreamError,
     "EBUSYAGENT": InternalError,
     "EOVERLOAD": Unavailable,
+    "EAUTOMODE": AutoModeEntry,
 }
 
 # Numbers of the codes this module itself raises (resolved through the generated table, so a

@@ -33,9 +33,14 @@ import struct
 import uuid
 from typing import Any, Callable, Dict, List, Mapping, Sequence
 
+from . import _limits
+
 __all__ = ["InteropError", "canonical_args", "canonical_value", "args_hash", "interop_key", "bind_args"]
 
-SEGMENT_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+SEGMENT_RE = re.compile(
+    f"[{_limits.SEGMENT_FIRST_CHARSET}][{_limits.SEGMENT_CHARSET}]{{0,{_limits.SEGMENT_MAX - 1}}}"
+)
+RESERVED_NAMESPACES = _limits.RESERVED_NAMESPACES
 MAX_DEPTH = 256
 _INT_MIN = -(2**63)
 _UINT_MAX = 2**64 - 1
@@ -172,8 +177,15 @@ def args_hash(args: Sequence[Any]) -> str:
 
 
 def check_segment(what: str, seg: Any) -> str:
+    """A namespace or operation segment: the full pattern, no ".." inside (the API refuses any
+    key holding one, IOP-5), and a namespace is never "ns" or "nsapi", which the API reads as
+    its own namespace prefixes (IOP-4)."""
     if not isinstance(seg, str) or not SEGMENT_RE.fullmatch(seg):
         raise InteropError(f"{what} must fully match [a-z0-9][a-z0-9._-]{{0,63}}: {seg!r}")
+    if _limits.KEY_FORBIDDEN_RUN in seg:
+        raise InteropError(f"{what} must not contain '..': {seg!r}")
+    if what == "namespace" and seg in RESERVED_NAMESPACES:
+        raise InteropError(f"namespace {seg!r} is reserved by the API (ns:/nsapi: prefixes)")
     return seg
 
 

@@ -16,6 +16,7 @@ after `pip install stubs/python`.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import shutil
@@ -285,15 +286,16 @@ def _fake_api():
     return FakeApi()
 
 
-@pytest.fixture(scope="module", params=["memory", "fakeapi"])
-def agent(request):
-    """A real agent on the embedded store, and one on the cachekit.io API (ck-fakeapi over
-    TLS + HTTP/2): every test that uses it runs against both."""
+@contextlib.contextmanager
+def real_agent(backend: str, env: dict, extra_args: tuple = ()):
+    """A real agent on the embedded store ("memory") or on the cachekit.io API ("fakeapi":
+    ck-fakeapi over TLS + HTTP/2), with env and extra_args; .backend names which, .api is the
+    FakeApi or None. Stopped (and asserted to exit 0 on SIGTERM) and cleaned up on exit."""
     binary = agent_binary()
-    env = {"CACHEKIT_MASTER_KEY": TEST_MASTER_KEY}
-    args = None
+    env = dict(env)
+    args = ["--upstream", "memory:"]
     api = None
-    if request.param == "fakeapi":
+    if backend == "fakeapi":
         api = _fake_api()
         if api is None:
             pytest.skip("CK_FAKEAPI / CK_TEST_CERTS unset: no fake API for the upstream run")
@@ -302,8 +304,9 @@ def agent(request):
         args = ["--upstream", api.url, "--resolve", api.resolve, "--ca-file", api.ca]
     workdir = tempfile.mkdtemp(prefix="ckag-")
     try:
-        proc = RealAgent(binary, workdir, env, args)
-        proc.backend = request.param
+        proc = RealAgent(binary, workdir, env, args + list(extra_args))
+        proc.backend = backend
+        proc.api = api
         yield proc
         rc = proc.stop()
         assert rc == 0, f"agent exited with {rc} on SIGTERM:\n{proc.log()}"
@@ -311,6 +314,14 @@ def agent(request):
         shutil.rmtree(workdir, ignore_errors=True)
         if api is not None:
             api.stop()
+
+
+@pytest.fixture(scope="module", params=["memory", "fakeapi"])
+def agent(request):
+    """A real agent on the embedded store, and one on the cachekit.io API (ck-fakeapi over
+    TLS + HTTP/2): every test that uses it runs against both."""
+    with real_agent(request.param, {"CACHEKIT_MASTER_KEY": TEST_MASTER_KEY}) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")

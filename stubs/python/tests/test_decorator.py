@@ -3,6 +3,7 @@
 
 import asyncio
 import datetime
+import json
 
 import pytest
 
@@ -10,7 +11,7 @@ from cachekit_stub import AsyncClient, Client, cached
 from cachekit_stub.decorator import check_bounds, decode_value, encode_value
 from cachekit_stub.keys import InteropError, interop_key
 
-from conftest import error
+from conftest import error, vectors_dir
 
 
 def test_sync_miss_compute_set_then_hit(client, fake):
@@ -133,6 +134,31 @@ def test_reader_rejects_trailing_bytes():
         decode_value(b"\x01\x02")
     with pytest.raises(ValueError, match="auto-mode"):
         decode_value(b"CK\x03rest")
+
+
+BOUNDS = json.loads((vectors_dir() / "decode-bounds.json").read_text())
+
+
+def _bounds_input(row):
+    c = row["construction"]
+    data = bytes.fromhex(c["repeat_hex"]) * c["count"] + bytes.fromhex(c["suffix_hex"])
+    assert data.hex() == row["input_hex"] and len(data) == row["input_len"]
+    return data
+
+
+@pytest.mark.parametrize("row", BOUNDS["reject_vectors"], ids=lambda r: r["name"])
+def test_decode_bounds_reject_rows(row):
+    # IOP-31, IOP-32: every reject row is refused by the bounds check itself, before msgpack.
+    with pytest.raises(ValueError):
+        check_bounds(_bounds_input(row))
+    with pytest.raises(ValueError):
+        decode_value(_bounds_input(row))
+
+
+@pytest.mark.parametrize("row", BOUNDS["accept_vectors"], ids=lambda r: r["name"])
+def test_decode_bounds_accept_rows(row):
+    check_bounds(_bounds_input(row))
+    decode_value(_bounds_input(row))
 
 
 def test_reader_bounds():

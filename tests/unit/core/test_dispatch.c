@@ -172,6 +172,7 @@ typedef struct set_args {
 	size_t len;
 	uint32_t ttl_s, stale_ttl_s;
 	bool secure, sliding;
+	const char *format;
 } set_args;
 
 static const cki_response *
@@ -189,6 +190,7 @@ do_set(fixture *f, const char *key, set_args a)
 	s.stale_ttl_s = a.stale_ttl_s;
 	s.secure = a.secure;
 	s.sliding = a.sliding;
+	s.format = (char *)(a.format ? a.format : "");
 	return exchange(f, &req);
 }
 
@@ -517,6 +519,85 @@ test_secure_intent_policy(void)
 	fixture_done(&f);
 }
 
+/* ENC-5: a format label outside the registry never reaches the AAD; registered ones seal. */
+static void
+test_unregistered_format_label_is_refused(void)
+{
+	fixture f;
+	fixture_init(&f);
+	fixture_start(&f, true, 50);
+	const cki_response *r =
+	        do_set(&f, "k", (set_args){.ttl_s = 60, .secure = true, .format = "json"});
+	CU_ASSERT_EQUAL(r->status, CK_EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r->message, "msgpack, orjson or arrow"));
+	CU_ASSERT_FALSE(store_read(&f, "k").found); /* nothing was stored */
+	r = do_set(&f, "k", (set_args){.ttl_s = 60, .secure = true, .format = "orjson"});
+	CU_ASSERT_EQUAL(r->status, CK_OK);
+	r = do_set(&f, "k2", (set_args){.ttl_s = 60, .format = "json"}); /* no AAD, no check */
+	CU_ASSERT_EQUAL(r->status, CK_OK);
+	fixture_done(&f);
+}
+
+/* A cachekit-py auto-mode entry (CK v3 frame) is reported as one, plain or secure. */
+static void
+test_cachekit_py_auto_mode_entry_is_reported_as_such(void)
+{
+	static const char hdr[] =
+	        "{\"s\": \"default\", \"m\": {\"format\": \"msgpack\"}, \"v\": \"2.0\"}";
+	uint8_t frame[7 + sizeof(hdr) - 1 + 3];
+	memcpy(frame, "CK\x03\0\0\0", 7);
+	frame[6] = (uint8_t)(sizeof(hdr) - 1);
+	memcpy(frame + 7, hdr, sizeof(hdr) - 1);
+	memcpy(frame + 7 + sizeof(hdr) - 1, "\x91\x01\x02", 3);
+	fixture f;
+	fixture_init(&f);
+	fixture_start(&f, true, 50);
+	const cki_response *r =
+	        do_set(&f, "py", (set_args){.value = frame, .len = sizeof(frame), .ttl_s = 60});
+	CU_ASSERT_EQUAL(r->status, CK_OK);
+	r = do_get(&f, NULL, "py", false);
+	CU_ASSERT_EQUAL(r->status, CK_EAUTOMODE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r->message, "auto mode"));
+	r = do_get(&f, NULL, "py", true);
+	CU_ASSERT_EQUAL(r->status, CK_EAUTOMODE);
+	/* Bytes that only start with "CK" are ordinary values. */
+	r = do_set(&f, "ck", (set_args){.value = "CK\x03nope", .len = 7, .ttl_s = 60});
+	r = do_get(&f, NULL, "ck", false);
+	CU_ASSERT_EQUAL(r->status, CK_OK);
+	VALUE_IS(r, "CK\x03nope");
+	fixture_done(&f);
+}
+
+/* PRE-4: a Set that names no TTL gets default-ttl; default-ttl = 0 is the explicit opt-in. */
+static void
+test_set_without_ttl_gets_the_default_ttl(void)
+{
+	fixture f;
+	fixture_init(&f);
+	CU_ASSERT_EQUAL(f.cfg.default_ttl_s, 3600);
+	fixture_start(&f, false, 50);
+	const cki_response *r = do_set(&f, "k", (set_args){0});
+	CU_ASSERT_EQUAL(r->status, CK_OK);
+	r = do_keyed(&f, CACHEKIT__AGENT__V1__REQUEST__OP_GET_TTL, "k");
+	CU_ASSERT_TRUE_FATAL(r->get_ttl != NULL && r->get_ttl->found);
+	CU_ASSERT(r->get_ttl->ttl_s > 3590 && r->get_ttl->ttl_s <= 3600);
+	r = do_set(&f, "k", (set_args){.ttl_s = 20}); /* an explicit TTL wins */
+	r = do_keyed(&f, CACHEKIT__AGENT__V1__REQUEST__OP_GET_TTL, "k");
+	CU_ASSERT_TRUE_FATAL(r->get_ttl != NULL && r->get_ttl->found);
+	CU_ASSERT(r->get_ttl->ttl_s > 10 && r->get_ttl->ttl_s <= 20);
+	fixture_done(&f);
+
+	fixture_init(&f);
+	f.cfg.default_ttl_s = 0;
+	fixture_start(&f, false, 50);
+	r = do_set(&f, "k", (set_args){0});
+	CU_ASSERT_EQUAL(r->status, CK_OK);
+	r = do_keyed(&f, CACHEKIT__AGENT__V1__REQUEST__OP_GET_TTL, "k");
+	CU_ASSERT_TRUE_FATAL(r->get_ttl != NULL && r->get_ttl->found);
+	CU_ASSERT_EQUAL(r->get_ttl->ttl_s, -1);
+	fixture_done(&f);
+}
+
 static void
 test_secure_round_trip_stores_ciphertext(void)
 {
@@ -685,6 +766,11 @@ test_access_rules_refuse_what_they_do_not_grant(void)
 }
 
 static CU_TestInfo tests[] = {
+        {"a format label outside the registry is refused",
+         test_unregistered_format_label_is_refused},
+        {"a Set without a TTL gets the default TTL", test_set_without_ttl_gets_the_default_ttl},
+        {"a cachekit-py auto-mode entry is reported as such",
+         test_cachekit_py_auto_mode_entry_is_reported_as_such},
         {"key-value ops: happy path", test_key_value_ops_happy_path},
         {"access rules refuse what they do not grant",
          test_access_rules_refuse_what_they_do_not_grant},

@@ -955,7 +955,32 @@ test_close_and_free_accept_null(void)
 	CU_ASSERT_EQUAL(ck_client_open(NULL, NULL), CK_EINVAL);
 }
 
+/* The shared TTL cap (common/ck_limits.h, 30 days) is applied before a round trip: the fake
+ * agent would accept anything, so CK_EINVAL can only come from the stub. */
+static void
+test_ttl_beyond_the_shared_cap_is_refused_locally(void)
+{
+	struct fake *f = fake_start(script_echo);
+	ck_client *c = open_client(f, NULL, OK_TIMEOUT_MS);
+	bool flag = false;
+	ck_set_opts so = {0};
+	so.ttl_s = 2592001;
+	CU_ASSERT_EQUAL(ck_set(c, "k", "v", 1, &so), CK_EINVAL);
+	so.ttl_s = 2592000;
+	so.stale_ttl_s = 1;
+	CU_ASSERT_EQUAL(ck_set(c, "k", "v", 1, &so), CK_EINVAL);
+	so.ttl_s = 2591999;
+	CU_ASSERT_EQUAL(ck_set(c, "k", "v", 1, &so), CK_OK);
+	CU_ASSERT_EQUAL(ck_refresh_ttl(c, "k", 2592001, NULL, &flag), CK_EINVAL);
+	CU_ASSERT_EQUAL(ck_refresh_ttl(c, "k", 0, NULL, &flag), CK_EINVAL);
+	CU_ASSERT_EQUAL(ck_refresh_ttl(c, "k", 2592000, NULL, &flag), CK_OK);
+	ck_client_close(c);
+	fake_stop(f);
+}
+
 static CU_TestInfo tests[] = {
+        {"a TTL beyond the shared cap is refused locally",
+         test_ttl_beyond_the_shared_cap_is_refused_locally},
         {"get encodes key, secure flag, namespace and deadline",
          test_get_encodes_key_secure_namespace_and_deadline},
         {"set encodes the value and every option", test_set_encodes_value_and_every_option},
