@@ -7,6 +7,7 @@
  */
 #include "store/http/http_response.h"
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #define FRESH_FOR_MAX_S        2592000 /* 30 days, the API's TTL ceiling */
 #define FRESH_FOR_MAX_DIGITS   7
 #define RETRY_AFTER_MAX_DIGITS 9
+#define HTTP_DATE_MIN_LEN      24 /* "Sun Nov  6 08:49:37 1994" (asctime), the shortest form */
 #define TTL_MAX_S              2147483647
 
 int64_t
@@ -43,12 +45,40 @@ cki_parse_freshness(const char *value, size_t len)
 	return len == 5 && memcmp(value, "fresh", 5) == 0 ? CKI_FRESH : CKI_STALE;
 }
 
+/* An HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, or the obsolete RFC 850 and asctime forms a
+ * recipient must accept) -> seconds since the epoch, or -1. libcurl's date parser reads all
+ * three; the length and a letter up front keep it from taking a bare number or a fragment. */
+static int64_t
+parse_http_date(const char *value, size_t len)
+{
+	char buf[CKI_HTTP_HEADER_VALUE_MAX + 1];
+	time_t t;
+
+	if (len < HTTP_DATE_MIN_LEN || len > CKI_HTTP_HEADER_VALUE_MAX ||
+	    !((value[0] >= 'A' && value[0] <= 'Z') || (value[0] >= 'a' && value[0] <= 'z')))
+		return -1;
+	memcpy(buf, value, len);
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len) != NULL)
+		return -1;
+	t = curl_getdate(buf, NULL);
+	return t < 0 ? -1 : (int64_t)t;
+}
+
 int64_t
-cki_parse_retry_after(const char *value, size_t len)
+cki_parse_retry_after(const char *value, size_t len, int64_t now_s)
 {
 	int64_t v = 0;
 
-	if (value == NULL || len < 1 || len > RETRY_AFTER_MAX_DIGITS)
+	if (value == NULL || len < 1)
+		return -1;
+	if (value[0] < '0' || value[0] > '9') {
+		v = parse_http_date(value, len);
+		if (v < 0)
+			return -1;
+		return v > now_s ? (v - now_s) * 1000 : 0; /* a date gone by: retry now */
+	}
+	if (len > RETRY_AFTER_MAX_DIGITS)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
 		if (value[i] < '0' || value[i] > '9')
@@ -156,11 +186,11 @@ cki_http_resp_fresh_for(const cki_http_resp_headers *h)
 }
 
 int64_t
-cki_http_resp_retry_after_ms(const cki_http_resp_headers *h)
+cki_http_resp_retry_after_ms(const cki_http_resp_headers *h, int64_t now_s)
 {
 	if (h->retry_after_seen != 1 || h->retry_after_len > CKI_HTTP_HEADER_VALUE_MAX)
 		return -1;
-	return cki_parse_retry_after(h->retry_after, h->retry_after_len);
+	return cki_parse_retry_after(h->retry_after, h->retry_after_len, now_s);
 }
 
 static json_t *
@@ -245,12 +275,13 @@ out:
 	return rv;
 }
 
-void
+ck_err
 cki_parse_health_body(const char *body, size_t len, char *version, size_t cap)
 {
 	json_t *root = load_object(body, len);
 	json_t *v = root != NULL ? json_object_get(root, "version") : NULL;
 	bool ok = false;
+	ck_err rv = root != NULL ? CK_OK : CK_EPROTO;
 
 	if (cap == 0)
 		goto out;
@@ -268,4 +299,5 @@ cki_parse_health_body(const char *body, size_t len, char *version, size_t cap)
 		snprintf(version, cap, "%s", "unknown");
 out:
 	json_decref(root);
+	return rv;
 }

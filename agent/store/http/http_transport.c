@@ -2,7 +2,11 @@
 /*
  * Requests and their attempts over the loop-driven multi handle of http_multi.c. Each request
  * runs up to max_attempts attempts, each with CURLOPT_TIMEOUT_MS = min(timeout, time left);
- * between attempts it waits on a loop timer (never a sleep). Easy handles are recycled through
+ * between attempts it waits on a loop timer (never a sleep); a wait that would end past the
+ * deadline waits until the deadline and then fails with the last answer. Every request
+ * completes from the loop, never inside cki_http_send(): a failure decided at once is handed
+ * to cki_loop_defer(). Which failures are retried, and how long to wait, is http_retry.c's.
+ * Easy handles are recycled through
  * a free list. Connections are pooled by the multi handle (HTTP/2 multiplexing,
  * CURLOPT_PIPEWAIT so concurrent requests share one connection); TLS sessions and DNS are
  * shared through a CURLSH, and the CA store stays cached (CURLOPT_CA_CACHE_TIMEOUT). Proxies
@@ -15,13 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
-#include "store/http/http_multi.h"
 #include "base/log.h"
+#include "store/http/http_multi.h"
+#include "store/http/http_retry.h"
 
-#define BACKOFF_BASE_MS  100u
-#define BACKOFF_CAP_MS   5000u
 #define FREE_EASY_MAX    64u
 #define CA_CACHE_SECONDS (7L * 24 * 3600) /* keep the parsed CA store for a week */
 #define URL_MAX          4096u
@@ -40,7 +42,9 @@ struct cki_http_req {
 	unsigned max_attempts;
 	bool probe;
 	CURL *easy;         /* the running attempt, or NULL */
-	cki_timer_id timer; /* retry wait or deferred completion */
+	cki_timer_id timer; /* retry wait, or the wait for the deadline */
+	bool deferred;      /* its completion is queued with cki_loop_defer() */
+	bool orphan;        /* completed by cki_http_free(); the deferred call only frees it */
 	cki_http_done_cb done;
 	void *arg;
 	/* response of the current attempt */
@@ -71,12 +75,6 @@ struct cki_http {
 	bool closing;
 	uint64_t n_requests, n_retries, n_connects;
 };
-
-bool
-cki_http_status_transient(long status)
-{
-	return status == 408 || status == 429 || (status >= 500 && status <= 599);
-}
 
 static void
 link_req(cki_http *h, cki_http_req *r)
@@ -273,6 +271,20 @@ setup_easy(cki_http *h, cki_http_req *r, CURL *e, long timeout_ms)
 }
 
 /* Completes r now: unlinks, calls back, frees. */
+static void finish(cki_http_req *r, ck_err err, const char *msg);
+
+/* A timer ran out that ends r with what r->err and r->msg hold. */
+static void
+on_wait_over(cki_loop *loop, void *arg)
+{
+	cki_http_req *r = arg;
+
+	(void)loop;
+	r->timer = 0;
+	finish(r, r->err, r->msg);
+}
+
+/* Completes r now: unlinks, calls back, frees. */
 static void
 finish(cki_http_req *r, ck_err err, const char *msg)
 {
@@ -298,7 +310,12 @@ on_deferred(cki_loop *loop, void *arg)
 {
 	cki_http_req *r = arg;
 
-	r->timer = 0;
+	(void)loop;
+	if (r->orphan) { /* the transport is gone; its callback already ran */
+		cki_http_req_free(r);
+		return;
+	}
+	r->deferred = false;
 	finish(r, r->err, r->msg);
 }
 
@@ -309,9 +326,16 @@ finish_later(cki_http_req *r, ck_err err, const char *msg)
 	r->err = err;
 	if (msg != r->msg)
 		snprintf(r->msg, sizeof r->msg, "%s", msg);
-	r->timer = cki_loop_timer(r->h->loop, 0, on_deferred, r);
-	if (r->timer == 0)
+	if (cki_loop_defer(r->h->loop, on_deferred, r) == CK_OK) {
+		r->deferred = true;
+		return;
+	}
+	r->timer = cki_loop_timer(r->h->loop, 0, on_wait_over, r);
+	if (r->timer == 0) {
+		/* TODO: out of memory twice over; the one completion inside the call */
+		cki_log_error("http: out of memory: completing a request inside the call");
 		finish(r, r->err, r->msg);
+	}
 }
 
 static void on_retry(cki_loop *loop, void *arg);
@@ -351,57 +375,16 @@ start_attempt(cki_http_req *r)
 	return CK_OK;
 }
 
-static double
-jitter(void)
+/* Tells the breaker how the request ended (transient: the upstream failed it). */
+static void
+report_failure(cki_http *h, cki_http_req *r, bool transient, uint64_t now)
 {
-	static uint64_t fallback = 0x9e3779b97f4a7c15u;
-	uint64_t x;
+	uint64_t opens = h->breaker.opens;
 
-	if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x) {
-		/* no kernel entropy yet: xorshift is plenty for spreading retries */
-		fallback ^= fallback << 13;
-		fallback ^= fallback >> 7;
-		fallback ^= fallback << 17;
-		x = fallback ^ cki_now_ms();
-	}
-	return 0.5 + (double)(x >> 11) / 9007199254740992.0; /* [0.5, 1.5) */
-}
-
-/* Delay before retry n (0-based), or the capped Retry-After for 429/503. */
-static uint64_t
-retry_delay(const cki_http_req *r, long status, unsigned n)
-{
-	int64_t ra = cki_http_resp_retry_after_ms(&r->rh);
-	uint64_t base;
-
-	if ((status == 429 || status == 503) && ra >= 0)
-		return ra < BACKOFF_CAP_MS ? (uint64_t)ra : BACKOFF_CAP_MS;
-	base = n < 6 ? (uint64_t)BACKOFF_BASE_MS << n : BACKOFF_CAP_MS;
-	if (base > BACKOFF_CAP_MS)
-		base = BACKOFF_CAP_MS;
-	return (uint64_t)((double)base * jitter());
-}
-
-/* Transient transport failures: worth another attempt (spec §2.8 "connect/network error"). */
-static bool
-curl_transient(CURLcode c)
-{
-	switch (c) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_AGAIN:
-		return true;
-	default:
-		return false;
-	}
+	cki_breaker_report(&h->breaker, !transient, r->probe, now);
+	if (h->breaker.opens != opens)
+		cki_log_warn("http: circuit open for %u ms after: %s", h->breaker.open_ms, r->msg);
+	r->probe = false;
 }
 
 static void
@@ -411,7 +394,7 @@ attempt_done(cki_http *h, cki_http_req *r, CURLcode cc)
 	curl_off_t total_us = 0;
 	bool transient;
 	ck_err err = CK_OK;
-	uint64_t now = cki_now_ms(), delay, opens;
+	uint64_t now = cki_now_ms(), delay;
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
@@ -426,7 +409,7 @@ attempt_done(cki_http *h, cki_http_req *r, CURLcode cc)
 		r->rh.status = (int)status;
 		snprintf(r->msg, sizeof r->msg, "upstream HTTP %ld", status);
 	} else {
-		transient = curl_transient(cc);
+		transient = cki_http_curl_transient(cc);
 		if (cc == CURLE_OPERATION_TIMEDOUT) {
 			err = CK_ETIMEDOUT;
 			snprintf(r->msg, sizeof r->msg, "upstream request timed out");
@@ -446,20 +429,26 @@ attempt_done(cki_http *h, cki_http_req *r, CURLcode cc)
 	cki_log_debug("http: attempt %u: %s", r->attempts, r->msg);
 
 	if (transient && r->attempts < r->max_attempts) {
-		delay = retry_delay(r, status, r->attempts - 1);
+		delay = cki_http_retry_delay(&r->rh, status, r->attempts - 1);
 		if (now + delay < r->deadline) {
 			r->timer = cki_loop_timer(h->loop, delay, on_retry, r);
 			if (r->timer != 0) {
 				h->n_retries++;
 				return;
 			}
+		} else if (now < r->deadline) {
+			/* The wait outlasts the deadline: wait what is left, then fail with this
+			 * answer, so a caller that asked for a deadline gets no early failure. */
+			report_failure(h, r, transient, now);
+			r->err = err;
+			r->timer = cki_loop_timer(h->loop, r->deadline - now, on_wait_over, r);
+			if (r->timer != 0)
+				return;
+			finish(r, err, r->msg);
+			return;
 		}
 	}
-	opens = h->breaker.opens;
-	cki_breaker_report(&h->breaker, !transient, r->probe, now);
-	if (h->breaker.opens != opens)
-		cki_log_warn("http: circuit open for %u ms after: %s", h->breaker.open_ms, r->msg);
-	r->probe = false;
+	report_failure(h, r, transient, now);
 	finish(r, err, r->msg);
 }
 
@@ -503,7 +492,7 @@ cki_http_send(cki_http *h, cki_http_req *r, uint64_t deadline, cki_http_done_cb 
 		r->own_last->next = h->common_headers;
 	link_req(h, r);
 	if (h->closing) {
-		finish(r, CK_ESHUTDOWN, "agent is shutting down");
+		finish_later(r, CK_ESHUTDOWN, "agent is shutting down");
 		return;
 	}
 	if (cki_now_ms() >= deadline) {
@@ -524,26 +513,6 @@ cki_http_send(cki_http *h, cki_http_req *r, uint64_t deadline, cki_http_done_cb 
 	err = start_attempt(r);
 	if (err != CK_OK)
 		finish_later(r, err, r->msg);
-}
-
-void
-cki_http_fail(cki_http *h, ck_err err, const char *msg, cki_http_done_cb done, void *arg)
-{
-	cki_http_req *r = calloc(1, sizeof *r);
-
-	if (r == NULL) {
-		cki_http_result res = {.err = err, .message = msg};
-
-		done(arg, &res); /* out of memory: the one synchronous callback */
-		return;
-	}
-	r->done = done;
-	r->arg = arg;
-	link_req(h, r);
-	if (h->closing)
-		finish(r, CK_ESHUTDOWN, "agent is shutting down");
-	else
-		finish_later(r, err, msg);
 }
 
 /* ---- lifetime ------------------------------------------------------------------------------ */
@@ -606,6 +575,16 @@ cki_http_free(cki_http *h)
 			curl_multi_remove_handle(h->mx.multi, r->easy);
 			curl_easy_cleanup(r->easy);
 			r->easy = NULL;
+		}
+		if (r->deferred) {
+			/* its deferred call still holds r: answer now, let that call free it */
+			cki_http_result res = {.err = CK_ESHUTDOWN,
+			                       .message = "agent is shutting down"};
+
+			unlink_req(h, r);
+			r->orphan = true;
+			r->done(r->arg, &res);
+			continue;
 		}
 		finish(r, CK_ESHUTDOWN, "agent is shutting down");
 	}

@@ -80,21 +80,16 @@ CK_NODISCARD ck_err cki_http_req_header(cki_http_req *r, const char *line);
 void cki_http_req_free(cki_http_req *r);
 
 /* Sends r (ownership passes to the transport) to finish before deadline (cki_now_ms()). done
- * is called exactly once, always later from the loop. A transient status (408, 429, 5xx) or
- * a transient transport failure is retried per policy; the callback sees the last attempt.
- * While the circuit is open it finishes with CK_EUNAVAILABLE without sending. */
+ * is called exactly once, always later from the loop (never inside this call). A transient
+ * status (408, 429, 5xx) or a transient transport failure is retried per policy
+ * (http_retry.h); when the wait before the next attempt would end past the deadline, the
+ * request waits until the deadline and the callback then sees the last attempt. While the
+ * circuit is open it finishes with CK_EUNAVAILABLE without sending. */
 void cki_http_send(cki_http *h, cki_http_req *r, uint64_t deadline, cki_http_done_cb done,
                    void *arg);
-
-/* Finishes an operation that never became a request (bad input, no memory) with err and
- * msg, on a later turn of the loop like any other. */
-void cki_http_fail(cki_http *h, ck_err err, const char *msg, cki_http_done_cb done, void *arg);
 
 /* Appends the transport counters (http_requests, http_retries, breaker_state, breaker_opens,
  * connections, inflight). */
 void cki_http_stats(cki_http *h, void (*emit)(void *ctx, const char *name, double v), void *ctx);
-
-/* True for the statuses the policy retries (408, 429, 5xx). */
-bool cki_http_status_transient(long status);
 
 #endif
