@@ -24,6 +24,7 @@
 #include "base/keys.h"
 #include "base/log.h"
 #include "crypto/secmem.h"
+#include "store/http/http_curl_mem.h"
 #include "store/http/http_reply.h"
 #include "store/http/http_transport.h"
 #include "store/http/url_policy.h"
@@ -487,7 +488,7 @@ cki_store_http_new(cki_store **out, cki_loop *loop, const cki_http_opts *opts, c
 		why_cap = sizeof scratch;
 	}
 	why[0] = '\0';
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (cki_http_curl_init() != CURLE_OK) {
 		snprintf(why, why_cap, "libcurl initialisation failed");
 		return CK_EINTERNAL;
 	}
