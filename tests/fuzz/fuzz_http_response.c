@@ -52,9 +52,21 @@ check_headers(const char *p, size_t n)
 	int64_t ff, ra;
 
 	cki_http_resp_headers_init(&h);
+	/* "name:value" lines, as curl_easy_header() would hand them over (one byte of each line
+	 * before the colon picks the count, so repeats are covered too) */
 	for (size_t i = 0; i <= n; i++) {
 		if (i == n || p[i] == '\n') {
-			cki_http_resp_header_line(&h, p + start, i - start);
+			const char *line = p + start, *colon = memchr(line, ':', i - start);
+			char name[64];
+			size_t nlen = colon != NULL ? (size_t)(colon - line) : 0;
+
+			if (colon != NULL && nlen < sizeof name) {
+				memcpy(name, line, nlen);
+				name[nlen] = '\0';
+				cki_http_resp_header_value(
+				        &h, name, colon + 1, (size_t)(p + i - colon - 1),
+				        nlen > 0 ? 1 + (size_t)(name[0] & 1) : 1);
+			}
 			start = i + 1;
 		}
 	}
@@ -63,8 +75,6 @@ check_headers(const char *p, size_t n)
 	if (ff < -1 || ff > 2592000 || (ff == -1 && h.fresh_for_seen != 0))
 		abort();
 	if (ra < -1 || (ra >= 0 && h.retry_after_seen != 1))
-		abort();
-	if (h.status < 0 || h.status > 999)
 		abort();
 	if (cki_http_resp_freshness(&h) == CKI_STALE && h.freshness_seen == 0)
 		abort();

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Decoders for cachekit.io API responses: header lines (X-CacheKit-Freshness,
- * X-CacheKit-Fresh-For, Retry-After) and the lock, TTL and health JSON bodies (jansson). Every
- * input is peer bytes: lengths are checked before anything is copied, and nothing here
- * allocates beyond what jansson needs for a body the caller has already capped.
+ * Decoders for cachekit.io API responses: header values (X-CacheKit-Freshness,
+ * X-CacheKit-Fresh-For, Retry-After, as libcurl's curl_easy_header() hands them over) and the lock,
+ * TTL and health JSON bodies (jansson). Every input is peer bytes: lengths are checked before
+ * anything is copied, and nothing here allocates beyond what jansson needs for a body the caller
+ * has already capped.
  */
 #include "store/http/http_response.h"
 
@@ -95,9 +96,15 @@ cki_http_resp_headers_init(cki_http_resp_headers *h)
 }
 
 static void
-keep_value(char *dst, size_t *dst_len, unsigned *seen, const char *v, size_t len)
+keep_value(char *dst, size_t *dst_len, unsigned *seen, const char *v, size_t len, size_t amount)
 {
-	(*seen)++;
+	*seen += amount > 1 ? (unsigned)2 : (unsigned)1; /* > 1: a comma-combined value */
+	while (len > 0 && (v[0] == ' ' || v[0] == '\t')) {
+		v++;
+		len--;
+	}
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
 	if (len > CKI_HTTP_HEADER_VALUE_MAX) {
 		*dst_len = CKI_HTTP_HEADER_VALUE_MAX + 1; /* over-long marker */
 		dst[0] = '\0';
@@ -108,61 +115,19 @@ keep_value(char *dst, size_t *dst_len, unsigned *seen, const char *v, size_t len
 	*dst_len = len;
 }
 
-static bool
-is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static void
-status_line(cki_http_resp_headers *h, const char *line, size_t len)
-{
-	size_t i = 0;
-	int status = 0;
-
-	cki_http_resp_headers_init(h);
-	while (i < len && line[i] != ' ')
-		i++;
-	while (i < len && line[i] == ' ')
-		i++;
-	for (int d = 0; d < 3; d++, i++) {
-		if (i >= len || line[i] < '0' || line[i] > '9')
-			return;
-		status = status * 10 + (line[i] - '0');
-	}
-	h->status = status;
-}
-
 void
-cki_http_resp_header_line(cki_http_resp_headers *h, const char *line, size_t len)
+cki_http_resp_header_value(cki_http_resp_headers *h, const char *name, const char *value,
+                           size_t len, size_t amount)
 {
-	size_t colon, start, end;
-
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		len--;
-	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-		status_line(h, line, len);
+	if (name == NULL || value == NULL || amount == 0)
 		return;
-	}
-	for (colon = 0; colon < len && line[colon] != ':'; colon++)
-		;
-	if (colon == 0 || colon == len)
-		return;
-	start = colon + 1;
-	end = len;
-	while (start < end && is_ows(line[start]))
-		start++;
-	while (end > start && is_ows(line[end - 1]))
-		end--;
-	if (colon == 20 && strncasecmp(line, "x-cachekit-freshness", 20) == 0)
-		keep_value(h->freshness, &h->freshness_len, &h->freshness_seen, line + start,
-		           end - start);
-	else if (colon == 20 && strncasecmp(line, "x-cachekit-fresh-for", 20) == 0)
-		keep_value(h->fresh_for, &h->fresh_for_len, &h->fresh_for_seen, line + start,
-		           end - start);
-	else if (colon == 11 && strncasecmp(line, "retry-after", 11) == 0)
-		keep_value(h->retry_after, &h->retry_after_len, &h->retry_after_seen, line + start,
-		           end - start);
+	if (strcasecmp(name, "x-cachekit-freshness") == 0)
+		keep_value(h->freshness, &h->freshness_len, &h->freshness_seen, value, len, amount);
+	else if (strcasecmp(name, "x-cachekit-fresh-for") == 0)
+		keep_value(h->fresh_for, &h->fresh_for_len, &h->fresh_for_seen, value, len, amount);
+	else if (strcasecmp(name, "retry-after") == 0)
+		keep_value(h->retry_after, &h->retry_after_len, &h->retry_after_seen, value, len,
+		           amount);
 }
 
 cki_freshness

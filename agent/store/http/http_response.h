@@ -35,7 +35,7 @@ cki_freshness cki_parse_freshness(const char *value, size_t len);
  * seconds since the epoch) to it, 0 for a date already past; anything else -> -1. */
 int64_t cki_parse_retry_after(const char *value, size_t len, int64_t now_s);
 
-/* The headers we care about, collected from a response's header lines. A header seen twice
+/* The headers we care about, collected from a response. A header seen twice
  * is treated as its comma-combined value (RFC 9110 §5.3), which never parses as a number or
  * as "fresh". */
 typedef struct cki_http_resp_headers {
@@ -51,11 +51,13 @@ typedef struct cki_http_resp_headers {
 
 void cki_http_resp_headers_init(cki_http_resp_headers *h);
 
-/* Feeds one raw header line as libcurl delivers it ("Name: value\r\n", or a status line,
- * which restarts collection so interim 1xx responses are forgotten). Never fails: lines that
- * do not parse are ignored. Values longer than CKI_HTTP_HEADER_VALUE_MAX are kept as an
- * over-long marker that no parser accepts. */
-void cki_http_resp_header_line(cki_http_resp_headers *h, const char *line, size_t len);
+/* Records the value (len bytes) of response header name, which the response carried amount
+ * times (curl_easy_header()'s count). Only the three headers above are kept; names compare
+ * case-insensitively; surrounding spaces and tabs are dropped. Never fails: a value longer
+ * than CKI_HTTP_HEADER_VALUE_MAX is kept as an over-long marker that no parser accepts, and a
+ * header seen more than once as its comma-combined value. The status is set by the caller. */
+void cki_http_resp_header_value(cki_http_resp_headers *h, const char *name, const char *value,
+                                size_t len, size_t amount);
 
 /* Freshness / Fresh-For (seconds, -1 absent) / Retry-After (ms, -1 none) of what was fed. */
 cki_freshness cki_http_resp_freshness(const cki_http_resp_headers *h);

@@ -21,60 +21,8 @@
 #include <string.h>
 
 #include "base/log.h"
-#include "store/http/http_multi.h"
 #include "store/http/http_retry.h"
-
-#define FREE_EASY_MAX    64u
-#define CA_CACHE_SECONDS (7L * 24 * 3600) /* keep the parsed CA store for a week */
-#define URL_MAX          4096u
-
-struct cki_http_req {
-	cki_http *h;
-	cki_http_req *prev, *next;
-	cki_http_method method;
-	char *url;
-	struct curl_slist *own_headers; /* ours; the last node links to the common headers */
-	struct curl_slist *own_last;
-	uint8_t *body;
-	size_t body_len;
-	uint64_t deadline;
-	unsigned attempts;
-	unsigned max_attempts;
-	bool probe;
-	CURL *easy;         /* the running attempt, or NULL */
-	cki_timer_id timer; /* retry wait, or the wait for the deadline */
-	bool deferred;      /* its completion is queued with cki_loop_defer() */
-	bool orphan;        /* completed by cki_http_free(); the deferred call only frees it */
-	cki_http_done_cb done;
-	void *arg;
-	/* response of the current attempt */
-	uint8_t *resp;
-	size_t resp_len, resp_cap, resp_max;
-	bool resp_overflow;
-	cki_http_resp_headers rh;
-	double total_ms;
-	char errbuf[CURL_ERROR_SIZE];
-	/* a failure decided before or without a response */
-	ck_err err;
-	char msg[160];
-};
-
-struct cki_http {
-	cki_loop *loop;
-	cki_http_multi mx; /* the multi handle on the loop */
-	CURLSH *share;
-	char *ca_file, *user_agent;
-	struct curl_slist *resolve;
-	struct curl_slist *common_headers;
-	uint32_t timeout_ms, max_attempts;
-	cki_breaker breaker;
-	CURL *free_easy[FREE_EASY_MAX];
-	size_t n_free;
-	cki_http_req *reqs; /* every request not yet finished */
-	size_t inflight;
-	bool closing;
-	uint64_t n_requests, n_retries, n_connects;
-};
+#include "store/http/http_transport_int.h"
 
 static void
 link_req(cki_http *h, cki_http_req *r)
@@ -98,176 +46,6 @@ unlink_req(cki_http *h, cki_http_req *r)
 	if (r->next != NULL)
 		r->next->prev = r->prev;
 	h->inflight--;
-}
-
-/* ---- requests ----------------------------------------------------------------------------- */
-
-cki_http_req *
-cki_http_req_new(cki_http_method method, const char *url, uint8_t *body, size_t body_len,
-                 size_t body_max)
-{
-	cki_http_req *r = calloc(1, sizeof *r);
-
-	if (r == NULL || strlen(url) > URL_MAX || (r->url = strdup(url)) == NULL) {
-		free(r);
-		free(body);
-		return NULL;
-	}
-	r->method = method;
-	r->body = body;
-	r->body_len = body_len;
-	r->resp_max = body_max;
-	return r;
-}
-
-ck_err
-cki_http_req_header(cki_http_req *r, const char *line)
-{
-	struct curl_slist *l;
-
-	if (strpbrk(line, "\r\n") != NULL)
-		return CK_EINVAL;
-	l = curl_slist_append(r->own_headers, line);
-	if (l == NULL)
-		return CK_ENOMEM;
-	r->own_headers = l;
-	for (r->own_last = l; r->own_last->next != NULL; r->own_last = r->own_last->next)
-		;
-	return CK_OK;
-}
-
-void
-cki_http_req_free(cki_http_req *r)
-{
-	if (r == NULL)
-		return;
-	if (r->own_last != NULL)
-		r->own_last->next = NULL; /* the common headers are not ours to free */
-	curl_slist_free_all(r->own_headers);
-	free(r->url);
-	free(r->body);
-	free(r->resp);
-	free(r);
-}
-
-static size_t
-write_cb(char *data, size_t size, size_t nmemb, void *userp)
-{
-	cki_http_req *r = userp;
-	size_t n = size * nmemb;
-
-	if (n > r->resp_max - r->resp_len) {
-		r->resp_overflow = true;
-		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-	}
-	if (r->resp_len + n > r->resp_cap) {
-		size_t cap = r->resp_cap ? r->resp_cap : 4096;
-		uint8_t *p;
-
-		while (cap < r->resp_len + n)
-			cap = cap > r->resp_max / 2 ? r->resp_max : cap * 2;
-		p = realloc(r->resp, cap);
-		if (p == NULL)
-			return 0;
-		r->resp = p;
-		r->resp_cap = cap;
-	}
-	memcpy(r->resp + r->resp_len, data, n);
-	r->resp_len += n;
-	return n;
-}
-
-static size_t
-header_cb(char *line, size_t size, size_t nmemb, void *userp)
-{
-	cki_http_req *r = userp;
-
-	cki_http_resp_header_line(&r->rh, line, size * nmemb);
-	return size * nmemb;
-}
-
-static CURL *
-take_easy(cki_http *h)
-{
-	CURL *e;
-
-	if (h->n_free > 0) {
-		e = h->free_easy[--h->n_free];
-		curl_easy_reset(e); /* keeps its connection, session and DNS caches */
-		return e;
-	}
-	return curl_easy_init();
-}
-
-static void
-give_easy(cki_http *h, CURL *e)
-{
-	if (h->n_free < FREE_EASY_MAX && !h->closing)
-		h->free_easy[h->n_free++] = e;
-	else
-		curl_easy_cleanup(e);
-}
-
-#define SET(opt, val)                                       \
-	do {                                                \
-		if (rc == CURLE_OK)                         \
-			rc = curl_easy_setopt(e, opt, val); \
-	} while (0)
-
-static CURLcode
-setup_easy(cki_http *h, cki_http_req *r, CURL *e, long timeout_ms)
-{
-	static char empty[] = "";
-	CURLcode rc = CURLE_OK;
-
-	SET(CURLOPT_URL, r->url);
-	SET(CURLOPT_PRIVATE, r);
-	SET(CURLOPT_SHARE, h->share);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_PROTOCOLS_STR, "https");
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_PROXY, "");
-	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	SET(CURLOPT_PIPEWAIT, 1L);
-	SET(CURLOPT_SSL_VERIFYPEER, 1L);
-	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	SET(CURLOPT_CA_CACHE_TIMEOUT, CA_CACHE_SECONDS);
-	if (h->ca_file != NULL)
-		SET(CURLOPT_CAINFO, h->ca_file);
-	if (h->resolve != NULL)
-		SET(CURLOPT_RESOLVE, h->resolve);
-	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_TCP_KEEPIDLE, 60L);
-	SET(CURLOPT_TCP_KEEPINTVL, 10L);
-	SET(CURLOPT_TCP_NODELAY, 1L);
-	SET(CURLOPT_TIMEOUT_MS, timeout_ms);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-	SET(CURLOPT_USERAGENT, h->user_agent);
-	SET(CURLOPT_HTTPHEADER, r->own_headers != NULL ? r->own_headers : h->common_headers);
-	SET(CURLOPT_WRITEFUNCTION, write_cb);
-	SET(CURLOPT_WRITEDATA, r);
-	SET(CURLOPT_HEADERFUNCTION, header_cb);
-	SET(CURLOPT_HEADERDATA, r);
-	SET(CURLOPT_ERRORBUFFER, r->errbuf);
-	switch (r->method) {
-	case CKI_HTTP_GET:
-		break;
-	case CKI_HTTP_HEAD:
-		SET(CURLOPT_NOBODY, 1L);
-		break;
-	case CKI_HTTP_DELETE:
-		SET(CURLOPT_CUSTOMREQUEST, "DELETE");
-		break;
-	case CKI_HTTP_PUT:
-	case CKI_HTTP_POST:
-	case CKI_HTTP_PATCH:
-		if (r->method != CKI_HTTP_POST)
-			SET(CURLOPT_CUSTOMREQUEST, r->method == CKI_HTTP_PUT ? "PUT" : "PATCH");
-		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-		SET(CURLOPT_POSTFIELDS, r->body != NULL ? (char *)r->body : empty);
-		break;
-	}
-	return rc;
 }
 
 /* Completes r now: unlinks, calls back, frees. */
@@ -354,7 +132,7 @@ start_attempt(cki_http_req *r)
 		return CK_ETIMEDOUT;
 	}
 	timeout_ms = (long)(r->deadline - now < h->timeout_ms ? r->deadline - now : h->timeout_ms);
-	e = take_easy(h);
+	e = cki_http_take_easy(h);
 	if (e == NULL) {
 		snprintf(r->msg, sizeof r->msg, "out of memory");
 		return CK_ENOMEM;
@@ -362,8 +140,7 @@ start_attempt(cki_http_req *r)
 	r->resp_len = 0;
 	r->resp_overflow = false;
 	r->errbuf[0] = '\0';
-	cki_http_resp_headers_init(&r->rh);
-	if (setup_easy(h, r, e, timeout_ms) != CURLE_OK ||
+	if (cki_http_setup_easy(h, r, e, timeout_ms) != CURLE_OK ||
 	    curl_multi_add_handle(h->mx.multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		snprintf(r->msg, sizeof r->msg, "cannot set up the HTTP request");
@@ -401,7 +178,8 @@ attempt_done(cki_http *h, cki_http_req *r, CURLcode cc)
 	curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &total_us);
 	h->n_connects += (uint64_t)connects;
 	r->total_ms = (double)total_us / 1000.0;
-	give_easy(h, r->easy);
+	cki_http_read_headers(r->easy, &r->rh); /* before the handle is reset for reuse */
+	cki_http_give_easy(h, r->easy);
 	r->easy = NULL;
 
 	if (cc == CURLE_OK) {
