@@ -4,7 +4,10 @@
  * it: building the request (URL, own header lines linked in front of the common ones, adopted
  * body), the response body sink with its cap, reading the response headers with
  * curl_easy_header(), the free list of easy handles and their options (HTTPS only, HTTP/2,
- * verified TLS, pinned resolve, no proxy, keep-alive, per-attempt timeout).
+ * verified TLS, pinned resolve, keep-alive, per-attempt timeout). The CA store stays cached
+ * (CURLOPT_CA_CACHE_TIMEOUT). Proxies are off (CURLOPT_PROXY ""): the agent talks to one
+ * pinned, verified host and an inherited *_proxy variable must not reroute it.
+ * TODO: a proxy setting, for sites that can only reach the API through one.
  */
 #include <stdio.h>
 #include <stdlib.h>

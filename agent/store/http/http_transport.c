@@ -5,14 +5,11 @@
  * between attempts it waits on a loop timer (never a sleep); a wait that would end past the
  * deadline waits until the deadline and then fails with the last answer. Every request
  * completes from the loop, never inside cki_http_send(): a failure decided at once is handed
- * to cki_loop_defer(). Which failures are retried, and how long to wait, is http_retry.c's.
- * Easy handles are recycled through
- * a free list. Connections are pooled by the multi handle (HTTP/2 multiplexing,
+ * to cki_loop_defer(). Which failures are retried, and how long to wait, is http_retry.c's;
+ * the request object and its easy handle (options, free list, body sink, response headers)
+ * are http_request.c's. Connections are pooled by the multi handle (HTTP/2 multiplexing,
  * CURLOPT_PIPEWAIT so concurrent requests share one connection); TLS sessions and DNS are
- * shared through a CURLSH, and the CA store stays cached (CURLOPT_CA_CACHE_TIMEOUT). Proxies
- * are off (CURLOPT_PROXY ""): the agent talks to one pinned, verified host and an inherited
- * *_proxy variable must not reroute it.
- * TODO: a proxy setting, for sites that can only reach the API through one.
+ * shared through a CURLSH.
  */
 #include "store/http/http_transport.h"
 
@@ -152,9 +149,10 @@ start_attempt(cki_http_req *r)
 	return CK_OK;
 }
 
-/* Tells the breaker how the request ended (transient: the upstream failed it). */
+/* Tells the breaker how the request ended (transient: the upstream failed it; else it
+ * answered, even if with a permanent error). */
 static void
-report_failure(cki_http *h, cki_http_req *r, bool transient, uint64_t now)
+report_outcome(cki_http *h, cki_http_req *r, bool transient, uint64_t now)
 {
 	uint64_t opens = h->breaker.opens;
 
@@ -217,7 +215,7 @@ attempt_done(cki_http *h, cki_http_req *r, CURLcode cc)
 		} else if (now < r->deadline) {
 			/* The wait outlasts the deadline: wait what is left, then fail with this
 			 * answer, so a caller that asked for a deadline gets no early failure. */
-			report_failure(h, r, transient, now);
+			report_outcome(h, r, transient, now);
 			r->err = err;
 			r->timer = cki_loop_timer(h->loop, r->deadline - now, on_wait_over, r);
 			if (r->timer != 0)
@@ -226,7 +224,7 @@ attempt_done(cki_http *h, cki_http_req *r, CURLcode cc)
 			return;
 		}
 	}
-	report_failure(h, r, transient, now);
+	report_outcome(h, r, transient, now);
 	finish(r, err, r->msg);
 }
 
