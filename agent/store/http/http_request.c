@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/http/http_transport_int.h"
+#include "store/http/http_request.h"
+
+#define CA_CACHE_SECONDS (7L * 24 * 3600) /* keep the parsed CA store for a week */
+#define URL_MAX          4096u
 
 cki_http_req *
 cki_http_req_new(cki_http_method method, const char *url, uint8_t *body, size_t body_len,
@@ -109,12 +112,12 @@ cki_http_read_headers(CURL *e, cki_http_resp_headers *rh)
 }
 
 CURL *
-cki_http_take_easy(cki_http *h)
+cki_http_take_easy(cki_http_easies *ez)
 {
 	CURL *e;
 
-	if (h->n_free > 0) {
-		e = h->free_easy[--h->n_free];
+	if (ez->n_free > 0) {
+		e = ez->free_easy[--ez->n_free];
 		curl_easy_reset(e); /* keeps its connection, session and DNS caches */
 		return e;
 	}
@@ -122,10 +125,10 @@ cki_http_take_easy(cki_http *h)
 }
 
 void
-cki_http_give_easy(cki_http *h, CURL *e)
+cki_http_give_easy(cki_http_easies *ez, CURL *e)
 {
-	if (h->n_free < FREE_EASY_MAX && !h->closing)
-		h->free_easy[h->n_free++] = e;
+	if (ez->n_free < CKI_HTTP_FREE_EASY_MAX && !ez->closing)
+		ez->free_easy[ez->n_free++] = e;
 	else
 		curl_easy_cleanup(e);
 }
@@ -137,14 +140,14 @@ cki_http_give_easy(cki_http *h, CURL *e)
 	} while (0)
 
 CURLcode
-cki_http_setup_easy(cki_http *h, cki_http_req *r, CURL *e, long timeout_ms)
+cki_http_setup_easy(const cki_http_easies *ez, cki_http_req *r, CURL *e, long timeout_ms)
 {
 	static char empty[] = "";
 	CURLcode rc = CURLE_OK;
 
 	SET(CURLOPT_URL, r->url);
 	SET(CURLOPT_PRIVATE, r);
-	SET(CURLOPT_SHARE, h->share);
+	SET(CURLOPT_SHARE, ez->share);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_PROTOCOLS_STR, "https");
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
@@ -154,18 +157,18 @@ cki_http_setup_easy(cki_http *h, cki_http_req *r, CURL *e, long timeout_ms)
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	SET(CURLOPT_CA_CACHE_TIMEOUT, CA_CACHE_SECONDS);
-	if (h->ca_file != NULL)
-		SET(CURLOPT_CAINFO, h->ca_file);
-	if (h->resolve != NULL)
-		SET(CURLOPT_RESOLVE, h->resolve);
+	if (ez->ca_file != NULL)
+		SET(CURLOPT_CAINFO, ez->ca_file);
+	if (ez->resolve != NULL)
+		SET(CURLOPT_RESOLVE, ez->resolve);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_TCP_KEEPIDLE, 60L);
 	SET(CURLOPT_TCP_KEEPINTVL, 10L);
 	SET(CURLOPT_TCP_NODELAY, 1L);
 	SET(CURLOPT_TIMEOUT_MS, timeout_ms);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-	SET(CURLOPT_USERAGENT, h->user_agent);
-	SET(CURLOPT_HTTPHEADER, r->own_headers != NULL ? r->own_headers : h->common_headers);
+	SET(CURLOPT_USERAGENT, ez->user_agent);
+	SET(CURLOPT_HTTPHEADER, r->own_headers != NULL ? r->own_headers : ez->common_headers);
 	SET(CURLOPT_WRITEFUNCTION, write_cb);
 	SET(CURLOPT_WRITEDATA, r);
 	SET(CURLOPT_ERRORBUFFER, r->errbuf);
@@ -188,4 +191,11 @@ cki_http_setup_easy(cki_http *h, cki_http_req *r, CURL *e, long timeout_ms)
 		break;
 	}
 	return rc;
+}
+
+void
+cki_http_easies_fini(cki_http_easies *ez)
+{
+	while (ez->n_free > 0)
+		curl_easy_cleanup(ez->free_easy[--ez->n_free]);
 }

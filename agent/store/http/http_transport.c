@@ -18,8 +18,20 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "store/http/http_request.h"
 #include "store/http/http_retry.h"
-#include "store/http/http_transport_int.h"
+#include "store/http/http_multi.h"
+
+struct cki_http {
+	cki_loop *loop;
+	cki_http_multi mx;  /* the multi handle on the loop */
+	cki_http_easies ez; /* easy-handle options and free list */
+	uint32_t timeout_ms, max_attempts;
+	cki_breaker breaker;
+	cki_http_req *reqs; /* every request not yet finished */
+	size_t inflight;
+	uint64_t n_requests, n_retries, n_connects;
+};
 
 static void
 link_req(cki_http *h, cki_http_req *r)
@@ -129,7 +141,7 @@ start_attempt(cki_http_req *r)
 		return CK_ETIMEDOUT;
 	}
 	timeout_ms = (long)(r->deadline - now < h->timeout_ms ? r->deadline - now : h->timeout_ms);
-	e = cki_http_take_easy(h);
+	e = cki_http_take_easy(&h->ez);
 	if (e == NULL) {
 		snprintf(r->msg, sizeof r->msg, "out of memory");
 		return CK_ENOMEM;
@@ -137,7 +149,7 @@ start_attempt(cki_http_req *r)
 	r->resp_len = 0;
 	r->resp_overflow = false;
 	r->errbuf[0] = '\0';
-	if (cki_http_setup_easy(h, r, e, timeout_ms) != CURLE_OK ||
+	if (cki_http_setup_easy(&h->ez, r, e, timeout_ms) != CURLE_OK ||
 	    curl_multi_add_handle(h->mx.multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		snprintf(r->msg, sizeof r->msg, "cannot set up the HTTP request");
@@ -177,7 +189,7 @@ attempt_done(cki_http *h, cki_http_req *r, CURLcode cc)
 	h->n_connects += (uint64_t)connects;
 	r->total_ms = (double)total_us / 1000.0;
 	cki_http_read_headers(r->easy, &r->rh); /* before the handle is reset for reuse */
-	cki_http_give_easy(h, r->easy);
+	cki_http_give_easy(&h->ez, r->easy);
 	r->easy = NULL;
 
 	if (cc == CURLE_OK) {
@@ -265,9 +277,9 @@ cki_http_send(cki_http *h, cki_http_req *r, uint64_t deadline, cki_http_done_cb 
 	r->deadline = deadline;
 	r->max_attempts = h->max_attempts;
 	if (r->own_last != NULL)
-		r->own_last->next = h->common_headers;
+		r->own_last->next = h->ez.common_headers;
 	link_req(h, r);
-	if (h->closing) {
+	if (h->ez.closing) {
 		finish_later(r, CK_ESHUTDOWN, "agent is shutting down");
 		return;
 	}
@@ -304,23 +316,23 @@ cki_http_new(cki_http **out, cki_loop *loop, const cki_http_config *cfg, char *w
 	h->loop = loop;
 	h->timeout_ms = cfg->timeout_ms;
 	h->max_attempts = cfg->max_attempts;
-	h->common_headers = cfg->common_headers;
+	h->ez.common_headers = cfg->common_headers;
 	cki_breaker_init(&h->breaker, cfg->breaker_failures, cfg->breaker_open_ms);
-	if ((h->user_agent = strdup(cfg->user_agent)) == NULL)
+	if ((h->ez.user_agent = strdup(cfg->user_agent)) == NULL)
 		goto out;
-	if (cfg->ca_file != NULL && (h->ca_file = strdup(cfg->ca_file)) == NULL)
+	if (cfg->ca_file != NULL && (h->ez.ca_file = strdup(cfg->ca_file)) == NULL)
 		goto out;
-	if (cfg->resolve != NULL && (h->resolve = curl_slist_append(NULL, cfg->resolve)) == NULL)
+	if (cfg->resolve != NULL && (h->ez.resolve = curl_slist_append(NULL, cfg->resolve)) == NULL)
 		goto out;
 	rv = CK_EINTERNAL;
-	h->share = curl_share_init();
-	if (h->share == NULL) {
+	h->ez.share = curl_share_init();
+	if (h->ez.share == NULL) {
 		snprintf(why, why_cap, "libcurl initialisation failed");
 		goto out;
 	}
-	if (curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
+	if (curl_share_setopt(h->ez.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
 	            CURLSHE_OK ||
-	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
+	    curl_share_setopt(h->ez.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
 		snprintf(why, why_cap, "libcurl share setup failed");
 		goto out;
 	}
@@ -341,7 +353,7 @@ cki_http_free(cki_http *h)
 {
 	if (h == NULL)
 		return;
-	h->closing = true;
+	h->ez.closing = true;
 	while (h->reqs != NULL) {
 		cki_http_req *r = h->reqs;
 
@@ -365,13 +377,12 @@ cki_http_free(cki_http *h)
 		finish(r, CK_ESHUTDOWN, "agent is shutting down");
 	}
 	cki_http_multi_fini(&h->mx); /* closes pooled connections, stops watching their sockets */
-	while (h->n_free > 0)
-		curl_easy_cleanup(h->free_easy[--h->n_free]);
-	if (h->share != NULL)
-		curl_share_cleanup(h->share);
-	curl_slist_free_all(h->resolve);
-	free(h->ca_file);
-	free(h->user_agent);
+	cki_http_easies_fini(&h->ez);
+	if (h->ez.share != NULL)
+		curl_share_cleanup(h->ez.share);
+	curl_slist_free_all(h->ez.resolve);
+	free(h->ez.ca_file);
+	free(h->ez.user_agent);
 	free(h);
 }
 
