@@ -468,7 +468,7 @@ def test_lock_routes_mode(api, status):
 
 def test_ttl_zero_mode(api):
     put(api, "tz", b"v", ttl=60)
-    assert json.loads(curl(api, "GET", "/v1/cache/tz/ttl").body) == {"ttl": 60}
+    assert json.loads(curl(api, "GET", "/v1/cache/tz/ttl").body)["ttl"] in (59, 60)
     api.faults(ttl_zero=True)
     assert json.loads(curl(api, "GET", "/v1/cache/tz/ttl").body) == {"ttl": 0}
 

@@ -170,7 +170,7 @@ test_ttl_zero_reads_as_gone(void)
 	CU_ASSERT_EQUAL(r.err, CK_OK);
 	do_get_ttl(s, "t:z", &r);
 	CU_ASSERT_TRUE(r.found);
-	CU_ASSERT_EQUAL(r.ttl_s, 60);
+	CU_ASSERT_TRUE(r.ttl_s == 59 || r.ttl_s == 60); /* a second may tick over in between */
 	faults("{\"ttl_zero\":true}");
 	do_get_ttl(s, "t:z", &r);
 	CU_ASSERT_EQUAL(r.err, CK_OK);
