@@ -170,8 +170,12 @@ def test_api_key_copies_in_agent_memory():
             assert c.call(set=pb().SetRequest(key=f"k{i}", value=b"v" * 100)).status == 0
             assert c.call(get=pb().GetRequest(key=f"k{i}")).status == 0
         mem = _process_memory(a.proc.pid)
+        with open(f"/proc/{a.proc.pid}/maps") as maps:
+            asan = "libasan" in maps.read()
         copies = mem.count(key.encode())
         bearer = mem.count(b"Bearer " + key.encode())
         print(f"API key copies in agent memory: {copies} ({bearer} as 'Bearer <key>')")
         assert copies >= 1  # the scan does see the agent's own copy
+        if asan:  # ASan's quarantine keeps every freed block, nghttp2's copies included
+            pytest.skip(f"under AddressSanitizer freed memory is not reused ({copies} copies)")
         assert copies <= 4, copies
