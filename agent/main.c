@@ -221,6 +221,9 @@ open_store(agent *a)
 	        .l1_status = a->cfg.l1_bytes > 0 ? "miss" : "disabled",
 	};
 	rv = cki_store_http_new(&a->store, a->loop, &ho, why, sizeof(why));
+	/* The store keeps the one copy it needs (the Authorization line, in secmem): drop ours. */
+	cki_secret_free(a->api_key);
+	a->api_key = NULL;
 	if (rv != CK_OK) {
 		cki_log_error("upstream %s: %s", rv == CK_EURL ? "URL refused" : "cannot start",
 		              why[0] ? why : ck_strerror(rv));

@@ -2,8 +2,9 @@
 /*
  * The reactor: zmq_poll over ZeroMQ sockets and plain fds, and a binary min-heap of timers.
  * Timer ids are generational slot indices (slot | generation << 32), so cancelling a fired or
- * unknown id is a cheap no-op. Watchers may be added or removed from inside callbacks: each
- * turn first snapshots what was ready, then looks every watcher up again before calling it.
+ * unknown id is a cheap no-op. Deferred calls sit in a FIFO ring that grows geometrically. Watchers
+ * may be added or removed from inside callbacks: each turn first snapshots what was ready, then
+ * looks every watcher up again before calling it.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "base/loop.h"
@@ -31,6 +32,11 @@ typedef struct ready {
 	void *zsock;
 	unsigned events;
 } ready;
+
+typedef struct deferred {
+	void (*fn)(cki_loop *loop, void *arg);
+	void *arg;
+} deferred;
 
 typedef struct timer_slot {
 	uint32_t gen;
@@ -60,13 +66,17 @@ struct cki_loop {
 	uint32_t heap_len;
 	uint64_t timer_seq;
 
+	deferred *defers; /* ring: defer_len calls from defer_head */
+	size_t defer_cap, defer_head, defer_len;
+
 	int wake_pipe[2];
 	volatile int stop;
 	void (*turn_cb)(cki_loop *, void *);
 	void *turn_arg;
 };
 
-#define NO_SLOT UINT32_MAX
+#define NO_SLOT         UINT32_MAX
+#define DEFER_FIRST_CAP 64u
 
 uint64_t
 cki_now_us(void)
@@ -89,7 +99,10 @@ cki_loop_new(cki_loop **out)
 	if (loop == NULL)
 		return CK_ENOMEM;
 	loop->free_head = NO_SLOT;
-	if (pipe2(loop->wake_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+	loop->defers = calloc(DEFER_FIRST_CAP, sizeof(*loop->defers));
+	loop->defer_cap = DEFER_FIRST_CAP;
+	if (loop->defers == NULL || pipe2(loop->wake_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+		free(loop->defers);
 		free(loop);
 		return CK_EIO;
 	}
@@ -110,6 +123,7 @@ cki_loop_free(cki_loop *loop)
 	free(loop->readies);
 	free(loop->slots);
 	free(loop->heap);
+	free(loop->defers);
 	free(loop);
 }
 
@@ -364,9 +378,48 @@ run_timers(cki_loop *loop)
 	}
 }
 
+/* ---- deferred calls -------------------------------------------------------------------- */
+
+ck_err
+cki_loop_defer(cki_loop *loop, void (*fn)(cki_loop *loop, void *arg), void *arg)
+{
+	if (fn == NULL)
+		return CK_EINVAL;
+	if (loop->defer_len == loop->defer_cap) {
+		size_t ncap = loop->defer_cap * 2;
+		deferred *nd = malloc(ncap * sizeof(*nd));
+		if (nd == NULL)
+			return CK_ENOMEM;
+		for (size_t i = 0; i < loop->defer_len; i++)
+			nd[i] = loop->defers[(loop->defer_head + i) % loop->defer_cap];
+		free(loop->defers);
+		loop->defers = nd;
+		loop->defer_cap = ncap;
+		loop->defer_head = 0;
+	}
+	loop->defers[(loop->defer_head + loop->defer_len) % loop->defer_cap] =
+	        (deferred){.fn = fn, .arg = arg};
+	loop->defer_len++;
+	return CK_OK;
+}
+
+/* Runs the calls deferred before this turn; those they defer wait for the next turn. */
+static void
+run_deferred(cki_loop *loop)
+{
+	for (size_t n = loop->defer_len; n > 0 && !loop->stop; n--) {
+		deferred d = loop->defers[loop->defer_head];
+		loop->defer_head = (loop->defer_head + 1) % loop->defer_cap;
+		loop->defer_len--;
+		d.fn(loop, d.arg);
+	}
+}
+
 static long
 poll_timeout(const cki_loop *loop)
 {
+	if (loop->defer_len > 0)
+		return 0;
 	if (loop->heap_len == 0)
 		return 1000; /* nothing scheduled: wake now and then anyway */
 	uint64_t due = loop->slots[loop->heap[0]].due;
@@ -468,6 +521,7 @@ cki_loop_run(cki_loop *loop)
 			if (ev)
 				w->cb(loop, readies[i].zsock ? -1 : readies[i].fd, ev, w->arg);
 		}
+		run_deferred(loop);
 		run_timers(loop);
 	}
 out:

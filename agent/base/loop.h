@@ -52,6 +52,16 @@ cki_timer_id cki_loop_timer(cki_loop *loop, uint64_t delay_ms, cki_timer_cb cb, 
 /* Cancels a pending timer. Unknown or fired ids (and 0) are ignored. */
 void cki_loop_timer_cancel(cki_loop *loop, cki_timer_id id);
 
+/* Runs fn(loop, arg) once on the next turn of the loop (after I/O, before timers), in the
+ * order the calls were deferred. Calls deferred while the queue runs wait for the turn after,
+ * so a callback that defers again cannot starve I/O. There is no cancel: fn must cope with
+ * whatever arg has become (owners keep arg alive until fn runs). The queue keeps room for 64
+ * calls from the start, so deferring fails only past that and when memory is exhausted.
+ * Pending calls are dropped without being called by cki_loop_free().
+ * Returns CK_OK, or CK_ENOMEM (fn will not run). */
+CK_NODISCARD ck_err cki_loop_defer(cki_loop *loop, void (*fn)(cki_loop *loop, void *arg),
+                                   void *arg);
+
 /* Runs until cki_loop_stop(). Returns CK_OK, or an error if polling itself failed. */
 CK_NODISCARD ck_err cki_loop_run(cki_loop *loop);
 /* Makes cki_loop_run() return after the current turn. Safe from callbacks. */

@@ -507,7 +507,7 @@ done_release(void *arg, const cki_lock_result *r)
 	Cachekit__Agent__V1__ReleaseLockResult res = CACHEKIT__AGENT__V1__RELEASE_LOCK_RESULT__INIT;
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_RELEASE_LOCK;
 	resp.release_lock = &res;
-	res.released = true;
+	res.released = r->released;
 	finish(c, &resp);
 }
 

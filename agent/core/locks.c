@@ -369,9 +369,13 @@ on_lock_reply(void *arg, const cki_store_reply *r)
 		waiter_finish(w, &res);
 		return;
 	}
+	/* Poll until the wait is over, the last time exactly when it ends: a wait of N ms
+	 * waits N ms, not just until the next jittered delay would pass the end. */
 	uint64_t now = cki_now_ms();
 	uint32_t delay = jittered(w->delay_ms);
-	if (now + delay >= w->give_up) {
+	if (now + delay > w->give_up && now < w->give_up)
+		delay = (uint32_t)(w->give_up - now);
+	if (now >= w->give_up) {
 		cki_metrics_inc(CKI_C_LOCKS_CONTESTED);
 		res.err = CK_OK;
 		res.acquired = false;
@@ -433,7 +437,10 @@ on_unlock_reply(void *arg, const cki_store_reply *r)
 {
 	release_op *op = arg;
 	cki_lock_result res = {.err = r->err, .message = r->message, .acquired = false};
-	if (r->err == CK_OK)
+	/* The store said whether it held the lock: an expired or unknown lock id (the API's
+	 * 404) was not released by this call (cachekit-rs maps it to false too). */
+	res.released = r->err == CK_OK && r->found;
+	if (res.released)
 		cki_metrics_inc(CKI_C_LOCKS_RELEASED);
 	op->cb(op->arg, &res);
 	free(op);

@@ -47,6 +47,7 @@ typedef struct cki_lock_result {
 	ck_err err;
 	const char *message;
 	bool acquired;
+	bool released; /* release: the store held the lock and let it go */
 	uint8_t handle[CKI_LOCK_HANDLE_LEN];
 	int64_t lease_ms;
 } cki_lock_result;
@@ -59,7 +60,8 @@ void cki_locks_acquire(cki_locks *l, const char *key, uint32_t lease_ms, uint32_
                        uint64_t deadline, const cki_peer *holder, cki_lock_cb cb, void *arg);
 
 /* Releases the lease named by handle. CK_EBADHANDLE for an unknown handle or one held by
- * another process. released=true once the store confirmed. */
+ * another process. released=true once the store confirmed it held the lock; false when the
+ * store no longer knew the lock id (expired on the server, the API's 404). */
 void cki_locks_release(cki_locks *l, const uint8_t *handle, size_t handle_len, const cki_peer *who,
                        uint64_t deadline, cki_lock_cb cb, void *arg);
 

@@ -301,7 +301,9 @@ cki_secret_load(const char *env_name, const char *credential_name, cki_secret **
 
 	const char *value = getenv(env_name);
 	if (value != NULL && value[0] != '\0') {
-		size_t n = trim_newline((const uint8_t *)value, strlen(value));
+		/* Taken exactly as set: a newline in a variable is a mistake the consumer
+		 * refuses with a clear message (cachekit-py does), not something to mend. */
+		size_t n = strlen(value);
 		if (n > CKI_SECRET_MAX) {
 			cki_set_why(why, why_cap, "%s is longer than %d bytes", env_name,
 			            CKI_SECRET_MAX);

@@ -61,7 +61,9 @@ typedef struct cki_secret {
  *   2. the file named by the environment variable <env_name>_FILE;
  *   3. the environment variable <env_name> itself (an empty value counts as unset).
  * Files must be regular files with no group or other permission bits (mode & 077 == 0) and
- * at most CKI_SECRET_MAX bytes; otherwise CK_ECONFIG. One trailing "\n" or "\r\n" is removed.
+ * at most CKI_SECRET_MAX bytes; otherwise CK_ECONFIG. From a file, one trailing "\n" or "\r\n"
+ * is removed (text files end with one); the environment value is taken exactly as set, so a
+ * stray newline there reaches the consumer, which refuses it with a clear message.
  * Whatever source wins, a set <env_name> variable is overwritten with zeros in place and
  * unsetenv()'d, so no secret stays in the environment. Not thread-safe (touches environ).
  *

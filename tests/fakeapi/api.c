@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -324,7 +325,7 @@ handle_ttl(const struct fa_request *req, const char *key, int patch, struct fa_r
 			cki_resp_json(resp, 200, "{\"ttl\":null}");
 		} else {
 			snprintf(body, sizeof(body), "{\"ttl\":%lld}",
-			         (long long)(e->evict_at - now_s));
+			         cki_fa.faults.ttl_zero ? 0LL : (long long)(e->evict_at - now_s));
 			cki_resp_json(resp, 200, body);
 		}
 		return;
@@ -358,6 +359,13 @@ static void
 handle_health(struct fa_response *resp)
 {
 	char body[160];
+	if (cki_fa.faults.health_shape == FA_HEALTH_TEXT) {
+		/* 200 with a body that is not JSON (a proxy's or a load balancer's page) */
+		resp->status = 200;
+		cki_resp_header(resp, "content-type", "text/plain");
+		cki_buf_append(&resp->body, "OK\n", 3);
+		return;
+	}
 	if (cki_fa.faults.health_shape == FA_HEALTH_OLD) {
 		cki_resp_json(resp, 200, "{\"version\":\"1.0.0\"}");
 		return;
@@ -445,6 +453,11 @@ route_request(const struct fa_request *req, struct fa_response *resp)
 		error_json(resp, 404, "Not Found");
 		return;
 	}
+	if (r == R_LOCK && cki_fa.faults.lock_routes != FA_LOCK_ROUTES_ON) {
+		/* mode lock_routes: a server (or a proxy in front of it) without lock routes */
+		error_json(resp, cki_fa.faults.lock_routes, "No lock routes");
+		return;
+	}
 	if (!method_allowed(r, m)) {
 		cki_resp_header(resp, "allow", allow_for[r]);
 		error_json(resp, 405, "Method Not Allowed");
@@ -515,8 +528,17 @@ cki_api_handle(const struct fa_request *req, struct fa_response *resp)
 		route_request(req, resp);
 	}
 	if ((resp->status == 429 || resp->status == 503) && f->retry_after > 0) {
-		char ra[16];
-		snprintf(ra, sizeof(ra), "%u", f->retry_after);
+		char ra[64];
+		if (f->retry_after_form == FA_RA_DATE) {
+			/* IMF-fixdate (RFC 9110 §5.6.7) on the real clock: the client compares it
+			 * with its own wall clock, not with the test clock */
+			time_t at = time(NULL) + (time_t)f->retry_after;
+			struct tm tm;
+			gmtime_r(&at, &tm);
+			strftime(ra, sizeof(ra), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		} else {
+			snprintf(ra, sizeof(ra), "%u", f->retry_after);
+		}
 		cki_resp_header(resp, "retry-after", ra);
 	}
 	cki_resp_header(resp, "cache-control", "no-store");

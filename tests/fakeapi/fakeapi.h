@@ -109,7 +109,10 @@ size_t cki_lock_count(void);
 enum fa_mode_delete { FA_DELETE_404, FA_DELETE_200 };
 enum fa_mode_lock { FA_LOCK_NULL, FA_LOCK_409 };
 enum fa_mode_unlock { FA_UNLOCK_200, FA_UNLOCK_404 };
-enum fa_mode_health { FA_HEALTH_NEW, FA_HEALTH_OLD };
+enum fa_mode_health { FA_HEALTH_NEW, FA_HEALTH_OLD, FA_HEALTH_TEXT };
+/* lock_routes: served, or answered with this status as a server without them would */
+enum fa_mode_lock_routes { FA_LOCK_ROUTES_ON = 0 };
+enum fa_mode_retry_after { FA_RA_SECONDS, FA_RA_DATE };
 
 struct fa_faults {
 	uint64_t latency_ms;
@@ -125,6 +128,9 @@ struct fa_faults {
 	enum fa_mode_lock lock_contested;
 	enum fa_mode_unlock unlock_wrong;
 	enum fa_mode_health health_shape;
+	int lock_routes; /* FA_LOCK_ROUTES_ON, or 400, 404 or 405 */
+	enum fa_mode_retry_after retry_after_form;
+	int ttl_zero; /* GET .../ttl of an entry with a TTL answers {"ttl":0} */
 };
 
 void cki_faults_defaults(struct fa_faults *f);

@@ -121,9 +121,10 @@ json_uint(json_t *v, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-/* A mode value may be given as a string ("404") or a number (404). */
+/* A mode value may be given as a string ("404") or a number (404); returns the index of
+ * the matching name, or -1. */
 static int
-json_choice(json_t *v, const char *a, const char *b)
+json_choice_of(json_t *v, const char *const *names, size_t n)
 {
 	char tmp[32];
 	const char *s = NULL;
@@ -138,14 +139,25 @@ json_choice(json_t *v, const char *a, const char *b)
 	if (s == NULL) {
 		return -1;
 	}
-	if (strcmp(s, a) == 0) {
-		return 0;
-	}
-	if (strcmp(s, b) == 0) {
-		return 1;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			return (int)i;
+		}
 	}
 	return -1;
 }
+
+static int
+json_choice(json_t *v, const char *a, const char *b)
+{
+	const char *const names[] = {a, b};
+	return json_choice_of(v, names, 2);
+}
+
+static const char *const health_names[] = {"new", "old", "text"};
+static const char *const lock_route_names[] = {"on", "400", "404", "405"};
+static const int lock_route_values[] = {FA_LOCK_ROUTES_ON, 400, 404, 405};
+static const char *const retry_after_names[] = {"seconds", "date"};
 
 int
 cki_faults_merge_json(struct fa_faults *f, const char *json, size_t len, char *err, size_t errlen)
@@ -219,10 +231,29 @@ cki_faults_merge_json(struct fa_faults *f, const char *json, size_t len, char *e
 			}
 			next.unlock_wrong = c == 1 ? FA_UNLOCK_404 : FA_UNLOCK_200;
 		} else if (strcmp(name, "health_shape") == 0) {
-			if ((c = json_choice(v, "new", "old")) < 0) {
+			if ((c = json_choice_of(v, health_names, 3)) < 0) {
 				bad = name;
+			} else {
+				next.health_shape = (enum fa_mode_health)c;
 			}
-			next.health_shape = c == 1 ? FA_HEALTH_OLD : FA_HEALTH_NEW;
+		} else if (strcmp(name, "lock_routes") == 0) {
+			if ((c = json_choice_of(v, lock_route_names, 4)) < 0) {
+				bad = name;
+			} else {
+				next.lock_routes = lock_route_values[c];
+			}
+		} else if (strcmp(name, "retry_after_form") == 0) {
+			if ((c = json_choice_of(v, retry_after_names, 2)) < 0) {
+				bad = name;
+			} else {
+				next.retry_after_form = (enum fa_mode_retry_after)c;
+			}
+		} else if (strcmp(name, "ttl_zero") == 0) {
+			if (!json_is_boolean(v)) {
+				bad = name;
+			} else {
+				next.ttl_zero = json_is_true(v);
+			}
 		} else {
 			snprintf(err, errlen, "unknown field: %s", name);
 			goto out;
@@ -266,8 +297,17 @@ cki_faults_to_json(const struct fa_faults *f)
 	                    json_string(f->lock_contested == FA_LOCK_409 ? "409" : "null"));
 	json_object_set_new(o, "unlock_wrong",
 	                    json_string(f->unlock_wrong == FA_UNLOCK_404 ? "404" : "200"));
-	json_object_set_new(o, "health_shape",
-	                    json_string(f->health_shape == FA_HEALTH_OLD ? "old" : "new"));
+	json_object_set_new(o, "health_shape", json_string(health_names[f->health_shape]));
+	if (f->lock_routes == FA_LOCK_ROUTES_ON) {
+		json_object_set_new(o, "lock_routes", json_string("on"));
+	} else {
+		char st[8];
+		snprintf(st, sizeof(st), "%d", f->lock_routes);
+		json_object_set_new(o, "lock_routes", json_string(st));
+	}
+	json_object_set_new(o, "retry_after_form",
+	                    json_string(retry_after_names[f->retry_after_form]));
+	json_object_set_new(o, "ttl_zero", json_boolean(f->ttl_zero));
 	char *s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;

@@ -468,6 +468,36 @@ def test_health_shapes(api):
     assert json.loads(r.body) == {"status": "ok", "cache_entries": 1, "active_locks": 1}
     api.faults(health_shape="old")
     assert json.loads(curl(api, "GET", "/v1/cache/health").body) == {"version": "1.0.0"}
+    api.faults(health_shape="text")
+    r = curl(api, "GET", "/v1/cache/health")
+    assert r.status == 200 and r.body == b"OK\n" and r.headers["content-type"] == "text/plain"
+
+
+@pytest.mark.parametrize("status", [400, 404, 405])
+def test_lock_routes_mode(api, status):
+    api.faults(lock_routes=str(status))
+    assert lock(api, "NL").status == status
+    assert unlock(api, "NL", "x").status == status
+    assert curl(api, "GET", "/v1/cache/NL").status == 404  # the other routes still work
+    assert api.faults()["lock_routes"] == str(status)
+    api.faults(lock_routes="on")
+    assert lock(api, "NL").status == 200
+
+
+def test_ttl_zero_mode(api):
+    put(api, "tz", b"v", ttl=60)
+    assert json.loads(curl(api, "GET", "/v1/cache/tz/ttl").body)["ttl"] in (59, 60)
+    api.faults(ttl_zero=True)
+    assert json.loads(curl(api, "GET", "/v1/cache/tz/ttl").body) == {"ttl": 0}
+
+
+def test_retry_after_as_a_date(api):
+    import email.utils  # noqa: PLC0415
+    api.faults(fail_next=[503], retry_after=30, retry_after_form="date")
+    r = curl(api, "GET", "/v1/cache/x")
+    when = email.utils.parsedate_to_datetime(r.headers["retry-after"]).timestamp()
+    assert r.status == 503 and 28 <= when - time.time() <= 31
+    assert r.headers["retry-after"].endswith(" GMT")
 
 
 # ---- faults ------------------------------------------------------------------------------

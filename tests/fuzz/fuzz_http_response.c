@@ -31,12 +31,12 @@ static void
 check_value_parsers(const char *p, size_t n)
 {
 	int64_t ff = cki_parse_fresh_for(p, n);
-	int64_t ra = cki_parse_retry_after(p, n);
+	int64_t ra = cki_parse_retry_after(p, n, 1700000000);
 	cki_freshness fr = cki_parse_freshness(p, n);
 
 	if (ff < 0 || ff > 2592000)
 		abort();
-	if (ra < -1 || (ra >= 0 && ra % 1000 != 0))
+	if (ra < -1 || (ra >= 0 && ra % 1000 != 0)) /* both forms are whole seconds */
 		abort();
 	if (fr != CKI_FRESH && fr != CKI_STALE)
 		abort();
@@ -52,19 +52,29 @@ check_headers(const char *p, size_t n)
 	int64_t ff, ra;
 
 	cki_http_resp_headers_init(&h);
+	/* "name:value" lines, as curl_easy_header() would hand them over (one byte of each line
+	 * before the colon picks the count, so repeats are covered too) */
 	for (size_t i = 0; i <= n; i++) {
 		if (i == n || p[i] == '\n') {
-			cki_http_resp_header_line(&h, p + start, i - start);
+			const char *line = p + start, *colon = memchr(line, ':', i - start);
+			char name[64];
+			size_t nlen = colon != NULL ? (size_t)(colon - line) : 0;
+
+			if (colon != NULL && nlen < sizeof name) {
+				memcpy(name, line, nlen);
+				name[nlen] = '\0';
+				cki_http_resp_header_value(
+				        &h, name, colon + 1, (size_t)(p + i - colon - 1),
+				        nlen > 0 ? 1 + (size_t)(name[0] & 1) : 1);
+			}
 			start = i + 1;
 		}
 	}
 	ff = cki_http_resp_fresh_for(&h);
-	ra = cki_http_resp_retry_after_ms(&h);
+	ra = cki_http_resp_retry_after_ms(&h, 1700000000);
 	if (ff < -1 || ff > 2592000 || (ff == -1 && h.fresh_for_seen != 0))
 		abort();
 	if (ra < -1 || (ra >= 0 && h.retry_after_seen != 1))
-		abort();
-	if (h.status < 0 || h.status > 999)
 		abort();
 	if (cki_http_resp_freshness(&h) == CKI_STALE && h.freshness_seen == 0)
 		abort();
@@ -114,7 +124,11 @@ check_health(const char *p, size_t n)
 	size_t len;
 
 	memset(version, 'x', sizeof version);
-	cki_parse_health_body(p, n, version, sizeof version);
+	ck_err err = cki_parse_health_body(p, n, version, sizeof version);
+	if (err != CK_OK && err != CK_EPROTO)
+		abort();
+	if (err == CK_EPROTO && strcmp(version, "unknown") != 0)
+		abort();
 	len = strnlen(version, sizeof version);
 	if (len == 0 || len > CKI_HTTP_VERSION_MAX)
 		abort();

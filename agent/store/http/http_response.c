@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Decoders for cachekit.io API responses: header lines (X-CacheKit-Freshness,
- * X-CacheKit-Fresh-For, Retry-After) and the lock, TTL and health JSON bodies (jansson). Every
- * input is peer bytes: lengths are checked before anything is copied, and nothing here
- * allocates beyond what jansson needs for a body the caller has already capped.
+ * Decoders for cachekit.io API responses: header values (X-CacheKit-Freshness,
+ * X-CacheKit-Fresh-For, Retry-After, as libcurl's curl_easy_header() hands them over) and the lock,
+ * TTL and health JSON bodies (jansson). Every input is peer bytes: lengths are checked before
+ * anything is copied, and nothing here allocates beyond what jansson needs for a body the caller
+ * has already capped.
  */
 #include "store/http/http_response.h"
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #define FRESH_FOR_MAX_S        2592000 /* 30 days, the API's TTL ceiling */
 #define FRESH_FOR_MAX_DIGITS   7
 #define RETRY_AFTER_MAX_DIGITS 9
+#define HTTP_DATE_MIN_LEN      24 /* "Sun Nov  6 08:49:37 1994" (asctime), the shortest form */
 #define TTL_MAX_S              2147483647
 
 int64_t
@@ -43,12 +46,40 @@ cki_parse_freshness(const char *value, size_t len)
 	return len == 5 && memcmp(value, "fresh", 5) == 0 ? CKI_FRESH : CKI_STALE;
 }
 
+/* An HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, or the obsolete RFC 850 and asctime forms a
+ * recipient must accept) -> seconds since the epoch, or -1. libcurl's date parser reads all
+ * three; the length and a letter up front keep it from taking a bare number or a fragment. */
+static int64_t
+parse_http_date(const char *value, size_t len)
+{
+	char buf[CKI_HTTP_HEADER_VALUE_MAX + 1];
+	time_t t;
+
+	if (len < HTTP_DATE_MIN_LEN || len > CKI_HTTP_HEADER_VALUE_MAX ||
+	    !((value[0] >= 'A' && value[0] <= 'Z') || (value[0] >= 'a' && value[0] <= 'z')))
+		return -1;
+	memcpy(buf, value, len);
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len) != NULL)
+		return -1;
+	t = curl_getdate(buf, NULL);
+	return t < 0 ? -1 : (int64_t)t;
+}
+
 int64_t
-cki_parse_retry_after(const char *value, size_t len)
+cki_parse_retry_after(const char *value, size_t len, int64_t now_s)
 {
 	int64_t v = 0;
 
-	if (value == NULL || len < 1 || len > RETRY_AFTER_MAX_DIGITS)
+	if (value == NULL || len < 1)
+		return -1;
+	if (value[0] < '0' || value[0] > '9') {
+		v = parse_http_date(value, len);
+		if (v < 0)
+			return -1;
+		return v > now_s ? (v - now_s) * 1000 : 0; /* a date gone by: retry now */
+	}
+	if (len > RETRY_AFTER_MAX_DIGITS)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
 		if (value[i] < '0' || value[i] > '9')
@@ -65,9 +96,15 @@ cki_http_resp_headers_init(cki_http_resp_headers *h)
 }
 
 static void
-keep_value(char *dst, size_t *dst_len, unsigned *seen, const char *v, size_t len)
+keep_value(char *dst, size_t *dst_len, unsigned *seen, const char *v, size_t len, size_t amount)
 {
-	(*seen)++;
+	*seen += amount > 1 ? (unsigned)2 : (unsigned)1; /* > 1: a comma-combined value */
+	while (len > 0 && (v[0] == ' ' || v[0] == '\t')) {
+		v++;
+		len--;
+	}
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
 	if (len > CKI_HTTP_HEADER_VALUE_MAX) {
 		*dst_len = CKI_HTTP_HEADER_VALUE_MAX + 1; /* over-long marker */
 		dst[0] = '\0';
@@ -78,61 +115,19 @@ keep_value(char *dst, size_t *dst_len, unsigned *seen, const char *v, size_t len
 	*dst_len = len;
 }
 
-static bool
-is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static void
-status_line(cki_http_resp_headers *h, const char *line, size_t len)
-{
-	size_t i = 0;
-	int status = 0;
-
-	cki_http_resp_headers_init(h);
-	while (i < len && line[i] != ' ')
-		i++;
-	while (i < len && line[i] == ' ')
-		i++;
-	for (int d = 0; d < 3; d++, i++) {
-		if (i >= len || line[i] < '0' || line[i] > '9')
-			return;
-		status = status * 10 + (line[i] - '0');
-	}
-	h->status = status;
-}
-
 void
-cki_http_resp_header_line(cki_http_resp_headers *h, const char *line, size_t len)
+cki_http_resp_header_value(cki_http_resp_headers *h, const char *name, const char *value,
+                           size_t len, size_t amount)
 {
-	size_t colon, start, end;
-
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		len--;
-	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-		status_line(h, line, len);
+	if (name == NULL || value == NULL || amount == 0)
 		return;
-	}
-	for (colon = 0; colon < len && line[colon] != ':'; colon++)
-		;
-	if (colon == 0 || colon == len)
-		return;
-	start = colon + 1;
-	end = len;
-	while (start < end && is_ows(line[start]))
-		start++;
-	while (end > start && is_ows(line[end - 1]))
-		end--;
-	if (colon == 20 && strncasecmp(line, "x-cachekit-freshness", 20) == 0)
-		keep_value(h->freshness, &h->freshness_len, &h->freshness_seen, line + start,
-		           end - start);
-	else if (colon == 20 && strncasecmp(line, "x-cachekit-fresh-for", 20) == 0)
-		keep_value(h->fresh_for, &h->fresh_for_len, &h->fresh_for_seen, line + start,
-		           end - start);
-	else if (colon == 11 && strncasecmp(line, "retry-after", 11) == 0)
-		keep_value(h->retry_after, &h->retry_after_len, &h->retry_after_seen, line + start,
-		           end - start);
+	if (strcasecmp(name, "x-cachekit-freshness") == 0)
+		keep_value(h->freshness, &h->freshness_len, &h->freshness_seen, value, len, amount);
+	else if (strcasecmp(name, "x-cachekit-fresh-for") == 0)
+		keep_value(h->fresh_for, &h->fresh_for_len, &h->fresh_for_seen, value, len, amount);
+	else if (strcasecmp(name, "retry-after") == 0)
+		keep_value(h->retry_after, &h->retry_after_len, &h->retry_after_seen, value, len,
+		           amount);
 }
 
 cki_freshness
@@ -156,11 +151,11 @@ cki_http_resp_fresh_for(const cki_http_resp_headers *h)
 }
 
 int64_t
-cki_http_resp_retry_after_ms(const cki_http_resp_headers *h)
+cki_http_resp_retry_after_ms(const cki_http_resp_headers *h, int64_t now_s)
 {
 	if (h->retry_after_seen != 1 || h->retry_after_len > CKI_HTTP_HEADER_VALUE_MAX)
 		return -1;
-	return cki_parse_retry_after(h->retry_after, h->retry_after_len);
+	return cki_parse_retry_after(h->retry_after, h->retry_after_len, now_s);
 }
 
 static json_t *
@@ -245,12 +240,13 @@ out:
 	return rv;
 }
 
-void
+ck_err
 cki_parse_health_body(const char *body, size_t len, char *version, size_t cap)
 {
 	json_t *root = load_object(body, len);
 	json_t *v = root != NULL ? json_object_get(root, "version") : NULL;
 	bool ok = false;
+	ck_err rv = root != NULL ? CK_OK : CK_EPROTO;
 
 	if (cap == 0)
 		goto out;
@@ -268,4 +264,5 @@ cki_parse_health_body(const char *body, size_t len, char *version, size_t cap)
 		snprintf(version, cap, "%s", "unknown");
 out:
 	json_decref(root);
+	return rv;
 }

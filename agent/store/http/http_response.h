@@ -19,7 +19,7 @@
 #define CKI_HTTP_VALUE_BODY_MAX   (26u * 1024u * 1024u) /* 25 MB API limit + slack */
 #define CKI_HTTP_LOCK_ID_MAX      256u                  /* longest lock id we keep */
 #define CKI_HTTP_VERSION_MAX      64u                   /* longest health "version" we keep */
-#define CKI_HTTP_HEADER_VALUE_MAX 32u                   /* longest value we keep per header */
+#define CKI_HTTP_HEADER_VALUE_MAX 40u /* longest value we keep per header (RFC 850 dates: 33) */
 
 /* X-CacheKit-Fresh-For (spec §2.7): value (len bytes, need not be NUL-terminated) is 1-7
  * ASCII digits and at most 2,592,000 -> that number of seconds; anything else -> 0; a NULL
@@ -30,11 +30,12 @@ int64_t cki_parse_fresh_for(const char *value, size_t len);
  * CKI_STALE. */
 cki_freshness cki_parse_freshness(const char *value, size_t len);
 
-/* Retry-After as delta seconds (1-9 digits) -> milliseconds; an HTTP date or anything else
- * -> -1 (not usable). */
-int64_t cki_parse_retry_after(const char *value, size_t len);
+/* Retry-After (RFC 9110 §10.2.3), either form: delta seconds (1-9 digits) -> milliseconds;
+ * an HTTP-date (IMF-fixdate, RFC 850 or asctime) -> milliseconds from now_s (wall-clock
+ * seconds since the epoch) to it, 0 for a date already past; anything else -> -1. */
+int64_t cki_parse_retry_after(const char *value, size_t len, int64_t now_s);
 
-/* The headers we care about, collected from a response's header lines. A header seen twice
+/* The headers we care about, collected from a response. A header seen twice
  * is treated as its comma-combined value (RFC 9110 §5.3), which never parses as a number or
  * as "fresh". */
 typedef struct cki_http_resp_headers {
@@ -50,16 +51,18 @@ typedef struct cki_http_resp_headers {
 
 void cki_http_resp_headers_init(cki_http_resp_headers *h);
 
-/* Feeds one raw header line as libcurl delivers it ("Name: value\r\n", or a status line,
- * which restarts collection so interim 1xx responses are forgotten). Never fails: lines that
- * do not parse are ignored. Values longer than CKI_HTTP_HEADER_VALUE_MAX are kept as an
- * over-long marker that no parser accepts. */
-void cki_http_resp_header_line(cki_http_resp_headers *h, const char *line, size_t len);
+/* Records the value (len bytes) of response header name, which the response carried amount
+ * times (curl_easy_header()'s count). Only the three headers above are kept; names compare
+ * case-insensitively; surrounding spaces and tabs are dropped. Never fails: a value longer
+ * than CKI_HTTP_HEADER_VALUE_MAX is kept as an over-long marker that no parser accepts, and a
+ * header seen more than once as its comma-combined value. The status is set by the caller. */
+void cki_http_resp_header_value(cki_http_resp_headers *h, const char *name, const char *value,
+                                size_t len, size_t amount);
 
 /* Freshness / Fresh-For (seconds, -1 absent) / Retry-After (ms, -1 none) of what was fed. */
 cki_freshness cki_http_resp_freshness(const cki_http_resp_headers *h);
 int64_t cki_http_resp_fresh_for(const cki_http_resp_headers *h);
-int64_t cki_http_resp_retry_after_ms(const cki_http_resp_headers *h);
+int64_t cki_http_resp_retry_after_ms(const cki_http_resp_headers *h, int64_t now_s);
 
 /* Lock response body (spec §4.1). CK_OK and *acquired true with the id copied into lock_id
  * (cap bytes) for {"lock_id":"<id>"}; CK_OK and *acquired false for null or an absent field;
@@ -73,7 +76,9 @@ CK_NODISCARD ck_err cki_parse_lock_body(const char *body, size_t len, bool *acqu
 CK_NODISCARD ck_err cki_parse_ttl_body(const char *body, size_t len, int64_t *ttl_s);
 
 /* Health body (spec §2.11), either shape: copies a printable string "version" into version
- * (cap bytes), else "unknown". Never fails: a 200 is healthy whatever its body says. */
-void cki_parse_health_body(const char *body, size_t len, char *version, size_t cap);
+ * (cap bytes), else "unknown". CK_OK for any JSON object (a missing or odd version is not an
+ * error); CK_EPROTO when the body is not a JSON object (version is "unknown" then too): the
+ * SDKs read a 200 with such a body as unhealthy (a proxy's page, not the API). */
+CK_NODISCARD ck_err cki_parse_health_body(const char *body, size_t len, char *version, size_t cap);
 
 #endif

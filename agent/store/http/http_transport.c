@@ -2,13 +2,14 @@
 /*
  * Requests and their attempts over the loop-driven multi handle of http_multi.c. Each request
  * runs up to max_attempts attempts, each with CURLOPT_TIMEOUT_MS = min(timeout, time left);
- * between attempts it waits on a loop timer (never a sleep). Easy handles are recycled through
- * a free list. Connections are pooled by the multi handle (HTTP/2 multiplexing,
+ * between attempts it waits on a loop timer (never a sleep); a wait that would end past the
+ * deadline waits until the deadline and then fails with the last answer. Every request
+ * completes from the loop, never inside cki_http_send(): a failure decided at once is handed
+ * to cki_loop_defer(). Which failures are retried, and how long to wait, is http_retry.c's;
+ * the request object and its easy handle (options, free list, body sink, response headers)
+ * are http_request.c's. Connections are pooled by the multi handle (HTTP/2 multiplexing,
  * CURLOPT_PIPEWAIT so concurrent requests share one connection); TLS sessions and DNS are
- * shared through a CURLSH, and the CA store stays cached (CURLOPT_CA_CACHE_TIMEOUT). Proxies
- * are off (CURLOPT_PROXY ""): the agent talks to one pinned, verified host and an inherited
- * *_proxy variable must not reroute it.
- * TODO: a proxy setting, for sites that can only reach the API through one.
+ * shared through a CURLSH.
  */
 #include "store/http/http_transport.h"
 
@@ -16,67 +17,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/http/http_multi.h"
 #include "base/log.h"
-#include "base/random.h"
-
-#define BACKOFF_BASE_MS  100u
-#define BACKOFF_CAP_MS   5000u
-#define FREE_EASY_MAX    64u
-#define CA_CACHE_SECONDS (7L * 24 * 3600) /* keep the parsed CA store for a week */
-#define URL_MAX          4096u
-
-struct cki_http_req {
-	cki_http *h;
-	cki_http_req *prev, *next;
-	cki_http_method method;
-	char *url;
-	struct curl_slist *own_headers; /* ours; the last node links to the common headers */
-	struct curl_slist *own_last;
-	uint8_t *body;
-	size_t body_len;
-	uint64_t deadline;
-	unsigned attempts;
-	unsigned max_attempts;
-	bool probe;
-	CURL *easy;         /* the running attempt, or NULL */
-	cki_timer_id timer; /* retry wait or deferred completion */
-	cki_http_done_cb done;
-	void *arg;
-	/* response of the current attempt */
-	uint8_t *resp;
-	size_t resp_len, resp_cap, resp_max;
-	bool resp_overflow;
-	cki_http_resp_headers rh;
-	double total_ms;
-	char errbuf[CURL_ERROR_SIZE];
-	/* a failure decided before or without a response */
-	ck_err err;
-	char msg[160];
-};
+#include "store/http/http_request.h"
+#include "store/http/http_retry.h"
+#include "store/http/http_multi.h"
 
 struct cki_http {
 	cki_loop *loop;
-	cki_http_multi mx; /* the multi handle on the loop */
-	CURLSH *share;
-	char *ca_file, *user_agent;
-	struct curl_slist *resolve;
-	struct curl_slist *common_headers;
+	cki_http_multi mx;  /* the multi handle on the loop */
+	cki_http_easies ez; /* easy-handle options and free list */
 	uint32_t timeout_ms, max_attempts;
 	cki_breaker breaker;
-	CURL *free_easy[FREE_EASY_MAX];
-	size_t n_free;
 	cki_http_req *reqs; /* every request not yet finished */
 	size_t inflight;
-	bool closing;
 	uint64_t n_requests, n_retries, n_connects;
 };
-
-bool
-cki_http_status_transient(long status)
-{
-	return status == 408 || status == 429 || (status >= 500 && status <= 599);
-}
 
 static void
 link_req(cki_http *h, cki_http_req *r)
@@ -102,174 +57,18 @@ unlink_req(cki_http *h, cki_http_req *r)
 	h->inflight--;
 }
 
-/* ---- requests ----------------------------------------------------------------------------- */
+/* Completes r now: unlinks, calls back, frees. */
+static void finish(cki_http_req *r, ck_err err, const char *msg);
 
-cki_http_req *
-cki_http_req_new(cki_http_method method, const char *url, uint8_t *body, size_t body_len,
-                 size_t body_max)
-{
-	cki_http_req *r = calloc(1, sizeof *r);
-
-	if (r == NULL || strlen(url) > URL_MAX || (r->url = strdup(url)) == NULL) {
-		free(r);
-		free(body);
-		return NULL;
-	}
-	r->method = method;
-	r->body = body;
-	r->body_len = body_len;
-	r->resp_max = body_max;
-	return r;
-}
-
-ck_err
-cki_http_req_header(cki_http_req *r, const char *line)
-{
-	struct curl_slist *l;
-
-	if (strpbrk(line, "\r\n") != NULL)
-		return CK_EINVAL;
-	l = curl_slist_append(r->own_headers, line);
-	if (l == NULL)
-		return CK_ENOMEM;
-	r->own_headers = l;
-	for (r->own_last = l; r->own_last->next != NULL; r->own_last = r->own_last->next)
-		;
-	return CK_OK;
-}
-
-void
-cki_http_req_free(cki_http_req *r)
-{
-	if (r == NULL)
-		return;
-	if (r->own_last != NULL)
-		r->own_last->next = NULL; /* the common headers are not ours to free */
-	curl_slist_free_all(r->own_headers);
-	free(r->url);
-	free(r->body);
-	free(r->resp);
-	free(r);
-}
-
-static size_t
-write_cb(char *data, size_t size, size_t nmemb, void *userp)
-{
-	cki_http_req *r = userp;
-	size_t n = size * nmemb;
-
-	if (n > r->resp_max - r->resp_len) {
-		r->resp_overflow = true;
-		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-	}
-	if (r->resp_len + n > r->resp_cap) {
-		size_t cap = r->resp_cap ? r->resp_cap : 4096;
-		uint8_t *p;
-
-		while (cap < r->resp_len + n)
-			cap = cap > r->resp_max / 2 ? r->resp_max : cap * 2;
-		p = realloc(r->resp, cap);
-		if (p == NULL)
-			return 0;
-		r->resp = p;
-		r->resp_cap = cap;
-	}
-	memcpy(r->resp + r->resp_len, data, n);
-	r->resp_len += n;
-	return n;
-}
-
-static size_t
-header_cb(char *line, size_t size, size_t nmemb, void *userp)
-{
-	cki_http_req *r = userp;
-
-	cki_http_resp_header_line(&r->rh, line, size * nmemb);
-	return size * nmemb;
-}
-
-static CURL *
-take_easy(cki_http *h)
-{
-	CURL *e;
-
-	if (h->n_free > 0) {
-		e = h->free_easy[--h->n_free];
-		curl_easy_reset(e); /* keeps its connection, session and DNS caches */
-		return e;
-	}
-	return curl_easy_init();
-}
-
+/* A timer ran out that ends r with what r->err and r->msg hold. */
 static void
-give_easy(cki_http *h, CURL *e)
+on_wait_over(cki_loop *loop, void *arg)
 {
-	if (h->n_free < FREE_EASY_MAX && !h->closing)
-		h->free_easy[h->n_free++] = e;
-	else
-		curl_easy_cleanup(e);
-}
+	cki_http_req *r = arg;
 
-#define SET(opt, val)                                       \
-	do {                                                \
-		if (rc == CURLE_OK)                         \
-			rc = curl_easy_setopt(e, opt, val); \
-	} while (0)
-
-static CURLcode
-setup_easy(cki_http *h, cki_http_req *r, CURL *e, long timeout_ms)
-{
-	static char empty[] = "";
-	CURLcode rc = CURLE_OK;
-
-	SET(CURLOPT_URL, r->url);
-	SET(CURLOPT_PRIVATE, r);
-	SET(CURLOPT_SHARE, h->share);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_PROTOCOLS_STR, "https");
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_PROXY, "");
-	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	SET(CURLOPT_PIPEWAIT, 1L);
-	SET(CURLOPT_SSL_VERIFYPEER, 1L);
-	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	SET(CURLOPT_CA_CACHE_TIMEOUT, CA_CACHE_SECONDS);
-	if (h->ca_file != NULL)
-		SET(CURLOPT_CAINFO, h->ca_file);
-	if (h->resolve != NULL)
-		SET(CURLOPT_RESOLVE, h->resolve);
-	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_TCP_KEEPIDLE, 60L);
-	SET(CURLOPT_TCP_KEEPINTVL, 10L);
-	SET(CURLOPT_TCP_NODELAY, 1L);
-	SET(CURLOPT_TIMEOUT_MS, timeout_ms);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-	SET(CURLOPT_USERAGENT, h->user_agent);
-	SET(CURLOPT_HTTPHEADER, r->own_headers != NULL ? r->own_headers : h->common_headers);
-	SET(CURLOPT_WRITEFUNCTION, write_cb);
-	SET(CURLOPT_WRITEDATA, r);
-	SET(CURLOPT_HEADERFUNCTION, header_cb);
-	SET(CURLOPT_HEADERDATA, r);
-	SET(CURLOPT_ERRORBUFFER, r->errbuf);
-	switch (r->method) {
-	case CKI_HTTP_GET:
-		break;
-	case CKI_HTTP_HEAD:
-		SET(CURLOPT_NOBODY, 1L);
-		break;
-	case CKI_HTTP_DELETE:
-		SET(CURLOPT_CUSTOMREQUEST, "DELETE");
-		break;
-	case CKI_HTTP_PUT:
-	case CKI_HTTP_POST:
-	case CKI_HTTP_PATCH:
-		if (r->method != CKI_HTTP_POST)
-			SET(CURLOPT_CUSTOMREQUEST, r->method == CKI_HTTP_PUT ? "PUT" : "PATCH");
-		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-		SET(CURLOPT_POSTFIELDS, r->body != NULL ? (char *)r->body : empty);
-		break;
-	}
-	return rc;
+	(void)loop;
+	r->timer = 0;
+	finish(r, r->err, r->msg);
 }
 
 /* Completes r now: unlinks, calls back, frees. */
@@ -298,7 +97,12 @@ on_deferred(cki_loop *loop, void *arg)
 {
 	cki_http_req *r = arg;
 
-	r->timer = 0;
+	(void)loop;
+	if (r->orphan) { /* the transport is gone; its callback already ran */
+		cki_http_req_free(r);
+		return;
+	}
+	r->deferred = false;
 	finish(r, r->err, r->msg);
 }
 
@@ -309,9 +113,16 @@ finish_later(cki_http_req *r, ck_err err, const char *msg)
 	r->err = err;
 	if (msg != r->msg)
 		snprintf(r->msg, sizeof r->msg, "%s", msg);
-	r->timer = cki_loop_timer(r->h->loop, 0, on_deferred, r);
-	if (r->timer == 0)
+	if (cki_loop_defer(r->h->loop, on_deferred, r) == CK_OK) {
+		r->deferred = true;
+		return;
+	}
+	r->timer = cki_loop_timer(r->h->loop, 0, on_wait_over, r);
+	if (r->timer == 0) {
+		/* TODO: out of memory twice over; the one completion inside the call */
+		cki_log_error("http: out of memory: completing a request inside the call");
 		finish(r, r->err, r->msg);
+	}
 }
 
 static void on_retry(cki_loop *loop, void *arg);
@@ -330,7 +141,7 @@ start_attempt(cki_http_req *r)
 		return CK_ETIMEDOUT;
 	}
 	timeout_ms = (long)(r->deadline - now < h->timeout_ms ? r->deadline - now : h->timeout_ms);
-	e = take_easy(h);
+	e = cki_http_take_easy(&h->ez);
 	if (e == NULL) {
 		snprintf(r->msg, sizeof r->msg, "out of memory");
 		return CK_ENOMEM;
@@ -338,8 +149,7 @@ start_attempt(cki_http_req *r)
 	r->resp_len = 0;
 	r->resp_overflow = false;
 	r->errbuf[0] = '\0';
-	cki_http_resp_headers_init(&r->rh);
-	if (setup_easy(h, r, e, timeout_ms) != CURLE_OK ||
+	if (cki_http_setup_easy(&h->ez, r, e, timeout_ms) != CURLE_OK ||
 	    curl_multi_add_handle(h->mx.multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		snprintf(r->msg, sizeof r->msg, "cannot set up the HTTP request");
@@ -351,47 +161,17 @@ start_attempt(cki_http_req *r)
 	return CK_OK;
 }
 
-static double
-jitter(void)
+/* Tells the breaker how the request ended (transient: the upstream failed it; else it
+ * answered, even if with a permanent error). */
+static void
+report_outcome(cki_http *h, cki_http_req *r, bool transient, uint64_t now)
 {
-	return 0.5 + cki_random_unit(); /* [0.5, 1.5) */
-}
+	uint64_t opens = h->breaker.opens;
 
-/* Delay before retry n (0-based), or the capped Retry-After for 429/503. */
-static uint64_t
-retry_delay(const cki_http_req *r, long status, unsigned n)
-{
-	int64_t ra = cki_http_resp_retry_after_ms(&r->rh);
-	uint64_t base;
-
-	if ((status == 429 || status == 503) && ra >= 0)
-		return ra < BACKOFF_CAP_MS ? (uint64_t)ra : BACKOFF_CAP_MS;
-	base = n < 6 ? (uint64_t)BACKOFF_BASE_MS << n : BACKOFF_CAP_MS;
-	if (base > BACKOFF_CAP_MS)
-		base = BACKOFF_CAP_MS;
-	return (uint64_t)((double)base * jitter());
-}
-
-/* Transient transport failures: worth another attempt (spec §2.8 "connect/network error"). */
-static bool
-curl_transient(CURLcode c)
-{
-	switch (c) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_AGAIN:
-		return true;
-	default:
-		return false;
-	}
+	cki_breaker_report(&h->breaker, !transient, r->probe, now);
+	if (h->breaker.opens != opens)
+		cki_log_warn("http: circuit open for %u ms after: %s", h->breaker.open_ms, r->msg);
+	r->probe = false;
 }
 
 static void
@@ -401,14 +181,15 @@ attempt_done(cki_http *h, cki_http_req *r, CURLcode cc)
 	curl_off_t total_us = 0;
 	bool transient;
 	ck_err err = CK_OK;
-	uint64_t now = cki_now_ms(), delay, opens;
+	uint64_t now = cki_now_ms(), delay;
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
 	curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &total_us);
 	h->n_connects += (uint64_t)connects;
 	r->total_ms = (double)total_us / 1000.0;
-	give_easy(h, r->easy);
+	cki_http_read_headers(r->easy, &r->rh); /* before the handle is reset for reuse */
+	cki_http_give_easy(&h->ez, r->easy);
 	r->easy = NULL;
 
 	if (cc == CURLE_OK) {
@@ -416,7 +197,7 @@ attempt_done(cki_http *h, cki_http_req *r, CURLcode cc)
 		r->rh.status = (int)status;
 		snprintf(r->msg, sizeof r->msg, "upstream HTTP %ld", status);
 	} else {
-		transient = curl_transient(cc);
+		transient = cki_http_curl_transient(cc);
 		if (cc == CURLE_OPERATION_TIMEDOUT) {
 			err = CK_ETIMEDOUT;
 			snprintf(r->msg, sizeof r->msg, "upstream request timed out");
@@ -436,20 +217,26 @@ attempt_done(cki_http *h, cki_http_req *r, CURLcode cc)
 	cki_log_debug("http: attempt %u: %s", r->attempts, r->msg);
 
 	if (transient && r->attempts < r->max_attempts) {
-		delay = retry_delay(r, status, r->attempts - 1);
+		delay = cki_http_retry_delay(&r->rh, status, r->attempts - 1);
 		if (now + delay < r->deadline) {
 			r->timer = cki_loop_timer(h->loop, delay, on_retry, r);
 			if (r->timer != 0) {
 				h->n_retries++;
 				return;
 			}
+		} else if (now < r->deadline) {
+			/* The wait outlasts the deadline: wait what is left, then fail with this
+			 * answer, so a caller that asked for a deadline gets no early failure. */
+			report_outcome(h, r, transient, now);
+			r->err = err;
+			r->timer = cki_loop_timer(h->loop, r->deadline - now, on_wait_over, r);
+			if (r->timer != 0)
+				return;
+			finish(r, err, r->msg);
+			return;
 		}
 	}
-	opens = h->breaker.opens;
-	cki_breaker_report(&h->breaker, !transient, r->probe, now);
-	if (h->breaker.opens != opens)
-		cki_log_warn("http: circuit open for %u ms after: %s", h->breaker.open_ms, r->msg);
-	r->probe = false;
+	report_outcome(h, r, transient, now);
 	finish(r, err, r->msg);
 }
 
@@ -490,10 +277,10 @@ cki_http_send(cki_http *h, cki_http_req *r, uint64_t deadline, cki_http_done_cb 
 	r->deadline = deadline;
 	r->max_attempts = h->max_attempts;
 	if (r->own_last != NULL)
-		r->own_last->next = h->common_headers;
+		r->own_last->next = h->ez.common_headers;
 	link_req(h, r);
-	if (h->closing) {
-		finish(r, CK_ESHUTDOWN, "agent is shutting down");
+	if (h->ez.closing) {
+		finish_later(r, CK_ESHUTDOWN, "agent is shutting down");
 		return;
 	}
 	if (cki_now_ms() >= deadline) {
@@ -516,26 +303,6 @@ cki_http_send(cki_http *h, cki_http_req *r, uint64_t deadline, cki_http_done_cb 
 		finish_later(r, err, r->msg);
 }
 
-void
-cki_http_fail(cki_http *h, ck_err err, const char *msg, cki_http_done_cb done, void *arg)
-{
-	cki_http_req *r = calloc(1, sizeof *r);
-
-	if (r == NULL) {
-		cki_http_result res = {.err = err, .message = msg};
-
-		done(arg, &res); /* out of memory: the one synchronous callback */
-		return;
-	}
-	r->done = done;
-	r->arg = arg;
-	link_req(h, r);
-	if (h->closing)
-		finish(r, CK_ESHUTDOWN, "agent is shutting down");
-	else
-		finish_later(r, err, msg);
-}
-
 /* ---- lifetime ------------------------------------------------------------------------------ */
 
 ck_err
@@ -549,23 +316,23 @@ cki_http_new(cki_http **out, cki_loop *loop, const cki_http_config *cfg, char *w
 	h->loop = loop;
 	h->timeout_ms = cfg->timeout_ms;
 	h->max_attempts = cfg->max_attempts;
-	h->common_headers = cfg->common_headers;
+	h->ez.common_headers = cfg->common_headers;
 	cki_breaker_init(&h->breaker, cfg->breaker_failures, cfg->breaker_open_ms);
-	if ((h->user_agent = strdup(cfg->user_agent)) == NULL)
+	if ((h->ez.user_agent = strdup(cfg->user_agent)) == NULL)
 		goto out;
-	if (cfg->ca_file != NULL && (h->ca_file = strdup(cfg->ca_file)) == NULL)
+	if (cfg->ca_file != NULL && (h->ez.ca_file = strdup(cfg->ca_file)) == NULL)
 		goto out;
-	if (cfg->resolve != NULL && (h->resolve = curl_slist_append(NULL, cfg->resolve)) == NULL)
+	if (cfg->resolve != NULL && (h->ez.resolve = curl_slist_append(NULL, cfg->resolve)) == NULL)
 		goto out;
 	rv = CK_EINTERNAL;
-	h->share = curl_share_init();
-	if (h->share == NULL) {
+	h->ez.share = curl_share_init();
+	if (h->ez.share == NULL) {
 		snprintf(why, why_cap, "libcurl initialisation failed");
 		goto out;
 	}
-	if (curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
+	if (curl_share_setopt(h->ez.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
 	            CURLSHE_OK ||
-	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
+	    curl_share_setopt(h->ez.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
 		snprintf(why, why_cap, "libcurl share setup failed");
 		goto out;
 	}
@@ -586,7 +353,7 @@ cki_http_free(cki_http *h)
 {
 	if (h == NULL)
 		return;
-	h->closing = true;
+	h->ez.closing = true;
 	while (h->reqs != NULL) {
 		cki_http_req *r = h->reqs;
 
@@ -597,16 +364,25 @@ cki_http_free(cki_http *h)
 			curl_easy_cleanup(r->easy);
 			r->easy = NULL;
 		}
+		if (r->deferred) {
+			/* its deferred call still holds r: answer now, let that call free it */
+			cki_http_result res = {.err = CK_ESHUTDOWN,
+			                       .message = "agent is shutting down"};
+
+			unlink_req(h, r);
+			r->orphan = true;
+			r->done(r->arg, &res);
+			continue;
+		}
 		finish(r, CK_ESHUTDOWN, "agent is shutting down");
 	}
 	cki_http_multi_fini(&h->mx); /* closes pooled connections, stops watching their sockets */
-	while (h->n_free > 0)
-		curl_easy_cleanup(h->free_easy[--h->n_free]);
-	if (h->share != NULL)
-		curl_share_cleanup(h->share);
-	curl_slist_free_all(h->resolve);
-	free(h->ca_file);
-	free(h->user_agent);
+	cki_http_easies_fini(&h->ez);
+	if (h->ez.share != NULL)
+		curl_share_cleanup(h->ez.share);
+	curl_slist_free_all(h->ez.resolve);
+	free(h->ez.ca_file);
+	free(h->ez.user_agent);
 	free(h);
 }
 

@@ -18,11 +18,11 @@
 
 #include "store/http/breaker.h"
 #include "cachekit/errors.h"
+#include "store/http/http_request.h"
 #include "store/http/http_response.h"
 #include "base/loop.h"
 
 typedef struct cki_http cki_http;
-typedef struct cki_http_req cki_http_req;
 
 typedef struct cki_http_config {
 	uint32_t timeout_ms;
@@ -40,61 +40,23 @@ typedef struct cki_http_config {
 	struct curl_slist *common_headers;
 } cki_http_config;
 
-typedef enum cki_http_method {
-	CKI_HTTP_GET,
-	CKI_HTTP_HEAD,
-	CKI_HTTP_PUT,
-	CKI_HTTP_POST,
-	CKI_HTTP_PATCH,
-	CKI_HTTP_DELETE,
-} cki_http_method;
-
-/* How a finished request turned out. On CK_OK the response is in status, headers and body
- * (borrowed, valid during the callback). Otherwise err and message describe a transport
- * failure (timeout, connection, body over cap, circuit open, shutdown). */
-typedef struct cki_http_result {
-	ck_err err;
-	const char *message;
-	long status;
-	const cki_http_resp_headers *headers;
-	const uint8_t *body;
-	size_t body_len;
-	double total_ms; /* duration of the last attempt */
-} cki_http_result;
-
-typedef void (*cki_http_done_cb)(void *arg, const cki_http_result *res);
-
 CK_NODISCARD ck_err cki_http_new(cki_http **out, cki_loop *loop, const cki_http_config *cfg,
                                  char *why, size_t why_cap);
 /* Finishes every request in flight with CK_ESHUTDOWN (callbacks called), then frees.
  * Accepts NULL. */
 void cki_http_free(cki_http *h);
 
-/* A request. url and header lines are copied; body (body_len bytes) is adopted (freed by the
- * transport with free()); body_max caps the response body. Returns NULL when out of memory
- * (body is freed then too). */
-cki_http_req *cki_http_req_new(cki_http_method method, const char *url, uint8_t *body,
-                               size_t body_len, size_t body_max);
-/* Adds "Name: value" (copied). CK_EINVAL if the line holds CR, LF or NUL. */
-CK_NODISCARD ck_err cki_http_req_header(cki_http_req *r, const char *line);
-void cki_http_req_free(cki_http_req *r);
-
 /* Sends r (ownership passes to the transport) to finish before deadline (cki_now_ms()). done
- * is called exactly once, always later from the loop. A transient status (408, 429, 5xx) or
- * a transient transport failure is retried per policy; the callback sees the last attempt.
- * While the circuit is open it finishes with CK_EUNAVAILABLE without sending. */
+ * is called exactly once, always later from the loop (never inside this call). A transient
+ * status (408, 429, 5xx) or a transient transport failure is retried per policy
+ * (http_retry.h); when the wait before the next attempt would end past the deadline, the
+ * request waits until the deadline and the callback then sees the last attempt. While the
+ * circuit is open it finishes with CK_EUNAVAILABLE without sending. */
 void cki_http_send(cki_http *h, cki_http_req *r, uint64_t deadline, cki_http_done_cb done,
                    void *arg);
-
-/* Finishes an operation that never became a request (bad input, no memory) with err and
- * msg, on a later turn of the loop like any other. */
-void cki_http_fail(cki_http *h, ck_err err, const char *msg, cki_http_done_cb done, void *arg);
 
 /* Appends the transport counters (http_requests, http_retries, breaker_state, breaker_opens,
  * connections, inflight). */
 void cki_http_stats(cki_http *h, void (*emit)(void *ctx, const char *name, double v), void *ctx);
-
-/* True for the statuses the policy retries (408, 429, 5xx). */
-bool cki_http_status_transient(long status);
 
 #endif

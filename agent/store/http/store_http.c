@@ -3,10 +3,11 @@
  * The cachekit.io API as a cki_store: builds each route's request (spec §2.3, §2.5, §4,
  * §13 decisions 5 and 8) and maps the response to a cki_store_reply. Transport policy
  * (pooling, timeouts, retries, breaker) lives in http_transport.c, parsing of headers and
- * bodies in http_response.c. The Authorization line is the only copy of the API key we make:
- * it sits in a locked, non-dumpable page that is wiped on destroy, and is linked into every
- * request's header list without being copied. (libcurl still formats it into its own send
- * buffers and HPACK table, which it frees without wiping; that is out of our reach.)
+ * bodies in http_response.c, the mapping of responses to replies in http_reply.c. The
+ * Authorization line is the only copy of the API key the store makes: it lives in secret
+ * memory (crypto/secmem: OpenSSL's locked secure heap, wiped on free) and is linked into every
+ * request's header list without being copied. What libcurl copies on its own is measured and
+ * explained in docs/security-apikey.md.
  */
 #define _GNU_SOURCE /* asprintf */
 #include "store/http/store_http.h"
@@ -16,14 +17,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "store/http/http_transport.h"
 #include "base/keys.h"
 #include "base/log.h"
 #include "base/random.h"
+#include "crypto/secmem.h"
+#include "store/http/http_curl_mem.h"
+#include "store/http/http_reply.h"
+#include "store/http/http_transport.h"
 #include "store/http/url_policy.h"
 
 #define API_KEY_MAX      4096u
@@ -31,24 +34,13 @@
 #define AUTH_PREFIX      "Authorization: Bearer "
 #define N_COMMON_HEADERS 5
 
-enum op_kind {
-	OP_GET,
-	OP_EXISTS,
-	OP_PUT,
-	OP_DEL,
-	OP_GET_TTL,
-	OP_TOUCH,
-	OP_LOCK,
-	OP_UNLOCK,
-	OP_HEALTH,
-};
-
 typedef struct http_store {
 	cki_store base;
 	cki_http *http;
+	cki_loop *loop;
 	char *base_url;
-	char *auth_line; /* mmap'd, mlock'd, wiped on free */
-	size_t auth_map_len;
+	char *auth_line; /* "Authorization: Bearer <key>" in secmem (locked, wiped on free) */
+	size_t auth_len; /* bytes allocated for auth_line */
 	char l1_line[48];
 	char session_id_line[64];
 	char session_start_line[64];
@@ -59,7 +51,7 @@ typedef struct http_store {
 
 typedef struct http_op {
 	http_store *s;
-	enum op_kind kind;
+	cki_http_op kind;
 	cki_store_cb cb;
 	void *arg;
 } http_op;
@@ -67,154 +59,108 @@ typedef struct http_op {
 /* ---- results ------------------------------------------------------------------------------ */
 
 static void
-map_error_status(long status, cki_store_reply *rep)
-{
-	switch (status) {
-	case 401:
-		rep->err = CK_EAUTH;
-		break;
-	case 403:
-		rep->err = CK_EFORBIDDEN;
-		break;
-	case 413:
-		rep->err = CK_ETOOBIG;
-		rep->message = "value too large";
-		break;
-	case 429:
-		rep->err = CK_ERATELIMIT;
-		break;
-	default:
-		rep->err = CK_EUPSTREAM; /* 400, 405, other 4xx, 408, 5xx, 1xx/3xx */
-		break;
-	}
-}
-
-/* Fills rep from a response. lock_id and version are buffers for borrowed strings. */
-static void
-map_response(enum op_kind kind, const cki_http_result *res, cki_store_reply *rep, char *lock_id,
-             size_t lock_cap, char *version, size_t version_cap)
-{
-	long st = res->status;
-	bool ok = st >= 200 && st <= 299;
-	bool acquired;
-	ck_err err;
-
-	if (kind == OP_HEALTH)
-		rep->latency_ms = res->total_ms;
-	if (st == 404 && kind != OP_LOCK && kind != OP_HEALTH) {
-		rep->found = false;
-		return;
-	}
-	if (st == 409 && kind == OP_LOCK) {
-		rep->lock_id = NULL; /* legacy "contested" */
-		return;
-	}
-	if (st == 409 && kind == OP_TOUCH) {
-		rep->err = CK_ECONFLICT;
-		return;
-	}
-	if (!ok) {
-		map_error_status(st, rep);
-		return;
-	}
-	switch (kind) {
-	case OP_GET:
-		rep->found = true;
-		rep->value = res->body;
-		rep->value_len = res->body_len;
-		rep->freshness = cki_http_resp_freshness(res->headers);
-		rep->fresh_for_ms = cki_http_resp_fresh_for(res->headers);
-		if (rep->fresh_for_ms > 0)
-			rep->fresh_for_ms *= 1000;
-		break;
-	case OP_GET_TTL:
-		err = cki_parse_ttl_body((const char *)res->body, res->body_len, &rep->ttl_s);
-		if (err != CK_OK) {
-			rep->err = CK_EUPSTREAM;
-			rep->message = "malformed TTL response";
-			rep->ttl_s = -1;
-			return;
-		}
-		rep->found = true;
-		break;
-	case OP_LOCK:
-		err = cki_parse_lock_body((const char *)res->body, res->body_len, &acquired,
-		                          lock_id, lock_cap);
-		if (err != CK_OK)
-			cki_log_warn(
-			        "http: malformed lock response (%zu bytes): treated as contested",
-			        res->body_len);
-		rep->found = err == CK_OK && acquired;
-		rep->lock_id = rep->found ? lock_id : NULL;
-		break;
-	case OP_HEALTH:
-		cki_parse_health_body((const char *)res->body, res->body_len, version, version_cap);
-		rep->version = version;
-		rep->found = true;
-		break;
-	default: /* exists, put, del, touch, unlock */
-		rep->found = true;
-		break;
-	}
-}
-
-static void
 on_done(void *arg, const cki_http_result *res)
 {
 	http_op *op = arg;
 	cki_store_reply rep;
-	char lock_id[CKI_HTTP_LOCK_ID_MAX + 1];
-	char version[CKI_HTTP_VERSION_MAX + 1];
-	char msg[64];
+	cki_http_reply_bufs bufs;
 
-	cki_store_reply_init(&rep);
-	if (res->err != CK_OK) {
-		rep.err = res->err;
-		rep.message = res->message;
-	} else {
-		map_response(op->kind, res, &rep, lock_id, sizeof lock_id, version, sizeof version);
-		if (rep.err != CK_OK && rep.message == NULL) {
-			snprintf(msg, sizeof msg, "upstream HTTP %ld", res->status);
-			rep.message = msg;
-		}
-	}
-	if (rep.err != CK_OK) {
+	cki_http_reply_map(op->kind, res, &rep, &bufs);
+	if (rep.err != CK_OK)
 		op->s->n_errors++;
-		if (op->kind == OP_HEALTH) {
-			rep.error_type = ck_errname(rep.err);
-			rep.latency_ms = -1;
-		}
-	}
 	op->cb(op->arg, &rep);
 	free(op);
 }
 
-/* ---- requests ----------------------------------------------------------------------------- */
+/* ---- operations that never became a request ----------------------------------------------- */
 
-/* Finishes an operation that never became a request, on a later turn of the loop. */
+/* Such an operation finishes on a later turn of the loop like any other (the store contract).
+ * The deferred call holds no pointer to the store, so a store destroyed meanwhile is fine. */
+typedef struct failed_op {
+	cki_http_op kind;
+	ck_err err;
+	const char *why; /* a string literal */
+	cki_store_cb cb;
+	void *arg;
+} failed_op;
+
 static void
-fail_op(http_store *s, enum op_kind kind, ck_err err, const char *why, cki_store_cb cb, void *arg)
+finish_failed(const failed_op *f)
 {
-	http_op *op = calloc(1, sizeof *op);
+	cki_store_reply rep;
 
-	if (op == NULL) {
-		cki_store_reply rep;
+	cki_http_reply_fail(f->kind, f->err, f->why, &rep);
+	f->cb(f->arg, &rep);
+}
 
-		cki_store_reply_init(&rep);
-		rep.err = CK_ENOMEM;
-		cb(arg, &rep); /* out of memory: the one synchronous callback */
+static void
+run_failed(cki_loop *loop, void *arg)
+{
+	failed_op *f = arg;
+
+	(void)loop;
+	finish_failed(f);
+	free(f);
+}
+
+/* When memory runs out, failures wait in this ring instead (loop thread only), drained by
+ * one deferred call: the loop keeps room for deferred calls, so this needs no allocation. */
+#define OOM_RING 64u
+static failed_op oom_ring[OOM_RING];
+static size_t oom_head, oom_len;
+static bool oom_drain_queued;
+
+static void
+drain_oom(cki_loop *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	oom_drain_queued = false;
+	while (oom_len > 0) {
+		failed_op f = oom_ring[oom_head];
+
+		oom_head = (oom_head + 1) % OOM_RING;
+		oom_len--;
+		finish_failed(&f);
+	}
+}
+
+static void
+fail_op(http_store *s, cki_http_op kind, ck_err err, const char *why, cki_store_cb cb, void *arg)
+{
+	failed_op *f = malloc(sizeof *f);
+
+	s->n_errors++;
+	if (f != NULL) {
+		*f = (failed_op){.kind = kind, .err = err, .why = why, .cb = cb, .arg = arg};
+		if (cki_loop_defer(s->loop, run_failed, f) == CK_OK)
+			return;
+		free(f);
+	}
+	if (oom_len < OOM_RING &&
+	    (oom_drain_queued || cki_loop_defer(s->loop, drain_oom, NULL) == CK_OK)) {
+		oom_drain_queued = true;
+		oom_ring[(oom_head + oom_len++) % OOM_RING] = (failed_op){.kind = kind,
+		                                                          .err = CK_ENOMEM,
+		                                                          .why = "out of memory",
+		                                                          .cb = cb,
+		                                                          .arg = arg};
 		return;
 	}
-	*op = (http_op){.s = s, .kind = kind, .cb = cb, .arg = arg};
-	cki_http_fail(s->http, err, why, on_done, op);
+	/* TODO: none left; 64 failures out of memory in one turn: the one inline callback */
+	cki_log_error("http: out of memory: completing an operation inside the call");
+	finish_failed(&(failed_op){
+	        .kind = kind, .err = CK_ENOMEM, .why = "out of memory", .cb = cb, .arg = arg});
 }
+
+/* ---- requests ----------------------------------------------------------------------------- */
 
 /* Starts kind on suffix of key's route (or of the health route). Takes body (body_len
  * bytes, malloc'd or NULL); headers is a NULL-terminated list of extra lines or NULL. */
 static void
-submit(http_store *s, enum op_kind kind, cki_http_method method, const char *key,
-       const char *suffix, uint8_t *body, size_t body_len, const char *const *headers,
-       uint64_t deadline, cki_store_cb cb, void *arg)
+submit(http_store *s, cki_http_op kind, cki_http_method method, const char *key, const char *suffix,
+       uint8_t *body, size_t body_len, const char *const *headers, uint64_t deadline,
+       cki_store_cb cb, void *arg)
 {
 	http_op *op = NULL;
 	cki_http_req *req = NULL;
@@ -224,7 +170,7 @@ submit(http_store *s, enum op_kind kind, cki_http_method method, const char *key
 	ck_err err = CK_ENOMEM;
 	const char *why = "out of memory";
 
-	if (kind != OP_HEALTH) {
+	if (kind != CKI_OP_HEALTH) {
 		key_len = key != NULL ? strlen(key) : 0;
 		if (key_len == 0 || key_len > CKI_KEY_MAX) {
 			err = CK_EINVALKEY;
@@ -240,7 +186,8 @@ submit(http_store *s, enum op_kind kind, cki_http_method method, const char *key
 	if (url == NULL)
 		goto fail;
 	req = cki_http_req_new(method, url, body, body_len,
-	                       kind == OP_GET ? CKI_HTTP_VALUE_BODY_MAX : CKI_HTTP_JSON_BODY_MAX);
+	                       kind == CKI_OP_GET ? CKI_HTTP_VALUE_BODY_MAX
+	                                          : CKI_HTTP_JSON_BODY_MAX);
 	body = NULL; /* adopted, even on failure */
 	if (req == NULL)
 		goto fail;
@@ -270,7 +217,8 @@ fail:
 static void
 http_get(cki_store *st, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	submit((http_store *)st, OP_GET, CKI_HTTP_GET, key, "", NULL, 0, NULL, deadline, cb, arg);
+	submit((http_store *)st, CKI_OP_GET, CKI_HTTP_GET, key, "", NULL, 0, NULL, deadline, cb,
+	       arg);
 }
 
 static void
@@ -284,11 +232,11 @@ http_put(cki_store *st, const char *key, const uint8_t *value, size_t len, const
 
 	/* the body is copied: the caller's buffer need not outlive this call */
 	if (len > CKI_HTTP_VALUE_BODY_MAX) {
-		fail_op(s, OP_PUT, CK_ETOOBIG, "value too large", cb, arg);
+		fail_op(s, CKI_OP_PUT, CK_ETOOBIG, "value too large", cb, arg);
 		return;
 	}
 	if (len > 0 && (copy = malloc(len)) == NULL) {
-		fail_op(s, OP_PUT, CK_ENOMEM, "out of memory", cb, arg);
+		fail_op(s, CKI_OP_PUT, CK_ENOMEM, "out of memory", cb, arg);
 		return;
 	}
 	if (len > 0)
@@ -302,28 +250,28 @@ http_put(cki_store *st, const char *key, const uint8_t *value, size_t len, const
 			headers[2] = stale;
 		}
 	}
-	submit(s, OP_PUT, CKI_HTTP_PUT, key, "", copy, len, headers, deadline, cb, arg);
+	submit(s, CKI_OP_PUT, CKI_HTTP_PUT, key, "", copy, len, headers, deadline, cb, arg);
 }
 
 static void
 http_del(cki_store *st, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	submit((http_store *)st, OP_DEL, CKI_HTTP_DELETE, key, "", NULL, 0, NULL, deadline, cb,
+	submit((http_store *)st, CKI_OP_DEL, CKI_HTTP_DELETE, key, "", NULL, 0, NULL, deadline, cb,
 	       arg);
 }
 
 static void
 http_exists(cki_store *st, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	submit((http_store *)st, OP_EXISTS, CKI_HTTP_HEAD, key, "", NULL, 0, NULL, deadline, cb,
+	submit((http_store *)st, CKI_OP_EXISTS, CKI_HTTP_HEAD, key, "", NULL, 0, NULL, deadline, cb,
 	       arg);
 }
 
 static void
 http_get_ttl(cki_store *st, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	submit((http_store *)st, OP_GET_TTL, CKI_HTTP_GET, key, "/ttl", NULL, 0, NULL, deadline, cb,
-	       arg);
+	submit((http_store *)st, CKI_OP_GET_TTL, CKI_HTTP_GET, key, "/ttl", NULL, 0, NULL, deadline,
+	       cb, arg);
 }
 
 static const char *const json_headers[] = {"Content-Type: application/json", NULL};
@@ -349,10 +297,10 @@ http_touch(cki_store *st, const char *key, uint32_t ttl_s, uint64_t deadline, ck
 	uint8_t *body = json_number_body("ttl", ttl_s, &len);
 
 	if (body == NULL) {
-		fail_op((http_store *)st, OP_TOUCH, CK_ENOMEM, "out of memory", cb, arg);
+		fail_op((http_store *)st, CKI_OP_TOUCH, CK_ENOMEM, "out of memory", cb, arg);
 		return;
 	}
-	submit((http_store *)st, OP_TOUCH, CKI_HTTP_PATCH, key, "/ttl", body, len, json_headers,
+	submit((http_store *)st, CKI_OP_TOUCH, CKI_HTTP_PATCH, key, "/ttl", body, len, json_headers,
 	       deadline, cb, arg);
 }
 
@@ -365,10 +313,10 @@ http_lock(cki_store *st, const char *key, uint32_t lease_ms, uint64_t deadline, 
 	uint8_t *body = json_number_body("timeout_ms", lease_ms > 0 ? lease_ms : 1, &len);
 
 	if (body == NULL) {
-		fail_op((http_store *)st, OP_LOCK, CK_ENOMEM, "out of memory", cb, arg);
+		fail_op((http_store *)st, CKI_OP_LOCK, CK_ENOMEM, "out of memory", cb, arg);
 		return;
 	}
-	submit((http_store *)st, OP_LOCK, CKI_HTTP_POST, key, "/lock", body, len, json_headers,
+	submit((http_store *)st, CKI_OP_LOCK, CKI_HTTP_POST, key, "/lock", body, len, json_headers,
 	       deadline, cb, arg);
 }
 
@@ -387,17 +335,18 @@ http_unlock(cki_store *st, const char *key, const char *lock_id, uint64_t deadli
 			n = 0;
 	}
 	if (n == 0 || n > CKI_HTTP_LOCK_ID_MAX) {
-		fail_op(s, OP_UNLOCK, CK_EINVAL, "invalid lock id", cb, arg);
+		fail_op(s, CKI_OP_UNLOCK, CK_EINVAL, "invalid lock id", cb, arg);
 		return;
 	}
 	snprintf(line, sizeof line, "X-CacheKit-Lock-Id: %s", lock_id);
-	submit(s, OP_UNLOCK, CKI_HTTP_DELETE, key, "/lock", NULL, 0, headers, deadline, cb, arg);
+	submit(s, CKI_OP_UNLOCK, CKI_HTTP_DELETE, key, "/lock", NULL, 0, headers, deadline, cb,
+	       arg);
 }
 
 static void
 http_health(cki_store *st, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	submit((http_store *)st, OP_HEALTH, CKI_HTTP_GET, NULL, "", NULL, 0, NULL, deadline, cb,
+	submit((http_store *)st, CKI_OP_HEALTH, CKI_HTTP_GET, NULL, "", NULL, 0, NULL, deadline, cb,
 	       arg);
 }
 
@@ -422,11 +371,7 @@ free_store(http_store *s)
 	if (s == NULL)
 		return;
 	cki_http_free(s->http);
-	if (s->auth_line != NULL) {
-		explicit_bzero(s->auth_line, s->auth_map_len);
-		munlock(s->auth_line, s->auth_map_len);
-		munmap(s->auth_line, s->auth_map_len);
-	}
+	cki_secmem_free(s->auth_line, s->auth_len);
 	free(s->base_url);
 	free(s);
 	curl_global_cleanup();
@@ -459,31 +404,32 @@ static const cki_store_ops http_ops = {
 static ck_err
 make_auth_line(http_store *s, const uint8_t *key, size_t len, char *why, size_t why_cap)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	size_t need = sizeof AUTH_PREFIX + len;
-
 	if (len == 0 || len > API_KEY_MAX) {
 		snprintf(why, why_cap, "API key is empty or too long");
 		return CK_ECONFIG;
 	}
+	/* RFC 6750 and cachekit-py: refused, never trimmed (a key that works here must work
+	 * in every SDK); a trailing newline from a secrets file is the usual cause */
+	if (key[len - 1] == ' ' || key[len - 1] == '\t' || key[len - 1] == '\n' ||
+	    key[len - 1] == '\r') {
+		snprintf(why, why_cap,
+		         "API key ends with whitespace (a trailing newline?): "
+		         "remove it; keys are used exactly as given");
+		return CK_ECONFIG;
+	}
 	for (size_t i = 0; i < len; i++) {
 		if (key[i] <= 0x20 || key[i] >= 0x7f) {
-			/* RFC 6750: a trailing newline from a secrets file is the usual cause */
 			snprintf(why, why_cap,
 			         "API key contains whitespace or non-printable bytes");
 			return CK_ECONFIG;
 		}
 	}
-	s->auth_map_len = (need + (size_t)page - 1) / (size_t)page * (size_t)page;
-	s->auth_line = mmap(NULL, s->auth_map_len, PROT_READ | PROT_WRITE,
-	                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (s->auth_line == MAP_FAILED) {
-		s->auth_line = NULL;
+	s->auth_len = sizeof AUTH_PREFIX + len;
+	s->auth_line = cki_secmem_alloc(s->auth_len);
+	if (s->auth_line == NULL) {
+		s->auth_len = 0;
 		return CK_ENOMEM;
 	}
-	if (mlock(s->auth_line, s->auth_map_len) != 0)
-		cki_log_debug("http: cannot lock the API key page (RLIMIT_MEMLOCK?)");
-	(void)madvise(s->auth_line, s->auth_map_len, MADV_DONTDUMP);
 	memcpy(s->auth_line, AUTH_PREFIX, sizeof AUTH_PREFIX - 1);
 	memcpy(s->auth_line + sizeof AUTH_PREFIX - 1, key, len);
 	s->auth_line[sizeof AUTH_PREFIX - 1 + len] = '\0';
@@ -536,7 +482,7 @@ cki_store_http_new(cki_store **out, cki_loop *loop, const cki_http_opts *opts, c
 		why_cap = sizeof scratch;
 	}
 	why[0] = '\0';
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (cki_http_curl_init() != CURLE_OK) {
 		snprintf(why, why_cap, "libcurl initialisation failed");
 		return CK_EINTERNAL;
 	}
@@ -546,6 +492,7 @@ cki_store_http_new(cki_store **out, cki_loop *loop, const cki_http_opts *opts, c
 		goto out;
 	}
 	s->base.ops = &http_ops;
+	s->loop = loop;
 	rv = cki_url_check(opts->url, opts->allow_custom_host, why, why_cap);
 	if (rv != CK_OK)
 		goto out;

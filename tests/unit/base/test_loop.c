@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The reactor: timer order and cancellation, fd readiness, ZeroMQ sockets, wake-ups. */
+/* The reactor: timer order and cancellation, fd readiness, ZeroMQ sockets, wake-ups, deferred
+ * calls. */
 #define _GNU_SOURCE /* pipe2 */
+#include <stdbool.h>
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -268,7 +270,117 @@ test_many_fds_keep_their_watchers_through_removals(void)
 	cki_loop_free(loop);
 }
 
+/* ---- deferred calls ---------------------------------------------------------------------- */
+
+typedef struct defer_rec {
+	int order[300];
+	int n;
+	int turn_of[300]; /* the turn each call ran in */
+	int turns;
+	cki_loop *loop;
+	int stop_after;
+	bool defer_again; /* the first call defers one more */
+} defer_rec;
+
+typedef struct darm {
+	defer_rec *rec;
+	int tag;
+} darm;
+
+static darm again_arm;
+
+static void
+on_deferred(cki_loop *loop, void *arg)
+{
+	darm *d = arg;
+	defer_rec *rec = d->rec;
+	rec->turn_of[rec->n] = rec->turns;
+	rec->order[rec->n++] = d->tag;
+	if (rec->defer_again) {
+		rec->defer_again = false;
+		again_arm = (darm){rec, -1};
+		CU_ASSERT_EQUAL(cki_loop_defer(loop, on_deferred, &again_arm), CK_OK);
+	}
+	if (rec->n == rec->stop_after)
+		cki_loop_stop(loop);
+}
+
+static void
+count_turn(cki_loop *loop, void *arg)
+{
+	((defer_rec *)arg)->turns++;
+}
+
+static void
+test_deferred_calls_run_later_in_order(void)
+{
+	cki_loop *loop;
+	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&loop), CK_OK);
+	static darm arms[200];
+	static defer_rec rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.stop_after = 201;
+	rec.defer_again = true;
+	cki_loop_on_turn(loop, count_turn, &rec);
+	/* more than the ring's first room, so it has to grow while keeping the order */
+	for (int i = 0; i < 200; i++) {
+		arms[i] = (darm){&rec, i};
+		CU_ASSERT_EQUAL(cki_loop_defer(loop, on_deferred, &arms[i]), CK_OK);
+	}
+	CU_ASSERT_EQUAL(rec.n, 0); /* nothing runs inside the call */
+	CU_ASSERT_EQUAL(cki_loop_defer(loop, NULL, NULL), CK_EINVAL);
+	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
+	CU_ASSERT_EQUAL(rec.n, 201);
+	for (int i = 0; i < 200; i++) {
+		CU_ASSERT_EQUAL(rec.order[i], i);
+		CU_ASSERT_EQUAL(rec.turn_of[i], 1);
+	}
+	/* deferred from inside a deferred call: the turn after, not the same one */
+	CU_ASSERT_EQUAL(rec.order[200], -1);
+	CU_ASSERT_EQUAL(rec.turn_of[200], 2);
+	cki_loop_free(loop);
+}
+
+static void
+test_deferred_calls_and_timers_share_the_loop(void)
+{
+	cki_loop *loop;
+	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&loop), CK_OK);
+	record rec = {.stop_after = 2};
+	tarm t = {&rec, 1};
+	static defer_rec drec;
+	memset(&drec, 0, sizeof(drec));
+	darm d = {&drec, 7};
+	CU_ASSERT(cki_loop_timer(loop, 0, on_timer, &t) != 0);
+	CU_ASSERT_EQUAL(cki_loop_defer(loop, on_deferred, &d), CK_OK);
+	tarm t2 = {&rec, 2};
+	CU_ASSERT(cki_loop_timer(loop, 5, on_timer, &t2) != 0);
+	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
+	CU_ASSERT_EQUAL(drec.n, 1);
+	CU_ASSERT_EQUAL(drec.order[0], 7);
+	CU_ASSERT_EQUAL(rec.n, 2);
+	cki_loop_free(loop);
+}
+
+static void
+test_pending_deferred_calls_are_dropped_by_free(void)
+{
+	cki_loop *loop;
+	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&loop), CK_OK);
+	static defer_rec rec;
+	memset(&rec, 0, sizeof(rec));
+	darm d = {&rec, 1};
+	CU_ASSERT_EQUAL(cki_loop_defer(loop, on_deferred, &d), CK_OK);
+	cki_loop_free(loop); /* must neither call it nor leak (ASan) */
+	CU_ASSERT_EQUAL(rec.n, 0);
+}
+
 static CU_TestInfo tests[] = {
+        {"deferred calls run later, in order, growing the ring",
+         test_deferred_calls_run_later_in_order},
+        {"deferred calls and timers both run", test_deferred_calls_and_timers_share_the_loop},
+        {"pending deferred calls are dropped by free",
+         test_pending_deferred_calls_are_dropped_by_free},
         {"many fds keep their watchers through removals",
          test_many_fds_keep_their_watchers_through_removals},
         {"the loop runs again after stopping", test_loop_runs_again_after_stopping},

@@ -221,6 +221,27 @@ test_waiting_acquire_gives_up_when_wait_ends(void)
 }
 
 static void
+test_a_wait_lasts_its_full_length(void)
+{
+	fixture f;
+	fixture_init(&f);
+	outcome a = {0}, b = {.stop_loop = f.loop};
+	acquire(&f, "lock:w", 10000, 0, &f.me, &a);
+	CU_ASSERT_TRUE(a.acquired);
+	uint64_t t0 = cki_now_ms();
+	/* the jittered poll delays (50 ms doubling to 500 ms) never line up with 700 ms: the
+	 * last poll must still come at the end of the wait, not before it */
+	acquire(&f, "lock:w", 10000, 700, &f.me, &b);
+	cki_timer_id guard = cki_loop_timer(f.loop, 4000, on_stop, NULL);
+	CU_ASSERT_EQUAL(cki_loop_run(f.loop), CK_OK);
+	cki_loop_timer_cancel(f.loop, guard);
+	CU_ASSERT_EQUAL(b.calls, 1);
+	CU_ASSERT_FALSE(b.acquired);
+	CU_ASSERT_TRUE(cki_now_ms() - t0 >= 700);
+	fixture_done(&f);
+}
+
+static void
 test_release_rules(void)
 {
 	fixture f;
@@ -466,6 +487,7 @@ test_held_locks_are_capped(void)
 }
 
 static CU_TestInfo tests[] = {
+        {"a wait lasts its full length", test_a_wait_lasts_its_full_length},
         {"an uncontested acquire grants a lease", test_uncontested_acquire_grants_a_lease},
         {"held locks are capped", test_held_locks_are_capped},
         {"a contested acquire without wait is refused",

@@ -169,6 +169,18 @@ test_env_is_scrubbed(void)
 }
 
 static void
+test_env_value_is_taken_exactly(void)
+{
+	clear_env();
+	setenv(ENV, "env-secret\n", 1);
+	cki_secret *s = NULL;
+	CU_ASSERT_EQUAL(cki_secret_load(ENV, CRED, &s, why, sizeof(why)), CK_OK);
+	/* not trimmed: the consumer (the API key check) refuses it with a clear message */
+	CU_ASSERT(secret_is(s, "env-secret\n"));
+	cki_secret_free(s);
+}
+
+static void
 test_credentials_directory_wins(void)
 {
 	char cred_dir[128], file_path[256];
@@ -284,6 +296,7 @@ test_harden_process(void)
 }
 
 static CU_TestInfo tests[] = {
+        {"an environment value is taken exactly, newline and all", test_env_value_is_taken_exactly},
         {"secret memory is zeroed; free accepts NULL", test_alloc_is_zeroed},
         {"secret comparison", test_secret_equal},
         {"group- or world-accessible file is refused", test_group_readable_file_refused},

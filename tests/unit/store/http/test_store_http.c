@@ -20,467 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cunit_main.h"
 #include "base/keys.h"
-#include "base/loop.h"
-#include "store/http/store_http.h"
-
-#define API_KEY  "ck_sdk_test"
-#define GUARD_MS 30000u /* a test that waits longer than this has failed */
-
-static cki_loop *loop;
-static pid_t server_pid = -1;
-static char tmpdir[64];
-static char certs[512];
-static int api_port, control_port;
-static bool server_ok;
-
-/* ---- control endpoint (blocking libcurl; fine in a test) ---------------------------------- */
-
-struct buf {
-	char *p;
-	size_t n;
-};
-
-static size_t
-buf_write(char *d, size_t sz, size_t nm, void *u)
-{
-	struct buf *b = u;
-	char *p = realloc(b->p, b->n + sz * nm + 1);
-
-	if (p == NULL)
-		return 0;
-	memcpy(p + b->n, d, sz * nm);
-	b->n += sz * nm;
-	p[b->n] = '\0';
-	b->p = p;
-	return sz * nm;
-}
-
-/* Calls the control endpoint; returns the parsed JSON reply (caller decrefs) or NULL. */
-static json_t *
-ctl(const char *method, const char *path, const char *body)
-{
-	CURL *e = curl_easy_init();
-	struct buf b = {0};
-	char url[256];
-	json_t *j = NULL;
-
-	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", control_port, path);
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL)
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, buf_write);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
-	if (curl_easy_perform(e) == CURLE_OK && b.p != NULL)
-		j = json_loadb(b.p, b.n, 0, NULL);
-	curl_easy_cleanup(e);
-	free(b.p);
-	return j;
-}
-
-static void
-faults(const char *json)
-{
-	json_t *j = ctl("POST", "/faults", json);
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
-	json_decref(j);
-}
-
-static void
-reset_server(void)
-{
-	json_decref(ctl("POST", "/reset", NULL));
-}
-
-static json_t *
-requests(void)
-{
-	json_t *j = ctl("GET", "/requests", NULL);
-
-	CU_ASSERT_FATAL(json_is_array(j));
-	return j;
-}
-
-static size_t
-n_requests(void)
-{
-	json_t *j = requests();
-	size_t n = json_array_size(j);
-
-	json_decref(j);
-	return n;
-}
-
-static json_int_t
-server_stat(const char *name)
-{
-	json_t *j = ctl("GET", "/stats", NULL);
-	json_int_t v = json_integer_value(json_object_get(j, name));
-
-	json_decref(j);
-	return v;
-}
-
-/* Header `name` (lowercase) of a recorded request: headers are [[name, value], ...] (or an
- * object). Returns the n-th match, or NULL. */
-static const char *
-hdr_nth(json_t *req, const char *name, size_t nth)
-{
-	json_t *h = json_object_get(req, "headers");
-	size_t i, seen = 0;
-	json_t *pair;
-
-	if (json_is_object(h))
-		return nth == 0 ? json_string_value(json_object_get(h, name)) : NULL;
-	json_array_foreach(h, i, pair)
-	{
-		if (strcmp(json_string_value(json_array_get(pair, 0)), name) == 0 && seen++ == nth)
-			return json_string_value(json_array_get(pair, 1));
-	}
-	return NULL;
-}
-
-/* CU_ASSERT_STRING_EQUAL that fails (instead of crashing) when the server lacks the value. */
-#define STR_EQ(got, want)                                                                        \
-	do {                                                                                     \
-		const char *got_ = (got);                                                        \
-		if (got_ == NULL || strcmp(got_, (want)) != 0)                                   \
-			fprintf(stderr, "\n  got \"%s\", want \"%s\"\n", got_ ? got_ : "(null)", \
-			        (want));                                                         \
-		CU_ASSERT_TRUE(got_ != NULL && strcmp(got_, (want)) == 0);                       \
-	} while (0)
-
-static const char *
-hdr(json_t *req, const char *name)
-{
-	return hdr_nth(req, name, 0);
-}
-
-static const char *
-req_str(json_t *req, const char *field)
-{
-	return json_string_value(json_object_get(req, field));
-}
-
-/* ---- running operations on the loop ---------------------------------------------------------- */
-
-struct result {
-	int calls;
-	ck_err err;
-	char message[200];
-	bool found;
-	uint8_t *value;
-	size_t value_len;
-	cki_freshness freshness;
-	int64_t fresh_for_ms;
-	int64_t ttl_s;
-	bool has_lock_id;
-	char lock_id[300];
-	char version[80];
-	char error_type[40];
-	double latency_ms;
-};
-
-static int pending;
-static bool guard_fired;
-
-static void
-capture(void *arg, const cki_store_reply *r)
-{
-	struct result *out = arg;
-
-	out->calls++;
-	out->err = r->err;
-	snprintf(out->message, sizeof out->message, "%s", r->message ? r->message : "");
-	out->found = r->found;
-	free(out->value);
-	out->value = NULL;
-	out->value_len = r->value_len;
-	if (r->value != NULL) {
-		out->value = malloc(r->value_len + 1);
-		memcpy(out->value, r->value, r->value_len);
-	}
-	out->freshness = r->freshness;
-	out->fresh_for_ms = r->fresh_for_ms;
-	out->ttl_s = r->ttl_s;
-	out->has_lock_id = r->lock_id != NULL;
-	snprintf(out->lock_id, sizeof out->lock_id, "%s", r->lock_id ? r->lock_id : "");
-	snprintf(out->version, sizeof out->version, "%s", r->version ? r->version : "");
-	snprintf(out->error_type, sizeof out->error_type, "%s", r->error_type ? r->error_type : "");
-	out->latency_ms = r->latency_ms;
-	if (--pending == 0)
-		cki_loop_stop(loop);
-}
-
-static void
-on_guard(cki_loop *l, void *arg)
-{
-	guard_fired = true;
-	cki_loop_stop(l);
-}
-
-/* Runs the loop until n callbacks (started before) have fired. */
-static void
-wait_for(int n)
-{
-	cki_timer_id guard;
-
-	pending += n;
-	if (pending <= 0)
-		return;
-	guard_fired = false;
-	guard = cki_loop_timer(loop, GUARD_MS, on_guard, NULL);
-	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
-	cki_loop_timer_cancel(loop, guard);
-	CU_ASSERT_FALSE(guard_fired);
-	pending = 0;
-}
-
-static void
-on_nap(cki_loop *l, void *arg)
-{
-	cki_loop_stop(l);
-}
-
-/* Lets the loop run for ms (the store keeps working meanwhile). */
-static void
-loop_for(uint64_t ms)
-{
-	cki_loop_timer(loop, ms, on_nap, NULL);
-	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
-}
-
-static void
-result_clear(struct result *r)
-{
-	free(r->value);
-	memset(r, 0, sizeof *r);
-}
-
-static uint64_t
-deadline_in(uint64_t ms)
-{
-	return cki_now_ms() + ms;
-}
-
-static char url_buf[128], resolve_buf[128], ca_buf[600];
-
-static cki_http_opts
-base_opts(void)
-{
-	cki_http_opts o = {0};
-
-	snprintf(url_buf, sizeof url_buf, "https://api.cachekit.io:%d", api_port);
-	snprintf(resolve_buf, sizeof resolve_buf, "api.cachekit.io:%d:127.0.0.1", api_port);
-	snprintf(ca_buf, sizeof ca_buf, "%s/ca.pem", certs);
-	o.url = url_buf;
-	o.resolve = resolve_buf;
-	o.ca_file = ca_buf;
-	o.api_key = (const uint8_t *)API_KEY;
-	o.api_key_len = strlen(API_KEY);
-	o.timeout_ms = 5000;
-	o.breaker_failures = 100;
-	return o;
-}
-
-static cki_store *
-new_store(const cki_http_opts *o)
-{
-	cki_store *s = NULL;
-	char why[200] = "";
-	ck_err rv = cki_store_http_new(&s, loop, o, why, sizeof why);
-
-	if (rv != CK_OK)
-		fprintf(stderr, "\n  store_http_new: %s (%s)\n", ck_strerror(rv), why);
-	CU_ASSERT_EQUAL_FATAL(rv, CK_OK);
-	return s;
-}
-
-struct stat_pick {
-	const char *name;
-	double v;
-	bool seen;
-};
-
-static void
-pick_stat(void *ctx, const char *name, double v)
-{
-	struct stat_pick *p = ctx;
-
-	if (strcmp(name, p->name) == 0) {
-		p->v = v;
-		p->seen = true;
-	}
-}
-
-static double
-store_stat(cki_store *s, const char *name)
-{
-	struct stat_pick p = {.name = name};
-
-	s->ops->stats(s, pick_stat, &p);
-	CU_ASSERT_TRUE(p.seen);
-	return p.v;
-}
-
-/* Synchronous-looking wrappers: start one operation, assert the callback did not run inside
- * the call, then run the loop until it does. */
-static void
-do_put(cki_store *s, const char *key, const char *value, uint32_t ttl, uint32_t stale,
-       struct result *r)
-{
-	cki_put_opts po = {.ttl_s = ttl, .stale_ttl_s = stale};
-
-	result_clear(r);
-	s->ops->put(s, key, (const uint8_t *)value, strlen(value), &po, deadline_in(10000), capture,
-	            r);
-	CU_ASSERT_EQUAL(r->calls, 0);
-	wait_for(1);
-	CU_ASSERT_EQUAL(r->calls, 1);
-}
-
-#define DO_KEYED(opname)                                                         \
-	static void do_##opname(cki_store *s, const char *key, struct result *r) \
-	{                                                                        \
-		result_clear(r);                                                 \
-		s->ops->opname(s, key, deadline_in(10000), capture, r);          \
-		CU_ASSERT_EQUAL(r->calls, 0);                                    \
-		wait_for(1);                                                     \
-		CU_ASSERT_EQUAL(r->calls, 1);                                    \
-	}
-DO_KEYED(get)
-DO_KEYED(del)
-DO_KEYED(exists)
-DO_KEYED(get_ttl)
-
-static void
-do_touch(cki_store *s, const char *key, uint32_t ttl, struct result *r)
-{
-	result_clear(r);
-	s->ops->touch(s, key, ttl, deadline_in(10000), capture, r);
-	CU_ASSERT_EQUAL(r->calls, 0);
-	wait_for(1);
-}
-
-static void
-do_lock(cki_store *s, const char *key, uint32_t lease, struct result *r)
-{
-	result_clear(r);
-	s->ops->lock(s, key, lease, deadline_in(10000), capture, r);
-	CU_ASSERT_EQUAL(r->calls, 0);
-	wait_for(1);
-}
-
-static void
-do_unlock(cki_store *s, const char *key, const char *id, struct result *r)
-{
-	result_clear(r);
-	s->ops->unlock(s, key, id, deadline_in(10000), capture, r);
-	CU_ASSERT_EQUAL(r->calls, 0);
-	wait_for(1);
-}
-
-static void
-do_health(cki_store *s, struct result *r)
-{
-	result_clear(r);
-	s->ops->health(s, deadline_in(10000), capture, r);
-	CU_ASSERT_EQUAL(r->calls, 0);
-	wait_for(1);
-}
-
-/* ---- suite setup: one ck-fakeapi for all tests ------------------------------------------------
- */
-
-static int
-read_port(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	int port = 0;
-
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%d", &port) != 1)
-		port = 0;
-	fclose(f);
-	return port;
-}
-
-static int
-suite_init(void)
-{
-	const char *bin = getenv("CK_FAKEAPI");
-	const char *cdir = getenv("CK_TEST_CERTS");
-	char pf[128], cpf[128], cert[600], key[600];
-	struct timespec nap = {0, 20 * 1000 * 1000};
-
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || cki_loop_new(&loop) != CK_OK)
-		return 1;
-	if (bin == NULL || cdir == NULL) {
-		fprintf(stderr, "test_store_http: set CK_FAKEAPI and CK_TEST_CERTS\n");
-		return 0; /* the server tests then fail on server_ok */
-	}
-	snprintf(certs, sizeof certs, "%s", cdir);
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/ck-http-test-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL)
-		return 1;
-	snprintf(pf, sizeof pf, "%s/port", tmpdir);
-	snprintf(cpf, sizeof cpf, "%s/cport", tmpdir);
-	snprintf(cert, sizeof cert, "%s/server.pem", cdir);
-	snprintf(key, sizeof key, "%s/server.key", cdir);
-	server_pid = fork();
-	if (server_pid < 0)
-		return 1;
-	if (server_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive a crashed test */
-		execl(bin, bin, "--cert", cert, "--key", key, "--port", "0", "--port-file", pf,
-		      "--control-port", "0", "--control-port-file", cpf, "--api-key", API_KEY,
-		      "--quiet", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 1500 && (api_port == 0 || control_port == 0); i++) { /* 30 s */
-		nanosleep(&nap, NULL);
-		api_port = read_port(pf);
-		control_port = read_port(cpf);
-	}
-	server_ok = api_port > 0 && control_port > 0;
-	if (!server_ok)
-		fprintf(stderr, "test_store_http: ck-fakeapi did not start\n");
-	return 0;
-}
-
-static int
-suite_clean(void)
-{
-	char path[128];
-
-	if (server_pid > 0) {
-		kill(server_pid, SIGTERM);
-		waitpid(server_pid, NULL, 0);
-	}
-	if (tmpdir[0] != '\0') {
-		snprintf(path, sizeof path, "%s/port", tmpdir);
-		unlink(path);
-		snprintf(path, sizeof path, "%s/cport", tmpdir);
-		unlink(path);
-		rmdir(tmpdir);
-	}
-	cki_loop_free(loop);
-	curl_global_cleanup();
-	return 0;
-}
-
-/* Every server test starts from an empty server with no faults. */
-#define SERVER_TEST()                            \
-	do {                                     \
-		CU_ASSERT_TRUE_FATAL(server_ok); \
-		reset_server();                  \
-	} while (0)
+#include "fake_harness.h"
 
 /* ck_vector_path() of cunit_main.c is compiled without the CK_VECTORS_DIR definition of the
  * test targets, so resolve the path here, where it is defined. */
@@ -574,55 +115,65 @@ test_freshness_vectors(void)
 	json_decref(root);
 }
 
+/* One header as curl_easy_header() reports it: the first value and how many there were. */
 static void
-feed(cki_http_resp_headers *h, const char *line)
+feed(cki_http_resp_headers *h, const char *name, const char *value, size_t amount)
 {
-	cki_http_resp_header_line(h, line, strlen(line));
+	cki_http_resp_header_value(h, name, value, strlen(value), amount);
 }
 
 static void
-test_header_lines(void)
+test_header_values(void)
 {
 	cki_http_resp_headers h;
 
 	cki_http_resp_headers_init(&h);
 	CU_ASSERT_EQUAL(cki_http_resp_freshness(&h), CKI_FRESH);
 	CU_ASSERT_EQUAL(cki_http_resp_fresh_for(&h), -1);
-	CU_ASSERT_EQUAL(cki_http_resp_retry_after_ms(&h), -1);
+	CU_ASSERT_EQUAL(cki_http_resp_retry_after_ms(&h, 0), -1);
 
-	/* an interim response is forgotten at the next status line */
-	feed(&h, "HTTP/1.1 100 Continue\r\n");
-	feed(&h, "X-CacheKit-Freshness: stale\r\n");
-	feed(&h, "HTTP/2 200\r\n");
-	CU_ASSERT_EQUAL(h.status, 200);
-	feed(&h, "x-cachekit-freshness: \tfresh \r\n");
-	feed(&h, "X-CACHEKIT-FRESH-FOR:42\r\n");
-	feed(&h, "retry-after: 3\r\n");
-	feed(&h, "x-cachekit-fresh-forx: 7\r\n");
-	feed(&h, "no colon here\r\n");
-	feed(&h, ": empty name\r\n");
+	feed(&h, "x-cachekit-freshness", " \tfresh ", 1);
+	feed(&h, "X-CACHEKIT-FRESH-FOR", "42", 1);
+	feed(&h, "Retry-After", "3", 1);
+	feed(&h, "x-cachekit-fresh-forx", "7", 1);
+	feed(&h, "", "1", 1);
 	CU_ASSERT_EQUAL(cki_http_resp_freshness(&h), CKI_FRESH);
 	CU_ASSERT_EQUAL(cki_http_resp_fresh_for(&h), 42);
-	CU_ASSERT_EQUAL(cki_http_resp_retry_after_ms(&h), 3000);
+	CU_ASSERT_EQUAL(cki_http_resp_retry_after_ms(&h, 0), 3000);
 
 	/* a repeated header is its comma-combined value: never fresh, never a number */
-	feed(&h, "x-cachekit-freshness: fresh\r\n");
-	feed(&h, "x-cachekit-fresh-for: 42\r\n");
+	cki_http_resp_headers_init(&h);
+	feed(&h, "x-cachekit-freshness", "fresh", 2);
+	feed(&h, "x-cachekit-fresh-for", "42", 2);
+	feed(&h, "retry-after", "3", 2);
 	CU_ASSERT_EQUAL(cki_http_resp_freshness(&h), CKI_STALE);
 	CU_ASSERT_EQUAL(cki_http_resp_fresh_for(&h), 0);
+	CU_ASSERT_EQUAL(cki_http_resp_retry_after_ms(&h, 0), -1);
 
 	/* over-long values are kept as unparseable */
-	feed(&h, "HTTP/2 503\r\n");
-	feed(&h, "retry-after: 00000000000000000000000000000000000000000000000000001\r\n");
-	feed(&h, "x-cachekit-fresh-for: 1111111111111111111111111111111111111111111111111\r\n");
-	CU_ASSERT_EQUAL(h.status, 503);
-	CU_ASSERT_EQUAL(cki_http_resp_retry_after_ms(&h), -1);
+	cki_http_resp_headers_init(&h);
+	feed(&h, "retry-after", "00000000000000000000000000000000000000000000000000001", 1);
+	feed(&h, "x-cachekit-fresh-for", "1111111111111111111111111111111111111111111111111", 1);
+	CU_ASSERT_EQUAL(cki_http_resp_retry_after_ms(&h, 0), -1);
 	CU_ASSERT_EQUAL(cki_http_resp_fresh_for(&h), 0);
 
-	CU_ASSERT_EQUAL(cki_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 29), -1);
-	CU_ASSERT_EQUAL(cki_parse_retry_after("120", 3), 120000);
-	CU_ASSERT_EQUAL(cki_parse_retry_after("", 0), -1);
-	CU_ASSERT_EQUAL(cki_parse_retry_after("-1", 2), -1);
+	/* RFC 9110 §10.2.3: delay-seconds or an HTTP-date (all three date forms), relative to
+	 * the wall clock given; a date gone by means now */
+	const int64_t now = 1445412480; /* Wed, 21 Oct 2015 07:28:00 GMT */
+	CU_ASSERT_EQUAL(cki_parse_retry_after("Wed, 21 Oct 2015 07:28:07 GMT", 29, now), 7000);
+	CU_ASSERT_EQUAL(cki_parse_retry_after("Wednesday, 21-Oct-15 07:28:07 GMT", 33, now), 7000);
+	CU_ASSERT_EQUAL(cki_parse_retry_after("Wed Oct 21 07:28:07 2015", 24, now), 7000);
+	CU_ASSERT_EQUAL(cki_parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", 29, now), 0);
+	CU_ASSERT_EQUAL(cki_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 29, now), 0);
+	CU_ASSERT_EQUAL(cki_parse_retry_after("Wed, 99 Foo 2015 07:28:00 GMT", 29, now), -1);
+	CU_ASSERT_EQUAL(cki_parse_retry_after("soon", 4, now), -1);
+	CU_ASSERT_EQUAL(cki_parse_retry_after("120", 3, now), 120000);
+	CU_ASSERT_EQUAL(cki_parse_retry_after("", 0, now), -1);
+	CU_ASSERT_EQUAL(cki_parse_retry_after("-1", 2, now), -1);
+	CU_ASSERT_EQUAL(cki_parse_retry_after("12s", 3, now), -1);
+	cki_http_resp_headers_init(&h);
+	feed(&h, "Retry-After", "Wed, 21 Oct 2015 07:28:03 GMT", 1);
+	CU_ASSERT_EQUAL(cki_http_resp_retry_after_ms(&h, now), 3000);
 }
 
 static void
@@ -668,15 +219,23 @@ test_json_bodies(void)
 	CU_ASSERT_EQUAL(TTL(""), CK_EPROTO);
 #undef TTL
 
-	cki_parse_health_body("{\"version\":\"1.0.0\"}", 19, ver, sizeof ver);
+	CU_ASSERT_EQUAL(cki_parse_health_body("{\"version\":\"1.0.0\"}", 19, ver, sizeof ver),
+	                CK_OK);
 	CU_ASSERT_STRING_EQUAL(ver, "1.0.0");
-	cki_parse_health_body("{\"status\":\"ok\",\"cache_entries\":3,\"active_locks\":0}", 49, ver,
-	                      sizeof ver);
+	CU_ASSERT_EQUAL(
+	        cki_parse_health_body("{\"status\":\"ok\",\"cache_entries\":3,\"active_locks\":0}",
+	                              50, ver, sizeof ver),
+	        CK_OK);
 	CU_ASSERT_STRING_EQUAL(ver, "unknown");
-	cki_parse_health_body("{\"version\":\"1\\n2\"}", 18, ver, sizeof ver);
+	CU_ASSERT_EQUAL(cki_parse_health_body("{\"version\":\"1\\n2\"}", 18, ver, sizeof ver),
+	                CK_OK);
 	CU_ASSERT_STRING_EQUAL(ver, "unknown");
-	cki_parse_health_body("<html>", 6, ver, sizeof ver);
+	/* not JSON, or JSON but not an object: not the API's answer */
+	CU_ASSERT_EQUAL(cki_parse_health_body("<html>", 6, ver, sizeof ver), CK_EPROTO);
 	CU_ASSERT_STRING_EQUAL(ver, "unknown");
+	CU_ASSERT_EQUAL(cki_parse_health_body("OK\n", 3, ver, sizeof ver), CK_EPROTO);
+	CU_ASSERT_EQUAL(cki_parse_health_body("[1]", 3, ver, sizeof ver), CK_EPROTO);
+	CU_ASSERT_EQUAL(cki_parse_health_body("", 0, ver, sizeof ver), CK_EPROTO);
 }
 
 /* ---- construction ---------------------------------------------------------------------------- */
@@ -1373,10 +932,137 @@ test_destroy_fails_inflight(void)
 	result_clear(&b);
 }
 
+/* ---- every operation completes from the loop, never inside the call (store.h contract) ---- */
+
+/* Starts every operation on key with the given deadline; none may have completed when its
+ * call returns. Returns how many were started (their callbacks run later). */
+static int
+start_all(cki_store *s, const char *key, uint64_t deadline, struct result *r)
+{
+	static const uint8_t v[] = "v";
+	int n = 0;
+
+	s->ops->get(s, key, deadline, capture, &r[n++]);
+	s->ops->put(s, key, v, 1, NULL, deadline, capture, &r[n++]);
+	s->ops->del(s, key, deadline, capture, &r[n++]);
+	s->ops->exists(s, key, deadline, capture, &r[n++]);
+	s->ops->get_ttl(s, key, deadline, capture, &r[n++]);
+	s->ops->touch(s, key, 60, deadline, capture, &r[n++]);
+	s->ops->lock(s, key, 1000, deadline, capture, &r[n++]);
+	s->ops->unlock(s, key, "id", deadline, capture, &r[n++]);
+	s->ops->health(s, deadline, capture, &r[n++]);
+	for (int i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(r[i].calls, 0);
+	return n;
+}
+
+struct nested {
+	cki_store *s;
+	struct result first, second;
+	int second_calls_on_return; /* the second op's callbacks when its call returned */
+};
+
+/* The first op's callback (inside destroy) starts another op on the dying store. */
+static void
+start_during_destroy(void *arg, const cki_store_reply *r)
+{
+	struct nested *n = arg;
+
+	capture(&n->first, r);
+	n->s->ops->get(n->s, "t:again", deadline_in(10000), capture, &n->second);
+	n->second_calls_on_return = n->second.calls;
+}
+
+static void
+test_no_operation_completes_inside_the_call(void)
+{
+	cki_http_opts o = base_opts();
+	struct result r[12];
+	struct nested nest = {0};
+	char long_key[CKI_KEY_MAX + 2];
+	uint8_t *big;
+	cki_store *s;
+	int n;
+
+	SERVER_TEST();
+	o.breaker_failures = 1;
+	o.max_attempts = 1;
+	s = new_store(&o);
+	memset(r, 0, sizeof r);
+	/* success paths */
+	n = start_all(s, "t:contract", deadline_in(10000), r);
+	wait_for(n);
+	for (int i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(r[i].calls, 1);
+	/* refused before any request: bad key, key too long, deadline gone */
+	memset(long_key, 'k', sizeof long_key - 1);
+	long_key[sizeof long_key - 1] = '\0';
+	for (size_t k = 0; k < 3; k++) {
+		const char *key = k == 0 ? "" : k == 1 ? long_key : "t:ok";
+		uint64_t deadline = k == 2 ? cki_now_ms() - 1 : deadline_in(10000);
+
+		for (int i = 0; i < 12; i++)
+			result_clear(&r[i]);
+		n = start_all(s, key, deadline, r);
+		wait_for(n);
+		for (int i = 0; i < n; i++) {
+			CU_ASSERT_EQUAL(r[i].calls, 1);
+			if (i < n - 1) /* health has no key */
+				CU_ASSERT_EQUAL(r[i].err, k == 2 ? CK_ETIMEDOUT : CK_EINVALKEY);
+		}
+	}
+	/* a value over the cap, a bad lock id */
+	big = calloc(1, CKI_HTTP_VALUE_BODY_MAX + 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	result_clear(&r[0]);
+	result_clear(&r[1]);
+	s->ops->put(s, "t:big", big, CKI_HTTP_VALUE_BODY_MAX + 1, NULL, deadline_in(10000), capture,
+	            &r[0]);
+	s->ops->unlock(s, "t:l", "a\nb", deadline_in(10000), capture, &r[1]);
+	CU_ASSERT_EQUAL(r[0].calls + r[1].calls, 0);
+	free(big);
+	wait_for(2);
+	CU_ASSERT_EQUAL(r[0].err, CK_ETOOBIG);
+	CU_ASSERT_EQUAL(r[1].err, CK_EINVAL);
+	/* the circuit open: failed at once, still from the loop */
+	faults("{\"fail_next\":[503]}");
+	do_get(s, "t:open", &r[0]);
+	CU_ASSERT_EQUAL(r[0].err, CK_EUPSTREAM);
+	for (int i = 0; i < 12; i++)
+		result_clear(&r[i]);
+	n = start_all(s, "t:open", deadline_in(10000), r);
+	wait_for(n);
+	for (int i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(r[i].err, CK_EUNAVAILABLE);
+	s->ops->destroy(s);
+
+	/* an operation started while the store is being destroyed */
+	o.breaker_failures = 100;
+	s = new_store(&o);
+	reset_server();
+	faults("{\"stall_ms\":5000}");
+	nest.s = s;
+	s->ops->get(s, "t:first", deadline_in(10000), start_during_destroy, &nest);
+	loop_for(100);
+	pending = 2;
+	s->ops->destroy(s);
+	pending = 0;
+	CU_ASSERT_EQUAL(nest.first.calls, 1);
+	CU_ASSERT_EQUAL(nest.first.err, CK_ESHUTDOWN);
+	CU_ASSERT_EQUAL(nest.second_calls_on_return, 0);
+	CU_ASSERT_EQUAL(nest.second.calls, 1);
+	CU_ASSERT_EQUAL(nest.second.err, CK_ESHUTDOWN);
+	loop_for(10); /* runs the deferred call that frees the orphaned request */
+	result_clear(&nest.first);
+	result_clear(&nest.second);
+	for (int i = 0; i < 12; i++)
+		result_clear(&r[i]);
+}
+
 static CU_TestInfo tests[] = {
         {"Fresh-For parser matches freshness-headers.json", test_fresh_for_vectors},
         {"Freshness parser matches freshness-headers.json", test_freshness_vectors},
-        {"header lines: interim responses, repeats, over-long values", test_header_lines},
+        {"header values: names, repeats, over-long values, dates", test_header_values},
         {"lock, ttl and health bodies", test_json_bodies},
         {"constructor rejects bad keys, URLs and options", test_constructor_rejects},
         {"put then get: route, headers, value, freshness", test_put_get_round_trip},
@@ -1385,6 +1071,8 @@ static CU_TestInfo tests[] = {
         {"exists, delete, ttl and touch map statuses", test_exists_del_ttl_touch},
         {"lock, contested lock, unlock with the id header", test_lock_unlock},
         {"bad lock id or key fails without a request", test_bad_input_fails_without_request},
+        {"no operation completes inside the call, on any path",
+         test_no_operation_completes_inside_the_call},
         {"health in both body shapes", test_health_shapes},
         {"server-valid path-encoding.json keys arrive encoded", test_path_encoding_vectors},
         {"503, 503 then success: three requests", test_retry_then_success},
