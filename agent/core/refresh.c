@@ -51,6 +51,11 @@ cki_refresh_new(cki_refresh **out, cki_loop *loop, cki_store *store, const cki_r
 	if (r->opts.max_entries == 0)
 		r->opts.max_entries = 1000000;
 	r->sweep = cki_loop_timer(loop, SWEEP_MS, on_sweep, r);
+	if (r->sweep == 0) {
+		cki_strmap_free(r->map, free);
+		free(r);
+		return CK_ENOMEM;
+	}
 	*out = r;
 	return CK_OK;
 }
@@ -91,6 +96,9 @@ on_sweep(cki_loop *loop, void *arg)
 	uint64_t now = cki_now_ms();
 	cki_strmap_sweep(r->map, sweep_one, &now);
 	r->sweep = cki_loop_timer(loop, SWEEP_MS, on_sweep, r);
+	if (r->sweep == 0)
+		cki_log_error("refresh: cannot schedule the next sweep: expired entries "
+		              "are no longer swept");
 }
 
 /* ahead_pct of ttl, moved by up to +/- jitter_pct of itself (50 % +/- 20 % of 50 = 40..60 %). */

@@ -82,7 +82,7 @@ on_stop(cki_loop *loop, void *arg)
 static void
 run_for(fixture *f, uint64_t ms)
 {
-	cki_loop_timer(f->loop, ms, on_stop, NULL);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(f->loop, ms, on_stop, NULL), 0);
 	CU_ASSERT_EQUAL(cki_loop_run(f->loop), CK_OK);
 }
 
@@ -100,14 +100,14 @@ check_count(cki_loop *loop, void *arg)
 	if (cki_locks_count(u->f->locks) <= u->target || cki_now_ms() >= u->give_up)
 		cki_loop_stop(loop);
 	else
-		cki_loop_timer(loop, 10, check_count, u);
+		CU_ASSERT_NOT_EQUAL(cki_loop_timer(loop, 10, check_count, u), 0);
 }
 
 static void
 run_until_leases(fixture *f, size_t target)
 {
 	until_count u = {f, target, cki_now_ms() + 3000};
-	cki_loop_timer(f->loop, 10, check_count, &u);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(f->loop, 10, check_count, &u), 0);
 	CU_ASSERT_EQUAL(cki_loop_run(f->loop), CK_OK);
 }
 
@@ -186,7 +186,7 @@ test_waiting_acquire_gets_the_lock_once_free(void)
 	CU_ASSERT_EQUAL(b.calls, 0); /* parked, polling */
 	CU_ASSERT_EQUAL(cki_locks_busy(f.locks), 1);
 	releaser r = {&f, &a, {0}};
-	cki_loop_timer(f.loop, 120, release_now, &r);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(f.loop, 120, release_now, &r), 0);
 	cki_timer_id guard = cki_loop_timer(f.loop, 4000, on_stop, NULL);
 	CU_ASSERT_EQUAL(cki_loop_run(f.loop), CK_OK);
 	cki_loop_timer_cancel(f.loop, guard);
