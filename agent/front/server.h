@@ -43,7 +43,6 @@ void cki_server_reply_status(cki_server *s, const cki_reply_to *to, uint64_t id,
 /* While draining, new requests are answered CK_ESHUTDOWN without reaching the handler. */
 void cki_server_set_draining(cki_server *s, bool draining);
 
-
 /* Parses "...:uid:gid:pid" (libzmq's Peer-Address for ipc peers). false if malformed. */
 bool cki_peer_parse(const char *peer_address, cki_peer *out);
 
