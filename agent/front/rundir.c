@@ -98,6 +98,11 @@ open_socket_dir(cki_rundir *rd, int parent_fd, const char *name, mode_t mode, gi
 	rd->dir_fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (rd->dir_fd < 0) {
 		int e = errno;
+		struct stat lst;
+		/* With O_DIRECTORY a symlink fails as ENOTDIR: say which it was. */
+		if (e == ENOTDIR && fstatat(parent_fd, name, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(lst.st_mode))
+			e = ELOOP;
 		snprintf(why, why_cap, "refusing socket directory %s: %s", rd->dir_path,
 		         e == ELOOP     ? "it is a symbolic link"
 		         : e == ENOTDIR ? "it is not a directory"

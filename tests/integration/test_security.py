@@ -1,0 +1,224 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The agent as an attacker on the same host would try it (docs/security.md): an unprivileged
+user pre-creating, symlinking or swapping the runtime directory, the lock file and the socket
+of a root agent; SIGTERM while a client waits for a held lock; a client that never reads its
+replies; a flood of refused requests. Real agent processes, real users, real sockets."""
+import os
+import pwd
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+import zmq
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import AGENT, Agent, RawClient, pb  # noqa: E402
+
+CK_OK, CK_EPROTO, CK_EDENIED, CK_ESHUTDOWN, CK_EOVERLOAD = 0, 6, 13, 21, 27
+EXIT_CONFIG = 2
+
+pytestmark = pytest.mark.skipif(not AGENT, reason="CK_AGENT_BIN not set")
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root (to run a root agent against an unprivileged user) and setpriv")
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("CACHEKIT_")}
+
+
+def attacker_ids():
+    pw = pwd.getpwnam("nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+def as_attacker(code, background=False):
+    """Runs Python code as the unprivileged user (nobody, no supplementary groups)."""
+    uid, gid = attacker_ids()
+    argv = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
+            sys.executable, "-c", code]
+    if background:
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+@pytest.fixture
+def host():
+    """A root-owned tree: shared/ is world-writable with the sticky bit (like /tmp), victim is
+    a root file 0600 the attacker wants the agent to touch, vault/ a root directory 0700."""
+    base = tempfile.mkdtemp(prefix="ck-sec-")
+    os.chmod(base, 0o755)
+    shared = os.path.join(base, "shared")
+    os.mkdir(shared)
+    os.chmod(shared, 0o1777)
+    victim = os.path.join(base, "victim")
+    with open(victim, "w") as f:
+        f.write("root's data\n")
+    os.chmod(victim, 0o600)
+    vault = os.path.join(base, "vault")
+    os.mkdir(vault, 0o700)
+    try:
+        yield {"base": base, "shared": shared, "victim": victim, "vault": vault}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def assert_victim_untouched(host):
+    st = os.lstat(host["victim"])
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0
+    with open(host["victim"]) as f:
+        assert f.read() == "root's data\n"
+    assert os.listdir(host["vault"]) == []
+
+
+def run_agent_expecting_refusal(endpoint):
+    r = subprocess.run([AGENT, "--endpoint", endpoint], capture_output=True, text=True,
+                       timeout=60, env=clean_env())
+    assert r.returncode == EXIT_CONFIG, (r.returncode, r.stderr)
+    return r.stderr
+
+
+@needs_root
+def test_root_agent_refuses_a_socket_directory_an_unprivileged_user_made(host):
+    run = os.path.join(host["shared"], "run")
+    as_attacker(f"import os; os.mkdir({run!r}); os.chmod({run!r}, 0o777)")
+    err = run_agent_expecting_refusal(f"ipc://{run}/agent.sock")
+    uid, _ = attacker_ids()
+    assert f"refusing socket directory {run}: owned by uid {uid}" in err
+    assert os.listdir(run) == []
+
+
+@needs_root
+def test_root_agent_refuses_a_directory_under_a_parent_an_unprivileged_user_owns(host):
+    evil = os.path.join(host["shared"], "evil")
+    as_attacker(f"import os; os.mkdir({evil!r}, 0o755)")
+    err = run_agent_expecting_refusal(f"ipc://{evil}/run/agent.sock")
+    assert f"refusing socket directory parent {evil}" in err
+    assert os.listdir(evil) == []
+
+
+@needs_root
+def test_root_agent_refuses_a_symlinked_socket_directory(host):
+    run = os.path.join(host["shared"], "run")
+    as_attacker(f"import os; os.symlink({host['vault']!r}, {run!r})")
+    err = run_agent_expecting_refusal(f"ipc://{run}/agent.sock")
+    assert f"refusing socket directory {run}: it is a symbolic link" in err
+    assert_victim_untouched(host)
+
+
+@needs_root
+def test_root_agent_never_writes_through_a_symlinked_lock_file(host):
+    # Planted by the attacker in a directory of theirs: the directory is refused first.
+    run = os.path.join(host["shared"], "run")
+    as_attacker(f"import os; os.mkdir({run!r}, 0o755); "
+                f"os.symlink({host['victim']!r}, {run!r} + '/agent.sock.lock')")
+    err = run_agent_expecting_refusal(f"ipc://{run}/agent.sock")
+    assert f"refusing socket directory {run}" in err
+    assert_victim_untouched(host)
+    # Left in a directory of root's (a stale link, a mistake): the lock file is refused.
+    mine = os.path.join(host["base"], "mine")
+    os.mkdir(mine, 0o700)
+    os.symlink(host["victim"], os.path.join(mine, "agent.sock.lock"))
+    err = run_agent_expecting_refusal(f"ipc://{mine}/agent.sock")
+    assert f"refusing lock file {mine}/agent.sock.lock: it is a symbolic link" in err
+    assert_victim_untouched(host)
+
+
+@needs_root
+def test_root_agent_is_not_fooled_by_a_socket_swapped_for_a_symlink(host):
+    run = os.path.join(host["shared"], "run")
+    os.makedirs(run)
+    ready = os.path.join(host["shared"], "swapper-ready")
+    # The attacker's loop keeps replacing agent.sock with a symlink to root's file.
+    swapper = as_attacker(
+        "import os\n"
+        f"run, victim, ready = {run!r}, {host['victim']!r}, {ready!r}\n"
+        "open(ready, 'w').close()\n"
+        "while True:\n"
+        "    try:\n"
+        "        os.symlink(victim, run + '/.x')\n"
+        "        os.rename(run + '/.x', run + '/agent.sock')\n"
+        "    except OSError:\n"
+        "        pass\n", background=True)
+    try:
+        # The directory root made is not the attacker's to write: the loop only fails.
+        deadline = time.monotonic() + 30
+        while not os.path.exists(ready):
+            assert swapper.poll() is None, swapper.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with Agent(workdir=tempfile.mkdtemp(prefix="ck-sec-agent-"),
+                   endpoint=f"ipc://{run}/agent.sock") as a:
+            assert stat.S_ISSOCK(os.lstat(f"{run}/agent.sock").st_mode)
+            with RawClient(a.endpoint) as c:
+                assert c.call(health=pb().HealthRequest()).status == CK_OK
+        assert_victim_untouched(host)
+        # Now a directory the attacker owns, with the loop swapping inside it.
+        shutil.rmtree(run)
+        as_attacker(f"import os; os.mkdir({run!r}, 0o777); os.chmod({run!r}, 0o777)")
+        err = run_agent_expecting_refusal(f"ipc://{run}/agent.sock")
+        assert f"refusing socket directory {run}" in err
+        assert_victim_untouched(host)
+    finally:
+        swapper.kill()
+        swapper.wait()
+        swapper.stderr.close()
+
+
+@needs_root
+def test_root_agent_makes_its_directory_private(host):
+    run = os.path.join(host["shared"], "run")
+    with Agent(workdir=tempfile.mkdtemp(prefix="ck-sec-agent-"),
+               endpoint=f"ipc://{run}/agent.sock") as a:
+        d = os.lstat(run)
+        assert stat.S_ISDIR(d.st_mode) and stat.S_IMODE(d.st_mode) == 0o700 and d.st_uid == 0
+        s = os.lstat(f"{run}/agent.sock")
+        assert stat.S_ISSOCK(s.st_mode) and s.st_uid == 0
+        with RawClient(a.endpoint) as c:
+            assert c.call(health=pb().HealthRequest()).status == CK_OK
+    assert sorted(os.listdir(run)) == []
+
+
+def test_group_or_world_writable_socket_directory_is_refused():
+    base = tempfile.mkdtemp(prefix="ck-sec-")
+    try:
+        run = os.path.join(base, "run")
+        os.mkdir(run)
+        os.chmod(run, 0o770)
+        err = run_agent_expecting_refusal(f"ipc://{run}/agent.sock")
+        assert f"refusing socket directory {run}: mode 0770 is writable by group or others" in err
+        assert os.listdir(run) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_sigterm_answers_a_lock_waiter_and_ends_the_drain_early():
+    with Agent() as agent, RawClient(agent.endpoint) as holder, \
+            RawClient(agent.endpoint, 60000) as waiter:
+        assert holder.call(acquire_lock=pb().AcquireLockRequest(
+            name="held", lease_ms=60000)).acquire_lock.acquired
+        req = pb().Request(id=91, deadline_ms=60000, acquire_lock=pb().AcquireLockRequest(
+            name="held", lease_ms=1000, wait_ms=60000))
+        waiter.sock.send(req.SerializeToString())
+        # Requests on one connection are taken in order: once Health is answered, the
+        # acquire before it is waiting inside the agent.
+        h = pb().Request(id=92, health=pb().HealthRequest())
+        waiter.sock.send(h.SerializeToString())
+        assert waiter.recv(30000).id == 92
+        agent.send_signal(signal.SIGTERM)
+        r = waiter.recv(30000)
+        assert r.id == 91 and r.status == CK_ESHUTDOWN and not r.acquire_lock.acquired
+        assert agent.proc.wait(30) == 0
+        log = agent.read_log()
+        assert "stopped" in log
+        assert "giving up on" not in log  # the drain ended when nothing was left
+        assert "AddressSanitizer" not in log and "runtime error" not in log
