@@ -174,9 +174,9 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 
 	if (!peer_allowed(s, &peer)) {
 		cki_metrics_inc(CKI_C_DENIED);
-		cki_log_warn("denied request from uid %d gid %d pid %d",
-		             peer.known ? (int)peer.uid : -1, peer.known ? (int)peer.gid : -1,
-		             peer.known ? (int)peer.pid : -1);
+		cki_log_warn_rl("denied request from uid %d gid %d pid %d",
+		                peer.known ? (int)peer.uid : -1, peer.known ? (int)peer.gid : -1,
+		                peer.known ? (int)peer.pid : -1);
 		cki_server_reply_status(s, to, cki_request_peek_id(data, len), CK_EDENIED,
 		                        "this user is not allowed to use the agent");
 		return;
@@ -186,15 +186,15 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 		char m[128];
 		snprintf(m, sizeof(m), "request of %zu bytes exceeds the agent's limit of %llu",
 		         len, (unsigned long long)s->frame_cap);
-		cki_log_warn("refused oversized request (%zu bytes) from pid %d", len,
-		             (int)peer.pid);
+		cki_log_warn_rl("refused oversized request (%zu bytes) from pid %d", len,
+		                (int)peer.pid);
 		cki_server_reply_status(s, to, cki_request_peek_id(data, len), CK_ETOOBIG, m);
 		return;
 	}
 	cki_request *req = cachekit__agent__v1__request__unpack(NULL, len, data);
 	if (req == NULL || req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP__NOT_SET) {
 		cki_metrics_inc(CKI_C_MALFORMED);
-		cki_log_warn("malformed request (%zu bytes) from pid %d", len, (int)peer.pid);
+		cki_log_warn_rl("malformed request (%zu bytes) from pid %d", len, (int)peer.pid);
 		cki_server_reply_status(s, to, req ? req->id : cki_request_peek_id(data, len),
 		                        CK_EPROTO,
 		                        req ? "request names no operation (unknown to this agent?)"

@@ -222,3 +222,38 @@ def test_sigterm_answers_a_lock_waiter_and_ends_the_drain_early():
         assert "stopped" in log
         assert "giving up on" not in log  # the drain ended when nothing was left
         assert "AddressSanitizer" not in log and "runtime error" not in log
+
+
+def count_refusal_lines(log, needle):
+    """(lines printed for refusals, flush lines, refusals counted as suppressed)."""
+    printed = flushes = suppressed = 0
+    for line in log.splitlines():
+        if needle not in line:
+            continue
+        m = re.search(r"\((\d+) similar suppressed\)( last: )?", line)
+        suppressed += int(m.group(1)) if m else 0
+        if m and m.group(2):
+            flushes += 1
+        else:
+            printed += 1
+    return printed, flushes, suppressed
+
+
+@pytest.mark.parametrize("kind", ["malformed", "denied"])
+def test_twenty_thousand_refusals_log_a_few_lines_and_a_suppressed_count(kind):
+    n = 20000
+    args = ["--allow-uids", "54321"] if kind == "denied" else []
+    needle = "malformed request" if kind == "malformed" else "denied request"
+    want = CK_EPROTO if kind == "malformed" else CK_EDENIED
+    with Agent(*args) as agent, RawClient(agent.endpoint) as c:
+        frame = b"\xff\xff\xff" if kind == "malformed" else \
+            pb().Request(id=5, get=pb().GetRequest(key="k")).SerializeToString()
+        for _ in range(n):
+            c.sock.send(frame)
+        for _ in range(n):
+            assert c.recv(30000).status == want
+        assert agent.stop() == 0
+        printed, flushes, suppressed = count_refusal_lines(agent.read_log(), needle)
+    assert 1 <= printed <= 60 and 1 <= flushes <= 60, (printed, flushes)
+    # Every refusal is a line of its own or counted in a "suppressed" total.
+    assert printed + suppressed == n
