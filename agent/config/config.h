@@ -53,6 +53,9 @@ typedef struct cki_config {
 	char *sliding_namespaces;   /* comma list of namespaces with sliding TTL */
 	/* set by flags only */
 	bool check_only; /* --check-config */
+
+	/* unread reply bytes per client before CK_EOVERLOAD (front/peerq) */
+	uint64_t max_peer_queued_bytes;
 } cki_config;
 
 /* Fills cfg with built-in defaults. */

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "front/pbcheck.h"
+#include "front/peerq.h"
 #include "front/rundir.h"
 #include "wire.h"
 
@@ -29,12 +30,20 @@
 /* Anything larger than this is cut off by libzmq itself (the peer is disconnected). */
 #define HARD_FRAME_SLACK (1024 * 1024)
 #define MAX_ALLOW        64
+/* A client this far past max-peer-queued-bytes still sends without reading: even a refusal
+ * could not reach it, so its requests are dropped until it reads. */
+#define PEER_DROP_SLACK (1024 * 1024)
+/* Replies this small are always sent (a lock handle must never be lost); larger ones that
+ * would pass the per-client limit become CK_EOVERLOAD. */
+#define PEER_SMALL_REPLY 4096
 
 struct cki_server {
 	cki_loop *loop;
 	void *ctx;
 	void *router;
 	cki_rundir rundir; /* socket directory, lock file; everything through its fd */
+	cki_peerq *peerq;  /* reply bytes queued per client */
+	uint64_t peer_limit;
 	uint64_t frame_cap;
 	bool draining;
 	cki_request_handler handler;
@@ -172,6 +181,26 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 
 	cki_metrics_inc(CKI_C_REQUESTS);
 
+	cki_peer_queue *q = cki_peerq_find(s->peerq, to->rid, to->rid_len);
+	uint64_t queued = q != NULL ? cki_peerq_queued(q) : 0;
+	if (queued >= s->peer_limit) {
+		if (queued >= s->peer_limit + PEER_DROP_SLACK) {
+			cki_metrics_inc(CKI_C_PEER_DROPPED);
+			cki_log_warn_rl("pid %d has %llu bytes of replies unread: dropping its "
+			                "requests until it reads",
+			                (int)peer.pid, (unsigned long long)queued);
+			return;
+		}
+		cki_metrics_inc(CKI_C_PEER_OVERLOADED);
+		cki_log_warn_rl("pid %d has %llu bytes of replies unread (max-peer-queued-bytes "
+		                "%llu): answering CK_EOVERLOAD",
+		                (int)peer.pid, (unsigned long long)queued,
+		                (unsigned long long)s->peer_limit);
+		cki_server_reply_status(s, to, cki_request_peek_id(data, len), CK_EOVERLOAD,
+		                        "too many reply bytes wait unread for this client: read "
+		                        "them first");
+		return;
+	}
 	if (!peer_allowed(s, &peer)) {
 		cki_metrics_inc(CKI_C_DENIED);
 		cki_log_warn_rl("denied request from uid %d gid %d pid %d",
@@ -289,6 +318,10 @@ cki_server_new(cki_server **out, cki_loop *loop, const cki_config *cfg, cki_requ
 	s->handler = handler;
 	s->handler_arg = arg;
 	s->frame_cap = cfg->max_value_bytes + FRAME_SLACK;
+	s->peer_limit = cfg->max_peer_queued_bytes;
+	rv = cki_peerq_new(&s->peerq);
+	if (rv != CK_OK)
+		goto out;
 
 	bool bad = false;
 	s->n_allow_uids = parse_id_list(cfg->allow_uids, s->allow_uids, MAX_ALLOW, &bad);
@@ -369,16 +402,11 @@ cki_server_free(cki_server *s, int linger_ms)
 	}
 	if (s->ctx != NULL)
 		zmq_ctx_term(s->ctx);
+	cki_peerq_free(s->peerq); /* after the context: no release can follow */
 	/* Removes only what is ours: after CK_EBUSYAGENT the lock and socket are another
 	 * agent's and stay. */
 	cki_rundir_close(&s->rundir);
 	free(s);
-}
-
-static void
-free_packed(void *data, void *hint)
-{
-	free(data);
 }
 
 void
@@ -386,14 +414,36 @@ cki_server_reply(void *server, const cki_reply_to *to, const cki_response *resp)
 {
 	cki_server *s = server;
 	size_t n = cachekit__agent__v1__response__get_packed_size(resp);
-	uint8_t *buf = malloc(n ? n : 1);
+	cki_peer_queue *q = cki_peerq_find(s->peerq, to->rid, to->rid_len);
+	cki_response refused = CACHEKIT__AGENT__V1__RESPONSE__INIT;
+	if (q != NULL && n > PEER_SMALL_REPLY &&
+	    cki_peerq_queued(q) + n + CKI_PEERQ_MSG_OVERHEAD > s->peer_limit) {
+		/* The client is not reading: its reply would grow the agent past the bound. */
+		refused.id = resp->id;
+		refused.status = CK_EOVERLOAD;
+		refused.message = "reply withheld: too many reply bytes wait unread for this "
+		                  "client (max-peer-queued-bytes)";
+		cki_metrics_inc(CKI_C_PEER_OVERLOADED);
+		cki_log_warn_rl("reply %llu of %zu bytes withheld: %llu bytes wait unread for "
+		                "this client",
+		                (unsigned long long)resp->id, n,
+		                (unsigned long long)cki_peerq_queued(q));
+		resp = &refused;
+		n = cachekit__agent__v1__response__get_packed_size(resp);
+	}
+	void *hint = NULL;
+	uint8_t *buf = cki_peerq_alloc(q, n, &hint);
 	if (buf == NULL) {
 		cki_log_error("out of memory packing a %zu-byte reply", n);
 		return;
 	}
 	cachekit__agent__v1__response__pack(resp, buf);
 	zmq_msg_t msg;
-	zmq_msg_init_data(&msg, buf, n, free_packed, NULL);
+	if (zmq_msg_init_data(&msg, buf, n, cki_peerq_release, hint) != 0) {
+		cki_peerq_release(buf, hint);
+		cki_log_error("out of memory queueing a %zu-byte reply", n);
+		return;
+	}
 	if (zmq_send(s->router, to->rid, to->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
 	    zmq_msg_send(&msg, s->router, ZMQ_DONTWAIT) < 0) {
 		/* EHOSTUNREACH: the client left (timed out and reconnected, or exited). */

@@ -257,3 +257,72 @@ def test_twenty_thousand_refusals_log_a_few_lines_and_a_suppressed_count(kind):
     assert 1 <= printed <= 60 and 1 <= flushes <= 60, (printed, flushes)
     # Every refusal is a line of its own or counted in a "suppressed" total.
     assert printed + suppressed == n
+
+
+def proc_status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"{field} missing from /proc/{pid}/status")
+
+
+def stat_value(client, name):
+    r = client.call(stats=pb().StatsRequest())
+    return next((s.value for s in r.stats.stats if s.name == name), 0)
+
+
+def test_a_client_that_never_reads_cannot_grow_the_agent():
+    limit = 16 << 20
+    value = os.urandom(1 << 20)
+    n = 800  # 800 MiB of replies if nothing bounded them
+    with Agent(env={"CACHEKIT_MAX_PEER_QUEUED_BYTES": str(limit)}) as agent, \
+            RawClient(agent.endpoint, 30000) as a:
+        assert a.call(set=pb().SetRequest(key="big", value=value)).status == CK_OK
+        assert a.call(get=pb().GetRequest(key="big")).get.value == value
+        base_kib = proc_status_kib(agent.proc.pid, "VmRSS")
+        hits_before = stat_value(a, "get_hits_total")
+        ctx = zmq.Context()
+        lazy = ctx.socket(zmq.DEALER)
+        lazy.setsockopt(zmq.LINGER, 0)
+        lazy.setsockopt(zmq.RCVHWM, 1)
+        lazy.setsockopt(zmq.RCVBUF, 4096)
+        lazy.connect(agent.endpoint)
+        try:
+            for i in range(1, n + 1):
+                lazy.send(pb().Request(id=i, deadline_ms=30000,
+                                       get=pb().GetRequest(key="big")).SerializeToString())
+            # Wait for the agent to have taken every request and finished every reply.
+            deadline = time.monotonic() + 60
+            while True:
+                done = stat_value(a, "get_hits_total") - hits_before >= n
+                if done and stat_value(a, "inflight_requests") <= 1:  # 1: this Stats
+                    break
+                assert time.monotonic() < deadline, "agent did not take the requests"
+                time.sleep(0.05)
+            peak_kib = proc_status_kib(agent.proc.pid, "VmHWM")
+            grown = (peak_kib - base_kib) * 1024
+            assert grown < limit + (256 << 20), f"agent grew by {grown >> 20} MiB"
+            assert stat_value(a, "peer_queue_refusals_total") > 0
+            # When it finally reads: every request was answered, the first ones with the
+            # value, the rest CK_EOVERLOAD.
+            statuses = []
+            while len(statuses) < n:
+                assert lazy.poll(30000), f"only {len(statuses)} replies"
+                r = pb().Response()
+                r.ParseFromString(lazy.recv())
+                statuses.append(r.status)
+                if r.status == CK_OK:
+                    assert r.get.value == value
+            ok = statuses.count(CK_OK)
+            assert 1 <= ok <= limit // len(value) + 1, ok
+            assert statuses.count(CK_EOVERLOAD) == n - ok
+            # Having read, it is served again.
+            lazy.send(pb().Request(id=n + 1, get=pb().GetRequest(key="big")).SerializeToString())
+            assert lazy.poll(30000)
+            r = pb().Response()
+            r.ParseFromString(lazy.recv())
+            assert r.id == n + 1 and r.status == CK_OK and r.get.value == value
+        finally:
+            lazy.close(0)
+            ctx.term()
