@@ -423,6 +423,32 @@ test_shutdown_releases_everything_and_fails_waiters(void)
 	fixture_done(&f);
 }
 
+static void
+test_stop_waiting_answers_waiters_and_keeps_leases(void)
+{
+	fixture f;
+	fixture_init(&f);
+	outcome held = {0}, waiting = {0}, late = {0};
+	acquire(&f, "lock:w", 30000, 0, &f.me, &held);
+	acquire(&f, "lock:w", 30000, 60000, &f.me, &waiting);
+	run_for(&f, 20); /* the waiter is now parked between store attempts */
+	CU_ASSERT_EQUAL(waiting.calls, 0);
+
+	cki_locks_stop_waiting(f.locks);
+	CU_ASSERT_EQUAL(waiting.calls, 1);
+	CU_ASSERT_EQUAL(waiting.err, CK_ESHUTDOWN);
+	CU_ASSERT_FALSE(waiting.acquired);
+	CU_ASSERT_EQUAL(cki_locks_count(f.locks), 1); /* the holder keeps its lease for now */
+	CU_ASSERT_EQUAL(cki_locks_busy(f.locks), 0);
+	/* A grant that arrives while stopping is handed back, not given out. */
+	acquire(&f, "lock:other", 30000, 0, &f.me, &late);
+	run_for(&f, 20);
+	CU_ASSERT_EQUAL(late.calls, 1);
+	CU_ASSERT_EQUAL(late.err, CK_ESHUTDOWN);
+	CU_ASSERT_EQUAL(cki_locks_count(f.locks), 1);
+	fixture_done(&f);
+}
+
 static CU_TestInfo tests[] = {
         {"an uncontested acquire grants a lease", test_uncontested_acquire_grants_a_lease},
         {"a contested acquire without wait is refused",
@@ -439,6 +465,8 @@ static CU_TestInfo tests[] = {
          test_exited_but_unreaped_holder_is_released_on_the_next_turn},
         {"shutdown releases everything and fails waiters",
          test_shutdown_releases_everything_and_fails_waiters},
+        {"stop_waiting answers waiters and keeps leases",
+         test_stop_waiting_answers_waiters_and_keeps_leases},
         CU_TEST_INFO_NULL,
 };
 
