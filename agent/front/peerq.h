@@ -24,14 +24,14 @@ void cki_peerq_free(cki_peerq *pq);
 
 /* The entry of routing id rid, made when missing; NULL when out of memory. Valid until the
  * next cki_peerq_find() or cki_peerq_free() (a sweep may drop idle entries). */
-cki_peer_queue *cki_peerq_find(cki_peerq *pq, const uint8_t *rid, size_t rid_len);
+CK_NODISCARD cki_peer_queue *cki_peerq_find(cki_peerq *pq, const uint8_t *rid, size_t rid_len);
 /* Bytes charged to q and not yet released. */
 uint64_t cki_peerq_queued(const cki_peer_queue *q);
 
 /* A reply buffer of n bytes charged to q (q may be NULL: not charged). Returns the data
  * pointer and sets *hint for zmq_msg_init_data(..., cki_peerq_release, *hint); NULL when out
  * of memory. */
-uint8_t *cki_peerq_alloc(cki_peer_queue *q, size_t n, void **hint);
+CK_NODISCARD uint8_t *cki_peerq_alloc(cki_peer_queue *q, size_t n, void **hint);
 /* zmq_free_fn: uncharges and frees a buffer from cki_peerq_alloc(). Any thread. */
 void cki_peerq_release(void *data, void *hint);
 

@@ -73,8 +73,8 @@ void cki_http_free(cki_http *h);
 /* A request. url and header lines are copied; body (body_len bytes) is adopted (freed by the
  * transport with free()); body_max caps the response body. Returns NULL when out of memory
  * (body is freed then too). */
-cki_http_req *cki_http_req_new(cki_http_method method, const char *url, uint8_t *body,
-                               size_t body_len, size_t body_max);
+CK_NODISCARD cki_http_req *cki_http_req_new(cki_http_method method, const char *url, uint8_t *body,
+                                            size_t body_len, size_t body_max);
 /* Adds "Name: value" (copied). CK_EINVAL if the line holds CR, LF or NUL. */
 CK_NODISCARD ck_err cki_http_req_header(cki_http_req *r, const char *line);
 void cki_http_req_free(cki_http_req *r);
