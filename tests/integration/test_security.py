@@ -25,9 +25,17 @@ EXIT_CONFIG = 2
 
 pytestmark = pytest.mark.skipif(not AGENT, reason="CK_AGENT_BIN not set")
 
+def _has_nobody():
+    try:
+        return pwd.getpwnam("nobody").pw_uid != 0
+    except KeyError:
+        return False
+
+
 needs_root = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("setpriv") is None,
-    reason="needs root (to run a root agent against an unprivileged user) and setpriv")
+    os.geteuid() != 0 or shutil.which("setpriv") is None or not _has_nobody(),
+    reason="needs root (to run a root agent against an unprivileged user), setpriv and the "
+           "nobody user")
 
 
 def clean_env():
