@@ -105,7 +105,11 @@ on_drain_tick(cki_loop *loop, void *arg)
 		cki_loop_stop(loop);
 		return;
 	}
-	cki_loop_timer(loop, 10, on_drain_tick, a);
+	if (cki_loop_timer(loop, 10, on_drain_tick, a) == 0) {
+		/* No timer, no next tick: end the drain now; teardown answers what is left. */
+		cki_log_error("shutdown: cannot schedule the drain; stopping at once");
+		cki_loop_stop(loop);
+	}
 }
 
 /* SIGHUP: re-read the configuration for the log level and the access rules
@@ -173,6 +177,9 @@ on_turn(cki_loop *loop, void *arg)
 	cki_log_info("shutting down: draining %zu requests in flight",
 	             cki_dispatch_inflight(a->dispatch));
 	cki_server_set_draining(a->server, true);
+	/* A client waiting for a contested lock would hold the drain open for its whole wait:
+	 * answer it CK_ESHUTDOWN now. */
+	cki_locks_stop_waiting(a->locks);
 	on_drain_tick(loop, a);
 }
 
@@ -181,7 +188,18 @@ on_sweep(cki_loop *loop, void *arg)
 {
 	agent *a = arg;
 	cki_store_memory_sweep(a->backend);
-	cki_loop_timer(loop, SWEEP_MS, on_sweep, a);
+	if (cki_loop_timer(loop, SWEEP_MS, on_sweep, a) == 0)
+		cki_log_error("cannot schedule the next sweep: expired entries are reclaimed "
+		              "only on write from now on");
+}
+
+/* Rate-limited log sites report what they held back, so a flood that stops is still told. */
+static void
+on_log_flush(cki_loop *loop, void *arg)
+{
+	cki_log_ratelimit_flush();
+	if (cki_loop_timer(loop, CKI_LOG_RL_WINDOW_MS, on_log_flush, arg) == 0)
+		cki_log_error("cannot schedule the log flush: suppressed counts show at exit");
 }
 
 static ck_err
@@ -190,8 +208,8 @@ open_store(agent *a)
 	char why[256] = "";
 	if (strcmp(a->cfg.upstream, "memory:") == 0) {
 		ck_err rv = cki_store_memory_new(&a->store, a->loop, a->cfg.memory_limit_bytes);
-		if (rv == CK_OK)
-			cki_loop_timer(a->loop, SWEEP_MS, on_sweep, a);
+		if (rv == CK_OK && cki_loop_timer(a->loop, SWEEP_MS, on_sweep, a) == 0)
+			rv = CK_ENOMEM;
 		return rv;
 	}
 	ck_err rv = cki_secret_load("CACHEKIT_API_KEY", "cachekit_api_key", &a->api_key, why,
@@ -361,15 +379,21 @@ run(agent *a, int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	cki_loop_on_turn(a->loop, on_turn, a);
+	if (cki_loop_timer(a->loop, CKI_LOG_RL_WINDOW_MS, on_log_flush, a) == 0)
+		return EXIT_RUNTIME;
 
 	cki_log_info("ready: serving %s, upstream %s (version %s)", a->cfg.endpoint,
 	             a->cfg.upstream, CK_VERSION_STRING);
 	if (cki_loop_run(a->loop) != CK_OK)
 		return EXIT_RUNTIME;
+	cki_log_ratelimit_flush();
 	cki_log_info("stopped");
 	return 0;
 }
 
+/* Order matters: whatever the drain left (a request past the drain deadline, a lock
+ * waiter inside a store call) is answered CK_ESHUTDOWN by the locks and the store while the
+ * server can still send; only then does the server go (its linger lets those replies out). */
 static void
 teardown(agent *a)
 {
@@ -379,7 +403,9 @@ teardown(agent *a)
 		cki_locks_shutdown(a->locks);
 	if (a->store != NULL)
 		a->store->ops->destroy(a->store); /* fails what is left with CK_ESHUTDOWN */
+	a->store = NULL;
 	cki_server_free(a->server, 1000);
+	a->server = NULL;
 	cki_locks_free(a->locks);
 	cki_refresh_free(a->refresh);
 	cki_flight_free(a->flight);

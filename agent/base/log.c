@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Levelled logging to stderr and optionally syslog. One line per call, written with one
- * write(2) so lines from concurrent processes sharing stderr do not interleave. */
+ * write(2) so lines from concurrent processes sharing stderr do not interleave. Lines a peer
+ * can trigger at will go through a per-site rate limiter with a suppressed count. */
 #include "base/log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -51,11 +53,13 @@ cki_log_use_syslog(bool on)
 	log_syslog = on;
 }
 
+static cki_log_rl *rl_sites; /* every site that ever suppressed a line */
+
+static void emit(cki_log_level level, char *msg);
+
 void
 cki_log(cki_log_level level, const char *fmt, ...)
 {
-	static const int syslog_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-	char line[1024];
 	char msg[900];
 	va_list ap;
 
@@ -64,6 +68,75 @@ cki_log(cki_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	emit(level, msg);
+}
+
+static unsigned long long
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
+}
+
+void
+cki_log_ratelimited(cki_log_rl *rl, cki_log_level level, const char *fmt, ...)
+{
+	char msg[900];
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	unsigned long long now = mono_ms();
+	if (rl->printed == 0 || now - rl->window_start_ms >= CKI_LOG_RL_WINDOW_MS) {
+		rl->window_start_ms = now;
+		rl->printed = 0;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (rl->printed >= CKI_LOG_RL_BURST) {
+		rl->suppressed++;
+		rl->level = level;
+		size_t n = strnlen(msg, sizeof(rl->last) - 1);
+		memcpy(rl->last, msg, n); /* cut at the buffer, like any log line */
+		rl->last[n] = '\0';
+		if (!rl->registered) {
+			rl->registered = true;
+			rl->next = rl_sites;
+			rl_sites = rl;
+		}
+		return;
+	}
+	rl->printed++;
+	if (rl->suppressed > 0) {
+		size_t n = strlen(msg);
+		snprintf(msg + n, sizeof(msg) - n, " (%lu similar suppressed)", rl->suppressed);
+		rl->suppressed = 0;
+	}
+	emit(level, msg);
+}
+
+void
+cki_log_ratelimit_flush(void)
+{
+	for (cki_log_rl *rl = rl_sites; rl != NULL; rl = rl->next) {
+		if (rl->suppressed == 0)
+			continue;
+		char msg[900];
+		snprintf(msg, sizeof(msg), "(%lu similar suppressed) last: %s", rl->suppressed,
+		         rl->last);
+		rl->suppressed = 0;
+		if (rl->level <= log_level)
+			emit(rl->level, msg);
+	}
+}
+
+static void
+emit(cki_log_level level, char *msg)
+{
+	static const int syslog_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+	char line[1024];
 	/* Strip control characters so peer-supplied text cannot forge log lines. */
 	for (char *p = msg; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)

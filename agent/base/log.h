@@ -25,6 +25,38 @@ void cki_log_use_syslog(bool on);
 
 void cki_log(cki_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Per-call-site rate limit for lines a peer can cause at will (refusals, malformed input):
+ * at most CKI_LOG_RL_BURST lines per CKI_LOG_RL_WINDOW_MS at one site; the rest are counted,
+ * and the next line printed there (or cki_log_ratelimit_flush()) says
+ * "(N similar suppressed)". The state is one static per site (use the _rl macros below).
+ * Loop thread only. */
+#define CKI_LOG_RL_BURST     5
+#define CKI_LOG_RL_WINDOW_MS 5000
+
+typedef struct cki_log_rl {
+	unsigned long long window_start_ms;
+	unsigned printed;
+	unsigned long suppressed;
+	cki_log_level level;
+	char last[160]; /* the last suppressed message, for the flush line */
+	struct cki_log_rl *next;
+	bool registered;
+} cki_log_rl;
+
+void cki_log_ratelimited(cki_log_rl *rl, cki_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+/* Prints one "(N similar suppressed) last: <message>" line for every site with a pending
+ * count (call on a timer and at exit, so a flood that stops is still accounted for). */
+void cki_log_ratelimit_flush(void);
+
+#define cki_log_rl_(level, ...)                                     \
+	do {                                                        \
+		static cki_log_rl rl_site_;                         \
+		cki_log_ratelimited(&rl_site_, level, __VA_ARGS__); \
+	} while (0)
+#define cki_log_warn_rl(...)  cki_log_rl_(CKI_LOG_WARN, __VA_ARGS__)
+#define cki_log_error_rl(...) cki_log_rl_(CKI_LOG_ERROR, __VA_ARGS__)
+
 #define cki_log_error(...) cki_log(CKI_LOG_ERROR, __VA_ARGS__)
 #define cki_log_warn(...)  cki_log(CKI_LOG_WARN, __VA_ARGS__)
 #define cki_log_info(...)  cki_log(CKI_LOG_INFO, __VA_ARGS__)

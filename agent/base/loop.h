@@ -47,8 +47,10 @@ CK_NODISCARD ck_err cki_loop_watch_zsock(cki_loop *loop, void *zsock, cki_io_cb 
 void cki_loop_unwatch_zsock(cki_loop *loop, void *zsock);
 
 /* Runs cb once, delay_ms from now (0 = on the next turn of the loop, after I/O).
- * Returns the id, or 0 when out of memory. */
-cki_timer_id cki_loop_timer(cki_loop *loop, uint64_t delay_ms, cki_timer_cb cb, void *arg);
+ * Returns the id, or 0 when out of memory: callers must handle 0 (a lease that never
+ * expires or a waiter never answered is worse than an error). */
+CK_NODISCARD cki_timer_id cki_loop_timer(cki_loop *loop, uint64_t delay_ms, cki_timer_cb cb,
+                                         void *arg);
 /* Cancels a pending timer. Unknown or fired ids (and 0) are ignored. */
 void cki_loop_timer_cancel(cki_loop *loop, cki_timer_id id);
 

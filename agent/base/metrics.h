@@ -16,6 +16,8 @@
 	X(DENIED, "denied_total")                                          \
 	X(MALFORMED, "malformed_total")                                    \
 	X(OVERSIZED, "oversized_total")                                    \
+	X(PEER_OVERLOADED, "peer_queue_refusals_total")                    \
+	X(PEER_DROPPED, "peer_queue_drops_total")                          \
 	X(GET_HITS, "get_hits_total")                                      \
 	X(GET_MISSES, "get_misses_total")                                  \
 	X(GET_STALE, "get_stale_total")                                    \

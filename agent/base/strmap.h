@@ -10,9 +10,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cachekit/errors.h"
+
 typedef struct cki_strmap cki_strmap;
 
-cki_strmap *cki_strmap_new(void);
+CK_NODISCARD cki_strmap *cki_strmap_new(void);
 /* Frees the map; calls free_value(v) on each value if not NULL. Accepts NULL. */
 void cki_strmap_free(cki_strmap *m, void (*free_value)(void *));
 

@@ -48,6 +48,12 @@ static const opt_row rows[] = {
          "requests in progress at once; more are refused with CK_EOVERLOAD"},
         {"max-inflight-bytes", "CACHEKIT_MAX_INFLIGHT_BYTES", T_U64, OFF(max_inflight_bytes),
          "1073741824", 0, "value bytes of Sets in progress at once; more are refused the same way"},
+        {"max-peer-queued-bytes", "CACHEKIT_MAX_PEER_QUEUED_BYTES", T_U64,
+         OFF(max_peer_queued_bytes), "67108864", 0,
+         "reply bytes waiting unread for one client before its requests are answered "
+         "CK_EOVERLOAD (a reply that would pass it becomes CK_EOVERLOAD too); past it by "
+         "1 MiB more, requests from that client are dropped unanswered until it reads. "
+         "Freed when the client reads or goes away"},
         {"max-value-size", "CACHEKIT_MAX_VALUE_SIZE", T_U64, OFF(max_value_bytes), "25000000",
          512ull << 20, "largest value accepted, bytes"},
         {"memory-limit", "CACHEKIT_MEMORY_LIMIT", T_U64, OFF(memory_limit_bytes), "268435456", 0,
@@ -491,6 +497,10 @@ cki_config_validate(const cki_config *cfg, FILE *err)
 	}
 	if (cfg->max_value_bytes < 1) {
 		fprintf(err, "cachekit-agent: max-value-size must be at least 1\n");
+		rv = CK_ECONFIG;
+	}
+	if (cfg->max_peer_queued_bytes < 65536) {
+		fprintf(err, "cachekit-agent: max-peer-queued-bytes must be at least 65536\n");
 		rv = CK_ECONFIG;
 	}
 	const char *level = cfg->log_level;

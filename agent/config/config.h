@@ -61,6 +61,9 @@ typedef struct cki_config {
 	/* The lists above and the [access.NAME] sections, typed (policy.h); built by
 	 * cki_config_load() through cki_config_policy(). Request handlers read only this. */
 	cki_policy policy;
+
+	/* unread reply bytes per client before CK_EOVERLOAD (front/peerq) */
+	uint64_t max_peer_queued_bytes;
 } cki_config;
 
 /* Fills cfg with built-in defaults. */

@@ -12,6 +12,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "base/log.h"
 #include "base/random.h"
 #include "base/metrics.h"
@@ -207,6 +209,15 @@ on_unlock_logged(void *arg, const cki_store_reply *r)
 	lease_free(ls);
 }
 
+static void
+on_unlock_unrecorded(void *arg, const cki_store_reply *r)
+{
+	cki_locks *l = arg;
+	if (r->err != CK_OK)
+		cki_log_warn("returning an unrecorded lock failed: %s", ck_strerror(r->err));
+	l->unlocks_pending--;
+}
+
 /* Drops a lease and tells the store, without anyone waiting for the answer. */
 static void
 lease_drop_and_unlock(cki_locks *l, lease *ls)
@@ -252,7 +263,8 @@ find_lease(cki_locks *l, const uint8_t *handle, size_t len)
 	if (len != CKI_LOCK_HANDLE_LEN)
 		return NULL;
 	for (size_t i = 0; i < l->nleases; i++)
-		if (memcmp(l->leases[i]->handle, handle, CKI_LOCK_HANDLE_LEN) == 0)
+		/* Constant time: a handle is a bearer secret; timing must not reveal prefixes. */
+		if (CRYPTO_memcmp(l->leases[i]->handle, handle, CKI_LOCK_HANDLE_LEN) == 0)
 			return l->leases[i];
 	return NULL;
 }
@@ -283,8 +295,13 @@ lease_add(cki_locks *l, waiter *w, const char *lock_id, lease **out)
 		l->leases = nl;
 		l->cap_leases = ncap;
 	}
-	l->leases[l->nleases++] = ls;
+	/* A lease without an expiry timer would outlive its store lease: refuse it. */
 	ls->expiry = cki_loop_timer(l->loop, w->lease_ms, on_lease_expired, ls);
+	if (ls->expiry == 0) {
+		lease_free(ls);
+		return CK_ENOMEM;
+	}
+	l->leases[l->nleases++] = ls;
 	*out = ls;
 	return CK_OK;
 }
@@ -334,9 +351,15 @@ on_lock_reply(void *arg, const cki_store_reply *r)
 	if (l->closing) {
 		lease *ls;
 		/* Granted while shutting down: hand it straight back to the store. */
-		if (r->err == CK_OK && r->lock_id != NULL &&
-		    lease_add(l, w, r->lock_id, &ls) == CK_OK)
-			lease_drop_and_unlock(l, ls);
+		if (r->err == CK_OK && r->lock_id != NULL) {
+			if (lease_add(l, w, r->lock_id, &ls) == CK_OK) {
+				lease_drop_and_unlock(l, ls);
+			} else {
+				l->unlocks_pending++;
+				l->store->ops->unlock(l->store, w->key, r->lock_id,
+				                      cki_now_ms() + 5000, on_unlock_unrecorded, l);
+			}
+		}
 		res.err = CK_ESHUTDOWN;
 		res.message = "agent is shutting down";
 		waiter_finish(w, &res);
@@ -345,7 +368,13 @@ on_lock_reply(void *arg, const cki_store_reply *r)
 	if (r->err == CK_OK && r->lock_id != NULL) {
 		lease *ls;
 		res.err = lease_add(l, w, r->lock_id, &ls);
-		if (res.err == CK_OK) {
+		if (res.err != CK_OK) {
+			/* Granted by the store but not recorded: give it straight back. */
+			res.message = "out of memory recording the lease";
+			l->unlocks_pending++;
+			l->store->ops->unlock(l->store, w->key, r->lock_id, cki_now_ms() + 5000,
+			                      on_unlock_unrecorded, l);
+		} else {
 			if (ls->pid > 0 && !holder_ref(l, ls->pid)) {
 				/* The holder died while waiting: give the lock straight back. */
 				ls->pid = 0;
@@ -384,6 +413,12 @@ on_lock_reply(void *arg, const cki_store_reply *r)
 	}
 	w->delay_ms = w->delay_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : w->delay_ms * 2;
 	w->timer = cki_loop_timer(l->loop, delay, on_retry_timer, w);
+	if (w->timer == 0) {
+		/* No timer, no retry: answer now rather than leave the waiter hanging. */
+		res.err = CK_ENOMEM;
+		res.message = "out of memory scheduling the lock retry";
+		waiter_finish(w, &res);
+	}
 }
 
 static void
@@ -477,11 +512,9 @@ cki_locks_release(cki_locks *l, const uint8_t *handle, size_t handle_len, const 
 }
 
 void
-cki_locks_shutdown(cki_locks *l)
+cki_locks_stop_waiting(cki_locks *l)
 {
 	l->closing = true;
-	while (l->nleases > 0)
-		lease_drop_and_unlock(l, l->leases[l->nleases - 1]);
 	/* Waiters parked on a timer finish now; those inside a store call finish when it
 	 * answers (on_lock_reply sees closing). */
 	for (waiter *w = l->waiters, *next; w != NULL; w = next) {
@@ -492,6 +525,14 @@ cki_locks_shutdown(cki_locks *l)
 			waiter_finish(w, &res);
 		}
 	}
+}
+
+void
+cki_locks_shutdown(cki_locks *l)
+{
+	while (l->nleases > 0)
+		lease_drop_and_unlock(l, l->leases[l->nleases - 1]);
+	cki_locks_stop_waiting(l);
 }
 
 size_t

@@ -33,6 +33,10 @@ CK_NODISCARD ck_err cki_locks_new(cki_locks **out, cki_loop *loop, cki_store *st
  * At least 1. */
 void cki_locks_set_max(cki_locks *l, size_t max_leases);
 
+/* Shutdown, step 0 (at the start of the drain): every acquire still waiting for a contested
+ * lock is answered CK_ESHUTDOWN now (those inside a store call when the store answers), so a
+ * waiter never holds the drain open. Held leases stay until cki_locks_shutdown(). */
+void cki_locks_stop_waiting(cki_locks *l);
 /* Shutdown, step 1: releases every held lock in the store (asynchronously) and fails
  * waiting acquires with CK_ESHUTDOWN. Run the loop until cki_locks_busy() is 0 (or a
  * grace period passes), destroy the store, then cki_locks_free(). */

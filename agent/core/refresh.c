@@ -69,6 +69,11 @@ cki_refresh_new(cki_refresh **out, cki_loop *loop, cki_store *store, const cki_r
 	if (r->opts.max_bytes == 0)
 		r->opts.max_bytes = CKI_REFRESH_DEFAULT_MAX_BYTES;
 	r->sweep = cki_loop_timer(loop, SWEEP_MS, on_sweep, r);
+	if (r->sweep == 0) {
+		cki_strmap_free(r->map, free);
+		free(r);
+		return CK_ENOMEM;
+	}
 	*out = r;
 	return CK_OK;
 }
@@ -121,6 +126,9 @@ on_sweep(cki_loop *loop, void *arg)
 	sweep_ctx c = {r, cki_now_ms()};
 	cki_strmap_sweep(r->map, sweep_one, &c);
 	r->sweep = cki_loop_timer(loop, SWEEP_MS, on_sweep, r);
+	if (r->sweep == 0)
+		cki_log_error("refresh: cannot schedule the next sweep: expired entries "
+		              "are no longer swept");
 }
 
 /* ahead_pct of ttl, moved by up to +/- jitter_pct of itself (50 % +/- 20 % of 50 = 40..60 %). */

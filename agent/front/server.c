@@ -4,18 +4,16 @@
  * Peer credentials are checked per message (not only by a ZAP handler at connect time) so a
  * refused peer gets a clear CK_EDENIED answer instead of a connection that silently hangs.
  */
-#define _GNU_SOURCE /* asprintf */
+#define _GNU_SOURCE
 #include "front/server.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -23,20 +21,28 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "front/pbcheck.h"
+#include "front/peerq.h"
+#include "front/rundir.h"
 #include "wire.h"
 
 /* Room for the protobuf framing around the largest value (key, options, tags). */
 #define FRAME_SLACK (64 * 1024)
 /* Anything larger than this is cut off by libzmq itself (the peer is disconnected). */
 #define HARD_FRAME_SLACK (1024 * 1024)
+/* A client this far past max-peer-queued-bytes still sends without reading: even a refusal
+ * could not reach it, so its requests are dropped until it reads. */
+#define PEER_DROP_SLACK (1024 * 1024)
+/* Replies this small are always sent (a lock handle must never be lost); larger ones that
+ * would pass the per-client limit become CK_EOVERLOAD. */
+#define PEER_SMALL_REPLY 4096
 
 struct cki_server {
 	cki_loop *loop;
 	void *ctx;
 	void *router;
-	char *socket_path;
-	char *lock_path;
-	int lock_fd;
+	cki_rundir rundir; /* socket directory, lock file; everything through its fd */
+	cki_peerq *peerq;  /* reply bytes queued per client */
+	uint64_t peer_limit;
 	uint64_t frame_cap;
 	bool draining;
 	cki_request_handler handler;
@@ -95,77 +101,28 @@ cki_request_peek_id(const uint8_t *buf, size_t len)
 	return cki_wire_peek_id(buf, len, &id) ? id : 0;
 }
 
-
-/* mkdir -p for the socket directory; only the last component is created with our mode. */
+/* A frame cap that does not apply is a hole, not a detail: every option must take. */
 static ck_err
-ensure_dir(const char *dir, mode_t mode, gid_t gid, char *why, size_t why_cap)
+set_options(cki_server *s, const cki_config *cfg, char *why, size_t why_cap)
 {
-	struct stat st;
-	if (stat(dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode)) {
-			snprintf(why, why_cap, "%s is not a directory", dir);
-			return CK_ECONFIG;
-		}
-		/* A directory made for us (systemd RuntimeDirectory=) still needs the socket group
-		 * to be able to enter it. */
-		if (gid != (gid_t)-1 && st.st_uid == geteuid() &&
-		    (st.st_gid != gid || (st.st_mode & 0777) != mode) &&
-		    (chown(dir, (uid_t)-1, gid) != 0 || chmod(dir, mode) != 0)) {
-			snprintf(why, why_cap, "cannot give %s to the socket group: %s", dir,
-			         strerror(errno));
-			return CK_EIO;
-		}
+	int64_t maxmsg = (int64_t)(cfg->max_value_bytes + HARD_FRAME_SLACK);
+	int hwm = 100000, one = 1, linger = 0;
+	const char *failed = NULL;
+	if (zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)
+		failed = "ZMQ_MAXMSGSIZE";
+	else if (zmq_setsockopt(s->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0)
+		failed = "ZMQ_SNDHWM";
+	else if (zmq_setsockopt(s->router, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0)
+		failed = "ZMQ_RCVHWM";
+	else if (zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0)
+		failed = "ZMQ_ROUTER_MANDATORY";
+	else if (zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof(linger)) != 0)
+		failed = "ZMQ_LINGER";
+	if (failed == NULL)
 		return CK_OK;
-	}
-	char parent[PATH_MAX];
-	snprintf(parent, sizeof(parent), "%s", dir);
-	char *pdir = dirname(parent);
-	if (strcmp(pdir, dir) != 0 && strcmp(pdir, "/") != 0 && strcmp(pdir, ".") != 0) {
-		ck_err rv = ensure_dir(pdir, 0755, (gid_t)-1, why, why_cap);
-		if (rv != CK_OK)
-			return rv;
-	}
-	if (mkdir(dir, mode) != 0 && errno != EEXIST) {
-		snprintf(why, why_cap, "cannot create socket directory %s: %s", dir,
-		         strerror(errno));
-		return CK_EIO;
-	}
-	if (chmod(dir, mode) != 0 || (gid != (gid_t)-1 && chown(dir, (uid_t)-1, gid) != 0)) {
-		snprintf(why, why_cap, "cannot set owner/permissions of %s: %s", dir,
-		         strerror(errno));
-		return CK_EIO;
-	}
-	return CK_OK;
-}
-
-static ck_err
-take_lock(cki_server *s, char *why, size_t why_cap)
-{
-	s->lock_fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (s->lock_fd < 0) {
-		snprintf(why, why_cap, "cannot open lock file %s: %s", s->lock_path,
-		         strerror(errno));
-		return CK_EIO;
-	}
-	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		char pid[32] = "";
-		ssize_t n = pread(s->lock_fd, pid, sizeof(pid) - 1, 0);
-		if (n > 0) {
-			pid[n] = '\0';
-			pid[strcspn(pid, "\n")] = '\0';
-		}
-		snprintf(why, why_cap, "another agent%s%s%s already serves ipc://%s (lock %s)",
-		         pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", s->socket_path,
-		         s->lock_path);
-		close(s->lock_fd);
-		s->lock_fd = -1;
-		return CK_EBUSYAGENT;
-	}
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, buf, (size_t)n, 0) != n)
-		cki_log_warn("cannot write pid to %s: %s", s->lock_path, strerror(errno));
-	return CK_OK;
+	snprintf(why, why_cap, "cannot set %s on the ROUTER socket: %s", failed,
+	         zmq_strerror(errno));
+	return CK_EIO;
 }
 
 static bool
@@ -190,11 +147,31 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 
 	cki_metrics_inc(CKI_C_REQUESTS);
 
+	cki_peer_queue *q = cki_peerq_find(s->peerq, to->rid, to->rid_len);
+	uint64_t queued = q != NULL ? cki_peerq_queued(q) : 0;
+	if (queued >= s->peer_limit) {
+		if (queued >= s->peer_limit + PEER_DROP_SLACK) {
+			cki_metrics_inc(CKI_C_PEER_DROPPED);
+			cki_log_warn_rl("pid %d has %llu bytes of replies unread: dropping its "
+			                "requests until it reads",
+			                (int)peer.pid, (unsigned long long)queued);
+			return;
+		}
+		cki_metrics_inc(CKI_C_PEER_OVERLOADED);
+		cki_log_warn_rl("pid %d has %llu bytes of replies unread (max-peer-queued-bytes "
+		                "%llu): answering CK_EOVERLOAD",
+		                (int)peer.pid, (unsigned long long)queued,
+		                (unsigned long long)s->peer_limit);
+		cki_server_reply_status(s, to, cki_request_peek_id(data, len), CK_EOVERLOAD,
+		                        "too many reply bytes wait unread for this client: read "
+		                        "them first");
+		return;
+	}
 	if (!peer_allowed(s, &peer)) {
 		cki_metrics_inc(CKI_C_DENIED);
-		cki_log_warn("denied request from uid %d gid %d pid %d",
-		             peer.known ? (int)peer.uid : -1, peer.known ? (int)peer.gid : -1,
-		             peer.known ? (int)peer.pid : -1);
+		cki_log_warn_rl("denied request from uid %d gid %d pid %d",
+		                peer.known ? (int)peer.uid : -1, peer.known ? (int)peer.gid : -1,
+		                peer.known ? (int)peer.pid : -1);
 		cki_server_reply_status(s, to, cki_request_peek_id(data, len), CK_EDENIED,
 		                        "this user is not allowed to use the agent");
 		return;
@@ -204,15 +181,15 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 		char m[128];
 		snprintf(m, sizeof(m), "request of %zu bytes exceeds the agent's limit of %llu",
 		         len, (unsigned long long)s->frame_cap);
-		cki_log_warn("refused oversized request (%zu bytes) from pid %d", len,
-		             (int)peer.pid);
+		cki_log_warn_rl("refused oversized request (%zu bytes) from pid %d", len,
+		                (int)peer.pid);
 		cki_server_reply_status(s, to, cki_request_peek_id(data, len), CK_ETOOBIG, m);
 		return;
 	}
 	cki_request *req = cachekit__agent__v1__request__unpack(NULL, len, data);
 	if (req == NULL || req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP__NOT_SET) {
 		cki_metrics_inc(CKI_C_MALFORMED);
-		cki_log_warn("malformed request (%zu bytes) from pid %d", len, (int)peer.pid);
+		cki_log_warn_rl("malformed request (%zu bytes) from pid %d", len, (int)peer.pid);
 		cki_server_reply_status(s, to, req ? req->id : cki_request_peek_id(data, len),
 		                        CK_EPROTO,
 		                        req ? "request names no operation (unknown to this agent?)"
@@ -303,18 +280,16 @@ cki_server_new(cki_server **out, cki_loop *loop, const cki_config *cfg, cki_requ
 	if (s == NULL)
 		return CK_ENOMEM;
 	s->loop = loop;
-	s->lock_fd = -1;
+	s->rundir = (cki_rundir)CKI_RUNDIR_INIT;
 	s->handler = handler;
 	s->handler_arg = arg;
 	s->frame_cap = cfg->max_value_bytes + FRAME_SLACK;
+	s->peer_limit = cfg->max_peer_queued_bytes;
+	rv = cki_peerq_new(&s->peerq);
+	if (rv != CK_OK)
+		goto out;
 
 	s->policy = &cfg->policy;
-	s->socket_path = strdup(cki_endpoint_path(cfg->endpoint));
-	if (s->socket_path == NULL || asprintf(&s->lock_path, "%s.lock", s->socket_path) < 0) {
-		s->lock_path = NULL;
-		rv = CK_ENOMEM;
-		goto out;
-	}
 	gid_t gid = (gid_t)-1;
 	if (cfg->socket_group != NULL) {
 		struct group *gr = getgrnam(cfg->socket_group);
@@ -326,13 +301,12 @@ cki_server_new(cki_server **out, cki_loop *loop, const cki_config *cfg, cki_requ
 		}
 		gid = gr->gr_gid;
 	}
-	char dirbuf[PATH_MAX];
-	snprintf(dirbuf, sizeof(dirbuf), "%s", s->socket_path);
 	/* Only the agent (and the socket group, if any) may enter the socket directory. */
-	rv = ensure_dir(dirname(dirbuf), gid != (gid_t)-1 ? 0750 : 0700, gid, why, why_cap);
+	rv = cki_rundir_open(&s->rundir, cki_endpoint_path(cfg->endpoint),
+	                     gid != (gid_t)-1 ? 0750 : 0700, gid, why, why_cap);
 	if (rv != CK_OK)
 		goto out;
-	rv = take_lock(s, why, why_cap);
+	rv = cki_rundir_lock(&s->rundir, cfg->endpoint, why, why_cap);
 	if (rv != CK_OK)
 		goto out;
 
@@ -343,40 +317,32 @@ cki_server_new(cki_server **out, cki_loop *loop, const cki_config *cfg, cki_requ
 		rv = CK_EIO;
 		goto out;
 	}
-	int64_t maxmsg = (int64_t)(cfg->max_value_bytes + HARD_FRAME_SLACK);
-	int hwm = 100000, one = 1, linger = 0;
-	zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
-	zmq_setsockopt(s->router, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(s->router, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
-	zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof(linger));
-	mode_t old = umask(0777 & ~cfg->socket_mode);
+	rv = set_options(s, cfg, why, why_cap);
+	if (rv != CK_OK)
+		goto out;
+	/* libzmq binds by path in this thread: the umask gives the socket its mode at birth,
+	 * so there is no moment where it is wider, and no chmod by name afterwards. The
+	 * directory is ours and closed to others, so nobody can swap the name between bind and
+	 * the check below. */
+	mode_t old = umask(cki_rundir_socket_umask(cfg->socket_mode));
 	int brc = zmq_bind(s->router, cfg->endpoint);
+	int berr = errno;
 	umask(old);
 	if (brc != 0) {
-		snprintf(why, why_cap, "cannot bind %s: %s", cfg->endpoint, zmq_strerror(errno));
+		snprintf(why, why_cap, "cannot bind %s: %s", cfg->endpoint, zmq_strerror(berr));
 		rv = CK_EIO;
 		goto out;
 	}
-	if (chmod(s->socket_path, cfg->socket_mode) != 0 ||
-	    (gid != (gid_t)-1 && chown(s->socket_path, (uid_t)-1, gid) != 0))
-		cki_log_warn("cannot set permissions of %s: %s", s->socket_path, strerror(errno));
+	rv = cki_rundir_check_socket(&s->rundir, cfg->socket_mode, gid, why, why_cap);
+	if (rv != CK_OK)
+		goto out;
 	rv = cki_loop_watch_zsock(loop, s->router, on_readable, s);
 	if (rv != CK_OK)
 		goto out;
 	*out = s;
 	s = NULL;
 out:
-	if (s != NULL) {
-		if (rv == CK_EBUSYAGENT) {
-			/* The socket and lock belong to the other agent: leave them alone. */
-			free(s->lock_path);
-			s->lock_path = NULL;
-			free(s->socket_path);
-			s->socket_path = NULL;
-		}
-		cki_server_free(s, 0);
-	}
+	cki_server_free(s, 0);
 	return rv;
 }
 
@@ -387,26 +353,17 @@ cki_server_free(cki_server *s, int linger_ms)
 		return;
 	if (s->router != NULL) {
 		cki_loop_unwatch_zsock(s->loop, s->router);
-		zmq_setsockopt(s->router, ZMQ_LINGER, &linger_ms, sizeof(linger_ms));
+		if (zmq_setsockopt(s->router, ZMQ_LINGER, &linger_ms, sizeof(linger_ms)) != 0)
+			cki_log_warn("cannot set linger at close: %s", zmq_strerror(errno));
 		zmq_close(s->router);
 	}
 	if (s->ctx != NULL)
 		zmq_ctx_term(s->ctx);
-	if (s->lock_fd >= 0) {
-		if (s->socket_path != NULL)
-			unlink(s->socket_path);
-		unlink(s->lock_path);
-		close(s->lock_fd);
-	}
-	free(s->socket_path);
-	free(s->lock_path);
+	cki_peerq_free(s->peerq); /* after the context: no release can follow */
+	/* Removes only what is ours: after CK_EBUSYAGENT the lock and socket are another
+	 * agent's and stay. */
+	cki_rundir_close(&s->rundir);
 	free(s);
-}
-
-static void
-free_packed(void *data, void *hint)
-{
-	free(data);
 }
 
 void
@@ -414,14 +371,36 @@ cki_server_reply(void *server, const cki_reply_to *to, const cki_response *resp)
 {
 	cki_server *s = server;
 	size_t n = cachekit__agent__v1__response__get_packed_size(resp);
-	uint8_t *buf = malloc(n ? n : 1);
+	cki_peer_queue *q = cki_peerq_find(s->peerq, to->rid, to->rid_len);
+	cki_response refused = CACHEKIT__AGENT__V1__RESPONSE__INIT;
+	if (q != NULL && n > PEER_SMALL_REPLY &&
+	    cki_peerq_queued(q) + n + CKI_PEERQ_MSG_OVERHEAD > s->peer_limit) {
+		/* The client is not reading: its reply would grow the agent past the bound. */
+		refused.id = resp->id;
+		refused.status = CK_EOVERLOAD;
+		refused.message = "reply withheld: too many reply bytes wait unread for this "
+		                  "client (max-peer-queued-bytes)";
+		cki_metrics_inc(CKI_C_PEER_OVERLOADED);
+		cki_log_warn_rl("reply %llu of %zu bytes withheld: %llu bytes wait unread for "
+		                "this client",
+		                (unsigned long long)resp->id, n,
+		                (unsigned long long)cki_peerq_queued(q));
+		resp = &refused;
+		n = cachekit__agent__v1__response__get_packed_size(resp);
+	}
+	void *hint = NULL;
+	uint8_t *buf = cki_peerq_alloc(q, n, &hint);
 	if (buf == NULL) {
 		cki_log_error("out of memory packing a %zu-byte reply", n);
 		return;
 	}
 	cachekit__agent__v1__response__pack(resp, buf);
 	zmq_msg_t msg;
-	zmq_msg_init_data(&msg, buf, n, free_packed, NULL);
+	if (zmq_msg_init_data(&msg, buf, n, cki_peerq_release, hint) != 0) {
+		cki_peerq_release(buf, hint);
+		cki_log_error("out of memory queueing a %zu-byte reply", n);
+		return;
+	}
 	if (zmq_send(s->router, to->rid, to->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
 	    zmq_msg_send(&msg, s->router, ZMQ_DONTWAIT) < 0) {
 		/* EHOSTUNREACH: the client left (timed out and reconnected, or exited). */

@@ -501,3 +501,31 @@ def test_value_bytes_in_progress_are_bounded(api):
         finally:
             api.faults(latency_ms=0)
         assert c.call(set=pb().SetRequest(key="big2", value=b"y" * 100_000)).status == 0
+
+
+def test_sigterm_answers_calls_stuck_upstream_before_the_agent_exits(api):
+    """A Get stuck on a stalled API, and a second one coalesced behind it, are answered
+    CK_ESHUTDOWN when the drain's deadline passes: the store fails them while the server can
+    still send (before, the server was freed first and they were never answered)."""
+    CK_ESHUTDOWN = 21
+    api.reset()
+    api.faults(stall_ms=40000)
+    try:
+        with agent_for(api) as a, RawClient(a.endpoint, 60000) as c1, \
+                RawClient(a.endpoint, 60000) as c2:
+            for c, rid in ((c1, 1), (c2, 2)):
+                c.sock.send(pb().Request(id=rid, deadline_ms=60000,
+                                         get=pb().GetRequest(key="stuck")).SerializeToString())
+                # Requests on one connection are taken in order: the Get is in flight once
+                # this Stats (answered without the API) comes back.
+                c.sock.send(pb().Request(id=100 + rid,
+                                         stats=pb().StatsRequest()).SerializeToString())
+                assert c.recv(30000).id == 100 + rid
+            a.send_signal(signal.SIGTERM)
+            for c, rid in ((c1, 1), (c2, 2)):
+                r = c.recv(40000)
+                assert r.id == rid and r.status == CK_ESHUTDOWN, r
+            assert a.proc.wait(30) == 0
+            assert "AddressSanitizer" not in a.read_log()
+    finally:
+        api.faults(stall_ms=0)

@@ -60,8 +60,8 @@ test_cancelled_timer_never_fires(void)
 	record rec = {.stop_after = 2};
 	tarm a = {&rec, 1}, b = {&rec, 2}, c = {&rec, 3};
 	cki_timer_id ia = cki_loop_timer(loop, 5, on_timer, &a);
-	cki_loop_timer(loop, 10, on_timer, &b);
-	cki_loop_timer(loop, 15, on_timer, &c);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(loop, 10, on_timer, &b), 0);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(loop, 15, on_timer, &c), 0);
 	cki_loop_timer_cancel(loop, ia);
 	cki_loop_timer_cancel(loop, ia); /* twice: harmless */
 	cki_loop_timer_cancel(loop, 0);

@@ -42,7 +42,7 @@ slow_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void
 	p->cb = cb;
 	p->arg = arg;
 	snprintf(p->key, sizeof(p->key), "%s", key);
-	cki_loop_timer(ss->loop, 20, answer, p);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(ss->loop, 20, answer, p), 0);
 }
 
 static const cki_store_ops slow_ops = {.backend_type = "slow", .get = slow_get};

@@ -83,7 +83,7 @@ on_stop(cki_loop *loop, void *arg)
 static void
 run_for(fixture *f, uint64_t ms)
 {
-	cki_loop_timer(f->loop, ms, on_stop, NULL);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(f->loop, ms, on_stop, NULL), 0);
 	CU_ASSERT_EQUAL(cki_loop_run(f->loop), CK_OK);
 }
 
@@ -101,14 +101,14 @@ check_count(cki_loop *loop, void *arg)
 	if (cki_locks_count(u->f->locks) <= u->target || cki_now_ms() >= u->give_up)
 		cki_loop_stop(loop);
 	else
-		cki_loop_timer(loop, 10, check_count, u);
+		CU_ASSERT_NOT_EQUAL(cki_loop_timer(loop, 10, check_count, u), 0);
 }
 
 static void
 run_until_leases(fixture *f, size_t target)
 {
 	until_count u = {f, target, cki_now_ms() + 3000};
-	cki_loop_timer(f->loop, 10, check_count, &u);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(f->loop, 10, check_count, &u), 0);
 	CU_ASSERT_EQUAL(cki_loop_run(f->loop), CK_OK);
 }
 
@@ -188,7 +188,7 @@ test_waiting_acquire_gets_the_lock_once_free(void)
 	CU_ASSERT_EQUAL(b.calls, 0); /* parked, polling */
 	CU_ASSERT_EQUAL(cki_locks_busy(f.locks), 1);
 	releaser r = {&f, &a, {0}};
-	cki_loop_timer(f.loop, 120, release_now, &r);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(f.loop, 120, release_now, &r), 0);
 	cki_timer_id guard = cki_loop_timer(f.loop, 4000, on_stop, NULL);
 	CU_ASSERT_EQUAL(cki_loop_run(f.loop), CK_OK);
 	cki_loop_timer_cancel(f.loop, guard);
@@ -486,6 +486,32 @@ test_held_locks_are_capped(void)
 	fixture_done(&f);
 }
 
+static void
+test_stop_waiting_answers_waiters_and_keeps_leases(void)
+{
+	fixture f;
+	fixture_init(&f);
+	outcome held = {0}, waiting = {0}, late = {0};
+	acquire(&f, "lock:w", 30000, 0, &f.me, &held);
+	acquire(&f, "lock:w", 30000, 60000, &f.me, &waiting);
+	run_for(&f, 20); /* the waiter is now parked between store attempts */
+	CU_ASSERT_EQUAL(waiting.calls, 0);
+
+	cki_locks_stop_waiting(f.locks);
+	CU_ASSERT_EQUAL(waiting.calls, 1);
+	CU_ASSERT_EQUAL(waiting.err, CK_ESHUTDOWN);
+	CU_ASSERT_FALSE(waiting.acquired);
+	CU_ASSERT_EQUAL(cki_locks_count(f.locks), 1); /* the holder keeps its lease for now */
+	CU_ASSERT_EQUAL(cki_locks_busy(f.locks), 0);
+	/* A grant that arrives while stopping is handed back, not given out. */
+	acquire(&f, "lock:other", 30000, 0, &f.me, &late);
+	run_for(&f, 20);
+	CU_ASSERT_EQUAL(late.calls, 1);
+	CU_ASSERT_EQUAL(late.err, CK_ESHUTDOWN);
+	CU_ASSERT_EQUAL(cki_locks_count(f.locks), 1);
+	fixture_done(&f);
+}
+
 static CU_TestInfo tests[] = {
         {"a wait lasts its full length", test_a_wait_lasts_its_full_length},
         {"an uncontested acquire grants a lease", test_uncontested_acquire_grants_a_lease},
@@ -504,6 +530,8 @@ static CU_TestInfo tests[] = {
          test_exited_but_unreaped_holder_is_released_on_the_next_turn},
         {"shutdown releases everything and fails waiters",
          test_shutdown_releases_everything_and_fails_waiters},
+        {"stop_waiting answers waiters and keeps leases",
+         test_stop_waiting_answers_waiters_and_keeps_leases},
         CU_TEST_INFO_NULL,
 };
 

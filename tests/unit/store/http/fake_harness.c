@@ -214,7 +214,7 @@ on_nap(cki_loop *l, void *arg)
 void
 loop_for(uint64_t ms)
 {
-	cki_loop_timer(loop, ms, on_nap, NULL);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(loop, ms, on_nap, NULL), 0);
 	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
 }
 

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Bytes of replies queued to each client (by ZeroMQ routing id) and not yet taken by the
+ * client. A reply's buffer carries its charge; libzmq calls cki_peerq_release() when it is
+ * done with the buffer (written to the client's socket, or dropped because the client went
+ * away), possibly from its I/O thread, so the counters are atomics. Everything else (the
+ * table, charging, sweeping) runs on the loop thread.
+ */
+#ifndef CKI_PEERQ_H
+#define CKI_PEERQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cachekit/errors.h"
+
+typedef struct cki_peerq cki_peerq;
+typedef struct cki_peer_queue cki_peer_queue;
+
+CK_NODISCARD ck_err cki_peerq_new(cki_peerq **out);
+/* Frees the table. Call after the ZeroMQ context is terminated (no release can follow);
+ * entries still charged are freed too. Accepts NULL. */
+void cki_peerq_free(cki_peerq *pq);
+
+/* The entry of routing id rid, made when missing; NULL when out of memory. Valid until the
+ * next cki_peerq_find() or cki_peerq_free() (a sweep may drop idle entries). */
+CK_NODISCARD cki_peer_queue *cki_peerq_find(cki_peerq *pq, const uint8_t *rid, size_t rid_len);
+/* Bytes charged to q and not yet released. */
+uint64_t cki_peerq_queued(const cki_peer_queue *q);
+
+/* A reply buffer of n bytes charged to q (q may be NULL: not charged). Returns the data
+ * pointer and sets *hint for zmq_msg_init_data(..., cki_peerq_release, *hint); NULL when out
+ * of memory. */
+CK_NODISCARD uint8_t *cki_peerq_alloc(cki_peer_queue *q, size_t n, void **hint);
+/* zmq_free_fn: uncharges and frees a buffer from cki_peerq_alloc(). Any thread. */
+void cki_peerq_release(void *data, void *hint);
+
+/* What one queued message costs beyond its bytes (message, routing frame, pipe slot):
+ * charged too, so a flood of tiny replies is bounded as well. */
+#define CKI_PEERQ_MSG_OVERHEAD 256u
+
+#endif
