@@ -244,16 +244,16 @@ cki_rnode_send(rnode *n, rop *op, bool asking)
 	char msg[CKI_REDIS_HOST_MAX + 96];
 	cki_breaker_admission adm;
 
-	if (n->ac == NULL) {
-		snprintf(msg, sizeof(msg), "redis node %s is unreachable", n->name);
-		cki_breaker_report(&n->breaker, false, false, cki_now_ms());
-		cki_rop_fail(op, CK_EUPSTREAM, msg);
-		return;
-	}
 	adm = cki_breaker_admit(&n->breaker, cki_now_ms());
 	if (adm == CKI_ADMIT_REJECT) {
 		snprintf(msg, sizeof(msg), "circuit open for redis node %s", n->name);
 		cki_rop_fail(op, CK_EUNAVAILABLE, msg);
+		return;
+	}
+	if (n->ac == NULL) {
+		snprintf(msg, sizeof(msg), "redis node %s is unreachable", n->name);
+		cki_breaker_report(&n->breaker, false, adm == CKI_ADMIT_PROBE, cki_now_ms());
+		cki_rop_fail(op, CK_EUPSTREAM, msg);
 		return;
 	}
 	if (n->inflight >= n->s->max_inflight) {

@@ -14,7 +14,6 @@
 
 #include "base/loop.h"
 #include "store/breaker.h"
-#include "store/redis/store_redis.h"
 #include "store/redis/url.h"
 #include "store/store.h"
 

@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "store/redis/redis_int.h"
+#include "store/redis/store_redis.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_MAX_INFLIGHT       65536
