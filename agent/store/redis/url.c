@@ -175,6 +175,6 @@ cki_redis_url_parse(const char *url, cki_redis_url *out, char *why, size_t cap)
 		            "redis:// takes one host:port; use redis+cluster:// for more");
 	/* display: the URL with "user@" kept and the password dropped */
 	snprintf(out->display, sizeof(out->display), "%.*s%s%s%s", (int)scheme_len, url, out->user,
-	         at ? "@" : "", hosts);
+	         out->user[0] ? "@" : "", hosts);
 	return CK_OK;
 }
