@@ -186,7 +186,7 @@ scrub_env_var(const char *name)
 
 /*
  * A password inside a Redis URL is accepted only when the URL came from the environment
- * (CACHEKIT_REDIS_URL, or CACHEKIT_API_URL), as cachekit-py's REDIS_URL carries it: it moves
+ * (CACHEKIT_REDIS_URL, REDIS_URL or CACHEKIT_API_URL), as cachekit-py users write it: it moves
  * into secret memory, the variable is wiped and the URL keeps only "user@". On a flag or in the
  * config file it is refused: argv is readable by every local user and a config file is not a
  * secret store. Runs before anything prints or logs the upstream.
@@ -194,9 +194,10 @@ scrub_env_var(const char *name)
 static ck_err
 take_url_password(agent *a)
 {
-	static const char *const vars[] = {"CACHEKIT_API_URL", "CACHEKIT_REDIS_URL"};
+	static const char *const vars[] = {"CACHEKIT_API_URL", "CACHEKIT_REDIS_URL", "REDIS_URL"};
 	char *url = a->cfg.upstream;
 	const char *from = NULL;
+	bool held[3];
 	cki_redis_url u;
 	char why[256] = "";
 
@@ -210,15 +211,17 @@ take_url_password(agent *a)
 		return CK_OK;
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
 		const char *v = getenv(vars[i]);
-		if (v != NULL && strcmp(v, url) == 0)
+		held[i] = v != NULL && strcmp(v, url) == 0;
+		if (held[i])
 			from = vars[i];
 	}
 	if (from != NULL)
 		a->redis_password =
 		        cki_secret_from((const uint8_t *)url + u.password_off, u.password_len);
 	explicit_bzero(url + u.password_off, u.password_len);
-	if (from != NULL)
-		scrub_env_var(from);
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		if (held[i])
+			scrub_env_var(vars[i]);
 	if (from == NULL) {
 		cki_log_error(
 		        "upstream: a password inside the Redis URL is refused on the command "

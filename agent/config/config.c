@@ -38,7 +38,7 @@ static const opt_row rows[] = {
         {"upstream", "CACHEKIT_API_URL", T_STR, OFF(upstream), "memory:", 0,
          "where values live: memory: (embedded store), the https:// API URL, or Redis: "
          "redis://host:port[/db], redis+unix:///path.sock[?db=N], "
-         "redis+cluster://host:port[,host:port...] (also from CACHEKIT_REDIS_URL)"},
+         "redis+cluster://host:port[,host:port...] (also from CACHEKIT_REDIS_URL or REDIS_URL)"},
         {"log-level", "CACHEKIT_LOG_LEVEL", T_STR, OFF(log_level), "info", 0,
          "error | warn | info | debug"},
         {"syslog", "CACHEKIT_SYSLOG", T_BOOL, OFF(log_syslog), "false", 0, "also log to syslog"},
@@ -360,12 +360,17 @@ cki_config_load(cki_config *cfg, int argc, char **argv, FILE *out, FILE *err, bo
 		if (rv != CK_OK)
 			return rv;
 	}
-	/* Environment. CACHEKIT_REDIS_URL (cachekit-py's Redis setting) names the upstream too;
-	 * CACHEKIT_API_URL, read in the loop below, wins when both are set. */
-	const char *redis_url = getenv("CACHEKIT_REDIS_URL");
-	if (redis_url != NULL && redis_url[0] != '\0' &&
-	    set_value(cfg, find_row("upstream"), redis_url, "CACHEKIT_REDIS_URL", err) != CK_OK)
-		return CK_ECONFIG;
+	/* Environment. As cachekit-py, CACHEKIT_REDIS_URL, else REDIS_URL, selects a Redis
+	 * upstream; CACHEKIT_API_URL, read in the loop below, wins over both. */
+	static const char *const redis_vars[] = {"CACHEKIT_REDIS_URL", "REDIS_URL"};
+	for (size_t i = 0; i < 2; i++) {
+		const char *redis_url = getenv(redis_vars[i]);
+		if (redis_url == NULL || redis_url[0] == '\0')
+			continue;
+		if (set_value(cfg, find_row("upstream"), redis_url, redis_vars[i], err) != CK_OK)
+			return CK_ECONFIG;
+		break;
+	}
 	for (size_t i = 0; i < NROWS; i++) {
 		const char *v = rows[i].env ? getenv(rows[i].env) : NULL;
 		if (v == NULL || v[0] == '\0')
