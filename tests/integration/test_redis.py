@@ -31,10 +31,22 @@ FRESH, STALE = 1, 2
 WAIT_S = 30.0
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(bus=False):
+    """A free loopback port; with bus=True one whose cluster bus port (+10000) is free too."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not bus:
+            return port
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
 
 
 def wait_until(what, cond, timeout=WAIT_S, step=0.02):
@@ -65,8 +77,14 @@ class Redis:
         if self.sock:
             args += ["--unixsocket", self.sock]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until("redis PING", lambda: self.cli("PING", check=False).stdout.strip() == b"PONG")
+        wait_until("redis PING", self.pings)
         return self
+
+    def pings(self):
+        if self.proc.poll() is not None:
+            with open(os.path.join(self.dir, "redis.log"), errors="replace") as f:
+                raise AssertionError(f"redis-server exited {self.proc.returncode}: {f.read()}")
+        return self.cli("PING", check=False).stdout.strip() == b"PONG"
 
     def cli(self, *args, input=None, check=True):
         where = ["-s", self.sock] if self.sock else ["-h", "127.0.0.1", "-p", str(self.port)]
@@ -271,7 +289,7 @@ class Cluster:
         for i in range(3):
             nd = os.path.join(self.dir, str(i))
             os.mkdir(nd)
-            port = free_port()
+            port = free_port(bus=True)
             self.nodes.append(Redis(nd, port=port, unix=False, extra=[
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", "3000", "--cluster-require-full-coverage", "no"]).start())
