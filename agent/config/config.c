@@ -36,9 +36,8 @@ static const opt_row rows[] = {
          "ZeroMQ endpoint to serve (default ipc:///run/cachekit/agent.sock, or "
          "ipc://$XDG_RUNTIME_DIR/cachekit/agent.sock for non-root)"},
         {"upstream", "CACHEKIT_API_URL", T_STR, OFF(upstream), "memory:", 0,
-         "where values live: memory: (embedded store), the https:// API URL, or Redis: "
-         "redis://host:port[/db], redis+unix:///path.sock[?db=N], "
-         "redis+cluster://host:port[,host:port...] (also from CACHEKIT_REDIS_URL or REDIS_URL)"},
+         "where values live: memory: (embedded store), the https:// API URL, or "
+         "redis://, redis+unix://, redis+cluster:// (also CACHEKIT_REDIS_URL, REDIS_URL)"},
         {"log-level", "CACHEKIT_LOG_LEVEL", T_STR, OFF(log_level), "info", 0,
          "error | warn | info | debug"},
         {"syslog", "CACHEKIT_SYSLOG", T_BOOL, OFF(log_syslog), "false", 0, "also log to syslog"},
