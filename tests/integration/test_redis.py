@@ -176,6 +176,22 @@ def test_values_shared_with_redis_cli(single):
         assert single.cli("EXISTS", "ck:stale:{agent:written}").stdout.strip() == b"0"
 
 
+def test_secure_values_are_sealed_in_redis(single):
+    """Secure values reach Redis as interop/v1 ciphertext, sealed above the store."""
+    from test_secure import K1, open_sealed  # noqa: PLC0415
+    with redis_agent(f"redis+unix://{single.sock}", env={"CACHEKIT_MASTER_KEY": K1}) as a, \
+            RawClient(a.endpoint, 5000) as c:
+        status_ok(c.call(namespace="app", set=pb().SetRequest(key="card", value=b"4111",
+                                                              secure=True, ttl_s=60)))
+        stored = single.cli("--no-raw", "GET", "ns:app:card").stdout
+        assert stored and b"4111" not in stored
+        raw = subprocess.run([REDIS_CLI, "-s", single.sock, "GET", "ns:app:card"],
+                             capture_output=True).stdout[:-1]  # redis-cli adds one "\n"
+        assert open_sealed(raw, "ns:app:card") == b"4111"
+        g = status_ok(c.call(namespace="app", get=pb().GetRequest(key="card", secure=True))).get
+        assert g.found and g.value == b"4111"
+
+
 def test_ttl_and_stale_window(single):
     with redis_agent(f"redis+unix://{single.sock}") as a, RawClient(a.endpoint, 5000) as c:
         status_ok(c.call(set=pb().SetRequest(key="st", value=b"v", ttl_s=1, stale_ttl_s=60)))
