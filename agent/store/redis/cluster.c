@@ -48,24 +48,6 @@ node_index(rstore *s, const rnode *n)
 	return -1;
 }
 
-void
-cki_rcluster_wait_remove(rstore *s, rop *op)
-{
-	if (!op->waiting)
-		return;
-	if (op->prev != NULL)
-		op->prev->next = op->next;
-	else
-		s->wait_head = op->next;
-	if (op->next != NULL)
-		op->next->prev = op->prev;
-	else
-		s->wait_tail = op->prev;
-	op->prev = op->next = NULL;
-	op->waiting = false;
-	s->waiting--;
-}
-
 static void
 on_refresh_timer(cki_loop *loop, void *arg)
 {
@@ -127,16 +109,11 @@ cki_rcluster_refresh(rstore *s)
 static void
 flush_waiting(rstore *s)
 {
-	rop *list = s->wait_head, *op;
+	rop *list = cki_rwait_take(&s->wait), *op;
 
-	s->wait_head = s->wait_tail = NULL;
-	s->waiting = 0;
 	while ((op = list) != NULL) {
 		list = op->next;
 		op->prev = op->next = NULL;
-		op->waiting = false;
-		if (op->answered) /* cannot happen: answering unlinks */
-			continue;
 		if (s->slots[op->slot] < 0)
 			cki_rop_fail(op, CK_EUPSTREAM, "no redis node serves this key's slot");
 		else
@@ -232,19 +209,11 @@ cki_rcluster_route(rstore *s, rop *op)
 		cki_rcluster_refresh(s);
 		return NULL;
 	}
-	if (s->waiting >= s->max_inflight) {
+	if (s->wait.n >= s->max_inflight) {
 		cki_rop_fail(op, CK_EOVERLOAD, "too many operations waiting for the cluster map");
 		return NULL;
 	}
-	op->waiting = true;
-	op->prev = s->wait_tail;
-	op->next = NULL;
-	if (s->wait_tail != NULL)
-		s->wait_tail->next = op;
-	else
-		s->wait_head = op;
-	s->wait_tail = op;
-	s->waiting++;
+	cki_rwait_push(&s->wait, op);
 	cki_rcluster_refresh(s);
 	return NULL;
 }

@@ -3,9 +3,10 @@
  * One Redis node: one hiredis async connection with its handshake (AUTH, SELECT, INFO for the
  * version), reconnect with capped exponential backoff, a connect timeout, a circuit breaker
  * and a bound on commands in flight. Commands are pipelined: they are handed to hiredis as
- * they come, also while the connection is being made (hiredis sends them, after the
- * handshake, once connected). A node whose last attempt failed is "down": operations for it
- * fail fast instead of queueing.
+ * they come. Until the handshake has been answered they wait in the node's queue (bounded),
+ * so no command runs before AUTH and SELECT have succeeded (a refused SELECT must not send
+ * writes to db 0). A refused handshake fails the node's operations with its error; a node
+ * whose last attempt failed is "down": its operations fail fast instead of queueing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,34 @@ schedule_reconnect(rnode *n)
 	n->backoff_ms = n->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : n->backoff_ms * 2;
 }
 
+/* Answers every operation waiting for the handshake. */
+static void
+fail_queue(rnode *n, ck_err err, const char *why)
+{
+	char msg[CKI_REDIS_HOST_MAX + 96];
+	rop *list = cki_rwait_take(&n->queue), *op;
+
+	snprintf(msg, sizeof(msg), "%s: redis node %s", why, n->name);
+	while ((op = list) != NULL) {
+		list = op->next;
+		op->prev = op->next = NULL;
+		cki_rop_fail(op, err, msg);
+	}
+}
+
+/* The handshake is answered: send what waited (through the checks of cki_rnode_send). */
+static void
+flush_queue(rnode *n)
+{
+	rop *list = cki_rwait_take(&n->queue), *op;
+
+	while ((op = list) != NULL) {
+		list = op->next;
+		op->prev = op->next = NULL;
+		cki_rnode_send(n, op, false);
+	}
+}
+
 static void
 on_connect(const redisAsyncContext *ac, int status)
 {
@@ -56,6 +85,7 @@ on_connect(const redisAsyncContext *ac, int status)
 		             ac->errstr[0] ? ac->errstr : "error");
 		n->ac = NULL;
 		schedule_reconnect(n);
+		fail_queue(n, CK_EUPSTREAM, "cannot connect");
 		return;
 	}
 	n->connected = true;
@@ -71,6 +101,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 
 	n->ac = NULL;
 	n->connected = false;
+	n->ready = false;
 	if (n->s->destroying)
 		return;
 	if (status != REDIS_OK)
@@ -78,6 +109,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 		             ac->errstr[0] ? ac->errstr : "closed");
 	n->reconnects++;
 	schedule_reconnect(n);
+	fail_queue(n, CK_EUPSTREAM, "connection lost during the handshake");
 	/* A master gone may mean a failover: reload the slot map from another node. */
 	if (n->s->url.kind == CKI_REDIS_CLUSTER)
 		cki_rcluster_refresh(n->s);
@@ -98,6 +130,7 @@ on_connect_timeout(cki_loop *loop, void *arg)
 	n->ac = NULL;
 	redisAsyncFree(ac); /* not connected: no disconnect callback, replies get NULL */
 	schedule_reconnect(n);
+	fail_queue(n, CK_EUPSTREAM, "connecting timed out");
 }
 
 static void
@@ -106,15 +139,18 @@ on_handshake(redisAsyncContext *ac, void *r, void *privdata)
 	rnode *n = ac->data;
 	const redisReply *reply = r;
 	const char *what = privdata;
+	bool last = strcmp(what, "INFO") == 0;
 
-	if (reply == NULL)
+	if (reply == NULL) /* connection gone: the disconnect path answers the queue */
 		return;
-	if (reply->type == REDIS_REPLY_ERROR) {
+	if (reply->type == REDIS_REPLY_ERROR && n->refused == CK_OK) {
 		/* The reply text is Redis's, never the password. */
 		cki_log_error("store redis: %s on %s refused: %.200s", what, n->name, reply->str);
-		return;
+		n->refused = strcmp(what, "SELECT") == 0 ? CK_EUPSTREAM
+		                                         : cki_redis_error_code(reply->str);
+		snprintf(n->refused_msg, sizeof(n->refused_msg), "redis refused %s", what);
 	}
-	if (strcmp(what, "INFO") == 0 && reply->type == REDIS_REPLY_STRING) {
+	if (last && reply->type == REDIS_REPLY_STRING) {
 		const char *v = strstr(reply->str, "redis_version:");
 		if (v != NULL) {
 			size_t len = strcspn(v + 14, "\r\n");
@@ -123,6 +159,10 @@ on_handshake(redisAsyncContext *ac, void *r, void *privdata)
 			memcpy(n->version, v + 14, len);
 			n->version[len] = '\0';
 		}
+	}
+	if (last) {
+		n->ready = true;
+		flush_queue(n);
 	}
 }
 
@@ -174,6 +214,8 @@ node_connect(rnode *n)
 	(void)redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	n->ac = ac;
 	n->connected = false;
+	n->ready = false;
+	n->refused = CK_OK;
 	n->connect_timer =
 	        cki_loop_timer(n->s->loop, n->s->connect_timeout_ms, on_connect_timeout, n);
 	handshake(n);
@@ -230,6 +272,7 @@ cki_rnode_free(rnode *n)
 		return;
 	cki_loop_timer_cancel(n->s->loop, n->reconnect_timer);
 	cki_loop_timer_cancel(n->s->loop, n->connect_timer);
+	fail_queue(n, CK_ESHUTDOWN, "store closed");
 	if (n->ac != NULL) {
 		redisAsyncContext *ac = n->ac;
 		n->ac = NULL;
@@ -256,11 +299,24 @@ cki_rnode_send(rnode *n, rop *op, bool asking)
 		cki_rop_fail(op, CK_EUPSTREAM, msg);
 		return;
 	}
-	if (n->inflight >= n->s->max_inflight) {
+	if (n->ready && n->refused != CK_OK) {
+		cki_breaker_report(&n->breaker, true, adm == CKI_ADMIT_PROBE, cki_now_ms());
+		cki_rop_fail(op, n->refused, n->refused_msg);
+		return;
+	}
+	if (n->inflight + n->queue.n >= n->s->max_inflight) {
 		if (adm == CKI_ADMIT_PROBE)
 			cki_breaker_probe_abandoned(&n->breaker, cki_now_ms());
 		snprintf(msg, sizeof(msg), "too many commands queued for redis node %s", n->name);
 		cki_rop_fail(op, CK_EOVERLOAD, msg);
+		return;
+	}
+	if (!n->ready) {
+		/* Waits for the handshake; a probe is not spent on a queued op. */
+		if (adm == CKI_ADMIT_PROBE)
+			cki_breaker_probe_abandoned(&n->breaker, cki_now_ms());
+		op->node = n;
+		cki_rwait_push(&n->queue, op);
 		return;
 	}
 	if (asking)

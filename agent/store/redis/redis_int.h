@@ -35,6 +35,13 @@ typedef enum rop_kind {
 
 struct rstore;
 struct rnode;
+struct rop;
+
+/* A FIFO of operations waiting for something (the cluster map, a node's handshake). */
+typedef struct rwaitlist {
+	struct rop *head, *tail;
+	size_t n;
+} rwaitlist;
 
 /* One operation: one command (a script where an operation needs several steps), sent to one
  * node, answered once. It lives until it is answered and hiredis has given it back. */
@@ -51,7 +58,7 @@ typedef struct rop {
 	int redirects;
 	bool answered;
 	bool in_hiredis; /* hiredis holds it and will call back exactly once */
-	bool waiting;    /* on the store's wait list (cluster map not loaded yet) */
+	rwaitlist *wait; /* the list it waits on, or NULL */
 	bool probe;      /* admitted as the breaker's half-open probe */
 	struct rnode *node;
 	struct rop *prev, *next;
@@ -68,6 +75,10 @@ typedef struct rnode {
 	redisAsyncContext *ac;
 	bool connected; /* the connect callback said OK */
 	bool down;      /* the last attempt failed: operations fail fast */
+	bool ready;     /* handshake (AUTH, SELECT, INFO) answered: commands may go out */
+	ck_err refused; /* the handshake was refused: operations fail with this */
+	char refused_msg[96];
+	rwaitlist queue; /* operations waiting for the handshake */
 	uint32_t backoff_ms;
 	cki_timer_id reconnect_timer;
 	cki_timer_id connect_timer;
@@ -96,8 +107,7 @@ typedef struct rstore {
 	uint64_t refresh_started; /* cki_now_ms() of the last CLUSTER SLOTS sent */
 	size_t refresh_next;      /* node to ask next */
 	cki_timer_id refresh_timer;
-	rop *wait_head, *wait_tail;
-	size_t waiting;
+	rwaitlist wait; /* operations waiting for the first slot map */
 	/* stats */
 	uint64_t redirects, timeouts, refreshes;
 } rstore;
@@ -110,6 +120,10 @@ void cki_rop_start(rop *op);
 void cki_rop_answer(rop *op, cki_store_reply *r);
 void cki_rop_fail(rop *op, ck_err err, const char *message);
 void cki_rop_send(rop *op); /* routes and sends, or answers an error */
+/* Wait lists: push at the tail; remove from anywhere; take detaches the whole list. */
+void cki_rwait_push(rwaitlist *w, rop *op);
+void cki_rwait_remove(rop *op);
+rop *cki_rwait_take(rwaitlist *w);
 /* hiredis reply callback of every operation (privdata = the rop). */
 void cki_rop_on_reply(redisAsyncContext *ac, void *r, void *privdata);
 
@@ -132,6 +146,5 @@ rnode *cki_rcluster_route(rstore *s, rop *op);
 bool cki_rcluster_redirect(rstore *s, rop *op, const redisReply *reply);
 void cki_rcluster_refresh(rstore *s);
 void cki_rcluster_on_slots(rstore *s, rop *op, const redisReply *reply);
-void cki_rcluster_wait_remove(rstore *s, rop *op);
 
 #endif

@@ -28,6 +28,53 @@ rop_free(rop *op)
 }
 
 void
+cki_rwait_push(rwaitlist *w, rop *op)
+{
+	op->wait = w;
+	op->next = NULL;
+	op->prev = w->tail;
+	if (w->tail != NULL)
+		w->tail->next = op;
+	else
+		w->head = op;
+	w->tail = op;
+	w->n++;
+}
+
+void
+cki_rwait_remove(rop *op)
+{
+	rwaitlist *w = op->wait;
+
+	if (w == NULL)
+		return;
+	if (op->prev != NULL)
+		op->prev->next = op->next;
+	else
+		w->head = op->next;
+	if (op->next != NULL)
+		op->next->prev = op->prev;
+	else
+		w->tail = op->prev;
+	op->prev = op->next = NULL;
+	op->wait = NULL;
+	w->n--;
+}
+
+/* Detaches the list; the ops keep their next links and have wait cleared. */
+rop *
+cki_rwait_take(rwaitlist *w)
+{
+	rop *list = w->head;
+
+	for (rop *op = list; op != NULL; op = op->next)
+		op->wait = NULL;
+	w->head = w->tail = NULL;
+	w->n = 0;
+	return list;
+}
+
+void
 cki_rop_answer(rop *op, cki_store_reply *r)
 {
 	if (op->answered)
@@ -37,8 +84,7 @@ cki_rop_answer(rop *op, cki_store_reply *r)
 		cki_loop_timer_cancel(op->s->loop, op->timer);
 		op->timer = 0;
 	}
-	if (op->waiting)
-		cki_rcluster_wait_remove(op->s, op);
+	cki_rwait_remove(op);
 	if (op->cb != NULL)
 		op->cb(op->arg, r);
 	if (!op->in_hiredis)
@@ -149,7 +195,7 @@ cki_redis_destroy(cki_store *base)
 	if (s == NULL)
 		return;
 	s->destroying = true;
-	while ((op = s->wait_head) != NULL)
+	while ((op = s->wait.head) != NULL)
 		cki_rop_fail(op, CK_ESHUTDOWN, "store closed");
 	/* Freeing a context answers its commands (NULL replies -> CK_ESHUTDOWN). */
 	for (size_t i = 0; i < s->nnodes; i++)

@@ -646,6 +646,44 @@ test_password(void)
 	result_clear(&r);
 }
 
+/* ?db=N selects the database; a refused SELECT fails operations and writes nothing to db 0. */
+static void
+test_database_selection(void)
+{
+	char db_url[200];
+	cki_redis_opts o = {.url = db_url, .breaker_failures = 1000};
+	struct result r = {0};
+	redisContext *c;
+	redisReply *raw;
+	cki_store *s;
+
+	snprintf(db_url, sizeof db_url, "%s?db=3", url);
+	s = new_store_opts(&o);
+	RUN(&r, s->ops->put(s, "ns:t:db", (const uint8_t *)"in-3", 4, NULL, D, on_result, &r));
+	CU_ASSERT_EQUAL(r.err, CK_OK);
+	s->ops->destroy(s);
+	CU_ASSERT_EQUAL(cmd_int("EXISTS %s", "ns:t:db"), 0); /* not in db 0 */
+	c = sync_conn();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	freeReplyObject(redisCommand(c, "SELECT 3"));
+	raw = redisCommand(c, "GET %s", "ns:t:db");
+	CU_ASSERT(raw != NULL && raw->type == REDIS_REPLY_STRING && strcmp(raw->str, "in-3") == 0);
+	freeReplyObject(raw);
+	freeReplyObject(redisCommand(c, "DEL %s", "ns:t:db"));
+	redisFree(c);
+
+	freeReplyObject(cmd("ACL SETUSER default -select"));
+	s = new_store_opts(&o);
+	RUN(&r, s->ops->put(s, "ns:t:db", (const uint8_t *)"lost", 4, NULL, D, on_result, &r));
+	CU_ASSERT_EQUAL(r.err, CK_EUPSTREAM);
+	RUN(&r, s->ops->get(s, "ns:t:db", D, on_result, &r));
+	CU_ASSERT_EQUAL(r.err, CK_EUPSTREAM);
+	s->ops->destroy(s);
+	freeReplyObject(cmd("ACL SETUSER default +select"));
+	CU_ASSERT_EQUAL(cmd_int("EXISTS %s", "ns:t:db"), 0); /* nothing reached db 0 */
+	result_clear(&r);
+}
+
 static void
 test_pipelined_operations(void)
 {
@@ -765,6 +803,7 @@ static CU_TestInfo tests[] = {
         {"locks: NX token, contested, holder-only release", test_locks},
         {"health: PING latency and INFO version", test_health},
         {"AUTH: right, wrong and missing password", test_password},
+        {"db selection; a refused SELECT writes nothing", test_database_selection},
         {"200 pipelined puts and gets", test_pipelined_operations},
         {"deadline, full queue and destroy on a paused server", test_deadline_overload_and_destroy},
         {"kill -9, breaker, restart and reconnect", test_kill_restart_and_breaker},
