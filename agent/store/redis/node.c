@@ -8,6 +8,7 @@
  * writes to db 0). A refused handshake fails the node's operations with its error; a node
  * whose last attempt failed is "down": its operations fail fast instead of queueing.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,18 @@ on_handshake(redisAsyncContext *ac, void *r, void *privdata)
 	}
 }
 
+/* SCRIPT LOAD answered: later operations may use EVALSHA (an error leaves EVAL in use). */
+static void
+on_script_loaded(redisAsyncContext *ac, void *r, void *privdata)
+{
+	rnode *n = ac->data;
+	const redisReply *reply = r;
+	int i = (int)(intptr_t)privdata;
+
+	if (reply != NULL && reply->type == REDIS_REPLY_STRING && reply->len == 40)
+		memcpy(n->s->sha[i], reply->str, 41);
+}
+
 static void
 handshake(rnode *n)
 {
@@ -187,6 +200,9 @@ handshake(rnode *n)
 	}
 	if (s->url.db != 0)
 		(void)redisAsyncCommand(n->ac, on_handshake, "SELECT", "SELECT %d", s->url.db);
+	for (int i = 0; i < CKI_REDIS_NSCRIPTS; i++)
+		(void)redisAsyncCommand(n->ac, on_script_loaded, (void *)(intptr_t)i,
+		                        "SCRIPT LOAD %s", cki_redis_script(i));
 	(void)redisAsyncCommand(n->ac, on_handshake, "INFO", "INFO server");
 }
 

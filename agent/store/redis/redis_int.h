@@ -19,6 +19,7 @@
 
 #define CKI_REDIS_SLOTS        16384
 #define CKI_REDIS_MAX_REDIRECT 5
+#define CKI_REDIS_NSCRIPTS     4
 
 typedef enum rop_kind {
 	ROP_GET,
@@ -65,6 +66,7 @@ typedef struct rop {
 	uint64_t sent_us;
 	uint32_t ttl_ms; /* touch: for the reply; lock: lease */
 	char token[37];  /* lock: the random lock id */
+	int script;      /* index of its Lua script (EVALSHA), -1 for none */
 } rop;
 
 typedef struct rnode {
@@ -107,9 +109,10 @@ typedef struct rstore {
 	uint64_t refresh_started; /* cki_now_ms() of the last CLUSTER SLOTS sent */
 	size_t refresh_next;      /* node to ask next */
 	cki_timer_id refresh_timer;
-	rwaitlist wait; /* operations waiting for the first slot map */
+	rwaitlist wait;                   /* operations waiting for the first slot map */
+	char sha[CKI_REDIS_NSCRIPTS][41]; /* SCRIPT LOAD results ("" until loaded) */
 	/* stats */
-	uint64_t redirects, timeouts, refreshes;
+	uint64_t redirects, timeouts, refreshes, noscript;
 } rstore;
 
 /* store_redis.c */
@@ -130,6 +133,10 @@ void cki_rop_on_reply(redisAsyncContext *ac, void *r, void *privdata);
 /* store_redis_ops.c: the reply of one operation -> its answer. */
 void cki_rop_complete(rop *op, const redisReply *reply);
 ck_err cki_redis_error_code(const char *str);
+/* Lua script i (0..CKI_REDIS_NSCRIPTS-1), loaded on every connection by the handshake. */
+const char *cki_redis_script(int i);
+/* NOSCRIPT (the script cache was flushed): resend op as EVAL. True when resent. */
+bool cki_rop_retry_as_eval(rop *op);
 
 /* node.c */
 CK_NODISCARD ck_err cki_rnode_new(rstore *s, const char *host, int port, rnode **out);

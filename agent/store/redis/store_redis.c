@@ -160,6 +160,9 @@ cki_rop_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 	}
 	cki_breaker_report(&n->breaker, true, op->probe, cki_now_ms());
 	op->probe = false;
+	if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
+	    cki_rop_retry_as_eval(op))
+		return;
 	if (reply->type == REDIS_REPLY_ERROR && s->url.kind == CKI_REDIS_CLUSTER &&
 	    cki_rcluster_redirect(s, op, reply))
 		return;

@@ -56,6 +56,71 @@ static const char unlock_script[] =
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
         "return 0";
 
+enum { SCRIPT_GET, SCRIPT_PUT, SCRIPT_TOUCH, SCRIPT_UNLOCK };
+
+static const char *const scripts[CKI_REDIS_NSCRIPTS] = {get_script, put_script, touch_script,
+                                                        unlock_script};
+
+const char *
+cki_redis_script(int i)
+{
+	return i >= 0 && i < CKI_REDIS_NSCRIPTS ? scripts[i] : NULL;
+}
+
+/* argv[0..1] = EVALSHA sha when the script is loaded, else EVAL and its text. */
+static void
+script_head(rstore *s, int i, const char **argv, size_t *argvlen)
+{
+	if (s->sha[i][0] != '\0') {
+		argv[0] = "EVALSHA";
+		argvlen[0] = 7;
+		argv[1] = s->sha[i];
+		argvlen[1] = 40;
+	} else {
+		argv[0] = "EVAL";
+		argvlen[0] = 4;
+		argv[1] = scripts[i];
+		argvlen[1] = strlen(scripts[i]);
+	}
+}
+
+bool
+cki_rop_retry_as_eval(rop *op)
+{
+	static const char evalsha[] = "$7\r\nEVALSHA\r\n$40\r\n";
+	const char *script = cki_redis_script(op->script);
+	const char *first = op->cmd ? memchr(op->cmd, '\n', op->cmd_len) : NULL;
+	size_t head, skip, slen, cap, n;
+	char *cmd;
+
+	if (script == NULL || first == NULL || op->redirects >= CKI_REDIS_MAX_REDIRECT)
+		return false;
+	head = (size_t)(first + 1 - op->cmd);
+	skip = sizeof(evalsha) - 1 + 40 + 2;
+	if (op->cmd_len < head + skip || memcmp(op->cmd + head, evalsha, sizeof(evalsha) - 1) != 0)
+		return false;
+	slen = strlen(script);
+	cap = op->cmd_len - skip + slen + 64;
+	cmd = malloc(cap);
+	if (cmd == NULL)
+		return false;
+	memcpy(cmd, op->cmd, head);
+	n = head + (size_t)snprintf(cmd + head, cap - head, "$4\r\nEVAL\r\n$%zu\r\n", slen);
+	memcpy(cmd + n, script, slen);
+	memcpy(cmd + n + slen, "\r\n", 2);
+	n += slen + 2;
+	memcpy(cmd + n, op->cmd + head + skip, op->cmd_len - head - skip);
+	n += op->cmd_len - head - skip;
+	redisFreeCommand(op->cmd);
+	op->cmd = cmd;
+	op->cmd_len = n;
+	op->redirects++;
+	op->s->noscript++;
+	op->s->sha[op->script][0] = '\0'; /* EVAL until a handshake loads it again */
+	cki_rnode_send(op->node, op, false);
+	return true;
+}
+
 ck_err
 cki_redis_error_code(const char *str)
 {
@@ -95,6 +160,7 @@ op_new(cki_store *base, rop_kind kind, const char *key, uint64_t deadline, cki_s
 	op->cb = cb;
 	op->arg = arg;
 	op->deadline = deadline;
+	op->script = -1;
 	op->slot = key == NULL ? -1 : (int)cki_redis_key_slot(key, strlen(key));
 	len = redisFormatCommandArgv(&op->cmd, argc, argv, argvlen);
 	if (len < 0) {
@@ -235,19 +301,16 @@ bad:
 /* ---- operations --------------------------------------------------------------------------- */
 
 static void
-run_script(cki_store *s, rop_kind kind, const char *script, const char *key, int nargs,
-           const char **args, const size_t *arglens, uint64_t deadline, cki_store_cb cb, void *arg)
+run_script(cki_store *s, rop_kind kind, int script, const char *key, int nargs, const char **args,
+           const size_t *arglens, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	char marker[KEY_MAX + 16];
 	const char *argv[8];
 	size_t argvlen[8];
-	int argc = 0;
+	int argc = 2;
 	rop *op;
 
-	argv[argc] = "EVAL";
-	argvlen[argc++] = 4;
-	argv[argc] = script;
-	argvlen[argc++] = strlen(script);
+	script_head((rstore *)s, script, argv, argvlen);
 	argv[argc] = "2";
 	argvlen[argc++] = 1;
 	argv[argc] = key;
@@ -259,15 +322,17 @@ run_script(cki_store *s, rop_kind kind, const char *script, const char *key, int
 		argvlen[argc++] = arglens[i];
 	}
 	op = op_new(s, kind, key, deadline, cb, arg, argc, argv, argvlen);
-	if (op != NULL)
-		cki_rop_start(op);
+	if (op == NULL)
+		return;
+	op->script = script;
+	cki_rop_start(op);
 }
 
 static void
 redis_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	if (key_ok(key, cb, arg))
-		run_script(s, ROP_GET, get_script, key, 0, NULL, NULL, deadline, cb, arg);
+		run_script(s, ROP_GET, SCRIPT_GET, key, 0, NULL, NULL, deadline, cb, arg);
 }
 
 static void
@@ -300,7 +365,7 @@ redis_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const
 	args[1] = ttl;
 	lens[2] = (size_t)snprintf(stale, sizeof(stale), "%u", stale_s);
 	args[2] = stale;
-	run_script(s, ROP_PUT, put_script, key, 3, args, lens, deadline, cb, arg);
+	run_script(s, ROP_PUT, SCRIPT_PUT, key, 3, args, lens, deadline, cb, arg);
 }
 
 static void
@@ -360,7 +425,7 @@ redis_touch(cki_store *s, const char *key, uint32_t ttl_s, uint64_t deadline, ck
 	}
 	lens[0] = (size_t)snprintf(ttl, sizeof(ttl), "%u", ttl_s);
 	lens[1] = (size_t)snprintf(slack, sizeof(slack), "%d", MARKER_SLACK_MS);
-	run_script(s, ROP_TOUCH, touch_script, key, 2, args, lens, deadline, cb, arg);
+	run_script(s, ROP_TOUCH, SCRIPT_TOUCH, key, 2, args, lens, deadline, cb, arg);
 }
 
 /* A random UUIDv4 into out (37 bytes). */
@@ -419,8 +484,8 @@ redis_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadli
              void *arg)
 {
 	char lock_key[KEY_MAX + 16];
-	const char *argv[5] = {"EVAL", unlock_script, "1", lock_key, lock_id};
-	size_t argvlen[5] = {4, sizeof(unlock_script) - 1, 1, 0, 0};
+	const char *argv[5] = {NULL, NULL, "1", lock_key, lock_id};
+	size_t argvlen[5] = {0, 0, 1, 0, 0};
 	cki_store_reply r;
 	rop *op;
 
@@ -435,9 +500,12 @@ redis_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadli
 	}
 	argvlen[3] = tagged(lock_key, sizeof(lock_key), LOCK_PREFIX, key);
 	argvlen[4] = strlen(lock_id);
+	script_head((rstore *)s, SCRIPT_UNLOCK, argv, argvlen);
 	op = op_new(s, ROP_UNLOCK, key, deadline, cb, arg, 5, argv, argvlen);
-	if (op != NULL)
-		cki_rop_start(op);
+	if (op == NULL)
+		return;
+	op->script = SCRIPT_UNLOCK;
+	cki_rop_start(op);
 }
 
 static void
@@ -471,6 +539,7 @@ redis_stats(cki_store *base, void (*emit)(void *ctx, const char *name, double v)
 	emit(ctx, "redis_redirects", (double)s->redirects);
 	emit(ctx, "redis_timeouts", (double)s->timeouts);
 	emit(ctx, "redis_slot_refreshes", (double)s->refreshes);
+	emit(ctx, "redis_noscript_retries", (double)s->noscript);
 }
 
 static const char *

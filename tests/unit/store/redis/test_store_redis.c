@@ -684,6 +684,57 @@ test_database_selection(void)
 	result_clear(&r);
 }
 
+static double stat_value;
+static const char *stat_name;
+
+static void
+on_stat(void *ctx, const char *name, double v)
+{
+	(void)ctx;
+	if (strcmp(name, stat_name) == 0)
+		stat_value = v;
+}
+
+static double
+store_stat(cki_store *s, const char *name)
+{
+	stat_name = name;
+	stat_value = -1;
+	s->ops->stats(s, on_stat, NULL);
+	return stat_value;
+}
+
+/* Scripts go as EVALSHA once loaded; a flushed script cache is survived with one EVAL. */
+static void
+test_script_cache_flush(void)
+{
+	cki_store *s = new_store();
+	struct result r = {0};
+	cki_put_opts o = {.ttl_s = 60, .stale_ttl_s = 10};
+
+	RUN(&r, s->ops->health(s, D, on_result, &r)); /* handshake done: scripts loaded */
+	RUN(&r, s->ops->put(s, "ns:t:sha", (const uint8_t *)"v1", 2, &o, D, on_result, &r));
+	CU_ASSERT_EQUAL(r.err, CK_OK);
+	CU_ASSERT_EQUAL(store_stat(s, "redis_noscript_retries"), 0);
+	freeReplyObject(cmd("SCRIPT FLUSH"));
+	RUN(&r, s->ops->get(s, "ns:t:sha", D, on_result, &r));
+	CU_ASSERT_EQUAL(r.err, CK_OK);
+	CU_ASSERT_TRUE(r.found);
+	CU_ASSERT_STRING_EQUAL(r.value, "v1");
+	CU_ASSERT_EQUAL(r.freshness, CKI_FRESH);
+	CU_ASSERT_EQUAL(store_stat(s, "redis_noscript_retries"), 1);
+	RUN(&r, s->ops->lock(s, "ns:t:sha", 5000, D, on_result, &r));
+	CU_ASSERT_TRUE_FATAL(r.has_lock_id);
+	char id[64];
+	snprintf(id, sizeof id, "%s", r.lock_id);
+	RUN(&r, s->ops->unlock(s, "ns:t:sha", id, D, on_result, &r));
+	CU_ASSERT_EQUAL(r.err, CK_OK);
+	CU_ASSERT_TRUE(r.found);
+	CU_ASSERT_EQUAL(store_stat(s, "redis_noscript_retries"), 2);
+	result_clear(&r);
+	s->ops->destroy(s);
+}
+
 static void
 test_pipelined_operations(void)
 {
@@ -804,6 +855,7 @@ static CU_TestInfo tests[] = {
         {"health: PING latency and INFO version", test_health},
         {"AUTH: right, wrong and missing password", test_password},
         {"db selection; a refused SELECT writes nothing", test_database_selection},
+        {"EVALSHA, and EVAL after SCRIPT FLUSH", test_script_cache_flush},
         {"200 pipelined puts and gets", test_pipelined_operations},
         {"deadline, full queue and destroy on a paused server", test_deadline_overload_and_destroy},
         {"kill -9, breaker, restart and reconnect", test_kill_restart_and_breaker},
