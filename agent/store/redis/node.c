@@ -211,6 +211,7 @@ node_connect(rnode *n)
 {
 	redisAsyncContext *ac;
 
+	/* TODO: hiredis 0.14 resolves host names with a blocking getaddrinfo here (README). */
 	ac = n->port == 0 ? redisAsyncConnectUnix(n->host) : redisAsyncConnect(n->host, n->port);
 	if (ac == NULL || ac->err) {
 		cki_log_warn("store redis: cannot connect to %s: %s", n->name,
