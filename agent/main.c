@@ -29,6 +29,8 @@
 #include "front/server.h"
 #include "store/http/store_http.h"
 #include "store/memory/store_memory.h"
+#include "store/redis/store_redis.h"
+#include "store/redis/url.h"
 
 enum { EXIT_RUNTIME = 1, EXIT_CONFIG = 2, EXIT_BUSY = 3 };
 
@@ -53,6 +55,7 @@ typedef struct agent {
 	cki_server *server;
 	cki_keyring *keyring;
 	cki_secret *api_key;
+	cki_secret *redis_password;
 	bool draining;
 	bool locks_released; /* cki_locks_shutdown() done */
 	uint64_t drain_deadline;
@@ -202,10 +205,107 @@ on_log_flush(cki_loop *loop, void *arg)
 		cki_log_error("cannot schedule the log flush: suppressed counts show at exit");
 }
 
+/* Overwrites and unsets an environment variable. */
+static void
+scrub_env_var(const char *name)
+{
+	char *v = getenv(name);
+	if (v != NULL)
+		explicit_bzero(v, strlen(v));
+	unsetenv(name);
+}
+
+/*
+ * A password inside a Redis URL is accepted only when the URL came from the environment
+ * (CACHEKIT_REDIS_URL, REDIS_URL or CACHEKIT_API_URL), as cachekit-py users write it: it moves
+ * into secret memory, the variable is wiped and the URL keeps only "user@". On a flag or in the
+ * config file it is refused: argv is readable by every local user and a config file is not a
+ * secret store. Runs before anything prints or logs the upstream.
+ */
+static ck_err
+take_url_password(agent *a)
+{
+	static const char *const vars[] = {"CACHEKIT_API_URL", "CACHEKIT_REDIS_URL", "REDIS_URL"};
+	char *url = a->cfg.upstream;
+	const char *from = NULL;
+	bool held[3];
+	cki_redis_url u;
+	char why[256] = "";
+
+	if (!cki_redis_url_is_redis(url))
+		return CK_OK;
+	if (cki_redis_url_parse(url, &u, why, sizeof(why)) != CK_OK) {
+		cki_log_error("upstream: %s", why);
+		return CK_ECONFIG;
+	}
+	if (!u.has_password)
+		return CK_OK;
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+		held[i] = v != NULL && strcmp(v, url) == 0;
+		if (held[i])
+			from = vars[i];
+	}
+	if (from != NULL)
+		a->redis_password =
+		        cki_secret_from((const uint8_t *)url + u.password_off, u.password_len);
+	explicit_bzero(url + u.password_off, u.password_len);
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		if (held[i])
+			scrub_env_var(vars[i]);
+	if (from == NULL) {
+		cki_log_error(
+		        "upstream: a password inside the Redis URL is refused on the command "
+		        "line and in the config file; give it through CACHEKIT_REDIS_PASSWORD, "
+		        "CACHEKIT_REDIS_PASSWORD_FILE or the cachekit_redis_password "
+		        "credential");
+		return CK_ECONFIG;
+	}
+	if (a->redis_password == NULL)
+		return CK_ENOMEM;
+	a->cfg.upstream = strdup(u.display);
+	free(url);
+	return a->cfg.upstream == NULL ? CK_ENOMEM : CK_OK;
+}
+
+/* The Redis store: the password from a secret source wins over one taken from the URL. */
+static ck_err
+open_redis(agent *a)
+{
+	char why[256] = "";
+	cki_secret *pw = NULL;
+	ck_err rv = cki_secret_load("CACHEKIT_REDIS_PASSWORD", "cachekit_redis_password", &pw, why,
+	                            sizeof(why));
+	if (rv != CK_OK && rv != CK_ENOTFOUND) {
+		cki_log_error("Redis password: %s", why);
+		return CK_ECONFIG;
+	}
+	if (pw != NULL) {
+		cki_secret_free(a->redis_password);
+		a->redis_password = pw;
+	}
+	cki_redis_opts ro = {
+	        .url = a->cfg.upstream,
+	        .password = a->redis_password ? a->redis_password->data : NULL,
+	        .password_len = a->redis_password ? a->redis_password->len : 0,
+	        .connect_timeout_ms = a->cfg.timeout_ms,
+	        .breaker_failures = a->cfg.breaker_failures,
+	        .breaker_open_ms = a->cfg.breaker_open_ms,
+	};
+	rv = cki_store_redis_new(&a->store, a->loop, &ro, why, sizeof(why));
+	if (rv != CK_OK) {
+		cki_log_error("upstream %s: %s", a->cfg.upstream, why[0] ? why : ck_strerror(rv));
+		return rv == CK_ENOMEM ? rv : CK_ECONFIG;
+	}
+	return CK_OK;
+}
+
 static ck_err
 open_store(agent *a)
 {
 	char why[256] = "";
+	if (cki_redis_url_is_redis(a->cfg.upstream))
+		return open_redis(a);
 	if (strcmp(a->cfg.upstream, "memory:") == 0) {
 		ck_err rv = cki_store_memory_new(&a->store, a->loop, a->cfg.memory_limit_bytes);
 		if (rv == CK_OK && cki_loop_timer(a->loop, SWEEP_MS, on_sweep, a) == 0)
@@ -304,6 +404,8 @@ run(agent *a, int argc, char **argv)
 
 	if (cki_secmem_init(SECURE_HEAP) != CK_OK)
 		cki_log_warn("secure heap unavailable: secrets are wiped but may be swapped");
+	if (take_url_password(a) != CK_OK)
+		return EXIT_CONFIG;
 	if (load_keyring(a) != CK_OK)
 		return EXIT_CONFIG;
 	if (a->cfg.check_only) {
@@ -413,6 +515,7 @@ teardown(agent *a)
 	cki_dispatch_free(a->dispatch);
 	cki_keyring_free(a->keyring);
 	cki_secret_free(a->api_key);
+	cki_secret_free(a->redis_password);
 	cki_loop_free(a->loop);
 	cki_config_free(&a->cfg);
 }

@@ -36,7 +36,8 @@ static const opt_row rows[] = {
          "ZeroMQ endpoint to serve (default ipc:///run/cachekit/agent.sock, or "
          "ipc://$XDG_RUNTIME_DIR/cachekit/agent.sock for non-root)"},
         {"upstream", "CACHEKIT_API_URL", T_STR, OFF(upstream), "memory:", 0,
-         "where values live: memory: (embedded store) or the https:// API URL"},
+         "where values live: memory: (embedded store), the https:// API URL, or "
+         "redis://, redis+unix://, redis+cluster:// (also CACHEKIT_REDIS_URL, REDIS_URL)"},
         {"log-level", "CACHEKIT_LOG_LEVEL", T_STR, OFF(log_level), "info", 0,
          "error | warn | info | debug"},
         {"syslog", "CACHEKIT_SYSLOG", T_BOOL, OFF(log_syslog), "false", 0, "also log to syslog"},
@@ -339,7 +340,8 @@ print_help(FILE *out)
 	        "  --version                version\n"
 	        "\n"
 	        "Secrets are never flags or config-file values. They come from the environment\n"
-	        "(CACHEKIT_API_KEY, CACHEKIT_MASTER_KEY, CACHEKIT_PREVIOUS_MASTER_KEYS), from "
+	        "(CACHEKIT_API_KEY, CACHEKIT_MASTER_KEY, CACHEKIT_PREVIOUS_MASTER_KEYS,\n"
+	        "CACHEKIT_REDIS_PASSWORD), from "
 	        "files\n"
 	        "named by the same variables with a _FILE suffix (refused if group/world "
 	        "readable),\n"
@@ -378,7 +380,17 @@ cki_config_load(cki_config *cfg, int argc, char **argv, FILE *out, FILE *err, bo
 		if (rv != CK_OK)
 			return rv;
 	}
-	/* Environment. */
+	/* Environment. As cachekit-py, CACHEKIT_REDIS_URL, else REDIS_URL, selects a Redis
+	 * upstream; CACHEKIT_API_URL, read in the loop below, wins over both. */
+	static const char *const redis_vars[] = {"CACHEKIT_REDIS_URL", "REDIS_URL"};
+	for (size_t i = 0; i < 2; i++) {
+		const char *redis_url = getenv(redis_vars[i]);
+		if (redis_url == NULL || redis_url[0] == '\0')
+			continue;
+		if (set_value(cfg, find_row("upstream"), redis_url, redis_vars[i], err) != CK_OK)
+			return CK_ECONFIG;
+		break;
+	}
 	for (size_t i = 0; i < NROWS; i++) {
 		const char *v = rows[i].env ? getenv(rows[i].env) : NULL;
 		if (v == NULL || v[0] == '\0')
@@ -479,8 +491,12 @@ cki_config_validate(const cki_config *cfg, FILE *err)
 		        "cachekit-agent: endpoint path is too long for a unix socket (max 107)\n");
 		rv = CK_ECONFIG;
 	}
-	if (strcmp(cfg->upstream, "memory:") != 0 && strncmp(cfg->upstream, "https://", 8) != 0) {
-		fprintf(err, "cachekit-agent: upstream must be memory: or an https:// URL\n");
+	if (strcmp(cfg->upstream, "memory:") != 0 && strncmp(cfg->upstream, "https://", 8) != 0 &&
+	    strncmp(cfg->upstream, "redis://", 8) != 0 &&
+	    strncmp(cfg->upstream, "redis+unix://", 13) != 0 &&
+	    strncmp(cfg->upstream, "redis+cluster://", 16) != 0) {
+		fprintf(err, "cachekit-agent: upstream must be memory: or an https:// URL "
+		             "(or redis://, redis+unix://, redis+cluster://)\n");
 		rv = CK_ECONFIG;
 	}
 	if (cfg->max_attempts < 1) {

@@ -341,11 +341,12 @@ handle_set(call *c)
 	}
 	cki_put_opts po = {.ttl_s = st->ttl_s, .stale_ttl_s = st->stale_ttl_s};
 	cki_store *s = c->d->deps.store;
-	s->ops->put(s, c->key, value, len, &po, c->deadline, done_set, c);
-	/* Tracked in the order the store applies writes: an embedded store that evicts this key
-	 * for a later Set (before this one's answer is delivered) tells the tracker after this. */
+	/* Tracked before the call, in the order the store applies writes: an embedded store that
+	 * evicts this key for a later Set tells the tracker after this (and a failed Set forgets
+	 * it in done_set). */
 	bool sliding = st->sliding || cki_ns_set_match(&c->d->deps.cfg->policy.sliding_ns, c->ns);
 	cki_refresh_on_set(c->d->deps.refresh, c->key, st->ttl_s, st->stale_ttl_s, sliding);
+	s->ops->put(s, c->key, value, len, &po, c->deadline, done_set, c);
 }
 
 /* ---- delete, exists ------------------------------------------------------------------------ */

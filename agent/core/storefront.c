@@ -13,8 +13,8 @@ typedef struct storefront {
 	cki_store_ops ops; /* storefront_ops with the backend's type */
 	cki_store *backend;
 	cki_l1 *l1;
-	cki_l1 *grace;       /* stale-if-error copies (owned; NULL when off) */
-	cki_completions oom; /* answers for calls that could not start */
+	cki_l1 *grace;         /* stale-if-error copies (owned; NULL when off) */
+	cki_completions later; /* answers for calls that could not start or came too early */
 } storefront;
 
 /* What a call needs at its completion: whose callback, and which key to keep in step. */
@@ -25,6 +25,7 @@ typedef struct call {
 	cki_store_cb cb;
 	void *arg;
 	call_kind kind;
+	bool in_call; /* the backend has not returned yet: an answer now must wait for the loop */
 	/* a Set with stale-if-error on: what to keep once the store has it */
 	uint8_t *value;
 	size_t len;
@@ -90,11 +91,27 @@ keep_get(storefront *sf, const char *key, const cki_store_reply *r)
 	cki_l1_keep(sf->grace, key, r->value, r->value_len, fresh_until, fresh_until);
 }
 
+static void on_done(void *arg, const cki_store_reply *r);
+
+/* A backend that answered inside its call (against store.h) gets its answer delivered from
+ * the loop here, so every caller still sees the contract. */
+static void
+on_done_later(void *arg, const cki_store_reply *r)
+{
+	call *c = arg;
+	c->in_call = false;
+	on_done(c, r);
+}
+
 static void
 on_done(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
 	storefront *sf = c->sf;
+	if (c->in_call) {
+		cki_completions_post(&sf->later, on_done_later, c, r);
+		return;
+	}
 	cki_store_reply served;
 	if (r->err != CK_OK)
 		cki_metrics_inc(CKI_C_STORE_ERRORS);
@@ -153,7 +170,7 @@ fail_oom(storefront *sf, cki_store_cb cb, void *arg)
 	r.err = CK_ENOMEM;
 	r.message = "agent out of memory";
 	cki_metrics_inc(CKI_C_STORE_ERRORS);
-	cki_completions_post(&sf->oom, cb, arg, &r);
+	cki_completions_post(&sf->later, cb, arg, &r);
 }
 
 /* A call record, or NULL after answering CK_ENOMEM (from the loop). */
@@ -172,8 +189,11 @@ sf_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *
 	storefront *sf = of(s);
 	call_kind kind = (sf->l1 != NULL || sf->grace != NULL) ? CALL_GET : CALL_READ;
 	call *c = start(sf, kind, key, cb, arg);
-	if (c != NULL)
-		sf->backend->ops->get(sf->backend, key, deadline, on_done, c);
+	if (c == NULL)
+		return;
+	c->in_call = true;
+	sf->backend->ops->get(sf->backend, key, deadline, on_done, c);
+	c->in_call = false;
 }
 
 static void
@@ -192,7 +212,9 @@ sf_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const ck
 		c->len = len;
 		c->put = *opts;
 	}
+	c->in_call = true;
 	sf->backend->ops->put(sf->backend, key, value, len, opts, deadline, on_done, c);
+	c->in_call = false;
 }
 
 static void
@@ -200,8 +222,11 @@ sf_del(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *
 {
 	storefront *sf = of(s);
 	call *c = start(sf, CALL_WRITE, key, cb, arg);
-	if (c != NULL)
-		sf->backend->ops->del(sf->backend, key, deadline, on_done, c);
+	if (c == NULL)
+		return;
+	c->in_call = true;
+	sf->backend->ops->del(sf->backend, key, deadline, on_done, c);
+	c->in_call = false;
 }
 
 static void
@@ -209,8 +234,11 @@ sf_exists(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, voi
 {
 	storefront *sf = of(s);
 	call *c = start(sf, CALL_READ, key, cb, arg);
-	if (c != NULL)
-		sf->backend->ops->exists(sf->backend, key, deadline, on_done, c);
+	if (c == NULL)
+		return;
+	c->in_call = true;
+	sf->backend->ops->exists(sf->backend, key, deadline, on_done, c);
+	c->in_call = false;
 }
 
 static void
@@ -218,8 +246,11 @@ sf_get_ttl(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, vo
 {
 	storefront *sf = of(s);
 	call *c = start(sf, CALL_READ, key, cb, arg);
-	if (c != NULL)
-		sf->backend->ops->get_ttl(sf->backend, key, deadline, on_done, c);
+	if (c == NULL)
+		return;
+	c->in_call = true;
+	sf->backend->ops->get_ttl(sf->backend, key, deadline, on_done, c);
+	c->in_call = false;
 }
 
 /* A TTL change moves the entry's Fresh-For bound: the L1 copy's bound is wrong either way. */
@@ -229,8 +260,11 @@ sf_touch(cki_store *s, const char *key, uint32_t ttl_s, uint64_t deadline, cki_s
 {
 	storefront *sf = of(s);
 	call *c = start(sf, CALL_WRITE, key, cb, arg);
-	if (c != NULL)
-		sf->backend->ops->touch(sf->backend, key, ttl_s, deadline, on_done, c);
+	if (c == NULL)
+		return;
+	c->in_call = true;
+	sf->backend->ops->touch(sf->backend, key, ttl_s, deadline, on_done, c);
+	c->in_call = false;
 }
 
 static void
@@ -239,8 +273,11 @@ sf_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t deadline, cki
 {
 	storefront *sf = of(s);
 	call *c = start(sf, CALL_READ, key, cb, arg);
-	if (c != NULL)
-		sf->backend->ops->lock(sf->backend, key, lease_ms, deadline, on_done, c);
+	if (c == NULL)
+		return;
+	c->in_call = true;
+	sf->backend->ops->lock(sf->backend, key, lease_ms, deadline, on_done, c);
+	c->in_call = false;
 }
 
 static void
@@ -249,8 +286,11 @@ sf_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadline,
 {
 	storefront *sf = of(s);
 	call *c = start(sf, CALL_READ, key, cb, arg);
-	if (c != NULL)
-		sf->backend->ops->unlock(sf->backend, key, lock_id, deadline, on_done, c);
+	if (c == NULL)
+		return;
+	c->in_call = true;
+	sf->backend->ops->unlock(sf->backend, key, lock_id, deadline, on_done, c);
+	c->in_call = false;
 }
 
 static void
@@ -258,8 +298,11 @@ sf_health(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	storefront *sf = of(s);
 	call *c = start(sf, CALL_READ, NULL, cb, arg);
-	if (c != NULL)
-		sf->backend->ops->health(sf->backend, deadline, on_done, c);
+	if (c == NULL)
+		return;
+	c->in_call = true;
+	sf->backend->ops->health(sf->backend, deadline, on_done, c);
+	c->in_call = false;
 }
 
 static void
@@ -278,7 +321,7 @@ sf_destroy(cki_store *s)
 		return;
 	/* The backend answers everything it holds, through on_done, which frees each call. */
 	sf->backend->ops->destroy(sf->backend);
-	cki_completions_flush(&sf->oom);
+	cki_completions_flush(&sf->later);
 	cki_l1_free(sf->grace);
 	free(sf);
 }
@@ -317,7 +360,7 @@ cki_storefront_new(cki_store **out, cki_store *backend, cki_loop *loop, cki_l1 *
 	sf->base.ops = &sf->ops;
 	sf->backend = backend;
 	sf->l1 = l1;
-	cki_completions_init(&sf->oom, loop);
+	cki_completions_init(&sf->later, loop);
 	*out = &sf->base;
 	return CK_OK;
 }

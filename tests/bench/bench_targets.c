@@ -239,6 +239,48 @@ redis_close(void *ctx)
 	redisFree(ctx);
 }
 
+/* ---- one request per connection: a short-lived process (the process spawn not counted) ---- */
+
+static void *
+once_open(const bench_args *a)
+{
+	return (void *)a;
+}
+
+static void
+once_close(void *ctx)
+{
+	(void)ctx;
+}
+
+static int
+agent_get_once(void *ctx, const bench_args *a, int i)
+{
+	ck_client *c = agent_open(a);
+	int rv;
+
+	(void)ctx;
+	if (c == NULL)
+		return -1;
+	rv = agent_get_with(c, a, false);
+	ck_client_close(c);
+	return rv;
+}
+
+static int
+redis_get_once(void *ctx, const bench_args *a, int i)
+{
+	redisContext *r = redis_open(a);
+	int rv;
+
+	(void)ctx;
+	if (r == NULL)
+		return -1;
+	rv = redis_get(r, a, i);
+	redisFree(r);
+	return rv;
+}
+
 /* ---- direct libcurl per process: the in-process SDK model --------------------------------------
  */
 /* endpoint = API base URL; CK_BENCH_CA, CK_BENCH_RESOLVE, CK_BENCH_API_KEY from the environment. */
@@ -348,5 +390,9 @@ const bench_target bench_targets[] = {
          zmq_close_},
         {"redis-get", "Redis GET over a unix socket (hiredis)", redis_prepare, redis_open,
          redis_get, redis_close},
+        {"agent-get-once", "open the stub, one Get, close (a one-request process)",
+         agent_prepare, once_open, agent_get_once, once_close},
+        {"redis-get-once", "connect to Redis, one GET, disconnect (a one-request process)",
+         redis_prepare, once_open, redis_get_once, once_close},
 };
 const size_t bench_ntargets = sizeof(bench_targets) / sizeof(bench_targets[0]);

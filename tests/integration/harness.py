@@ -51,7 +51,7 @@ class Agent:
         self.args = list(args)
         self.env = dict(os.environ)
         for k in list(self.env):
-            if k.startswith("CACHEKIT_"):
+            if k.startswith("CACHEKIT_") or k == "REDIS_URL":
                 del self.env[k]
         self.env.update(env or {})
         self.log_path = os.path.join(self.dir, "agent.log")

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/http/breaker.h"
+#include "store/breaker.h"
 #include "cachekit/errors.h"
 #include "store/http/http_request.h"
 #include "store/http/http_response.h"

@@ -17,6 +17,7 @@ extern char **environ;
 static void
 clear_cachekit_env(void)
 {
+	unsetenv("REDIS_URL"); /* cachekit-py's fallback Redis setting selects an upstream too */
 	for (;;) {
 		char name[256] = "";
 		for (char **e = environ; *e != NULL; e++) {
@@ -571,6 +572,36 @@ test_validate_endpoint(void)
 }
 
 static void
+test_redis_url_variables_select_the_upstream(void)
+{
+	clear_cachekit_env();
+	cki_config cfg;
+	capture cap;
+	bool exit_now;
+	char msg[512];
+	setenv("REDIS_URL", "redis://fallback:6379", 1);
+	CU_ASSERT_EQUAL(load(&cfg, &cap, &exit_now, 1, ARGV(NULL)), CK_OK);
+	CU_ASSERT_STRING_EQUAL(cfg.upstream, "redis://fallback:6379");
+	CU_ASSERT_EQUAL(validate(&cfg, msg, sizeof(msg)), CK_OK);
+	release(&cfg, &cap);
+	setenv("CACHEKIT_REDIS_URL", "redis+cluster://a:7000,b:7001", 1);
+	CU_ASSERT_EQUAL(load(&cfg, &cap, &exit_now, 1, ARGV(NULL)), CK_OK);
+	CU_ASSERT_STRING_EQUAL(cfg.upstream, "redis+cluster://a:7000,b:7001");
+	CU_ASSERT_EQUAL(validate(&cfg, msg, sizeof(msg)), CK_OK);
+	release(&cfg, &cap);
+	setenv("CACHEKIT_API_URL", "https://api.cachekit.io", 1);
+	CU_ASSERT_EQUAL(load(&cfg, &cap, &exit_now, 1, ARGV(NULL)), CK_OK);
+	CU_ASSERT_STRING_EQUAL(cfg.upstream, "https://api.cachekit.io");
+	release(&cfg, &cap);
+	CU_ASSERT_EQUAL(load(&cfg, &cap, &exit_now, 3, ARGV("--upstream", "redis+unix:///r.sock")),
+	                CK_OK);
+	CU_ASSERT_STRING_EQUAL(cfg.upstream, "redis+unix:///r.sock");
+	CU_ASSERT_EQUAL(validate(&cfg, msg, sizeof(msg)), CK_OK);
+	release(&cfg, &cap);
+	clear_cachekit_env();
+}
+
+static void
 test_validate_upstream_level_and_limits(void)
 {
 	cki_config cfg;
@@ -662,6 +693,8 @@ test_list_contains(void)
 
 static CU_TestInfo tests[] = {
         {"defaults", test_defaults},
+        {"CACHEKIT_REDIS_URL and REDIS_URL select a Redis upstream",
+         test_redis_url_variables_select_the_upstream},
         {"default endpoint follows XDG_RUNTIME_DIR", test_default_endpoint_follows_xdg_runtime_dir},
         {"an INI file sets values", test_ini_file_sets_values},
         {"INI keys may use underscores", test_ini_keys_may_use_underscores},

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The upstream circuit breaker of store_http: after `threshold` consecutive transient failures
+ * The upstream circuit breaker shared by the network stores (store_http per API, store_redis
+ * per node): after `threshold` consecutive transient failures
  * (each counted once an operation has used up its retries) the circuit opens and every
  * operation fails fast; after `open_ms` exactly one half-open probe is let through; its
  * success closes the circuit, its failure opens it again. Pure state, no I/O, no clock of its

@@ -4,7 +4,7 @@
  * While half-open the probe is in flight and everything else is still rejected, so a dead
  * upstream sees one request per open period, not a burst.
  */
-#include "store/http/breaker.h"
+#include "store/breaker.h"
 
 void
 cki_breaker_init(cki_breaker *b, uint32_t threshold, uint32_t open_ms)
