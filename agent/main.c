@@ -16,6 +16,7 @@
 #include "cachekit/version.h"
 #include "config/config.h"
 #include "core/dispatch.h"
+#include "core/nearver.h"
 #include "crypto/keyring.h"
 #include "core/locks.h"
 #include "base/log.h"
@@ -45,6 +46,7 @@ typedef struct agent {
 	cki_l1 *l1;
 	cki_flight *flight;
 	cki_dispatch *dispatch;
+	cki_nearver *nearver;
 	cki_server *server;
 	cki_keyring *keyring;
 	cki_secret *api_key;
@@ -300,6 +302,14 @@ run(agent *a, int argc, char **argv)
 		                           : EXIT_RUNTIME;
 	}
 	cki_dispatch_set_reply(a->dispatch, cki_server_sink(a->server));
+	/* The stubs' near caches stay coherent through this table; without it they keep nothing. */
+	if (strncmp(a->cfg.endpoint, "ipc://", 6) == 0 &&
+	    cki_nearver_open(&a->nearver, cki_endpoint_path(a->cfg.endpoint), why, sizeof(why)) !=
+	            CK_OK)
+		cki_log_warn(
+		        "near-cache version table unavailable (%s): stub near caches stay empty",
+		        why);
+	cki_dispatch_set_nearver(a->dispatch, a->nearver);
 
 	signal_loop = a->loop;
 	struct sigaction sa = {0};
@@ -323,6 +333,7 @@ static void
 teardown(agent *a)
 {
 	cki_server_free(a->server, 1000);
+	cki_nearver_close(a->nearver); /* epoch 0: every stub's near copy is dropped */
 	if (a->locks != NULL && !a->locks_released)
 		cki_locks_shutdown(a->locks);
 	if (a->store != NULL)

@@ -17,12 +17,14 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "crypto/seal.h"
+#include "core/nearver.h"
 
 typedef Cachekit__Agent__V1__Response resp_t;
 
 struct cki_dispatch {
 	cki_dispatch_deps deps;
 	cki_reply_sink reply;
+	cki_nearver *nearver; /* NULL: no version table, stubs keep no near copies */
 	size_t inflight;
 	uint64_t inflight_bytes; /* Set values held by calls in progress */
 };
@@ -40,6 +42,7 @@ typedef struct call {
 	char ns[CKI_NAMESPACE_MAX + 1]; /* namespace of key ("default" when none) */
 	uint8_t *owned;                 /* sealed value handed to the store; freed at the end */
 	uint64_t held_bytes;            /* counted in inflight_bytes until the reply */
+	uint64_t near_ver;              /* Get: key's version-table slot before the read began */
 } call;
 
 ck_err
@@ -57,6 +60,12 @@ void
 cki_dispatch_set_reply(cki_dispatch *d, cki_reply_sink sink)
 {
 	d->reply = sink;
+}
+
+void
+cki_dispatch_set_nearver(cki_dispatch *d, cki_nearver *v)
+{
+	d->nearver = v;
 }
 
 void
@@ -147,6 +156,16 @@ check_secure(call *c, bool secure)
 	return true;
 }
 
+/* A write, delete or TTL change of c->key has completed (or failed, and may have happened):
+ * later Gets must not join a read that began before it, and every stub's near copy of the key
+ * becomes stale. Runs before the reply is sent. */
+static void
+key_written(call *c)
+{
+	cki_flight_forget(c->d->deps.flight, c->key);
+	cki_nearver_bump(c->d->nearver, c->key);
+}
+
 /* Sealed values in envelope namespaces are LZ4 envelopes inside (AAD flag "True"). */
 static bool
 uses_envelope(const call *c)
@@ -195,6 +214,8 @@ done_get(void *arg, const cki_store_reply *r)
 		res.value.len = r->value_len;
 	}
 	if (res.found) {
+		res.near_epoch = cki_nearver_epoch(c->d->nearver);
+		res.near_version = c->near_ver;
 		cki_metrics_inc(CKI_C_GET_HITS);
 		res.freshness = (Cachekit__Agent__V1__Freshness)r->freshness;
 		res.fresh_for_ms = r->fresh_for_ms;
@@ -219,7 +240,9 @@ static void
 done_get_from_store(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
-	cki_l1_put(c->d->deps.l1, c->key, r);
+	/* A write that completed during the read may have been missed by it: keep it out of L1. */
+	if (cki_nearver_read(c->d->nearver, c->key) == c->near_ver)
+		cki_l1_put(c->d->deps.l1, c->key, r);
 	done_get(c, r);
 }
 
@@ -233,6 +256,8 @@ handle_get(call *c)
 		return;
 	cki_dispatch_deps *deps = &c->d->deps;
 	cki_store_reply hit;
+	/* Before the read: a write that completes after this point moves the slot past it. */
+	c->near_ver = cki_nearver_read(c->d->nearver, c->key);
 	if (cki_l1_get(deps->l1, c->key, &hit)) {
 		cki_metrics_inc(CKI_C_L1_HITS);
 		done_get(c, &hit);
@@ -249,6 +274,7 @@ static void
 done_set(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
+	key_written(c);
 	if (r->err != CK_OK) {
 		finish_store_error(c, r);
 		return;
@@ -315,6 +341,7 @@ static void
 done_delete(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
+	key_written(c);
 	if (r->err != CK_OK) {
 		finish_store_error(c, r);
 		return;
@@ -397,6 +424,7 @@ static void
 done_refresh_ttl(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
+	key_written(c);
 	if (r->err != CK_OK) {
 		finish_store_error(c, r);
 		return;

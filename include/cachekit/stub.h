@@ -38,11 +38,18 @@ typedef struct ck_client_opts {
 	uint32_t timeout_ms;
 	/* Default namespace for every call, or NULL. Copied. */
 	const char *ns;
+	/* Bytes of the in-process near cache; 0 = off (docs/near-cache.md). A hit is served
+	 * without leaving the process, and never after a Set, Delete or RefreshTtl of the key
+	 * through the agent has returned to any process on the host. */
+	size_t near_cache_bytes;
+	/* Longest life of a near copy in ms; 0 = 60000. Copies also end with the value's
+	 * Fresh-For (its TTL). */
+	uint32_t near_cache_max_ms;
 } ck_client_opts;
 
-#define CK_CLIENT_OPTS_INIT   \
-	{                     \
-		NULL, 0, NULL \
+#define CK_CLIENT_OPTS_INIT         \
+	{                           \
+		NULL, 0, NULL, 0, 0 \
 	}
 
 /* Per-call options shared by every operation. NULL pointer = all defaults. */
@@ -199,6 +206,20 @@ typedef struct ck_stats {
 /* CK_OK: *out owns every counter the agent reports, sorted by name. */
 CK_API CK_NODISCARD ck_err ck_stats_get(ck_client *c, const ck_call_opts *opts, ck_stats **out);
 CK_API void ck_stats_free(ck_stats *s);
+
+/* Counters of a client's near cache (all 0 when it is off). Reset in a forked child. */
+typedef struct ck_near_stats {
+	uint64_t hits;          /* Gets answered inside the process */
+	uint64_t misses;        /* Gets that went to the agent */
+	uint64_t invalidations; /* copies found stale (a write through the agent, a new agent) */
+	uint64_t expirations;   /* copies past min(Fresh-For, near_cache_max_ms) */
+	uint64_t evictions;     /* copies dropped for the byte bound */
+	uint64_t entries;       /* copies held now */
+	uint64_t bytes;         /* bytes held now, bookkeeping included */
+} ck_near_stats;
+
+/* Fills *out. CK_EINVAL for NULL arguments. */
+CK_API CK_NODISCARD ck_err ck_client_near_stats(ck_client *c, ck_near_stats *out);
 
 /* The message the agent attached to the last failed call of this client ("" if none).
  * Valid until the next call on c. */

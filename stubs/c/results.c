@@ -46,6 +46,8 @@ get_result(const Cachekit__Agent__V1__GetResult *r, cki_reply *out)
 	out->flag = r->found;
 	if (!r->found)
 		return CK_OK;
+	out->near_epoch = r->near_epoch;
+	out->near_version = r->near_version;
 	if (r->value.len > CKI_STUB_MAX_VALUE)
 		return CK_EPROTO;
 	if ((v = calloc(1, sizeof(*v))) == NULL)

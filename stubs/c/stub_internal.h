@@ -67,6 +67,8 @@ typedef struct cki_reply {
 	ck_lock *lock;
 	ck_health *health;
 	ck_stats *stats;
+	uint64_t near_epoch;   /* get: the reply's version-table epoch (0: keep no copy) */
+	uint64_t near_version; /* get: the key's slot counter before the agent's read */
 } cki_reply;
 
 /* Decodes frame as the reply to the call with request id `id` that expects `kind`, exactly as
@@ -95,6 +97,10 @@ struct Cachekit__Agent__V1__Response;
 CK_NODISCARD ck_err cki_exchange(ck_client *c, const ck_call_opts *co,
                                  struct Cachekit__Agent__V1__Request *req, cki_reply_kind kind,
                                  cki_reply *out);
+
+/* transport.c: the client's near cache (NULL when off) and default namespace (NULL: none). */
+struct cki_near *cki_client_near(ck_client *c);
+const char *cki_client_ns(const ck_client *c);
 
 /* results.c: copies the `kind` result of rsp, an OK Response whose result is that kind, into
  * out (see cki_reply for which fields). CK_EPROTO for a result the stub refuses (oversized

@@ -22,6 +22,7 @@
 #include <zmq.h>
 
 #include "cachekit/agent/v1/agent.pb-c.h"
+#include "near.h"
 #include "stub_internal.h"
 
 typedef Cachekit__Agent__V1__Request Request;
@@ -51,6 +52,7 @@ struct ck_client {
 	uint64_t dropped_stale;     /* replies whose id matched no waiting call */
 	uint64_t dropped_malformed; /* frames that were not a Response */
 	char last_message[LAST_MESSAGE_CAP];
+	cki_near *near; /* NULL: near cache off */
 };
 
 static int64_t
@@ -154,6 +156,10 @@ ck_client_open(ck_client **out, const ck_client_opts *opts)
 		rv = CK_ENOMEM;
 		goto out;
 	}
+	if (opts->near_cache_bytes > 0 &&
+	    (rv = cki_near_new(&c->near, c->endpoint, opts->near_cache_bytes,
+	                       opts->near_cache_max_ms)) != CK_OK)
+		goto out;
 	c->owner_pid = getpid();
 	c->next_id = random_seed();
 	*out = c;
@@ -191,6 +197,7 @@ ck_client_close(ck_client *c)
 		while (zmq_ctx_term(c->zctx) != 0 && errno == EINTR)
 			;
 	}
+	cki_near_free(c->near);
 	free(c->endpoint);
 	free(c->ns);
 	free(c);
@@ -201,6 +208,30 @@ ck_client_set_timeout(ck_client *c, uint32_t timeout_ms)
 {
 	if (c != NULL)
 		c->timeout_ms = timeout_ms != 0 ? timeout_ms : c->open_timeout_ms;
+}
+
+cki_near *
+cki_client_near(ck_client *c)
+{
+	return c->near;
+}
+
+const char *
+cki_client_ns(const ck_client *c)
+{
+	return c->ns;
+}
+
+ck_err
+ck_client_near_stats(ck_client *c, ck_near_stats *out)
+{
+	if (c == NULL || out == NULL)
+		return CK_EINVAL;
+	if (c->near == NULL)
+		memset(out, 0, sizeof(*out));
+	else
+		cki_near_stats(c->near, out);
+	return CK_OK;
 }
 
 const char *
