@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, Optional, Union
 
-from . import _transport
+from . import _near, _transport
 from . import agent_pb2 as pb
 from .errors import (
     EBADHANDLE,
@@ -119,6 +119,39 @@ class _Base:
     _timeout: float
     _namespace: Optional[str]
 
+    _near: Optional[_near.NearCache] = None
+
+    def _init_near(self, endpoint: str, near_cache_bytes: int, near_cache_max_ms: int) -> None:
+        if near_cache_bytes:
+            _u32("near_cache_max_ms", near_cache_max_ms)
+            if isinstance(near_cache_bytes, bool) or not isinstance(near_cache_bytes, int) \
+                    or near_cache_bytes < 0:
+                raise InvalidArgument(EINVAL, "near_cache_bytes must be a non-negative int")
+            self._near = _near.NearCache(endpoint, near_cache_bytes, near_cache_max_ms)
+
+    def near_stats(self) -> Dict[str, int]:
+        """Counters of this client's near cache (hits, misses, invalidations, expirations,
+        evictions, entries, bytes); all 0 when it is off."""
+        if self._near is None:
+            return dict(hits=0, misses=0, invalidations=0, expirations=0, evictions=0,
+                        entries=0, bytes=0)
+        return self._near.stats()
+
+    def _near_probe(self, key, secure, namespace, entry: bool):
+        """(answer, probe): answer is the near copy (bytes or Entry) or None; probe is what
+        _op_get needs to keep the agent's answer, or None when the cache is off."""
+        if self._near is None or not isinstance(key, str):
+            return None, None
+        ns = self._namespace if namespace is None else namespace
+        lookup, sk = self._near.key_of(ns or None, key, bool(secure))
+        hit = self._near.get(lookup)
+        if hit is None:
+            return None, (lookup, sk)
+        value, left_ms = hit
+        if not entry:
+            return value, None
+        return Entry(value=value, freshness="fresh", fresh_for_ms=left_ms, refresh_due=False), None
+
     def _init_options(self, timeout: Optional[float], namespace: Optional[str]) -> None:
         self._timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
         _transport.deadline_ms(self._timeout)  # validates
@@ -167,15 +200,19 @@ class _Base:
 
     # ---- operations: request + reply reader ------------------------------------------
 
-    def _op_get(self, key, secure, timeout, namespace, entry: bool) -> _Op:
+    def _op_get(self, key, secure, timeout, namespace, entry: bool, probe=None) -> _Op:
         req, t = self._request(timeout, namespace)
         req.get.key = _check_key("key", key)
         req.get.secure = bool(secure)
+        near = self._near
 
         def read(resp):
             r = _result(resp, "get")
             if not r.found:
                 return None
+            if probe is not None and near is not None:
+                near.put(probe[0], probe[1], r.value, r.near_epoch, r.near_version,
+                         r.fresh_for_ms, r.freshness == pb.FRESHNESS_STALE, r.refresh_due)
             if not entry:
                 return r.value
             return Entry(
@@ -307,9 +344,13 @@ class Client(_Base):
         endpoint: Optional[str] = None,
         timeout: float = DEFAULT_TIMEOUT,
         namespace: Optional[str] = None,
+        *,
+        near_cache_bytes: int = 0,
+        near_cache_max_ms: int = 0,
     ) -> None:
         self._init_options(timeout, namespace)
         self._shared = _transport.SharedSync(_transport.resolve_endpoint(endpoint))
+        self._init_near(self._shared.endpoint, near_cache_bytes, near_cache_max_ms)
 
     @property
     def endpoint(self) -> str:
@@ -324,6 +365,8 @@ class Client(_Base):
     def close(self) -> None:
         """Closes the socket of every view of this client. Later calls raise AgentUnreachable."""
         self._shared.close()
+        if self._near is not None:
+            self._near.close()
 
     def __enter__(self) -> "Client":
         return self
@@ -336,11 +379,17 @@ class Client(_Base):
 
     def get(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[bytes]:
         """The value of key, or None on a miss."""
-        return self._run(self._op_get(key, secure, timeout, namespace, entry=False))
+        hit, probe = self._near_probe(key, secure, namespace, entry=False)
+        if hit is not None:
+            return hit
+        return self._run(self._op_get(key, secure, timeout, namespace, entry=False, probe=probe))
 
     def get_entry(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[Entry]:
         """The value of key with its freshness, or None on a miss."""
-        return self._run(self._op_get(key, secure, timeout, namespace, entry=True))
+        hit, probe = self._near_probe(key, secure, namespace, entry=True)
+        if hit is not None:
+            return hit
+        return self._run(self._op_get(key, secure, timeout, namespace, entry=True, probe=probe))
 
     def set(
         self,
