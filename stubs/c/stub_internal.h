@@ -98,6 +98,24 @@ CK_NODISCARD ck_err cki_exchange(ck_client *c, const ck_call_opts *co,
                                  struct Cachekit__Agent__V1__Request *req, cki_reply_kind kind,
                                  cki_reply *out);
 
+/* transport.c, for async.c: sends req (id, deadline and namespace filled in as cki_exchange
+ * does) without waiting; *id and *deadline (CLOCK_MONOTONIC ms) say what to wait for.
+ * CK_EOVERLOAD when the socket's queue is full, CK_ECONNECT, CK_EINVAL, CK_ENOMEM. */
+CK_NODISCARD ck_err cki_submit(ck_client *c, const ck_call_opts *co,
+                               struct Cachekit__Agent__V1__Request *req, uint64_t *id,
+                               int64_t *deadline);
+/* The connected socket (opened if needed), or NULL (ck_client_last_message says why). */
+void *cki_client_socket(ck_client *c);
+void cki_client_set_message(ck_client *c, const char *msg);
+/* Where the client's async state lives (async.c owns what it points to). */
+struct cki_async **cki_client_async(ck_client *c);
+
+/* async.c, for transport.c: requests in flight (0 for NULL); forgetting them without callbacks
+ * (the child after fork); running them with CK_ESHUTDOWN and freeing the state (close). */
+size_t cki_async_pending(const struct cki_async *a);
+void cki_async_forget(struct cki_async *a);
+void cki_async_free(ck_client *c);
+
 /* transport.c: the client's near cache (NULL when off) and default namespace (NULL: none). */
 struct cki_near *cki_client_near(ck_client *c);
 const char *cki_client_ns(const ck_client *c);

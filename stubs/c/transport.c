@@ -52,7 +52,8 @@ struct ck_client {
 	uint64_t dropped_stale;     /* replies whose id matched no waiting call */
 	uint64_t dropped_malformed; /* frames that were not a Response */
 	char last_message[LAST_MESSAGE_CAP];
-	cki_near *near; /* NULL: near cache off */
+	cki_near *near;          /* NULL: near cache off */
+	struct cki_async *async; /* requests in flight of the asynchronous API (async.c) */
 };
 
 static int64_t
@@ -180,6 +181,7 @@ abandon_inherited(ck_client *c)
 	c->sock = NULL;
 	c->zctx = NULL;
 	c->reset_socket = false;
+	cki_async_forget(c->async);
 	c->owner_pid = getpid();
 	c->next_id = random_seed();
 }
@@ -191,6 +193,7 @@ ck_client_close(ck_client *c)
 		return;
 	if (c->owner_pid != getpid())
 		abandon_inherited(c);
+	cki_async_free(c); /* runs what is in flight with CK_ESHUTDOWN */
 	if (c->sock != NULL)
 		zmq_close(c->sock);
 	if (c->zctx != NULL) {
@@ -208,6 +211,12 @@ ck_client_set_timeout(ck_client *c, uint32_t timeout_ms)
 {
 	if (c != NULL)
 		c->timeout_ms = timeout_ms != 0 ? timeout_ms : c->open_timeout_ms;
+}
+
+struct cki_async **
+cki_client_async(ck_client *c)
+{
+	return &c->async;
 }
 
 cki_near *
@@ -418,6 +427,73 @@ decode_reply(const uint8_t *data, size_t size, uint64_t id, cki_reply_kind kind,
 	return CKI_REPLY_DONE;
 }
 
+/* Fills in req's id, deadline and namespace and packs it into a new buffer (*buf, *len). */
+static ck_err
+prepare(ck_client *c, const ck_call_opts *co, Request *req, uint32_t timeout, uint8_t **buf,
+        size_t *len)
+{
+	const char *ns = co != NULL && co->ns != NULL ? co->ns : c->ns;
+
+	if (ns != NULL && strlen(ns) > CKI_STUB_MAX_NS)
+		return CK_EINVAL;
+	do
+		req->id = c->next_id++;
+	while (req->id == 0); /* 0 is what an absent id decodes to */
+	req->deadline_ms = timeout;
+	req->namespace_ = (char *)(ns != NULL ? ns : "");
+	*len = cachekit__agent__v1__request__get_packed_size(req);
+	*buf = malloc(*len);
+	if (*buf != NULL)
+		cachekit__agent__v1__request__pack(req, *buf);
+	req->namespace_ = NULL;
+	return *buf != NULL ? CK_OK : CK_ENOMEM;
+}
+
+ck_err
+cki_submit(ck_client *c, const ck_call_opts *co, Request *req, uint64_t *id, int64_t *deadline)
+{
+	uint32_t timeout = call_timeout(c, co);
+	uint8_t *buf = NULL;
+	size_t len;
+	ck_err rv;
+
+	c->last_message[0] = '\0';
+	if ((rv = ensure_socket(c)) != CK_OK)
+		return rv;
+	*deadline = now_ms() + timeout;
+	if ((rv = prepare(c, co, req, timeout, &buf, &len)) != CK_OK)
+		return rv;
+	if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0) {
+		rv = errno == EAGAIN ? CK_EOVERLOAD : CK_ECONNECT;
+		set_message(c, rv == CK_EOVERLOAD ? "the socket's send queue is full"
+		                                  : zmq_strerror(errno));
+	}
+	*id = req->id;
+	free(buf);
+	return rv;
+}
+
+void *
+cki_client_socket(ck_client *c)
+{
+	if (ensure_socket(c) != CK_OK)
+		return NULL;
+	return c->sock;
+}
+
+void
+cki_client_set_message(ck_client *c, const char *msg)
+{
+	set_message(c, msg);
+}
+
+char *
+cki_client_message_buf(ck_client *c, size_t *cap)
+{
+	*cap = sizeof(c->last_message);
+	return c->last_message;
+}
+
 ck_err
 cki_exchange(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind kind,
              cki_reply *out)
@@ -434,24 +510,19 @@ cki_exchange(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind 
 	memset(out, 0, sizeof(*out));
 	zmq_msg_init(&msg);
 	c->last_message[0] = '\0';
+	if (cki_async_pending(c->async) > 0) {
+		set_message(c, "asynchronous requests are in flight on this client");
+		rv = CK_EBUSY;
+		goto out;
+	}
 	if (ns != NULL && strlen(ns) > CKI_STUB_MAX_NS) {
 		rv = CK_EINVAL;
 		goto out;
 	}
 	if ((rv = ensure_socket(c)) != CK_OK)
 		goto out;
-	do
-		req->id = c->next_id++;
-	while (req->id == 0); /* 0 is what an absent id decodes to */
-	req->deadline_ms = timeout;
-	req->namespace_ = (char *)(ns != NULL ? ns : "");
-
-	len = cachekit__agent__v1__request__get_packed_size(req);
-	if ((buf = malloc(len)) == NULL) {
-		rv = CK_ENOMEM;
+	if ((rv = prepare(c, co, req, timeout, &buf, &len)) != CK_OK)
 		goto out;
-	}
-	cachekit__agent__v1__request__pack(req, buf);
 	if ((rv = send_frame(c, buf, len, deadline)) != CK_OK) {
 		no_reply = true;
 		goto out;
