@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "crypto/seal.h"
+#include "core/batch.h"
 #include "core/nearver.h"
 
 typedef Cachekit__Agent__V1__Response resp_t;
@@ -43,7 +44,20 @@ typedef struct call {
 	uint8_t *owned;                 /* sealed value handed to the store; freed at the end */
 	uint64_t held_bytes;            /* counted in inflight_bytes until the reply */
 	uint64_t near_ver;              /* Get: key's version-table slot before the read began */
+	struct batch_call *batch;       /* an item of this batch (req is then a borrowed shell) */
+	size_t batch_index;
 } call;
+
+/* A MultiGet or MultiSet between its arrival and its reply: its items run as calls. */
+typedef struct batch_call {
+	cki_reply_to to;
+	cki_request *req;
+	cki_batch *answers;
+	size_t remaining; /* items not yet answered, plus one while items are being started */
+	bool is_get;
+} batch_call;
+
+static void batch_item_done(cki_dispatch *d, batch_call *b, size_t i, const resp_t *resp);
 
 ck_err
 cki_dispatch_new(cki_dispatch **out, const cki_dispatch_deps *deps)
@@ -96,11 +110,16 @@ finish(call *c, resp_t *resp)
 		resp->message = (char *)"";
 	if (resp->status != CK_OK)
 		cki_metrics_inc(CKI_C_ERRORS);
-	d->reply.send(d->reply.arg, &c->to, resp);
 	cki_metrics_observe(c->op, cki_now_us() - c->started_us);
 	d->inflight--;
 	d->inflight_bytes -= c->held_bytes;
-	cki_request_free(c->req);
+	if (c->batch != NULL) {
+		batch_item_done(d, c->batch, c->batch_index, resp);
+		free(c->req); /* a shell around the batch request's item */
+	} else {
+		d->reply.send(d->reply.arg, &c->to, resp);
+		cki_request_free(c->req);
+	}
 	free(c->owned);
 	free(c);
 }
@@ -610,6 +629,83 @@ handle_stats(call *c)
 	free(l.names);
 }
 
+/* ---- batches ------------------------------------------------------------------------------ */
+
+static void
+batch_item_done(cki_dispatch *d, batch_call *b, size_t i, const resp_t *resp)
+{
+	if (resp != NULL)
+		cki_batch_put(b->answers, i, resp);
+	if (--b->remaining > 0)
+		return;
+	cki_batch_send(b->answers, &d->reply, &b->to, b->req->id, b->is_get);
+	cki_request_free(b->req);
+	free(b);
+}
+
+/* Runs each item as its own call (L1, single-flight, the store: all concurrently); the reply
+ * goes out when the last one answers. */
+static void
+handle_batch(cki_dispatch *d, const cki_reply_to *to, const cki_peer *peer, cki_request *req)
+{
+	bool is_get = req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_GET;
+	size_t n = is_get ? req->multi_get->n_items : req->multi_set->n_items;
+	batch_call *b = calloc(1, sizeof(*b));
+	if (b == NULL || (b->answers = cki_batch_new(n)) == NULL) {
+		free(b);
+		cki_reply_status(&d->reply, to, req->id, CK_ENOMEM, "agent out of memory");
+		cki_request_free(req);
+		return;
+	}
+	b->to = *to;
+	b->req = req;
+	b->is_get = is_get;
+	b->remaining = n + 1;
+	const cki_config *cfg = d->deps.cfg;
+	uint32_t budget = req->deadline_ms ? req->deadline_ms : cfg->timeout_ms;
+	if (budget > cfg->max_deadline_ms)
+		budget = cfg->max_deadline_ms;
+	for (size_t i = 0; i < n; i++) {
+		cki_request *shell = calloc(1, sizeof(*shell));
+		call *c = shell ? calloc(1, sizeof(*c)) : NULL;
+		if (c == NULL) {
+			resp_t oom = CACHEKIT__AGENT__V1__RESPONSE__INIT;
+			oom.status = CK_ENOMEM;
+			oom.message = (char *)"agent out of memory";
+			free(shell);
+			batch_item_done(d, b, i, &oom);
+			continue;
+		}
+		cachekit__agent__v1__request__init(shell);
+		shell->id = req->id;
+		shell->deadline_ms = req->deadline_ms;
+		shell->namespace_ = req->namespace_;
+		c->d = d;
+		c->to = *to;
+		c->peer = *peer;
+		c->req = shell;
+		c->batch = b;
+		c->batch_index = i;
+		c->started_us = cki_now_us();
+		c->deadline = c->started_us / 1000 + budget;
+		d->inflight++;
+		if (is_get) {
+			shell->op_case = CACHEKIT__AGENT__V1__REQUEST__OP_GET;
+			shell->get = req->multi_get->items[i];
+			c->op = CKI_OP_GET;
+			handle_get(c);
+		} else {
+			shell->op_case = CACHEKIT__AGENT__V1__REQUEST__OP_SET;
+			shell->set = req->multi_set->items[i];
+			c->held_bytes = shell->set->value.len;
+			d->inflight_bytes += c->held_bytes;
+			c->op = CKI_OP_SET;
+			handle_set(c);
+		}
+	}
+	batch_item_done(d, b, n, NULL); /* every item started: drop the guard */
+}
+
 /* ---- entry -------------------------------------------------------------------------------- */
 
 void
@@ -619,7 +715,23 @@ cki_dispatch_handle(void *arg, const cki_reply_to *to, const cki_peer *peer, cki
 	/* Bounded memory under a flood (or a stuck upstream): refuse, do not queue. */
 	uint64_t bytes =
 	        req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_SET ? req->set->value.len : 0;
-	if (d->inflight >= d->deps.cfg->max_inflight ||
+	size_t items = 1;
+	if (req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_GET)
+		items = req->multi_get->n_items;
+	if (req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_SET) {
+		items = req->multi_set->n_items;
+		for (size_t i = 0; i < items; i++)
+			bytes += req->multi_set->items[i]->value.len;
+	}
+	if (items > CKI_BATCH_MAX) {
+		char m[96];
+		snprintf(m, sizeof(m), "a batch holds at most %d items, not %zu", CKI_BATCH_MAX,
+		         items);
+		cki_reply_status(&d->reply, to, req->id, CK_EINVAL, m);
+		cki_request_free(req);
+		return;
+	}
+	if (d->inflight + items > d->deps.cfg->max_inflight ||
 	    (bytes > 0 && d->inflight_bytes + bytes > d->deps.cfg->max_inflight_bytes)) {
 		char m[128];
 		snprintf(m, sizeof(m),
@@ -627,6 +739,11 @@ cki_dispatch_handle(void *arg, const cki_reply_to *to, const cki_peer *peer, cki
 		         d->inflight, (unsigned long long)d->inflight_bytes);
 		cki_reply_status(&d->reply, to, req->id, CK_EOVERLOAD, m);
 		cki_request_free(req);
+		return;
+	}
+	if (req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_GET ||
+	    req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_SET) {
+		handle_batch(d, to, peer, req);
 		return;
 	}
 	call *c = calloc(1, sizeof(*c));

@@ -145,6 +145,29 @@ CK_API CK_NODISCARD ck_err ck_get_ttl(ck_client *c, const char *key, const ck_ca
 CK_API CK_NODISCARD ck_err ck_refresh_ttl(ck_client *c, const char *key, uint32_t ttl_s,
                                           const ck_call_opts *opts, bool *refreshed);
 
+/* ---- batches --------------------------------------------------------------------------- */
+
+/* Reads n keys (1..1000) in one round trip; the agent reads the ones its L1 lacks concurrently.
+ * Keys held in the near cache are answered locally and not sent. opts (may be NULL) apply to
+ * every key. CK_OK: the batch was answered and errs[i] says what key i gave: CK_OK (values[i]
+ * owns the value, free with ck_value_free), CK_ENOTFOUND or the item's failure (values[i]
+ * NULL). Any other result is the failure of the whole batch: every values[i] is NULL and
+ * every errs[i] is that result. */
+CK_API CK_NODISCARD ck_err ck_mget(ck_client *c, const char *const *keys, size_t n,
+                                   const ck_get_opts *opts, ck_value **values, ck_err *errs);
+
+typedef struct ck_mset_item {
+	const char *key;
+	const void *value;
+	size_t len;
+} ck_mset_item;
+
+/* Stores n values (1..1000) in one round trip, written concurrently by the agent; opts (may be
+ * NULL) apply to every item. CK_OK: errs[i] is each item's result. Otherwise every errs[i] is
+ * the batch's failure. */
+CK_API CK_NODISCARD ck_err ck_mset(ck_client *c, const ck_mset_item *items, size_t n,
+                                   const ck_set_opts *opts, ck_err *errs);
+
 /* ---- locks ----------------------------------------------------------------------------- */
 
 typedef struct ck_lock ck_lock;

@@ -373,8 +373,8 @@ recv_frame(ck_client *c, int64_t deadline, zmq_msg_t *msg)
 	return CK_EPROTO;
 }
 
-static ck_err
-map_status(int32_t status)
+ck_err
+cki_map_status(int32_t status)
 {
 	switch (status) {
 #define CK_STATUS_CASE_(name, num, msg) \
@@ -416,7 +416,7 @@ decode_reply(const uint8_t *data, size_t size, uint64_t id, cki_reply_kind kind,
 		cachekit__agent__v1__response__free_unpacked(rsp, NULL);
 		return CKI_REPLY_STALE;
 	}
-	*rv = map_status(rsp->status);
+	*rv = cki_map_status(rsp->status);
 	if (*rv != CK_OK)
 		snprintf(message, message_cap, "%s", rsp->message ? rsp->message : "");
 	else if ((int)rsp->result_case != (int)kind || rsp->get == NULL)
@@ -587,6 +587,8 @@ cki_reply_decode(const uint8_t *frame, size_t len, uint64_t id, cki_reply_kind k
 	case CKI_REPLY_RELEASE_LOCK:
 	case CKI_REPLY_HEALTH:
 	case CKI_REPLY_STATS:
+	case CKI_REPLY_MULTI_GET:
+	case CKI_REPLY_MULTI_SET:
 		break;
 	default:
 		return CKI_REPLY_MALFORMED;
