@@ -34,6 +34,7 @@ from .errors import (
 DEFAULT_TIMEOUT = 5.0
 MAX_TTL_S = 2_592_000
 DEFAULT_LEASE_S = 30.0
+MAX_BATCH = 1000
 _NAMESPACE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FRESHNESS = {
     pb.FRESHNESS_UNKNOWN: "unknown",
@@ -297,6 +298,57 @@ class _Base:
             req, t, lambda resp: _result(resp, "release_lock").released, {EBADHANDLE: False}
         )
 
+    def _op_get_many(self, keys, secure, timeout, namespace) -> _Op:
+        keys = [_check_key("key", k) for k in keys]
+        if not 1 <= len(keys) <= MAX_BATCH:
+            raise InvalidArgument(EINVAL, f"a batch holds 1..{MAX_BATCH} keys, not {len(keys)}")
+        req, t = self._request(timeout, namespace)
+        for k in keys:
+            req.multi_get.items.add(key=k, secure=bool(secure))
+        near = self._near
+        ns = self._namespace if namespace is None else namespace
+
+        def read(resp):
+            items = _result(resp, "multi_get").items
+            if len(items) != len(keys):
+                raise ProtocolError(EPROTO, "batch reply has the wrong number of items")
+            out = {}
+            for k, item in zip(keys, items):
+                if item.status == ENOTFOUND or (item.status == 0 and not item.get.found):
+                    out[k] = None
+                elif item.status != 0:
+                    out[k] = error_for_status(item.status, item.message)
+                else:
+                    g = item.get
+                    out[k] = g.value
+                    if near is not None:
+                        lookup, sk = near.key_of(ns or None, k, bool(secure))
+                        near.put(lookup, sk, g.value, g.near_epoch, g.near_version,
+                                 g.fresh_for_ms, g.freshness == pb.FRESHNESS_STALE, g.refresh_due)
+            return out
+
+        return _Op(req, t, read)
+
+    def _op_set_many(self, items, ttl, timeout, namespace) -> _Op:
+        items = list(items.items()) if isinstance(items, dict) else list(items)
+        if not 1 <= len(items) <= MAX_BATCH:
+            raise InvalidArgument(EINVAL, f"a batch holds 1..{MAX_BATCH} items, not {len(items)}")
+        req, t = self._request(timeout, namespace)
+        ttl_s = _u32("ttl", ttl, MAX_TTL_S)
+        for k, v in items:
+            if not isinstance(v, (bytes, bytearray, memoryview)):
+                raise InvalidArgument(EINVAL, f"value must be bytes, not {type(v).__name__}")
+            req.multi_set.items.add(key=_check_key("key", k), value=bytes(v), ttl_s=ttl_s)
+
+        def read(resp):
+            got = _result(resp, "multi_set").items
+            if len(got) != len(items):
+                raise ProtocolError(EPROTO, "batch reply has the wrong number of items")
+            return {k: (None if r.status == 0 else error_for_status(r.status, r.message))
+                    for (k, _), r in zip(items, got)}
+
+        return _Op(req, t, read)
+
     def _op_health(self, timeout) -> _Op:
         req, t = self._request(timeout, "")
         req.health.SetInParent()
@@ -408,6 +460,27 @@ class Client(_Base):
         self._run(
             self._op_set(key, value, ttl, stale_ttl, secure, sliding, format, timeout, namespace)
         )
+
+    def get_many(self, keys, secure: bool = False, *, timeout=None, namespace=None) -> Dict[str, Any]:
+        """Reads 1..1000 keys in one round trip: {key: bytes, or None for a miss, or the
+        item's exception (not raised)}. Keys held in the near cache are answered locally."""
+        keys = list(keys)
+        out: Dict[str, Any] = {}
+        rest = []
+        for k in keys:
+            hit, _ = self._near_probe(k, secure, namespace, entry=False)
+            if hit is not None:
+                out[k] = hit
+            else:
+                rest.append(k)
+        if rest:
+            out.update(self._run(self._op_get_many(rest, secure, timeout, namespace)))
+        return {k: out[k] for k in keys}
+
+    def set_many(self, items, ttl: Optional[int] = None, *, timeout=None, namespace=None) -> Dict[str, Any]:
+        """Stores 1..1000 values (a dict or (key, bytes) pairs) in one round trip:
+        {key: None on success, or the item's exception (not raised)}."""
+        return self._run(self._op_set_many(items, ttl, timeout, namespace))
 
     def delete(self, key: str, *, timeout=None, namespace=None) -> bool:
         """True when the key existed."""
