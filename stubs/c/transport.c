@@ -325,36 +325,46 @@ remaining_ms(int64_t deadline)
 	return left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
-/* After a non-blocking send or receive failed: waits for the socket to allow `events`, or for
- * the deadline. Any error other than EAGAIN/EINTR is a broken connection. */
+/* Gives the next blocking send or receive (opt: ZMQ_SNDTIMEO or ZMQ_RCVTIMEO) the time left
+ * until the deadline: one blocking call then does what a non-blocking attempt plus zmq_poll
+ * did, with fewer system calls. Setting the option costs no system call. */
 static ck_err
-wait_socket(ck_client *c, short events, int64_t deadline)
+arm_timeout(ck_client *c, int opt, int64_t deadline)
 {
-	zmq_pollitem_t item = {c->sock, 0, events, 0};
-	int left;
-
-	if (errno != EAGAIN && errno != EINTR) {
-		set_message(c, zmq_strerror(errno));
-		return CK_ECONNECT;
-	}
-	if ((left = remaining_ms(deadline)) == 0)
+	int left = remaining_ms(deadline);
+	if (left == 0)
 		return CK_ETIMEDOUT;
-	if (zmq_poll(&item, 1, left) < 0 && errno != EINTR) {
+	if (zmq_setsockopt(c->sock, opt, &left, sizeof(left)) != 0) {
 		set_message(c, zmq_strerror(errno));
 		return CK_ECONNECT;
 	}
 	return CK_OK;
 }
 
-/* Sends one frame without blocking past the deadline. */
+/* After a blocking send or receive failed: EAGAIN is its timeout (try again while time is
+ * left), EINTR a signal; anything else is a broken connection. */
+static ck_err
+retry_or_fail(ck_client *c)
+{
+	if (errno == EAGAIN || errno == EINTR)
+		return CK_OK;
+	set_message(c, zmq_strerror(errno));
+	return CK_ECONNECT;
+}
+
+/* Sends one frame, blocking no later than the deadline. */
 static ck_err
 send_frame(ck_client *c, const uint8_t *buf, size_t len, int64_t deadline)
 {
 	ck_err rv;
-	while (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0)
-		if ((rv = wait_socket(c, ZMQ_POLLOUT, deadline)) != CK_OK)
+	for (;;) {
+		if ((rv = arm_timeout(c, ZMQ_SNDTIMEO, deadline)) != CK_OK)
 			return rv;
-	return CK_OK;
+		if (zmq_send(c->sock, buf, len, 0) >= 0)
+			return CK_OK;
+		if ((rv = retry_or_fail(c)) != CK_OK)
+			return rv;
+	}
 }
 
 /* Receives the next whole message before the deadline. A multi-part message is never a
@@ -363,9 +373,14 @@ static ck_err
 recv_frame(ck_client *c, int64_t deadline, zmq_msg_t *msg)
 {
 	ck_err rv;
-	while (zmq_msg_recv(msg, c->sock, ZMQ_DONTWAIT) < 0)
-		if ((rv = wait_socket(c, ZMQ_POLLIN, deadline)) != CK_OK)
+	for (;;) {
+		if ((rv = arm_timeout(c, ZMQ_RCVTIMEO, deadline)) != CK_OK)
 			return rv;
+		if (zmq_msg_recv(msg, c->sock, 0) >= 0)
+			break;
+		if ((rv = retry_or_fail(c)) != CK_OK)
+			return rv;
+	}
 	if (!zmq_msg_more(msg))
 		return CK_OK;
 	while (zmq_msg_more(msg) && zmq_msg_recv(msg, c->sock, ZMQ_DONTWAIT) >= 0)
