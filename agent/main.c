@@ -19,6 +19,7 @@
 #include "cachekit/version.h"
 #include "config/config.h"
 #include "core/dispatch.h"
+#include "core/nearver.h"
 #include "crypto/keyring.h"
 #include "core/locks.h"
 #include "base/log.h"
@@ -52,6 +53,7 @@ typedef struct agent {
 	cki_l1 *l1;
 	cki_flight *flight;
 	cki_dispatch *dispatch;
+	cki_nearver *nearver;
 	cki_server *server;
 	cki_keyring *keyring;
 	cki_secret *api_key;
@@ -471,6 +473,14 @@ run(agent *a, int argc, char **argv)
 		                           : EXIT_RUNTIME;
 	}
 	cki_dispatch_set_reply(a->dispatch, cki_server_sink(a->server));
+	/* The stubs' near caches stay coherent through this table; without it they keep nothing. */
+	if (strncmp(a->cfg.endpoint, "ipc://", 6) == 0 &&
+	    cki_nearver_open(&a->nearver, cki_endpoint_path(a->cfg.endpoint), why, sizeof(why)) !=
+	            CK_OK)
+		cki_log_warn(
+		        "near-cache version table unavailable (%s): stub near caches stay empty",
+		        why);
+	cki_dispatch_set_nearver(a->dispatch, a->nearver);
 
 	signal_loop = a->loop;
 	struct sigaction sa = {0};
@@ -508,6 +518,7 @@ teardown(agent *a)
 	a->store = NULL;
 	cki_server_free(a->server, 1000);
 	a->server = NULL;
+	cki_nearver_close(a->nearver); /* epoch 0: every stub's near copy is dropped */
 	cki_locks_free(a->locks);
 	cki_refresh_free(a->refresh);
 	cki_flight_free(a->flight);

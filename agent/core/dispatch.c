@@ -19,12 +19,15 @@
 #include "base/metrics.h"
 #include "crypto/ckframe.h"
 #include "crypto/seal.h"
+#include "core/batch.h"
+#include "core/nearver.h"
 
 typedef Cachekit__Agent__V1__Response resp_t;
 
 struct cki_dispatch {
 	cki_dispatch_deps deps;
 	cki_reply_sink reply;
+	cki_nearver *nearver; /* NULL: no version table, stubs keep no near copies */
 	size_t inflight;
 	uint64_t inflight_bytes; /* Set values held by calls in progress */
 };
@@ -42,7 +45,21 @@ typedef struct call {
 	char ns[CKI_NAMESPACE_MAX + 1]; /* namespace of key ("default" when none) */
 	uint8_t *owned;                 /* sealed value handed to the store; freed at the end */
 	uint64_t held_bytes;            /* counted in inflight_bytes until the reply */
+	uint64_t near_ver;              /* Get: key's version-table slot before the read began */
+	struct batch_call *batch;       /* an item of this batch (req is then a borrowed shell) */
+	size_t batch_index;
 } call;
+
+/* A MultiGet or MultiSet between its arrival and its reply: its items run as calls. */
+typedef struct batch_call {
+	cki_reply_to to;
+	cki_request *req;
+	cki_batch *answers;
+	size_t remaining; /* items not yet answered, plus one while items are being started */
+	bool is_get;
+} batch_call;
+
+static void batch_item_done(cki_dispatch *d, batch_call *b, size_t i, const resp_t *resp);
 
 ck_err
 cki_dispatch_new(cki_dispatch **out, const cki_dispatch_deps *deps)
@@ -59,6 +76,12 @@ void
 cki_dispatch_set_reply(cki_dispatch *d, cki_reply_sink sink)
 {
 	d->reply = sink;
+}
+
+void
+cki_dispatch_set_nearver(cki_dispatch *d, cki_nearver *v)
+{
+	d->nearver = v;
 }
 
 void
@@ -89,11 +112,16 @@ finish(call *c, resp_t *resp)
 		resp->message = (char *)"";
 	if (resp->status != CK_OK)
 		cki_metrics_inc(CKI_C_ERRORS);
-	d->reply.send(d->reply.arg, &c->to, resp);
 	cki_metrics_observe(c->op, cki_now_us() - c->started_us);
 	d->inflight--;
 	d->inflight_bytes -= c->held_bytes;
-	cki_request_free(c->req);
+	if (c->batch != NULL) {
+		batch_item_done(d, c->batch, c->batch_index, resp);
+		free(c->req); /* a shell around the batch request's item */
+	} else {
+		d->reply.send(d->reply.arg, &c->to, resp);
+		cki_request_free(c->req);
+	}
 	free(c->owned);
 	free(c);
 }
@@ -179,6 +207,16 @@ check_secure(call *c, bool secure, const char *format)
 	return true;
 }
 
+/* A write, delete or TTL change of c->key has completed (or failed, and may have happened):
+ * later Gets must not join a read that began before it, and every stub's near copy of the key
+ * becomes stale. Runs before the reply is sent. */
+static void
+key_written(call *c)
+{
+	cki_flight_forget(c->d->deps.flight, c->key);
+	cki_nearver_bump(c->d->nearver, c->key);
+}
+
 /* Sealed values in envelope namespaces are LZ4 envelopes inside (AAD flag "True"). */
 static bool
 uses_envelope(const call *c)
@@ -237,6 +275,8 @@ done_get(void *arg, const cki_store_reply *r)
 		res.value.len = r->value_len;
 	}
 	if (res.found) {
+		res.near_epoch = cki_nearver_epoch(c->d->nearver);
+		res.near_version = c->near_ver;
 		cki_metrics_inc(CKI_C_GET_HITS);
 		res.freshness = (Cachekit__Agent__V1__Freshness)r->freshness;
 		res.fresh_for_ms = r->fresh_for_ms;
@@ -256,6 +296,18 @@ done_get(void *arg, const cki_store_reply *r)
 	}
 }
 
+/* A store answer (possibly shared by several callers through single-flight). The storefront
+ * has filled the L1 with it; a write of the key that completed during the read may have been
+ * missed by it, so then the copy goes again. */
+static void
+done_get_from_store(void *arg, const cki_store_reply *r)
+{
+	call *c = arg;
+	if (cki_nearver_read(c->d->nearver, c->key) != c->near_ver)
+		cki_l1_forget(c->d->deps.l1, c->key);
+	done_get(c, r);
+}
+
 static void
 handle_get(call *c)
 {
@@ -266,6 +318,8 @@ handle_get(call *c)
 		return;
 	cki_dispatch_deps *deps = &c->d->deps;
 	cki_store_reply hit;
+	/* Before the read: a write that completes after this point moves the slot past it. */
+	c->near_ver = cki_nearver_read(c->d->nearver, c->key);
 	if (cki_l1_get(deps->l1, c->key, &hit)) {
 		cki_metrics_inc(CKI_C_L1_HITS);
 		done_get(c, &hit);
@@ -273,8 +327,7 @@ handle_get(call *c)
 	}
 	if (deps->cfg->l1_bytes > 0)
 		cki_metrics_inc(CKI_C_L1_MISSES);
-	/* The storefront fills the L1 with the store's answer. */
-	cki_flight_get(deps->flight, c->key, c->deadline, done_get, c);
+	cki_flight_get(deps->flight, c->key, c->deadline, done_get_from_store, c);
 }
 
 /* ---- set ---------------------------------------------------------------------------------- */
@@ -283,6 +336,7 @@ static void
 done_set(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
+	key_written(c);
 	if (r->err != CK_OK) {
 		/* Tracked when the call went out; the store did not take it. */
 		cki_refresh_on_delete(c->d->deps.refresh, c->key);
@@ -355,6 +409,7 @@ static void
 done_delete(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
+	key_written(c);
 	if (r->err != CK_OK) {
 		finish_store_error(c, r);
 		return;
@@ -435,6 +490,7 @@ static void
 done_refresh_ttl(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
+	key_written(c);
 	if (r->err != CK_OK) {
 		finish_store_error(c, r);
 		return;
@@ -620,6 +676,83 @@ handle_stats(call *c)
 	free(l.names);
 }
 
+/* ---- batches ------------------------------------------------------------------------------ */
+
+static void
+batch_item_done(cki_dispatch *d, batch_call *b, size_t i, const resp_t *resp)
+{
+	if (resp != NULL)
+		cki_batch_put(b->answers, i, resp);
+	if (--b->remaining > 0)
+		return;
+	cki_batch_send(b->answers, &d->reply, &b->to, b->req->id, b->is_get);
+	cki_request_free(b->req);
+	free(b);
+}
+
+/* Runs each item as its own call (L1, single-flight, the store: all concurrently); the reply
+ * goes out when the last one answers. */
+static void
+handle_batch(cki_dispatch *d, const cki_reply_to *to, const cki_peer *peer, cki_request *req)
+{
+	bool is_get = req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_GET;
+	size_t n = is_get ? req->multi_get->n_items : req->multi_set->n_items;
+	batch_call *b = calloc(1, sizeof(*b));
+	if (b == NULL || (b->answers = cki_batch_new(n)) == NULL) {
+		free(b);
+		cki_reply_status(&d->reply, to, req->id, CK_ENOMEM, "agent out of memory");
+		cki_request_free(req);
+		return;
+	}
+	b->to = *to;
+	b->req = req;
+	b->is_get = is_get;
+	b->remaining = n + 1;
+	const cki_config *cfg = d->deps.cfg;
+	uint32_t budget = req->deadline_ms ? req->deadline_ms : cfg->timeout_ms;
+	if (budget > cfg->max_deadline_ms)
+		budget = cfg->max_deadline_ms;
+	for (size_t i = 0; i < n; i++) {
+		cki_request *shell = calloc(1, sizeof(*shell));
+		call *c = shell ? calloc(1, sizeof(*c)) : NULL;
+		if (c == NULL) {
+			resp_t oom = CACHEKIT__AGENT__V1__RESPONSE__INIT;
+			oom.status = CK_ENOMEM;
+			oom.message = (char *)"agent out of memory";
+			free(shell);
+			batch_item_done(d, b, i, &oom);
+			continue;
+		}
+		cachekit__agent__v1__request__init(shell);
+		shell->id = req->id;
+		shell->deadline_ms = req->deadline_ms;
+		shell->namespace_ = req->namespace_;
+		c->d = d;
+		c->to = *to;
+		c->peer = *peer;
+		c->req = shell;
+		c->batch = b;
+		c->batch_index = i;
+		c->started_us = cki_now_us();
+		c->deadline = c->started_us / 1000 + budget;
+		d->inflight++;
+		if (is_get) {
+			shell->op_case = CACHEKIT__AGENT__V1__REQUEST__OP_GET;
+			shell->get = req->multi_get->items[i];
+			c->op = CKI_OP_GET;
+			handle_get(c);
+		} else {
+			shell->op_case = CACHEKIT__AGENT__V1__REQUEST__OP_SET;
+			shell->set = req->multi_set->items[i];
+			c->held_bytes = shell->set->value.len;
+			d->inflight_bytes += c->held_bytes;
+			c->op = CKI_OP_SET;
+			handle_set(c);
+		}
+	}
+	batch_item_done(d, b, n, NULL); /* every item started: drop the guard */
+}
+
 /* ---- entry -------------------------------------------------------------------------------- */
 
 void
@@ -629,7 +762,23 @@ cki_dispatch_handle(void *arg, const cki_reply_to *to, const cki_peer *peer, cki
 	/* Bounded memory under a flood (or a stuck upstream): refuse, do not queue. */
 	uint64_t bytes =
 	        req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_SET ? req->set->value.len : 0;
-	if (d->inflight >= d->deps.cfg->max_inflight ||
+	size_t items = 1;
+	if (req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_GET)
+		items = req->multi_get->n_items;
+	if (req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_SET) {
+		items = req->multi_set->n_items;
+		for (size_t i = 0; i < items; i++)
+			bytes += req->multi_set->items[i]->value.len;
+	}
+	if (items > CKI_BATCH_MAX) {
+		char m[96];
+		snprintf(m, sizeof(m), "a batch holds at most %d items, not %zu", CKI_BATCH_MAX,
+		         items);
+		cki_reply_status(&d->reply, to, req->id, CK_EINVAL, m);
+		cki_request_free(req);
+		return;
+	}
+	if (d->inflight + items > d->deps.cfg->max_inflight ||
 	    (bytes > 0 && d->inflight_bytes + bytes > d->deps.cfg->max_inflight_bytes)) {
 		char m[128];
 		snprintf(m, sizeof(m),
@@ -637,6 +786,11 @@ cki_dispatch_handle(void *arg, const cki_reply_to *to, const cki_peer *peer, cki
 		         d->inflight, (unsigned long long)d->inflight_bytes);
 		cki_reply_status(&d->reply, to, req->id, CK_EOVERLOAD, m);
 		cki_request_free(req);
+		return;
+	}
+	if (req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_GET ||
+	    req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_SET) {
+		handle_batch(d, to, peer, req);
 		return;
 	}
 	call *c = calloc(1, sizeof(*c));

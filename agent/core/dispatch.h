@@ -34,6 +34,9 @@ CK_NODISCARD ck_err cki_dispatch_new(cki_dispatch **out, const cki_dispatch_deps
 /* Where replies go (the front's sink, once the front exists; a recording sink in tests). */
 void cki_dispatch_set_reply(cki_dispatch *d, cki_reply_sink sink);
 void cki_dispatch_free(cki_dispatch *d);
+/* The near-cache version table Get replies report and writes bump (NULL: none). Borrowed. */
+typedef struct cki_nearver cki_nearver;
+void cki_dispatch_set_nearver(cki_dispatch *d, cki_nearver *v);
 /* Replaces the keyring (hot reload). Calls in flight use the new one from their next step. */
 void cki_dispatch_set_keyring(cki_dispatch *d, const cki_keyring *kr);
 

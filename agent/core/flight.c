@@ -15,6 +15,7 @@ typedef struct waiter {
 
 typedef struct flight {
 	cki_flight *owner;
+	bool detached; /* out of the table (a write overtook it); still answers its waiters */
 	waiter *waiters;
 	size_t n, cap;
 	char key[];
@@ -73,7 +74,8 @@ on_store_reply(void *arg, const cki_store_reply *r)
 {
 	flight *fl = arg;
 	/* Out of the table first: a waiter's callback may start a new Get of the same key. */
-	cki_strmap_del(fl->owner->map, fl->key);
+	if (!fl->detached)
+		cki_strmap_del(fl->owner->map, fl->key);
 	for (size_t i = 0; i < fl->n; i++)
 		fl->waiters[i].cb(fl->waiters[i].arg, r);
 	free(fl->waiters);
@@ -105,4 +107,12 @@ cki_flight_get(cki_flight *f, const char *key, uint64_t deadline, cki_store_cb c
 		return;
 	}
 	f->store->ops->get(f->store, key, deadline, on_store_reply, fl);
+}
+
+void
+cki_flight_forget(cki_flight *f, const char *key)
+{
+	flight *fl = cki_strmap_del(f->map, key);
+	if (fl != NULL)
+		fl->detached = true;
 }

@@ -21,6 +21,10 @@ void cki_flight_free(cki_flight *f);
  * deadline. */
 void cki_flight_get(cki_flight *f, const char *key, uint64_t deadline, cki_store_cb cb, void *arg);
 
+/* Takes key's flight (if any) out of the table: its waiters still get its reply, but later
+ * Gets start a new store read. Called when a write to key completes, so no Get that begins
+ * after the write can join a read that began before it. */
+void cki_flight_forget(cki_flight *f, const char *key);
 /* Flights in progress. */
 size_t cki_flight_count(const cki_flight *f);
 

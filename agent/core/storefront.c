@@ -13,7 +13,8 @@ typedef struct storefront {
 	cki_store_ops ops; /* storefront_ops with the backend's type */
 	cki_store *backend;
 	cki_l1 *l1;
-	cki_l1 *grace;         /* stale-if-error copies (owned; NULL when off) */
+	cki_l1 *grace;   /* stale-if-error copies (owned; NULL when off) */
+	uint64_t writes; /* write completions so far: a read that saw one begin fills nothing */
 	cki_completions later; /* answers for calls that could not start or came too early */
 } storefront;
 
@@ -26,6 +27,7 @@ typedef struct call {
 	void *arg;
 	call_kind kind;
 	bool in_call; /* the backend has not returned yet: an answer now must wait for the loop */
+	uint64_t writes_at_start; /* sf->writes when the call went out */
 	/* a Set with stale-if-error on: what to keep once the store has it */
 	uint8_t *value;
 	size_t len;
@@ -115,7 +117,12 @@ on_done(void *arg, const cki_store_reply *r)
 	cki_store_reply served;
 	if (r->err != CK_OK)
 		cki_metrics_inc(CKI_C_STORE_ERRORS);
-	if (c->kind == CALL_GET && r->err == CK_OK) {
+	/* A write completed while this read was out: its answer may predate the write, so it
+	 * fills nothing (the next read will). */
+	bool raced = sf->writes != c->writes_at_start;
+	if (c->kind == CALL_GET && r->err == CK_OK && raced) {
+		/* answer the caller, keep nothing */
+	} else if (c->kind == CALL_GET && r->err == CK_OK) {
 		if (sf->l1 != NULL)
 			cki_l1_put(sf->l1, c->key, r);
 		if (sf->grace != NULL)
@@ -128,6 +135,7 @@ on_done(void *arg, const cki_store_reply *r)
 		cki_metrics_inc(CKI_C_STALE_IF_ERROR);
 		r = &served;
 	} else if (c->kind == CALL_WRITE) {
+		sf->writes++;
 		forget(sf, c->key); /* whatever happened, the old copy may be wrong */
 		if (c->value != NULL && r->err == CK_OK)
 			keep_set(sf, c);
@@ -155,6 +163,7 @@ call_new(storefront *sf, call_kind kind, const char *key, cki_store_cb cb, void 
 	c->kind = kind;
 	memcpy(c->key, key != NULL ? key : "", klen);
 	c->key[klen] = '\0';
+	c->writes_at_start = sf->writes;
 	cki_metrics_inc(CKI_C_STORE_CALLS);
 	if (kind == CALL_WRITE)
 		forget(sf, c->key);

@@ -38,11 +38,18 @@ typedef struct ck_client_opts {
 	uint32_t timeout_ms;
 	/* Default namespace for every call, or NULL. Copied. */
 	const char *ns;
+	/* Bytes of the in-process near cache; 0 = off (docs/near-cache.md). A hit is served
+	 * without leaving the process, and never after a Set, Delete or RefreshTtl of the key
+	 * through the agent has returned to any process on the host. */
+	size_t near_cache_bytes;
+	/* Longest life of a near copy in ms; 0 = 60000. Copies also end with the value's
+	 * Fresh-For (its TTL). */
+	uint32_t near_cache_max_ms;
 } ck_client_opts;
 
-#define CK_CLIENT_OPTS_INIT   \
-	{                     \
-		NULL, 0, NULL \
+#define CK_CLIENT_OPTS_INIT         \
+	{                           \
+		NULL, 0, NULL, 0, 0 \
 	}
 
 /* Per-call options shared by every operation. NULL pointer = all defaults. */
@@ -138,6 +145,29 @@ CK_API CK_NODISCARD ck_err ck_get_ttl(ck_client *c, const char *key, const ck_ca
 CK_API CK_NODISCARD ck_err ck_refresh_ttl(ck_client *c, const char *key, uint32_t ttl_s,
                                           const ck_call_opts *opts, bool *refreshed);
 
+/* ---- batches --------------------------------------------------------------------------- */
+
+/* Reads n keys (1..1000) in one round trip; the agent reads the ones its L1 lacks concurrently.
+ * Keys held in the near cache are answered locally and not sent. opts (may be NULL) apply to
+ * every key. CK_OK: the batch was answered and errs[i] says what key i gave: CK_OK (values[i]
+ * owns the value, free with ck_value_free), CK_ENOTFOUND or the item's failure (values[i]
+ * NULL). Any other result is the failure of the whole batch: every values[i] is NULL and
+ * every errs[i] is that result. */
+CK_API CK_NODISCARD ck_err ck_mget(ck_client *c, const char *const *keys, size_t n,
+                                   const ck_get_opts *opts, ck_value **values, ck_err *errs);
+
+typedef struct ck_mset_item {
+	const char *key;
+	const void *value;
+	size_t len;
+} ck_mset_item;
+
+/* Stores n values (1..1000) in one round trip, written concurrently by the agent; opts (may be
+ * NULL) apply to every item. CK_OK: errs[i] is each item's result. Otherwise every errs[i] is
+ * the batch's failure. */
+CK_API CK_NODISCARD ck_err ck_mset(ck_client *c, const ck_mset_item *items, size_t n,
+                                   const ck_set_opts *opts, ck_err *errs);
+
 /* ---- locks ----------------------------------------------------------------------------- */
 
 typedef struct ck_lock ck_lock;
@@ -199,6 +229,20 @@ typedef struct ck_stats {
 /* CK_OK: *out owns every counter the agent reports, sorted by name. */
 CK_API CK_NODISCARD ck_err ck_stats_get(ck_client *c, const ck_call_opts *opts, ck_stats **out);
 CK_API void ck_stats_free(ck_stats *s);
+
+/* Counters of a client's near cache (all 0 when it is off). Reset in a forked child. */
+typedef struct ck_near_stats {
+	uint64_t hits;          /* Gets answered inside the process */
+	uint64_t misses;        /* Gets that went to the agent */
+	uint64_t invalidations; /* copies found stale (a write through the agent, a new agent) */
+	uint64_t expirations;   /* copies past min(Fresh-For, near_cache_max_ms) */
+	uint64_t evictions;     /* copies dropped for the byte bound */
+	uint64_t entries;       /* copies held now */
+	uint64_t bytes;         /* bytes held now, bookkeeping included */
+} ck_near_stats;
+
+/* Fills *out. CK_EINVAL for NULL arguments. */
+CK_API CK_NODISCARD ck_err ck_client_near_stats(ck_client *c, ck_near_stats *out);
 
 /* The message the agent attached to the last failed call of this client ("" if none).
  * Valid until the next call on c. */

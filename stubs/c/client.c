@@ -12,6 +12,7 @@
 
 #include "cachekit/agent/v1/agent.pb-c.h"
 #include "ck_limits.h"
+#include "near.h"
 #include "stub_internal.h"
 
 typedef Cachekit__Agent__V1__Request Request;
@@ -42,6 +43,17 @@ ck_get(ck_client *c, const char *key, const ck_get_opts *opts, ck_value **out)
 		return rv;
 	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
 		return CK_EINVAL;
+	cki_near *near = cki_client_near(c);
+	const char *ns = opts != NULL && opts->call.ns != NULL ? opts->call.ns : cki_client_ns(c);
+	cki_near_key nk;
+	if (near != NULL && (ns == NULL || strlen(ns) <= CKI_STUB_MAX_NS)) {
+		cki_near_key_of(near, ns, key, opts != NULL && opts->secure,
+		                opts != NULL ? opts->format : NULL, &nk);
+		if (cki_near_get(near, &nk, out))
+			return CK_OK;
+	} else {
+		near = NULL;
+	}
 	get.key = (char *)key;
 	get.secure = opts != NULL && opts->secure;
 	if (opts != NULL && opts->format != NULL)
@@ -52,6 +64,8 @@ ck_get(ck_client *c, const char *key, const ck_get_opts *opts, ck_value **out)
 	if (rv == CK_OK && !reply.flag)
 		rv = CK_ENOTFOUND;
 	if (rv == CK_OK) {
+		if (near != NULL)
+			cki_near_put(near, &nk, reply.value, reply.near_epoch, reply.near_version);
 		*out = reply.value;
 		reply.value = NULL;
 	}

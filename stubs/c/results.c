@@ -46,6 +46,8 @@ get_result(const Cachekit__Agent__V1__GetResult *r, cki_reply *out)
 	out->flag = r->found;
 	if (!r->found)
 		return CK_OK;
+	out->near_epoch = r->near_epoch;
+	out->near_version = r->near_version;
 	if (r->value.len > CKI_STUB_MAX_VALUE)
 		return CK_EPROTO;
 	if ((v = calloc(1, sizeof(*v))) == NULL)
@@ -223,10 +225,39 @@ stats_result(const Cachekit__Agent__V1__StatsResult *r, cki_reply *out)
 
 /* ---- by expected result (stub_internal.h) ------------------------------------------------ */
 
+/* The items of a batch reply: each one's status, and a Get's value when it found one. */
+static ck_err
+multi_result(Response *const *items, size_t n, bool is_get, cki_reply *out)
+{
+	if (n > CKI_STUB_MAX_BATCH)
+		return CK_EPROTO;
+	out->items = calloc(n ? n : 1, sizeof(*out->items));
+	out->item_errs = calloc(n ? n : 1, sizeof(*out->item_errs));
+	if (out->items == NULL || out->item_errs == NULL)
+		return CK_ENOMEM;
+	out->n_items = n;
+	for (size_t i = 0; i < n; i++) {
+		ck_err rv = cki_map_status(items[i]->status);
+		if (rv == CK_OK && is_get) {
+			if (items[i]->result_case != CACHEKIT__AGENT__V1__RESPONSE__RESULT_GET)
+				rv = CK_EPROTO;
+			else if ((rv = get_result(items[i]->get, &out->items[i])) == CK_OK &&
+			         !out->items[i].flag)
+				rv = CK_ENOTFOUND;
+		}
+		out->item_errs[i] = rv;
+	}
+	return CK_OK;
+}
+
 ck_err
 cki_reply_result(const Response *rsp, cki_reply_kind kind, cki_reply *out)
 {
 	switch (kind) {
+	case CKI_REPLY_MULTI_GET:
+		return multi_result(rsp->multi_get->items, rsp->multi_get->n_items, true, out);
+	case CKI_REPLY_MULTI_SET:
+		return multi_result(rsp->multi_set->items, rsp->multi_set->n_items, false, out);
 	case CKI_REPLY_GET:
 		return get_result(rsp->get, out);
 	case CKI_REPLY_SET:
@@ -263,5 +294,9 @@ cki_reply_clear(cki_reply *out)
 	ck_lock_free(out->lock);
 	ck_health_free(out->health);
 	ck_stats_free(out->stats);
+	for (size_t i = 0; out->items != NULL && i < out->n_items; i++)
+		cki_reply_clear(&out->items[i]);
+	free(out->items);
+	free(out->item_errs);
 	memset(out, 0, sizeof(*out));
 }

@@ -55,7 +55,12 @@ typedef enum cki_reply_kind {
 	CKI_REPLY_RELEASE_LOCK = 17,
 	CKI_REPLY_HEALTH = 18,
 	CKI_REPLY_STATS = 19,
+	CKI_REPLY_MULTI_GET = 20,
+	CKI_REPLY_MULTI_SET = 21,
 } cki_reply_kind;
+
+/* Most items in one batch (the agent's limit too). */
+#define CKI_STUB_MAX_BATCH 1000
 
 /* What a DONE reply gave the call. flag: found (get, get_ttl), existed (delete), exists,
  * refreshed (refresh_ttl) or acquired (acquire_lock). The pointers are owned by the caller
@@ -67,6 +72,11 @@ typedef struct cki_reply {
 	ck_lock *lock;
 	ck_health *health;
 	ck_stats *stats;
+	uint64_t near_epoch;     /* get: the reply's version-table epoch (0: keep no copy) */
+	uint64_t near_version;   /* get: the key's slot counter before the agent's read */
+	struct cki_reply *items; /* multi_get / multi_set: one per item */
+	ck_err *item_errs;       /* each item's status */
+	size_t n_items;
 } cki_reply;
 
 /* Decodes frame as the reply to the call with request id `id` that expects `kind`, exactly as
@@ -95,6 +105,31 @@ struct Cachekit__Agent__V1__Response;
 CK_NODISCARD ck_err cki_exchange(ck_client *c, const ck_call_opts *co,
                                  struct Cachekit__Agent__V1__Request *req, cki_reply_kind kind,
                                  cki_reply *out);
+
+/* transport.c, for async.c: sends req (id, deadline and namespace filled in as cki_exchange
+ * does) without waiting; *id and *deadline (CLOCK_MONOTONIC ms) say what to wait for.
+ * CK_EOVERLOAD when the socket's queue is full, CK_ECONNECT, CK_EINVAL, CK_ENOMEM. */
+CK_NODISCARD ck_err cki_submit(ck_client *c, const ck_call_opts *co,
+                               struct Cachekit__Agent__V1__Request *req, uint64_t *id,
+                               int64_t *deadline);
+/* The connected socket (opened if needed), or NULL (ck_client_last_message says why). */
+void *cki_client_socket(ck_client *c);
+void cki_client_set_message(ck_client *c, const char *msg);
+/* Where the client's async state lives (async.c owns what it points to). */
+struct cki_async **cki_client_async(ck_client *c);
+
+/* async.c, for transport.c: requests in flight (0 for NULL); forgetting them without callbacks
+ * (the child after fork); running them with CK_ESHUTDOWN and freeing the state (close). */
+size_t cki_async_pending(const struct cki_async *a);
+void cki_async_forget(struct cki_async *a);
+void cki_async_free(ck_client *c);
+
+/* transport.c: the client's near cache (NULL when off) and default namespace (NULL: none). */
+struct cki_near *cki_client_near(ck_client *c);
+const char *cki_client_ns(const ck_client *c);
+
+/* transport.c: a wire status as a ck_err (unknown numbers: CK_EPROTO). */
+ck_err cki_map_status(int32_t status);
 
 /* results.c: copies the `kind` result of rsp, an OK Response whose result is that kind, into
  * out (see cki_reply for which fields). CK_EPROTO for a result the stub refuses (oversized

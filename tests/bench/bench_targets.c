@@ -13,6 +13,7 @@
 #include <zmq.h>
 
 #include "bench.h"
+#include "cachekit/async.h"
 #include "cachekit/stub.h"
 
 /* ---- agent through the C stub ------------------------------------------------------------ */
@@ -375,7 +376,128 @@ curl_close_(void *ctx)
 	free(c);
 }
 
+/* ---- near cache, batches, async pipelining ----------------------------------------------- */
+
+#define BATCH  100
+#define WINDOW 16
+
+static void *
+near_open(const bench_args *a)
+{
+	ck_client_opts o = CK_CLIENT_OPTS_INIT;
+	o.endpoint = a->endpoint;
+	o.timeout_ms = 5000;
+	o.near_cache_bytes = 64u << 20;
+	ck_client *c;
+	return ck_client_open(&c, &o) == CK_OK ? c : NULL;
+}
+
+static int
+batch_prepare(const bench_args *a)
+{
+	ck_client *c = agent_open(a);
+	if (c == NULL)
+		return -1;
+	uint8_t *v = calloc(1, a->value_size + 1);
+	int bad = 0;
+	for (int i = 0; i < BATCH; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "bench:b%zu:%d", a->value_size, i);
+		bad |= ck_set(c, key, v, a->value_size, NULL) != CK_OK;
+	}
+	free(v);
+	ck_client_close(c);
+	return bad ? -1 : 0;
+}
+
+static int
+agent_mget100(void *ctx, const bench_args *a, int i)
+{
+	static char keys[BATCH][64];
+	const char *kp[BATCH];
+	ck_value *values[BATCH];
+	ck_err errs[BATCH];
+	for (int k = 0; k < BATCH; k++) {
+		snprintf(keys[k], sizeof(keys[k]), "bench:b%zu:%d", a->value_size, k);
+		kp[k] = keys[k];
+	}
+	int bad = ck_mget(ctx, kp, BATCH, NULL, values, errs) != CK_OK;
+	for (int k = 0; k < BATCH; k++) {
+		bad |= errs[k] != CK_OK;
+		ck_value_free(values[k]);
+	}
+	return bad ? -1 : 0;
+}
+
+static int
+agent_get100(void *ctx, const bench_args *a, int i)
+{
+	for (int k = 0; k < BATCH; k++) {
+		char key[64];
+		ck_value *v = NULL;
+		snprintf(key, sizeof(key), "bench:b%zu:%d", a->value_size, k);
+		if (ck_get(ctx, key, NULL, &v) != CK_OK)
+			return -1;
+		ck_value_free(v);
+	}
+	return 0;
+}
+
+static void
+on_async(ck_client *c, ck_result *r, void *arg)
+{
+	int *left = arg;
+	(void)c;
+	if (r->err != CK_OK)
+		*left += 1000000; /* marks a failure */
+	ck_value_free(r->value);
+	(*left)--;
+}
+
+/* WINDOW Gets in flight at once through the async API, driven by poll() on its fd. */
+static int
+async_get16(void *ctx, const bench_args *a, int i)
+{
+	char key[64];
+	int left = WINDOW;
+	bench_key(a, key, sizeof(key));
+	for (int k = 0; k < WINDOW; k++)
+		if (ck_get_async(ctx, key, NULL, on_async, &left) != CK_OK)
+			return -1;
+	zmq_pollitem_t item = {NULL, ck_client_fd(ctx), ZMQ_POLLIN, 0};
+	while (left > 0 && left < 1000000) {
+		if (ck_client_process(ctx) != CK_OK)
+			return -1;
+		if (left > 0 && left < 1000000)
+			zmq_poll(&item, 1, 1);
+	}
+	return left == 0 ? 0 : -1;
+}
+
+/* The same window through a raw DEALER: WINDOW sends, then WINDOW receives. */
+static int
+zmq_op16(void *ctx, const bench_args *a, int i)
+{
+	zmq_ctx_ *z = ctx;
+	for (int k = 0; k < WINDOW; k++)
+		if (zmq_send(z->sock, z->buf, a->value_size + 16, 0) < 0)
+			return -1;
+	for (int k = 0; k < WINDOW; k++)
+		if (zmq_recv(z->sock, z->buf, a->value_size + 64, 0) < 0)
+			return -1;
+	return 0;
+}
+
 const bench_target bench_targets[] = {
+        {"near-get", "Get served by the stub's near cache (coherent)", agent_prepare, near_open,
+         agent_get, agent_close},
+        {"agent-mget100", "one batch Get of 100 keys", batch_prepare, agent_open, agent_mget100,
+         agent_close},
+        {"agent-get100", "100 single Gets", batch_prepare, agent_open, agent_get100, agent_close},
+        {"async-get16", "16 Gets in flight through the async API", agent_prepare, agent_open,
+         async_get16, agent_close},
+        {"zmq-echo16", "raw ZeroMQ echo, 16 in flight, same payload", NULL, zmq_open, zmq_op16,
+         zmq_close_},
         {"curl-direct-get", "each process its own libcurl HTTP/2 connection to the API",
          curl_prepare, curl_open, curl_get, curl_close_},
         {"agent-get", "Get through the C stub and the agent", agent_prepare, agent_open, agent_get,

@@ -25,9 +25,13 @@ class AsyncClient(_Base):
         endpoint: Optional[str] = None,
         timeout: float = DEFAULT_TIMEOUT,
         namespace: Optional[str] = None,
+        *,
+        near_cache_bytes: int = 0,
+        near_cache_max_ms: int = 0,
     ) -> None:
         self._init_options(timeout, namespace)
         self._shared = _transport.SharedAsync(_transport.resolve_endpoint(endpoint))
+        self._init_near(self._shared.endpoint, near_cache_bytes, near_cache_max_ms)
 
     @property
     def endpoint(self) -> str:
@@ -41,6 +45,8 @@ class AsyncClient(_Base):
     def close(self) -> None:
         """Closes the socket of every view of this client."""
         self._shared.close()
+        if self._near is not None:
+            self._near.close()
 
     async def aclose(self) -> None:
         self.close()
@@ -56,10 +62,16 @@ class AsyncClient(_Base):
         return finish(op, resp)
 
     async def get(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[bytes]:
-        return await self._run(self._op_get(key, secure, timeout, namespace, entry=False))
+        hit, probe = self._near_probe(key, secure, namespace, entry=False)
+        if hit is not None:
+            return hit
+        return await self._run(self._op_get(key, secure, timeout, namespace, entry=False, probe=probe))
 
     async def get_entry(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[Entry]:
-        return await self._run(self._op_get(key, secure, timeout, namespace, entry=True))
+        hit, probe = self._near_probe(key, secure, namespace, entry=True)
+        if hit is not None:
+            return hit
+        return await self._run(self._op_get(key, secure, timeout, namespace, entry=True, probe=probe))
 
     async def set(
         self,

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, Optional, Union
 
-from . import _limits, _transport
+from . import _limits, _near, _transport
 from . import agent_pb2 as pb
 from .errors import (
     EBADHANDLE,
@@ -35,6 +35,7 @@ from .errors import (
 DEFAULT_TIMEOUT = 5.0
 MAX_TTL_S = _limits.TTL_MAX
 DEFAULT_LEASE_S = 30.0
+MAX_BATCH = 1000
 _NAMESPACE_RE = re.compile(f"[{_limits.NAMESPACE_CHARSET}]{{1,{_limits.NAMESPACE_MAX}}}")
 _FRESHNESS = {
     pb.FRESHNESS_UNKNOWN: "unknown",
@@ -122,6 +123,39 @@ class _Base:
     _timeout: float
     _namespace: Optional[str]
 
+    _near: Optional[_near.NearCache] = None
+
+    def _init_near(self, endpoint: str, near_cache_bytes: int, near_cache_max_ms: int) -> None:
+        if near_cache_bytes:
+            _u32("near_cache_max_ms", near_cache_max_ms)
+            if isinstance(near_cache_bytes, bool) or not isinstance(near_cache_bytes, int) \
+                    or near_cache_bytes < 0:
+                raise InvalidArgument(EINVAL, "near_cache_bytes must be a non-negative int")
+            self._near = _near.NearCache(endpoint, near_cache_bytes, near_cache_max_ms)
+
+    def near_stats(self) -> Dict[str, int]:
+        """Counters of this client's near cache (hits, misses, invalidations, expirations,
+        evictions, entries, bytes); all 0 when it is off."""
+        if self._near is None:
+            return dict(hits=0, misses=0, invalidations=0, expirations=0, evictions=0,
+                        entries=0, bytes=0)
+        return self._near.stats()
+
+    def _near_probe(self, key, secure, namespace, entry: bool):
+        """(answer, probe): answer is the near copy (bytes or Entry) or None; probe is what
+        _op_get needs to keep the agent's answer, or None when the cache is off."""
+        if self._near is None or not isinstance(key, str):
+            return None, None
+        ns = self._namespace if namespace is None else namespace
+        lookup, sk = self._near.key_of(ns or None, key, bool(secure))
+        hit = self._near.get(lookup)
+        if hit is None:
+            return None, (lookup, sk)
+        value, left_ms = hit
+        if not entry:
+            return value, None
+        return Entry(value=value, freshness="fresh", fresh_for_ms=left_ms, refresh_due=False), None
+
     def _init_options(self, timeout: Optional[float], namespace: Optional[str]) -> None:
         self._timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
         _transport.deadline_ms(self._timeout)  # validates
@@ -170,15 +204,19 @@ class _Base:
 
     # ---- operations: request + reply reader ------------------------------------------
 
-    def _op_get(self, key, secure, timeout, namespace, entry: bool) -> _Op:
+    def _op_get(self, key, secure, timeout, namespace, entry: bool, probe=None) -> _Op:
         req, t = self._request(timeout, namespace)
         req.get.key = _check_key("key", key)
         req.get.secure = bool(secure)
+        near = self._near
 
         def read(resp):
             r = _result(resp, "get")
             if not r.found:
                 return None
+            if probe is not None and near is not None:
+                near.put(probe[0], probe[1], r.value, r.near_epoch, r.near_version,
+                         r.fresh_for_ms, r.freshness == pb.FRESHNESS_STALE, r.refresh_due)
             if not entry:
                 return r.value
             return Entry(
@@ -263,6 +301,57 @@ class _Base:
             req, t, lambda resp: _result(resp, "release_lock").released, {EBADHANDLE: False}
         )
 
+    def _op_get_many(self, keys, secure, timeout, namespace) -> _Op:
+        keys = [_check_key("key", k) for k in keys]
+        if not 1 <= len(keys) <= MAX_BATCH:
+            raise InvalidArgument(EINVAL, f"a batch holds 1..{MAX_BATCH} keys, not {len(keys)}")
+        req, t = self._request(timeout, namespace)
+        for k in keys:
+            req.multi_get.items.add(key=k, secure=bool(secure))
+        near = self._near
+        ns = self._namespace if namespace is None else namespace
+
+        def read(resp):
+            items = _result(resp, "multi_get").items
+            if len(items) != len(keys):
+                raise ProtocolError(EPROTO, "batch reply has the wrong number of items")
+            out = {}
+            for k, item in zip(keys, items):
+                if item.status == ENOTFOUND or (item.status == 0 and not item.get.found):
+                    out[k] = None
+                elif item.status != 0:
+                    out[k] = error_for_status(item.status, item.message)
+                else:
+                    g = item.get
+                    out[k] = g.value
+                    if near is not None:
+                        lookup, sk = near.key_of(ns or None, k, bool(secure))
+                        near.put(lookup, sk, g.value, g.near_epoch, g.near_version,
+                                 g.fresh_for_ms, g.freshness == pb.FRESHNESS_STALE, g.refresh_due)
+            return out
+
+        return _Op(req, t, read)
+
+    def _op_set_many(self, items, ttl, timeout, namespace) -> _Op:
+        items = list(items.items()) if isinstance(items, dict) else list(items)
+        if not 1 <= len(items) <= MAX_BATCH:
+            raise InvalidArgument(EINVAL, f"a batch holds 1..{MAX_BATCH} items, not {len(items)}")
+        req, t = self._request(timeout, namespace)
+        ttl_s = _u32("ttl", ttl, MAX_TTL_S)
+        for k, v in items:
+            if not isinstance(v, (bytes, bytearray, memoryview)):
+                raise InvalidArgument(EINVAL, f"value must be bytes, not {type(v).__name__}")
+            req.multi_set.items.add(key=_check_key("key", k), value=bytes(v), ttl_s=ttl_s)
+
+        def read(resp):
+            got = _result(resp, "multi_set").items
+            if len(got) != len(items):
+                raise ProtocolError(EPROTO, "batch reply has the wrong number of items")
+            return {k: (None if r.status == 0 else error_for_status(r.status, r.message))
+                    for (k, _), r in zip(items, got)}
+
+        return _Op(req, t, read)
+
     def _op_health(self, timeout) -> _Op:
         req, t = self._request(timeout, "")
         req.health.SetInParent()
@@ -310,9 +399,13 @@ class Client(_Base):
         endpoint: Optional[str] = None,
         timeout: float = DEFAULT_TIMEOUT,
         namespace: Optional[str] = None,
+        *,
+        near_cache_bytes: int = 0,
+        near_cache_max_ms: int = 0,
     ) -> None:
         self._init_options(timeout, namespace)
         self._shared = _transport.SharedSync(_transport.resolve_endpoint(endpoint))
+        self._init_near(self._shared.endpoint, near_cache_bytes, near_cache_max_ms)
 
     @property
     def endpoint(self) -> str:
@@ -327,6 +420,8 @@ class Client(_Base):
     def close(self) -> None:
         """Closes the socket of every view of this client. Later calls raise AgentUnreachable."""
         self._shared.close()
+        if self._near is not None:
+            self._near.close()
 
     def __enter__(self) -> "Client":
         return self
@@ -339,11 +434,17 @@ class Client(_Base):
 
     def get(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[bytes]:
         """The value of key, or None on a miss."""
-        return self._run(self._op_get(key, secure, timeout, namespace, entry=False))
+        hit, probe = self._near_probe(key, secure, namespace, entry=False)
+        if hit is not None:
+            return hit
+        return self._run(self._op_get(key, secure, timeout, namespace, entry=False, probe=probe))
 
     def get_entry(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[Entry]:
         """The value of key with its freshness, or None on a miss."""
-        return self._run(self._op_get(key, secure, timeout, namespace, entry=True))
+        hit, probe = self._near_probe(key, secure, namespace, entry=True)
+        if hit is not None:
+            return hit
+        return self._run(self._op_get(key, secure, timeout, namespace, entry=True, probe=probe))
 
     def set(
         self,
@@ -362,6 +463,27 @@ class Client(_Base):
         self._run(
             self._op_set(key, value, ttl, stale_ttl, secure, sliding, format, timeout, namespace)
         )
+
+    def get_many(self, keys, secure: bool = False, *, timeout=None, namespace=None) -> Dict[str, Any]:
+        """Reads 1..1000 keys in one round trip: {key: bytes, or None for a miss, or the
+        item's exception (not raised)}. Keys held in the near cache are answered locally."""
+        keys = list(keys)
+        out: Dict[str, Any] = {}
+        rest = []
+        for k in keys:
+            hit, _ = self._near_probe(k, secure, namespace, entry=False)
+            if hit is not None:
+                out[k] = hit
+            else:
+                rest.append(k)
+        if rest:
+            out.update(self._run(self._op_get_many(rest, secure, timeout, namespace)))
+        return {k: out[k] for k in keys}
+
+    def set_many(self, items, ttl: Optional[int] = None, *, timeout=None, namespace=None) -> Dict[str, Any]:
+        """Stores 1..1000 values (a dict or (key, bytes) pairs) in one round trip:
+        {key: None on success, or the item's exception (not raised)}."""
+        return self._run(self._op_set_many(items, ttl, timeout, namespace))
 
     def delete(self, key: str, *, timeout=None, namespace=None) -> bool:
         """True when the key existed."""

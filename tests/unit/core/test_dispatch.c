@@ -15,6 +15,7 @@
 #include "loop_turn.h"
 #include "core/dispatch.h"
 #include "core/storefront.h"
+#include "core/nearver.h"
 #include "crypto/keyring.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -765,12 +766,92 @@ test_access_rules_refuse_what_they_do_not_grant(void)
 	fixture_done(&f);
 }
 
+/* Get replies carry the version table's epoch and the key's slot; writes move the slot; a batch
+ * answers per item, in order. */
+static void
+test_near_versions_and_batches(void)
+{
+	char dir[] = "/tmp/ck-dnear-XXXXXX", sock[64], ver[80], why[128] = "";
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/a.sock", dir);
+	snprintf(ver, sizeof(ver), "%s.ver", sock);
+	FILE *stand_in = fopen(sock, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(stand_in);
+	fclose(stand_in);
+	cki_nearver *nv = NULL;
+	CU_ASSERT_EQUAL_FATAL(cki_nearver_open(&nv, sock, why, sizeof(why)), CK_OK);
+	fixture f;
+	fixture_init(&f);
+	fixture_start(&f, false, 50);
+	cki_dispatch_set_nearver(f.dispatch, nv);
+	CU_ASSERT_EQUAL(do_set(&f, "nv", (set_args){.ttl_s = 60})->status, CK_OK);
+	const cki_response *r = do_get(&f, NULL, "nv", false);
+	CU_ASSERT_EQUAL_FATAL(r->status, CK_OK);
+	CU_ASSERT_EQUAL(r->get->near_epoch, cki_nearver_epoch(nv));
+	uint64_t v1 = r->get->near_version;
+	CU_ASSERT_EQUAL(v1, cki_nearver_read(nv, "nv"));
+	CU_ASSERT_EQUAL(do_set(&f, "nv", (set_args){.ttl_s = 60})->status, CK_OK);
+	CU_ASSERT_EQUAL(do_refresh_ttl(&f, "nv", 30)->status, CK_OK);
+	CU_ASSERT_EQUAL(do_keyed(&f, CACHEKIT__AGENT__V1__REQUEST__OP_DELETE, "nv")->status, CK_OK);
+	CU_ASSERT_EQUAL(cki_nearver_read(nv, "nv"), v1 + 3);
+
+	/* MultiSet of two keys (one invalid), then MultiGet of three (one missing). */
+	cki_request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
+	Cachekit__Agent__V1__MultiSetRequest ms = CACHEKIT__AGENT__V1__MULTI_SET_REQUEST__INIT;
+	Cachekit__Agent__V1__SetRequest s[2] = {CACHEKIT__AGENT__V1__SET_REQUEST__INIT,
+	                                        CACHEKIT__AGENT__V1__SET_REQUEST__INIT};
+	Cachekit__Agent__V1__SetRequest *sp[2] = {&s[0], &s[1]};
+	s[0].key = (char *)"b1";
+	s[0].value.data = (uint8_t *)"one";
+	s[0].value.len = 3;
+	s[1].key = (char *)"bad key";
+	ms.items = sp;
+	ms.n_items = 2;
+	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_SET;
+	req.multi_set = &ms;
+	r = exchange(&f, &req);
+	CU_ASSERT_EQUAL_FATAL(r->result_case, CACHEKIT__AGENT__V1__RESPONSE__RESULT_MULTI_SET);
+	CU_ASSERT_EQUAL_FATAL(r->multi_set->n_items, 2);
+	CU_ASSERT_EQUAL(r->multi_set->items[0]->status, CK_OK);
+	CU_ASSERT_EQUAL(r->multi_set->items[1]->status, CK_EINVALKEY);
+
+	cki_request greq = CACHEKIT__AGENT__V1__REQUEST__INIT;
+	Cachekit__Agent__V1__MultiGetRequest mg = CACHEKIT__AGENT__V1__MULTI_GET_REQUEST__INIT;
+	Cachekit__Agent__V1__GetRequest g[3] = {CACHEKIT__AGENT__V1__GET_REQUEST__INIT,
+	                                        CACHEKIT__AGENT__V1__GET_REQUEST__INIT,
+	                                        CACHEKIT__AGENT__V1__GET_REQUEST__INIT};
+	Cachekit__Agent__V1__GetRequest *gp[3] = {&g[0], &g[1], &g[2]};
+	g[0].key = (char *)"missing";
+	g[1].key = (char *)"b1";
+	g[2].key = (char *)"b1";
+	mg.items = gp;
+	mg.n_items = 3;
+	greq.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_GET;
+	greq.multi_get = &mg;
+	r = exchange(&f, &greq);
+	CU_ASSERT_EQUAL_FATAL(r->result_case, CACHEKIT__AGENT__V1__RESPONSE__RESULT_MULTI_GET);
+	CU_ASSERT_EQUAL_FATAL(r->multi_get->n_items, 3);
+	CU_ASSERT_FALSE(r->multi_get->items[0]->get->found);
+	for (int i = 1; i < 3; i++) {
+		CU_ASSERT_TRUE(r->multi_get->items[i]->get->found);
+		VALUE_IS(r->multi_get->items[i], "one");
+		CU_ASSERT_EQUAL(r->multi_get->items[i]->get->near_epoch, cki_nearver_epoch(nv));
+	}
+	CU_ASSERT_EQUAL(cki_dispatch_inflight(f.dispatch), 0);
+	fixture_done(&f);
+	cki_nearver_close(nv);
+	unlink(ver);
+	unlink(sock);
+	rmdir(dir);
+}
+
 static CU_TestInfo tests[] = {
         {"a format label outside the registry is refused",
          test_unregistered_format_label_is_refused},
         {"a Set without a TTL gets the default TTL", test_set_without_ttl_gets_the_default_ttl},
         {"a cachekit-py auto-mode entry is reported as such",
          test_cachekit_py_auto_mode_entry_is_reported_as_such},
+        {"near versions and batches", test_near_versions_and_batches},
         {"key-value ops: happy path", test_key_value_ops_happy_path},
         {"access rules refuse what they do not grant",
          test_access_rules_refuse_what_they_do_not_grant},

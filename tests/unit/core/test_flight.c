@@ -117,7 +117,38 @@ test_a_get_after_the_answer_starts_a_new_flight(void)
 	cki_loop_free(loop);
 }
 
+static void
+test_a_forgotten_flight_answers_its_waiters_and_a_new_get_starts_another(void)
+{
+	cki_loop *loop;
+	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&loop), CK_OK);
+	slow_store ss = {.base = {&slow_ops}, .loop = loop};
+	cki_flight *f;
+	CU_ASSERT_EQUAL_FATAL(cki_flight_new(&f, &ss.base), CK_OK);
+	int remaining = 3;
+	result a = {.loop = loop, .remaining = &remaining};
+	result b = a, c = a;
+	cki_flight_get(f, "hot", cki_now_ms() + 1000, on_done, &a);
+	cki_flight_forget(f, "hot");  /* a write to "hot" completed */
+	cki_flight_forget(f, "cold"); /* no flight: nothing happens */
+	CU_ASSERT_EQUAL(cki_flight_count(f), 0);
+	cki_flight_get(f, "hot", cki_now_ms() + 1000, on_done, &b);
+	cki_flight_get(f, "hot", cki_now_ms() + 1000, on_done, &c); /* joins b's flight */
+	CU_ASSERT_EQUAL(cki_flight_count(f), 1);
+	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
+	CU_ASSERT_EQUAL(ss.gets, 2);
+	CU_ASSERT_EQUAL(a.calls, 1);
+	CU_ASSERT_EQUAL(b.calls, 1);
+	CU_ASSERT_EQUAL(c.calls, 1);
+	/* The detached flight's answer did not remove the new flight's entry early. */
+	CU_ASSERT_EQUAL(cki_flight_count(f), 0);
+	cki_flight_free(f);
+	cki_loop_free(loop);
+}
+
 static CU_TestInfo tests[] = {
+        {"a forgotten flight answers its waiters and a new get starts another",
+         test_a_forgotten_flight_answers_its_waiters_and_a_new_get_starts_another},
         {"concurrent gets share one store request", test_concurrent_gets_share_one_store_request},
         {"a get after the answer starts a new flight",
          test_a_get_after_the_answer_starts_a_new_flight},

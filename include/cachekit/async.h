@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The asynchronous API of libcachekit-stub: submit a request with a completion callback, keep
+ * any number in flight on one client (each with its own deadline), and let an event loop drive
+ * the client through one file descriptor and one timer. Adapters for libuv and libevent are in
+ * cachekit/adapters/; any other loop (epoll, poll) uses the three calls below:
+ *
+ *   - watch ck_client_fd(c) for readability (it is ZeroMQ's notification fd: edge-like, so
+ *     always call ck_client_process() until it has run, never read the fd yourself);
+ *   - call ck_client_process(c) when it is readable, when ck_client_timeout_ms(c) has passed,
+ *     and after submitting (or install hooks: the client then asks the loop itself).
+ *
+ * Callbacks run only inside ck_client_process() (never inside a submit call), exactly once per
+ * accepted submission: with the reply, CK_ETIMEDOUT at the request's deadline (a later reply is
+ * dropped), or CK_ESHUTDOWN when the client is closed first. A callback may submit new
+ * requests, but must not close the client.
+ *
+ * A client with requests in flight refuses blocking calls (CK_EBUSY); use one client per
+ * style, or wait until ck_client_pending() is 0. Near-cache hits of ck_get_async() complete
+ * at the next ck_client_process() without a round trip. After fork() the child's client has no
+ * requests in flight (the parent's callbacks never run there).
+ */
+#ifndef CACHEKIT_ASYNC_H
+#define CACHEKIT_ASYNC_H
+
+#include "cachekit/stub.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What a completed request produced. Valid during the callback only, except value. */
+typedef struct ck_result {
+	ck_err err;          /* CK_OK; CK_ENOTFOUND for a get miss; or the failure */
+	ck_value *value;     /* get, CK_OK: owned by the callback (ck_value_free), else NULL */
+	bool flag;           /* delete: existed; exists: exists; refresh_ttl: refreshed */
+	int64_t ttl_s;       /* get_ttl */
+	const char *message; /* the agent's message for a failure ("" if none) */
+} ck_result;
+
+typedef void (*ck_callback)(ck_client *c, ck_result *r, void *arg);
+
+/* Submits one request. CK_OK: cb will run exactly once from ck_client_process(). Any other
+ * result (bad arguments, CK_ECONNECT, CK_EOVERLOAD when the socket's queue is full, CK_ENOMEM):
+ * nothing was submitted and cb never runs. The opts and key are copied as needed. */
+CK_API CK_NODISCARD ck_err ck_get_async(ck_client *c, const char *key, const ck_get_opts *opts,
+                                        ck_callback cb, void *arg);
+CK_API CK_NODISCARD ck_err ck_set_async(ck_client *c, const char *key, const void *value,
+                                        size_t len, const ck_set_opts *opts, ck_callback cb,
+                                        void *arg);
+CK_API CK_NODISCARD ck_err ck_delete_async(ck_client *c, const char *key, const ck_call_opts *opts,
+                                           ck_callback cb, void *arg);
+
+/* The descriptor to watch for readability, or -1 with CK_ECONNECT-worthy trouble (see
+ * ck_client_last_message). Opens the connection if needed; stable until ck_client_close. */
+CK_API int ck_client_fd(ck_client *c);
+
+/* Receives every reply that has arrived, expires requests past their deadline and runs their
+ * callbacks; never blocks. Returns CK_OK, or CK_ECONNECT if the socket failed. */
+CK_API ck_err ck_client_process(ck_client *c);
+
+/* Requests submitted and not yet completed. */
+CK_API size_t ck_client_pending(const ck_client *c);
+
+/* Milliseconds until ck_client_process() must run for the earliest deadline (0: now), or -1
+ * when nothing is in flight. */
+CK_API int ck_client_timeout_ms(const ck_client *c);
+
+/* How a loop adapter learns what the client needs: arm(data, ms) asks for a call to
+ * ck_client_process() within ms milliseconds (0: as soon as possible; -1: no timer needed,
+ * only the fd). Called after each submit and at the end of each ck_client_process(). */
+typedef struct ck_async_hooks {
+	void *data;
+	void (*arm)(void *data, int timeout_ms);
+} ck_async_hooks;
+
+/* Installs (or, with NULL, removes) the hooks. The struct is copied. */
+CK_API void ck_client_set_hooks(ck_client *c, const ck_async_hooks *hooks);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

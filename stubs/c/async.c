@@ -1,0 +1,530 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The asynchronous API of libcachekit-stub (cachekit/async.h): requests submitted with a
+ * callback wait in a table by request id and in a min-heap by deadline; ck_client_process()
+ * drains every reply that has arrived (ZeroMQ's fd is edge-like: always drain to EAGAIN), runs
+ * the callbacks of answered requests and of requests past their deadline, and tells the loop
+ * adapter when it must run again. Near-cache hits wait in a ready list and complete at the
+ * next ck_client_process().
+ */
+#include "cachekit/async.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "cachekit/agent/v1/agent.pb-c.h"
+#include "near.h"
+#include "stub_internal.h"
+#include "wire.h"
+
+typedef Cachekit__Agent__V1__Request Request;
+
+#define MESSAGE_CAP 256
+
+typedef struct pend {
+	uint64_t id;
+	int64_t deadline;
+	cki_reply_kind kind;
+	ck_callback cb;
+	void *arg;
+	bool has_near;
+	cki_near_key nk;
+	ck_value *ready; /* near hit waiting for ck_client_process() */
+	struct pend *chain;
+	size_t heap_at;
+} pend;
+
+typedef struct cki_async {
+	pend **buckets;
+	size_t nbuckets, count;
+	pend **heap;
+	size_t heap_n, heap_cap;
+	pend *ready_head, **ready_tail;
+	size_t ready_n;
+	ck_async_hooks hooks;
+} cki_async;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static cki_async *
+get_async(ck_client *c)
+{
+	cki_async **slot = cki_client_async(c);
+	if (*slot == NULL) {
+		cki_async *a = calloc(1, sizeof(*a));
+		if (a == NULL)
+			return NULL;
+		a->nbuckets = 64;
+		if ((a->buckets = calloc(a->nbuckets, sizeof(*a->buckets))) == NULL) {
+			free(a);
+			return NULL;
+		}
+		a->ready_tail = &a->ready_head;
+		*slot = a;
+	}
+	return *slot;
+}
+
+/* ---- the deadline heap ------------------------------------------------------------------ */
+
+static void
+heap_set(cki_async *a, size_t i, pend *p)
+{
+	a->heap[i] = p;
+	p->heap_at = i;
+}
+
+static void
+heap_up(cki_async *a, size_t i)
+{
+	pend *p = a->heap[i];
+	while (i > 0 && a->heap[(i - 1) / 2]->deadline > p->deadline) {
+		heap_set(a, i, a->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_set(a, i, p);
+}
+
+static void
+heap_down(cki_async *a, size_t i)
+{
+	pend *p = a->heap[i];
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		int64_t best = p->deadline;
+		if (l < a->heap_n && a->heap[l]->deadline < best)
+			m = l, best = a->heap[l]->deadline;
+		if (l + 1 < a->heap_n && a->heap[l + 1]->deadline < best)
+			m = l + 1;
+		if (m == i)
+			break;
+		heap_set(a, i, a->heap[m]);
+		i = m;
+	}
+	heap_set(a, i, p);
+}
+
+static void
+heap_remove(cki_async *a, pend *p)
+{
+	size_t i = p->heap_at;
+	pend *last = a->heap[--a->heap_n];
+	if (last == p)
+		return;
+	heap_set(a, i, last);
+	heap_up(a, i);
+	heap_down(a, last->heap_at);
+}
+
+/* ---- the id table ----------------------------------------------------------------------- */
+
+static void
+grow(cki_async *a)
+{
+	size_t nb = a->nbuckets * 2;
+	pend **b = calloc(nb, sizeof(*b));
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < a->nbuckets; i++)
+		for (pend *p = a->buckets[i], *next; p != NULL; p = next) {
+			next = p->chain;
+			p->chain = b[p->id & (nb - 1)];
+			b[p->id & (nb - 1)] = p;
+		}
+	free(a->buckets);
+	a->buckets = b;
+	a->nbuckets = nb;
+}
+
+/* Room for one more request in the heap. */
+static bool
+reserve(cki_async *a)
+{
+	if (a->heap_n < a->heap_cap)
+		return true;
+	size_t cap = a->heap_cap ? a->heap_cap * 2 : 64;
+	pend **h = realloc(a->heap, cap * sizeof(*h));
+	if (h == NULL)
+		return false;
+	a->heap = h;
+	a->heap_cap = cap;
+	return true;
+}
+
+/* Adds p (its id and deadline set) to the table and the heap; reserve() came first. */
+static void
+track(cki_async *a, pend *p)
+{
+	if (a->count >= a->nbuckets)
+		grow(a);
+	p->chain = a->buckets[p->id & (a->nbuckets - 1)];
+	a->buckets[p->id & (a->nbuckets - 1)] = p;
+	a->count++;
+	heap_set(a, a->heap_n++, p);
+	heap_up(a, a->heap_n - 1);
+}
+
+/* Takes the request with id out of the table and the heap; NULL when unknown (late reply). */
+static pend *
+untrack_id(cki_async *a, uint64_t id)
+{
+	pend **link = &a->buckets[id & (a->nbuckets - 1)];
+	while (*link != NULL && (*link)->id != id)
+		link = &(*link)->chain;
+	pend *p = *link;
+	if (p == NULL)
+		return NULL;
+	*link = p->chain;
+	a->count--;
+	heap_remove(a, p);
+	return p;
+}
+
+/* ---- completion ------------------------------------------------------------------------- */
+
+static void
+complete(ck_client *c, pend *p, ck_err err, cki_reply *reply, const char *message)
+{
+	ck_result r = {.err = err, .message = message ? message : ""};
+	if (reply != NULL && err == CK_OK) {
+		r.flag = reply->flag;
+		r.ttl_s = reply->ttl_s;
+		if (p->kind == CKI_REPLY_GET) {
+			if (!reply->flag) {
+				r.err = CK_ENOTFOUND;
+			} else {
+				cki_near *near = cki_client_near(c);
+				if (p->has_near && near != NULL)
+					cki_near_put(near, &p->nk, reply->value, reply->near_epoch,
+					             reply->near_version);
+				r.value = reply->value;
+				reply->value = NULL;
+			}
+		}
+	}
+	ck_callback cb = p->cb;
+	void *arg = p->arg;
+	free(p);
+	cb(c, &r, arg);
+}
+
+static void
+arm(ck_client *c, cki_async *a)
+{
+	if (a->hooks.arm != NULL)
+		a->hooks.arm(a->hooks.data, ck_client_timeout_ms(c));
+}
+
+/* Starts req with a callback: shared by the three submit calls. */
+static ck_err
+submit(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind kind,
+       const cki_near_key *nk, ck_callback cb, void *arg)
+{
+	cki_async *a = get_async(c);
+	pend *p = NULL;
+	ck_err rv = CK_ENOMEM;
+
+	if (a == NULL || (p = calloc(1, sizeof(*p))) == NULL)
+		return CK_ENOMEM;
+	p->kind = kind;
+	p->cb = cb;
+	p->arg = arg;
+	if (nk != NULL) {
+		p->has_near = true;
+		p->nk = *nk;
+	}
+	/* Room in the heap first, so a sent request is always tracked. */
+	if (!reserve(a) || (rv = cki_submit(c, co, req, &p->id, &p->deadline)) != CK_OK) {
+		free(p);
+		return rv;
+	}
+	track(a, p);
+	if (a->hooks.arm != NULL)
+		a->hooks.arm(a->hooks.data, 0);
+	return CK_OK;
+}
+
+/* ---- submit calls ----------------------------------------------------------------------- */
+
+static ck_err
+check_key(const char *key)
+{
+	if (key == NULL)
+		return CK_EINVAL;
+	return strlen(key) > CKI_STUB_MAX_KEY ? CK_EINVALKEY : CK_OK;
+}
+
+ck_err
+ck_get_async(ck_client *c, const char *key, const ck_get_opts *opts, ck_callback cb, void *arg)
+{
+	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
+	Cachekit__Agent__V1__GetRequest get = CACHEKIT__AGENT__V1__GET_REQUEST__INIT;
+	cki_near_key nk;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = check_key(key)) != CK_OK)
+		return rv;
+	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
+		return CK_EINVAL;
+	cki_near *near = cki_client_near(c);
+	const char *ns = opts != NULL && opts->call.ns != NULL ? opts->call.ns : cki_client_ns(c);
+	if (near != NULL && (ns == NULL || strlen(ns) <= CKI_STUB_MAX_NS)) {
+		ck_value *hit = NULL;
+		cki_near_key_of(near, ns, key, opts != NULL && opts->secure,
+		                opts != NULL ? opts->format : NULL, &nk);
+		if (cki_near_get(near, &nk, &hit)) {
+			cki_async *a = get_async(c);
+			pend *p = a != NULL ? calloc(1, sizeof(*p)) : NULL;
+			if (p == NULL) {
+				ck_value_free(hit);
+				return CK_ENOMEM;
+			}
+			p->kind = CKI_REPLY_GET;
+			p->cb = cb;
+			p->arg = arg;
+			p->ready = hit;
+			*a->ready_tail = p;
+			a->ready_tail = &p->chain;
+			a->ready_n++;
+			if (a->hooks.arm != NULL)
+				a->hooks.arm(a->hooks.data, 0);
+			return CK_OK;
+		}
+	} else {
+		near = NULL;
+	}
+	get.key = (char *)key;
+	get.secure = opts != NULL && opts->secure;
+	if (opts != NULL && opts->format != NULL)
+		get.format = (char *)opts->format;
+	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_GET;
+	req.get = &get;
+	return submit(c, opts ? &opts->call : NULL, &req, CKI_REPLY_GET, near ? &nk : NULL, cb,
+	              arg);
+}
+
+ck_err
+ck_set_async(ck_client *c, const char *key, const void *value, size_t len, const ck_set_opts *opts,
+             ck_callback cb, void *arg)
+{
+	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
+	Cachekit__Agent__V1__SetRequest set = CACHEKIT__AGENT__V1__SET_REQUEST__INIT;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL || (value == NULL && len > 0))
+		return CK_EINVAL;
+	if ((rv = check_key(key)) != CK_OK)
+		return rv;
+	if (len > CKI_STUB_MAX_VALUE)
+		return CK_ETOOBIG;
+	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
+		return CK_EINVAL;
+	set.key = (char *)key;
+	set.value.data = (uint8_t *)value;
+	set.value.len = len;
+	if (opts != NULL) {
+		set.ttl_s = opts->ttl_s;
+		set.stale_ttl_s = opts->stale_ttl_s;
+		set.secure = opts->secure;
+		set.sliding = opts->sliding;
+		if (opts->format != NULL)
+			set.format = (char *)opts->format;
+	}
+	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_SET;
+	req.set = &set;
+	return submit(c, opts ? &opts->call : NULL, &req, CKI_REPLY_SET, NULL, cb, arg);
+}
+
+ck_err
+ck_delete_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
+{
+	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
+	Cachekit__Agent__V1__DeleteRequest del = CACHEKIT__AGENT__V1__DELETE_REQUEST__INIT;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = check_key(key)) != CK_OK)
+		return rv;
+	del.key = (char *)key;
+	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_DELETE;
+	req.delete_ = &del;
+	return submit(c, opts, &req, CKI_REPLY_DELETE, NULL, cb, arg);
+}
+
+/* ---- the loop side ---------------------------------------------------------------------- */
+
+int
+ck_client_fd(ck_client *c)
+{
+	void *sock = c != NULL ? cki_client_socket(c) : NULL;
+	int fd = -1;
+	size_t len = sizeof(fd);
+	if (sock == NULL || zmq_getsockopt(sock, ZMQ_FD, &fd, &len) != 0)
+		return -1;
+	return fd;
+}
+
+size_t
+ck_client_pending(const ck_client *c)
+{
+	return c != NULL ? cki_async_pending(*cki_client_async((ck_client *)c)) : 0;
+}
+
+int
+ck_client_timeout_ms(const ck_client *c)
+{
+	const cki_async *a = c != NULL ? *cki_client_async((ck_client *)c) : NULL;
+	if (a == NULL || (a->heap_n == 0 && a->ready_n == 0))
+		return -1;
+	if (a->ready_n > 0)
+		return 0;
+	int64_t left = a->heap[0]->deadline - now_ms();
+	return left <= 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
+}
+
+void
+ck_client_set_hooks(ck_client *c, const ck_async_hooks *hooks)
+{
+	cki_async *a = c != NULL ? get_async(c) : NULL;
+	if (a == NULL)
+		return;
+	if (hooks != NULL)
+		a->hooks = *hooks;
+	else
+		memset(&a->hooks, 0, sizeof(a->hooks));
+}
+
+/* Handles one received frame: the reply of a request in flight, or a late one (dropped). */
+static void
+on_frame(ck_client *c, cki_async *a, const uint8_t *data, size_t size)
+{
+	char message[MESSAGE_CAP] = "";
+	uint64_t id;
+	cki_reply reply;
+	ck_err rv;
+
+	if (!cki_wire_peek_id(data, size, &id))
+		return; /* not a Response we can match: malformed */
+	pend *p = untrack_id(a, id);
+	if (p == NULL)
+		return; /* its request timed out already */
+	if (cki_reply_decode(data, size, id, p->kind, &rv, &reply, message, sizeof(message)) !=
+	    CKI_REPLY_DONE)
+		rv = CK_EPROTO;
+	complete(c, p, rv, &reply, message);
+	cki_reply_clear(&reply);
+}
+
+ck_err
+ck_client_process(ck_client *c)
+{
+	cki_async *a = c != NULL ? *cki_client_async(c) : NULL;
+	ck_err rv = CK_OK;
+
+	if (a == NULL)
+		return CK_OK;
+	/* Near hits submitted before this call; ones submitted by callbacks wait for the next. */
+	pend *ready = a->ready_head;
+	a->ready_head = NULL;
+	a->ready_tail = &a->ready_head;
+	while (ready != NULL) {
+		pend *next = ready->chain;
+		cki_reply hit = {.flag = true, .value = ready->ready};
+		ready->has_near = false;
+		a->ready_n--;
+		complete(c, ready, CK_OK, &hit, NULL);
+		ready = next;
+	}
+	void *sock = a->count > 0 ? cki_client_socket(c) : NULL;
+	while (sock != NULL) {
+		zmq_msg_t msg;
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0) {
+			if (errno != EAGAIN && errno != EINTR) {
+				cki_client_set_message(c, zmq_strerror(errno));
+				rv = CK_ECONNECT;
+			}
+			zmq_msg_close(&msg);
+			break;
+		}
+		bool multipart = zmq_msg_more(&msg);
+		if (!multipart)
+			on_frame(c, a, zmq_msg_data(&msg), zmq_msg_size(&msg));
+		zmq_msg_close(&msg);
+	}
+	for (int64_t now = now_ms(); a->heap_n > 0 && a->heap[0]->deadline <= now;) {
+		pend *p = untrack_id(a, a->heap[0]->id);
+		complete(c, p, CK_ETIMEDOUT, NULL, "no reply within the request's deadline");
+	}
+	arm(c, a);
+	return rv;
+}
+
+/* ---- transport.c's side ----------------------------------------------------------------- */
+
+size_t
+cki_async_pending(const cki_async *a)
+{
+	return a != NULL ? a->count + a->ready_n : 0;
+}
+
+static void
+drop_all(cki_async *a, ck_client *c)
+{
+	pend *ready = a->ready_head;
+	a->ready_head = NULL;
+	a->ready_tail = &a->ready_head;
+	a->ready_n = 0;
+	while (ready != NULL) {
+		pend *next = ready->chain;
+		if (c != NULL) {
+			ck_result r = {.err = CK_ESHUTDOWN, .message = "client closed"};
+			ready->cb(c, &r, ready->arg);
+		}
+		ck_value_free(ready->ready);
+		free(ready);
+		ready = next;
+	}
+	while (a->heap_n > 0) {
+		pend *p = untrack_id(a, a->heap[0]->id);
+		if (c != NULL) {
+			ck_result r = {.err = CK_ESHUTDOWN, .message = "client closed"};
+			p->cb(c, &r, p->arg);
+		}
+		free(p);
+	}
+}
+
+void
+cki_async_forget(cki_async *a)
+{
+	if (a != NULL)
+		drop_all(a, NULL);
+}
+
+void
+cki_async_free(ck_client *c)
+{
+	cki_async **slot = cki_client_async(c);
+	cki_async *a = *slot;
+	if (a == NULL)
+		return;
+	drop_all(a, c);
+	free(a->heap);
+	free(a->buckets);
+	free(a);
+	*slot = NULL;
+}

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Batch calls of libcachekit-stub (ck_mget, ck_mset): one MultiGet or MultiSet request for many
+ * keys, one reply with an item per key. ck_mget answers what it can from the near cache first
+ * and sends only the rest; the agent's answers are kept in the near cache as ck_get keeps them.
+ */
+#include "cachekit/stub.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cachekit/agent/v1/agent.pb-c.h"
+#include "near.h"
+#include "stub_internal.h"
+
+typedef Cachekit__Agent__V1__Request Request;
+
+static ck_err
+check_key(const char *key)
+{
+	if (key == NULL)
+		return CK_EINVAL;
+	return strlen(key) > CKI_STUB_MAX_KEY ? CK_EINVALKEY : CK_OK;
+}
+
+static void
+fail_all(ck_value **values, ck_err *errs, size_t n, ck_err rv)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (values != NULL) {
+			ck_value_free(values[i]);
+			values[i] = NULL;
+		}
+		errs[i] = rv;
+	}
+}
+
+ck_err
+ck_mget(ck_client *c, const char *const *keys, size_t n, const ck_get_opts *opts, ck_value **values,
+        ck_err *errs)
+{
+	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
+	Cachekit__Agent__V1__MultiGetRequest mg = CACHEKIT__AGENT__V1__MULTI_GET_REQUEST__INIT;
+	Cachekit__Agent__V1__GetRequest *gets = NULL, **ptrs = NULL;
+	cki_near_key *nks = NULL;
+	size_t *sent = NULL, n_sent = 0;
+	cki_reply reply;
+	ck_err rv;
+
+	memset(&reply, 0, sizeof(reply));
+	if (c == NULL || keys == NULL || values == NULL || errs == NULL || n == 0 ||
+	    n > CKI_STUB_MAX_BATCH)
+		return CK_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		values[i] = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if ((rv = check_key(keys[i])) != CK_OK) {
+			fail_all(values, errs, n, rv);
+			return rv;
+		}
+	}
+	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
+		return CK_EINVAL;
+	cki_near *near = cki_client_near(c);
+	const char *ns = opts != NULL && opts->call.ns != NULL ? opts->call.ns : cki_client_ns(c);
+	if (ns != NULL && strlen(ns) > CKI_STUB_MAX_NS)
+		near = NULL;
+	gets = calloc(n, sizeof(*gets));
+	ptrs = calloc(n, sizeof(*ptrs));
+	sent = calloc(n, sizeof(*sent));
+	nks = near != NULL ? calloc(n, sizeof(*nks)) : NULL;
+	if (gets == NULL || ptrs == NULL || sent == NULL || (near != NULL && nks == NULL)) {
+		rv = CK_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (near != NULL) {
+			cki_near_key_of(near, ns, keys[i], opts != NULL && opts->secure,
+			                opts != NULL ? opts->format : NULL, &nks[i]);
+			if (cki_near_get(near, &nks[i], &values[i])) {
+				errs[i] = CK_OK;
+				continue;
+			}
+		}
+		cachekit__agent__v1__get_request__init(&gets[n_sent]);
+		gets[n_sent].key = (char *)keys[i];
+		gets[n_sent].secure = opts != NULL && opts->secure;
+		if (opts != NULL && opts->format != NULL)
+			gets[n_sent].format = (char *)opts->format;
+		ptrs[n_sent] = &gets[n_sent];
+		sent[n_sent++] = i;
+	}
+	rv = CK_OK;
+	if (n_sent == 0)
+		goto out;
+	mg.items = ptrs;
+	mg.n_items = n_sent;
+	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_GET;
+	req.multi_get = &mg;
+	rv = cki_exchange(c, opts ? &opts->call : NULL, &req, CKI_REPLY_MULTI_GET, &reply);
+	if (rv == CK_OK && reply.n_items != n_sent)
+		rv = CK_EPROTO;
+	if (rv != CK_OK)
+		goto out;
+	for (size_t j = 0; j < n_sent; j++) {
+		size_t i = sent[j];
+		cki_reply *item = &reply.items[j];
+		errs[i] = reply.item_errs[j];
+		if (errs[i] != CK_OK)
+			continue;
+		if (near != NULL)
+			cki_near_put(near, &nks[i], item->value, item->near_epoch,
+			             item->near_version);
+		values[i] = item->value;
+		item->value = NULL;
+	}
+out:
+	if (rv != CK_OK)
+		fail_all(values, errs, n, rv);
+	cki_reply_clear(&reply);
+	free(gets);
+	free(ptrs);
+	free(sent);
+	free(nks);
+	return rv;
+}
+
+ck_err
+ck_mset(ck_client *c, const ck_mset_item *items, size_t n, const ck_set_opts *opts, ck_err *errs)
+{
+	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
+	Cachekit__Agent__V1__MultiSetRequest ms = CACHEKIT__AGENT__V1__MULTI_SET_REQUEST__INIT;
+	Cachekit__Agent__V1__SetRequest *sets = NULL, **ptrs = NULL;
+	size_t total = 0;
+	cki_reply reply;
+	ck_err rv;
+
+	memset(&reply, 0, sizeof(reply));
+	if (c == NULL || items == NULL || errs == NULL || n == 0 || n > CKI_STUB_MAX_BATCH)
+		return CK_EINVAL;
+	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
+		return CK_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		rv = check_key(items[i].key);
+		if (rv == CK_OK && items[i].value == NULL && items[i].len > 0)
+			rv = CK_EINVAL;
+		total += items[i].len;
+		if (rv == CK_OK &&
+		    (items[i].len > CKI_STUB_MAX_VALUE || total > CKI_STUB_MAX_VALUE))
+			rv = CK_ETOOBIG;
+		if (rv != CK_OK) {
+			fail_all(NULL, errs, n, rv);
+			return rv;
+		}
+	}
+	sets = calloc(n, sizeof(*sets));
+	ptrs = calloc(n, sizeof(*ptrs));
+	if (sets == NULL || ptrs == NULL) {
+		rv = CK_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		Cachekit__Agent__V1__SetRequest *s = &sets[i];
+		cachekit__agent__v1__set_request__init(s);
+		s->key = (char *)items[i].key;
+		s->value.data = (uint8_t *)items[i].value;
+		s->value.len = items[i].len;
+		if (opts != NULL) {
+			s->ttl_s = opts->ttl_s;
+			s->stale_ttl_s = opts->stale_ttl_s;
+			s->secure = opts->secure;
+			s->sliding = opts->sliding;
+			if (opts->format != NULL)
+				s->format = (char *)opts->format;
+		}
+		ptrs[i] = s;
+	}
+	ms.items = ptrs;
+	ms.n_items = n;
+	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_SET;
+	req.multi_set = &ms;
+	rv = cki_exchange(c, opts ? &opts->call : NULL, &req, CKI_REPLY_MULTI_SET, &reply);
+	if (rv == CK_OK && reply.n_items != n)
+		rv = CK_EPROTO;
+	for (size_t i = 0; rv == CK_OK && i < n; i++)
+		errs[i] = reply.item_errs[i];
+out:
+	if (rv != CK_OK)
+		fail_all(NULL, errs, n, rv);
+	cki_reply_clear(&reply);
+	free(sets);
+	free(ptrs);
+	return rv;
+}

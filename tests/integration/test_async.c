@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The C stub's asynchronous API against a real agent, driven by a real libuv loop and a real
+ * libevent loop through the shipped adapters: 1,000 requests in flight, per-request deadlines
+ * (completed in deadline order while the agent is stopped) with their late replies dropped,
+ * near-cache hits without a round trip, blocking calls refused while requests are in flight,
+ * and callbacks run with CK_ESHUTDOWN when the client is closed.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cachekit/adapters/libevent.h"
+#include "cachekit/adapters/libuv.h"
+#include "cachekit/async.h"
+#include "cunit_main.h"
+
+#define IN_FLIGHT 1000
+
+static char dir[] = "/tmp/ck-async-XXXXXX";
+static char endpoint[256];
+static pid_t agent_pid;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool
+start_agent(void)
+{
+	agent_pid = fork();
+	if (agent_pid == 0) {
+		char log[300];
+		snprintf(log, sizeof(log), "%s/agent.log", dir);
+		if (freopen(log, "a", stderr) == NULL)
+			_exit(126);
+		execl(getenv("CK_AGENT_BIN"), "cachekit-agent", "--endpoint", endpoint,
+		      (char *)NULL);
+		_exit(127);
+	}
+	ck_client *c;
+	ck_client_opts o = CK_CLIENT_OPTS_INIT;
+	o.endpoint = endpoint;
+	o.timeout_ms = 200;
+	if (ck_client_open(&c, &o) != CK_OK)
+		return false;
+	bool up = false;
+	for (int64_t end = now_ms() + 30000; !up && now_ms() < end;) {
+		ck_health *h = NULL;
+		up = ck_health_check(c, NULL, &h) == CK_OK;
+		ck_health_free(h);
+	}
+	ck_client_close(c);
+	return up;
+}
+
+static int
+suite_init(void)
+{
+	if (getenv("CK_AGENT_BIN") == NULL || mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(endpoint, sizeof(endpoint), "ipc://%s/agent.sock", dir);
+	return start_agent() ? 0 : -1;
+}
+
+static int
+suite_clean(void)
+{
+	int st;
+	kill(agent_pid, SIGTERM);
+	waitpid(agent_pid, &st, 0);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static ck_client *
+open_client(size_t near_bytes)
+{
+	ck_client *c = NULL;
+	ck_client_opts o = CK_CLIENT_OPTS_INIT;
+	o.endpoint = endpoint;
+	o.timeout_ms = 10000;
+	o.near_cache_bytes = near_bytes;
+	CU_ASSERT_EQUAL(ck_client_open(&c, &o), CK_OK);
+	return c;
+}
+
+/* ---- completion bookkeeping shared by both loops ---------------------------------------- */
+
+typedef struct tally {
+	int done, expect;
+	int ok, notfound, timedout, shutdown, wrong;
+	int order[8]; /* tags in completion order */
+	uv_loop_t *uv;
+	struct event_base *eb;
+} tally;
+
+typedef struct slot {
+	tally *t;
+	int tag;
+} slot;
+
+static void
+stop_if_done(tally *t)
+{
+	if (t->done < t->expect)
+		return;
+	if (t->uv != NULL)
+		uv_stop(t->uv);
+	if (t->eb != NULL)
+		event_base_loopbreak(t->eb);
+}
+
+static void
+on_done(ck_client *c, ck_result *r, void *arg)
+{
+	slot *s = arg;
+	tally *t = s->t;
+	(void)c;
+	if (t->done < 8)
+		t->order[t->done] = s->tag;
+	t->done++;
+	switch (r->err) {
+	case CK_OK:
+		t->ok++;
+		if (r->value != NULL) {
+			char want[32];
+			snprintf(want, sizeof(want), "v%d", s->tag);
+			if (strcmp((const char *)r->value->data, want) != 0)
+				t->wrong++;
+		}
+		break;
+	case CK_ENOTFOUND:
+		t->notfound++;
+		break;
+	case CK_ETIMEDOUT:
+		t->timedout++;
+		break;
+	case CK_ESHUTDOWN:
+		t->shutdown++;
+		break;
+	default:
+		t->wrong++;
+		break;
+	}
+	ck_value_free(r->value);
+	stop_if_done(t);
+}
+
+/* Runs a libuv loop until t is complete or 30 s passed. */
+static void
+run_uv(tally *t)
+{
+	int64_t end = now_ms() + 30000;
+	while (t->done < t->expect && now_ms() < end)
+		uv_run(t->uv, UV_RUN_ONCE);
+}
+
+static void
+run_event(tally *t)
+{
+	int64_t end = now_ms() + 30000;
+	while (t->done < t->expect && now_ms() < end)
+		event_base_loop(t->eb, EVLOOP_ONCE);
+}
+
+/* 1,000 Sets then 1,000 Gets in flight on one client; run(t) drives the loop. */
+static void
+thousand_in_flight(ck_client *c, tally *t, void (*run)(tally *), const char *prefix)
+{
+	static slot slots[IN_FLIGHT];
+	char key[64], value[32];
+	t->expect = IN_FLIGHT;
+	for (int i = 0; i < IN_FLIGHT; i++) {
+		slots[i] = (slot){t, i};
+		snprintf(key, sizeof(key), "%s:%d", prefix, i);
+		int n = snprintf(value, sizeof(value), "v%d", i);
+		CU_ASSERT_EQUAL(ck_set_async(c, key, value, (size_t)n, NULL, on_done, &slots[i]),
+		                CK_OK);
+	}
+	CU_ASSERT_EQUAL(ck_client_pending(c), IN_FLIGHT);
+	run(t);
+	CU_ASSERT_EQUAL(t->done, IN_FLIGHT);
+	CU_ASSERT_EQUAL(t->ok, IN_FLIGHT);
+	CU_ASSERT_EQUAL(ck_client_pending(c), 0);
+	memset(&t->done, 0, sizeof(int) * 7);
+	t->expect = IN_FLIGHT;
+	for (int i = 0; i < IN_FLIGHT; i++) {
+		snprintf(key, sizeof(key), "%s:%d", prefix, i);
+		CU_ASSERT_EQUAL(ck_get_async(c, key, NULL, on_done, &slots[i]), CK_OK);
+	}
+	run(t);
+	CU_ASSERT_EQUAL(t->done, IN_FLIGHT);
+	CU_ASSERT_EQUAL(t->ok, IN_FLIGHT);
+	CU_ASSERT_EQUAL(t->wrong, 0);
+}
+
+static void
+test_libuv_thousand_in_flight(void)
+{
+	ck_client *c = open_client(0);
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	ck_uv *u = NULL;
+	CU_ASSERT_EQUAL_FATAL(ck_uv_attach(c, &loop, &u), 0);
+	tally t = {.uv = &loop};
+	thousand_in_flight(c, &t, run_uv, "uv");
+	ck_uv_detach(u);
+	uv_run(&loop, UV_RUN_DEFAULT); /* closes the handles */
+	CU_ASSERT_EQUAL(uv_loop_close(&loop), 0);
+	ck_client_close(c);
+}
+
+static void
+test_libevent_thousand_in_flight(void)
+{
+	ck_client *c = open_client(0);
+	struct event_base *base = event_base_new();
+	ck_event *e = NULL;
+	CU_ASSERT_EQUAL_FATAL(ck_event_attach(c, base, &e), 0);
+	tally t = {.eb = base};
+	thousand_in_flight(c, &t, run_event, "ev");
+	ck_event_detach(e);
+	event_base_free(base);
+	ck_client_close(c);
+}
+
+static void
+test_deadlines_and_late_replies(void)
+{
+	ck_client *c = open_client(0);
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	ck_uv *u = NULL;
+	CU_ASSERT_EQUAL_FATAL(ck_uv_attach(c, &loop, &u), 0);
+	tally t = {.uv = &loop, .expect = 2};
+	slot late = {&t, 300}, early = {&t, 100}, after = {&t, 7};
+	ck_get_opts slow = CK_GET_OPTS_INIT, fast = CK_GET_OPTS_INIT;
+	slow.call.timeout_ms = 300;
+	fast.call.timeout_ms = 100;
+	kill(agent_pid, SIGSTOP);
+	int64_t t0 = now_ms();
+	CU_ASSERT_EQUAL(ck_get_async(c, "async:late", &slow, on_done, &late), CK_OK);
+	CU_ASSERT_EQUAL(ck_get_async(c, "async:late", &fast, on_done, &early), CK_OK);
+	CU_ASSERT(ck_client_timeout_ms(c) > 0 && ck_client_timeout_ms(c) <= 100);
+	run_uv(&t);
+	int64_t elapsed = now_ms() - t0;
+	kill(agent_pid, SIGCONT);
+	CU_ASSERT_EQUAL(t.timedout, 2);
+	CU_ASSERT_EQUAL(t.order[0], 100); /* each by its own deadline */
+	CU_ASSERT_EQUAL(t.order[1], 300);
+	CU_ASSERT(elapsed >= 300);
+	CU_ASSERT_EQUAL(ck_client_timeout_ms(c), -1);
+	/* The agent now answers the two abandoned requests, then this one: the late replies are
+	 * dropped, so exactly one more callback runs. */
+	t.expect = 3;
+	CU_ASSERT_EQUAL(ck_get_async(c, "async:late", NULL, on_done, &after), CK_OK);
+	run_uv(&t);
+	CU_ASSERT_EQUAL(t.done, 3);
+	CU_ASSERT_EQUAL(t.notfound, 1);
+	CU_ASSERT_EQUAL(t.order[2], 7);
+	ck_uv_detach(u);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	ck_client_close(c);
+}
+
+static void
+test_near_hit_completes_without_a_round_trip(void)
+{
+	ck_client *c = open_client(1 << 20);
+	CU_ASSERT_EQUAL(ck_set(c, "async:near", "v5", 2, NULL), CK_OK);
+	tally t = {.expect = 1};
+	slot s = {&t, 5};
+	/* First from the agent (driven by hand, as an epoll program would), then locally. */
+	CU_ASSERT_EQUAL(ck_get_async(c, "async:near", NULL, on_done, &s), CK_OK);
+	for (int64_t end = now_ms() + 30000; t.done < 1 && now_ms() < end;)
+		CU_ASSERT_EQUAL(ck_client_process(c), CK_OK);
+	CU_ASSERT_EQUAL(ck_get_async(c, "async:near", NULL, on_done, &s), CK_OK);
+	CU_ASSERT_EQUAL(t.done, 1); /* never inside the submit call */
+	CU_ASSERT_EQUAL(ck_client_timeout_ms(c), 0);
+	kill(agent_pid, SIGSTOP);
+	CU_ASSERT_EQUAL(ck_client_process(c), CK_OK);
+	kill(agent_pid, SIGCONT);
+	CU_ASSERT_EQUAL(t.done, 2);
+	CU_ASSERT_EQUAL(t.ok, 2);
+	CU_ASSERT_EQUAL(t.wrong, 0);
+	ck_near_stats ns;
+	CU_ASSERT_EQUAL(ck_client_near_stats(c, &ns), CK_OK);
+	CU_ASSERT_EQUAL(ns.hits, 1);
+	ck_client_close(c);
+}
+
+static void
+test_blocking_refused_and_close_cancels(void)
+{
+	ck_client *c = open_client(0);
+	tally t = {.expect = 3};
+	slot s[3] = {{&t, 0}, {&t, 1}, {&t, 2}};
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(ck_delete_async(c, "async:gone", NULL, on_done, &s[i]), CK_OK);
+	ck_value *v = NULL;
+	CU_ASSERT_EQUAL(ck_get(c, "async:gone", NULL, &v), CK_EBUSY);
+	CU_ASSERT_EQUAL(ck_get_async(c, NULL, NULL, on_done, &s[0]), CK_EINVAL);
+	CU_ASSERT_EQUAL(ck_client_pending(c), 3);
+	ck_client_close(c); /* before any process(): every callback runs with CK_ESHUTDOWN */
+	CU_ASSERT_EQUAL(t.done, 3);
+	CU_ASSERT_EQUAL(t.shutdown, 3);
+}
+
+static CU_TestInfo tests[] = {
+        {"libuv: 1,000 in flight", test_libuv_thousand_in_flight},
+        {"libevent: 1,000 in flight", test_libevent_thousand_in_flight},
+        {"deadlines and late replies", test_deadlines_and_late_replies},
+        {"a near hit completes without a round trip", test_near_hit_completes_without_a_round_trip},
+        {"blocking calls refused, close cancels", test_blocking_refused_and_close_cancels},
+        CU_TEST_INFO_NULL,
+};
+
+CK_UNIT_SUITE_FULL("async", tests, suite_init, suite_clean)
