@@ -22,7 +22,10 @@
 #include "base/loop.h"
 #include "core/refresh.h"
 #include "crypto/secmem.h"
+#include "front/metrics_http.h"
 #include "front/server.h"
+#include "base/metrics.h"
+#include "service.h"
 #include "store/http/store_http.h"
 #include "store/memory/store_memory.h"
 
@@ -46,6 +49,7 @@ typedef struct agent {
 	cki_flight *flight;
 	cki_dispatch *dispatch;
 	cki_server *server;
+	cki_metrics_http *metrics_http; /* NULL without --metrics-listen */
 	cki_keyring *keyring;
 	cki_secret *api_key;
 	bool draining;
@@ -150,8 +154,11 @@ on_turn(cki_loop *loop, void *arg)
 	agent *a = arg;
 	if (reload_requested) {
 		reload_requested = 0;
-		if (!a->draining)
+		if (!a->draining) {
+			cki_service_reloading();
 			reload(a);
+			cki_service_ready(loop, "serving (reloaded)");
+		}
 	}
 	if (!stop_requested || a->draining)
 		return;
@@ -160,6 +167,10 @@ on_turn(cki_loop *loop, void *arg)
 	cki_log_info("shutting down: draining %zu requests in flight",
 	             cki_dispatch_inflight(a->dispatch));
 	cki_server_set_draining(a->server, true);
+	char status[96];
+	snprintf(status, sizeof(status), "draining %zu requests in flight",
+	         cki_dispatch_inflight(a->dispatch));
+	cki_service_stopping(status);
 	on_drain_tick(loop, a);
 }
 
@@ -235,6 +246,39 @@ load_keyring(agent *a)
 	return CK_OK;
 }
 
+/* The figures /metrics shows beyond base/metrics: core gauges, then the store's own. */
+static void
+collect_metrics(void *arg, FILE *out)
+{
+	agent *a = arg;
+	cki_metrics_set_gauge("inflight_requests", (double)cki_dispatch_inflight(a->dispatch));
+	cki_metrics_set_gauge("locks_held", (double)cki_locks_count(a->locks));
+	cki_metrics_set_gauge("l1_bytes", (double)cki_l1_bytes(a->l1));
+	cki_metrics_set_gauge("l1_entries", (double)cki_l1_count(a->l1));
+	cki_metrics_set_gauge("refresh_tracked_keys", (double)cki_refresh_count(a->refresh));
+	cki_metrics_prometheus_one(out, "draining", "gauge", "1 while the agent drains to stop",
+	                           a->draining ? 1 : 0);
+	if (a->store->ops->stats != NULL)
+		a->store->ops->stats(a->store, cki_metrics_http_emit_stat, out);
+}
+
+static ck_err
+start_metrics(agent *a)
+{
+	char why[512] = "";
+	if (a->cfg.metrics_listen == NULL || a->cfg.metrics_listen[0] == '\0')
+		return CK_OK;
+	ck_err rv = cki_metrics_http_new(&a->metrics_http, a->loop, a->cfg.metrics_listen,
+	                                 collect_metrics, a, why, sizeof(why));
+	if (rv != CK_OK) {
+		cki_log_error("%s", why[0] ? why : ck_strerror(rv));
+		return rv;
+	}
+	cki_log_info("metrics: serving GET /metrics on %s (port %u)", a->cfg.metrics_listen,
+	             (unsigned)cki_metrics_http_port(a->metrics_http));
+	return CK_OK;
+}
+
 static int
 run(agent *a, int argc, char **argv)
 {
@@ -300,6 +344,8 @@ run(agent *a, int argc, char **argv)
 		                           : EXIT_RUNTIME;
 	}
 	cki_dispatch_set_reply(a->dispatch, cki_server_sink(a->server));
+	if (start_metrics(a) != CK_OK)
+		return EXIT_CONFIG;
 
 	signal_loop = a->loop;
 	struct sigaction sa = {0};
@@ -313,6 +359,10 @@ run(agent *a, int argc, char **argv)
 
 	cki_log_info("ready: serving %s, upstream %s (version %s)", a->cfg.endpoint,
 	             a->cfg.upstream, CK_VERSION_STRING);
+	char status[256];
+	snprintf(status, sizeof(status), "serving %s, upstream %s", a->cfg.endpoint,
+	         a->cfg.upstream);
+	cki_service_ready(a->loop, status);
 	if (cki_loop_run(a->loop) != CK_OK)
 		return EXIT_RUNTIME;
 	cki_log_info("stopped");
@@ -322,6 +372,7 @@ run(agent *a, int argc, char **argv)
 static void
 teardown(agent *a)
 {
+	cki_metrics_http_free(a->metrics_http);
 	cki_server_free(a->server, 1000);
 	if (a->locks != NULL && !a->locks_released)
 		cki_locks_shutdown(a->locks);

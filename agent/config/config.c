@@ -93,6 +93,9 @@ static const opt_row rows[] = {
          3600000, "seconds one reader's refresh-due claim holds before another reader gets it"},
         {"sliding-namespaces", "CACHEKIT_SLIDING_NAMESPACES", T_STR, OFF(sliding_namespaces), NULL,
          0, "comma list of namespaces whose reads extend the TTL"},
+        {"metrics-listen", "CACHEKIT_METRICS_LISTEN", T_STR, OFF(metrics_listen), NULL, 0,
+         "serve GET /metrics (Prometheus text) on HOST:PORT, e.g. 127.0.0.1:9464 (default: "
+         "off; host 127.0.0.1 when only a port is given)"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))

@@ -51,6 +51,7 @@ typedef struct cki_config {
 	uint32_t refresh_ahead_pct; /* refresh-due point as a share of the fresh window */
 	uint32_t refresh_claim_ms;  /* how long one reader's refresh-due claim holds */
 	char *sliding_namespaces;   /* comma list of namespaces with sliding TTL */
+	char *metrics_listen; /* HOST:PORT of the GET /metrics listener, or NULL = none */
 	/* set by flags only */
 	bool check_only; /* --check-config */
 } cki_config;

@@ -19,6 +19,7 @@
 
 #include "store/http/http_multi.h"
 #include "base/log.h"
+#include "base/metrics.h"
 
 #define BACKOFF_BASE_MS  100u
 #define BACKOFF_CAP_MS   5000u
@@ -417,6 +418,7 @@ attempt_done(cki_http *h, cki_http_req *r, CURLcode cc)
 	curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
 	curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &total_us);
 	h->n_connects += (uint64_t)connects;
+	cki_metrics_observe_upstream(total_us > 0 ? (uint64_t)total_us : 0);
 	r->total_ms = (double)total_us / 1000.0;
 	give_easy(h, r->easy);
 	r->easy = NULL;
