@@ -4,6 +4,8 @@ MONOTONIC_USEC around a SIGHUP reload and READY=1 after it, STOPPING=1 when it d
 WATCHDOG=1 pings when WATCHDOG_USEC is set. The test plays systemd: it binds the unix
 datagram socket named by NOTIFY_SOCKET and reads what the agent sends."""
 import os
+import re
+import shutil
 import signal
 import socket
 import tempfile
@@ -84,3 +86,30 @@ def test_no_notify_socket_runs_as_before():
     with Agent() as agent, RawClient(agent.endpoint) as c:
         assert c.call(health=pb().HealthRequest()).status == 0
         assert "watchdog" not in agent.read_log()
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+UNIT = os.path.join(ROOT, "deploy", "systemd", "cachekit-agent.service")
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_unit_verifies_clean_and_uses_notify():
+    import subprocess  # noqa: PLC0415
+
+    from harness import AGENT  # noqa: PLC0415
+
+    text = open(UNIT, encoding="utf-8").read()
+    for line in ("Type=notify", "NotifyAccess=main", "ExecReload=/bin/kill -HUP $MAINPID"):
+        assert line + "\n" in text, line
+    with tempfile.TemporaryDirectory(prefix="ck-unit-") as d:
+        # verify checks that ExecStart= exists: point it at the binary under test.
+        copy = os.path.join(d, "cachekit-agent.service")
+        with open(copy, "w", encoding="utf-8") as f:
+            f.write(text.replace("/usr/bin/cachekit-agent", AGENT))
+        out = subprocess.run(["systemd-analyze", "verify", copy], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0 and out.stderr.strip() == "", out.stderr
+        sec = subprocess.run(["systemd-analyze", "security", "--offline=yes", copy],
+                             capture_output=True, text=True, timeout=60)
+        m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", sec.stdout)
+        assert m and float(m.group(1)) <= 2.0, sec.stdout[-400:]
