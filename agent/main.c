@@ -220,8 +220,15 @@ open_store(agent *a)
 	};
 	rv = cki_store_http_new(&a->store, a->loop, &ho, why, sizeof(why));
 	if (rv != CK_OK) {
-		cki_log_error("upstream %s: %s", rv == CK_EURL ? "URL refused" : "cannot start",
-		              why[0] ? why : ck_strerror(rv));
+		/* Name the setting that would allow it (only the host list is a setting: private
+		 * and local addresses are refused whatever the configuration). */
+		const char *hint = rv == CK_EURL && !a->cfg.allow_custom_host &&
+		                                   strcmp(why, "host not permitted") == 0
+		                           ? " (set allow-custom-host / CACHEKIT_ALLOW_CUSTOM_HOST "
+		                             "to allow it)"
+		                           : "";
+		cki_log_error("upstream %s: %s%s", rv == CK_EURL ? "URL refused" : "cannot start",
+		              why[0] ? why : ck_strerror(rv), hint);
 		return rv == CK_ENOMEM ? rv : CK_ECONFIG;
 	}
 	return CK_OK;
@@ -243,6 +250,44 @@ load_keyring(agent *a)
 	}
 	cki_log_info("keyring: %zu key(s), tenant \"%s\"", cki_keyring_count(a->keyring),
 	             a->cfg.tenant_id);
+	return CK_OK;
+}
+
+typedef struct probe {
+	cki_loop *loop;
+	bool done;
+	ck_err err;
+	double latency_ms;
+	char message[256];
+} probe;
+
+static void
+on_probe(void *arg, const cki_store_reply *r)
+{
+	probe *p = arg;
+	p->done = true;
+	p->err = r->err;
+	p->latency_ms = r->latency_ms;
+	snprintf(p->message, sizeof(p->message), "%s", r->message ? r->message : "");
+	cki_loop_stop(p->loop);
+}
+
+/* --check-config --probe: one health call with the configured API key (the API checks the
+ * key on every route, health included), within the configured timeout. */
+static ck_err
+probe_upstream(agent *a)
+{
+	probe p = {.loop = a->loop};
+	a->store->ops->health(a->store, cki_now_ms() + a->cfg.timeout_ms, on_probe, &p);
+	if (!p.done && cki_loop_run(a->loop) != CK_OK)
+		return CK_EINTERNAL;
+	if (p.err != CK_OK) {
+		printf("probe: %s: %s%s%s\n", a->cfg.upstream, ck_strerror(p.err),
+		       p.message[0] ? ": " : "", p.message);
+		return p.err;
+	}
+	printf("probe: %s answered health in %.1f ms with this API key\n", a->cfg.upstream,
+	       p.latency_ms);
 	return CK_OK;
 }
 
@@ -306,6 +351,8 @@ run(agent *a, int argc, char **argv)
 		printf("master-key = %s\n", a->keyring ? "configured" : "(none)");
 		/* Build the upstream too, so URL and API key problems show here. */
 		if (cki_loop_new(&a->loop) != CK_OK || open_store(a) != CK_OK)
+			return EXIT_CONFIG;
+		if (a->cfg.probe && probe_upstream(a) != CK_OK)
 			return EXIT_CONFIG;
 		printf("configuration ok\n");
 		return 0;

@@ -317,6 +317,8 @@ print_help(FILE *out)
 	}
 	fprintf(out,
 	        "  --check-config           validate settings and secrets, print them, and exit\n"
+	        "  --probe                  with --check-config: also call the upstream's health\n"
+	        "                           route with the API key, and fail if it is refused\n"
 	        "  --help                   this text\n"
 	        "  --version                version\n"
 	        "\n"
@@ -379,6 +381,10 @@ cki_config_load(cki_config *cfg, int argc, char **argv, FILE *out, FILE *err, bo
 			continue;
 		if (strcmp(arg, "--check-config") == 0) {
 			cfg->check_only = true;
+			continue;
+		}
+		if (strcmp(arg, "--probe") == 0) {
+			cfg->probe = true;
 			continue;
 		}
 		if (strncmp(arg, "--", 2) != 0) {

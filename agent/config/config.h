@@ -54,6 +54,7 @@ typedef struct cki_config {
 	char *metrics_listen; /* HOST:PORT of the GET /metrics listener, or NULL = none */
 	/* set by flags only */
 	bool check_only; /* --check-config */
+	bool probe;      /* --probe: with --check-config, call the upstream's health route */
 } cki_config;
 
 /* Fills cfg with built-in defaults. */
