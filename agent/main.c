@@ -107,9 +107,53 @@ on_drain_tick(cki_loop *loop, void *arg)
 	cki_loop_timer(loop, 10, on_drain_tick, a);
 }
 
-/* SIGHUP: re-read the configuration for the log level, and the master keys from their file or
- * credential sources (keys given in the environment were wiped at start, so they stay). Other
- * settings need a restart; the log says so. A failed reload keeps everything as it was. */
+/* Settings a SIGHUP applies to the running agent: the core reads them from a->cfg at each
+ * request, and the log level is set here. Every other changed setting is named in the log as
+ * needing a restart, and keeps its running value. */
+static const char *const live_settings[] = {
+        "log-level",
+        "syslog",
+        "timeout",
+        "max-deadline",
+        "max-inflight",
+        "max-inflight-bytes",
+        "secure-namespaces",
+        "envelope-namespaces",
+        "sliding-namespaces",
+        "encryption-fail-closed",
+};
+
+typedef struct reload_ctx {
+	agent *a;
+	const cki_config *next;
+	size_t applied, pending;
+} reload_ctx;
+
+static void
+on_setting_changed(void *arg, const char *name)
+{
+	reload_ctx *r = arg;
+	for (size_t i = 0; i < sizeof(live_settings) / sizeof(live_settings[0]); i++) {
+		if (strcmp(live_settings[i], name) != 0)
+			continue;
+		if (cki_config_copy_setting(&r->a->cfg, r->next, name) != CK_OK) {
+			cki_log_error("reload: %s: out of memory; keeping the running value", name);
+			return;
+		}
+		cki_log_info("reload: %s applied", name);
+		r->applied++;
+		return;
+	}
+	cki_log_warn("reload: %s changed but applies only at restart; still using the running "
+	             "value",
+	             name);
+	r->pending++;
+}
+
+/* SIGHUP: re-read the configuration (file, environment, the same flags) and the master keys
+ * from their file or credential sources (keys given in the environment were wiped at start,
+ * so they stay). Requests in flight and clients are untouched. A configuration with errors
+ * changes nothing. */
 static void
 reload(agent *a)
 {
@@ -122,11 +166,14 @@ reload(agent *a)
 	if (devnull != NULL)
 		fclose(devnull);
 	if (rv == CK_OK && cki_config_validate(&cfg, stderr) == CK_OK) {
+		reload_ctx r = {.a = a, .next = &cfg};
+		cki_config_each_change(&a->cfg, &cfg, on_setting_changed, &r);
 		cki_log_level level;
-		if (cki_log_parse_level(cfg.log_level, &level)) {
+		if (cki_log_parse_level(a->cfg.log_level, &level))
 			cki_log_set_level(level);
-			cki_log_info("reload: log level %s", cfg.log_level);
-		}
+		cki_log_use_syslog(a->cfg.log_syslog);
+		cki_log_info("reload: configuration: %zu setting(s) applied, %zu need a restart",
+		             r.applied, r.pending);
 	} else {
 		cki_log_error("reload: configuration has errors; keeping the running one");
 	}
@@ -145,7 +192,7 @@ reload(agent *a)
 	} else {
 		cki_log_error("reload: master key: %s; keyring unchanged", why);
 	}
-	cki_log_info("reload: done; other settings apply at restart");
+	cki_log_info("reload: done");
 }
 
 static void

@@ -522,6 +522,65 @@ cki_config_free(cki_config *cfg)
 	cfg->config_file = NULL;
 }
 
+static size_t
+setting_size(opt_type type)
+{
+	switch (type) {
+	case T_STR:
+		return sizeof(char *);
+	case T_BOOL:
+		return sizeof(bool);
+	case T_U64:
+		return sizeof(uint64_t);
+	case T_U32:
+	case T_SECONDS_MS:
+	case T_OCTAL:
+		break;
+	}
+	return sizeof(uint32_t);
+}
+
+void
+cki_config_each_change(const cki_config *a, const cki_config *b,
+                       void (*changed)(void *arg, const char *name), void *arg)
+{
+	for (size_t i = 0; i < NROWS; i++) {
+		const char *fa = (const char *)a + rows[i].offset;
+		const char *fb = (const char *)b + rows[i].offset;
+		bool same;
+		if (rows[i].type == T_STR) {
+			const char *sa = *(char *const *)fa, *sb = *(char *const *)fb;
+			same = (sa == NULL && sb == NULL) ||
+			       (sa != NULL && sb != NULL && strcmp(sa, sb) == 0);
+		} else {
+			same = memcmp(fa, fb, setting_size(rows[i].type)) == 0;
+		}
+		if (!same)
+			changed(arg, rows[i].name);
+	}
+}
+
+ck_err
+cki_config_copy_setting(cki_config *dst, const cki_config *src, const char *name)
+{
+	const opt_row *row = find_row(name);
+	if (row == NULL)
+		return CK_EINVAL;
+	char *fd = (char *)dst + row->offset;
+	const char *fs = (const char *)src + row->offset;
+	if (row->type == T_STR) {
+		const char *s = *(char *const *)fs;
+		char *copy = s ? strdup(s) : NULL;
+		if (s != NULL && copy == NULL)
+			return CK_ENOMEM;
+		free(*(char **)fd);
+		*(char **)fd = copy;
+		return CK_OK;
+	}
+	memcpy(fd, fs, setting_size(row->type));
+	return CK_OK;
+}
+
 bool
 cki_list_contains(const char *list, const char *name)
 {

@@ -51,7 +51,7 @@ typedef struct cki_config {
 	uint32_t refresh_ahead_pct; /* refresh-due point as a share of the fresh window */
 	uint32_t refresh_claim_ms;  /* how long one reader's refresh-due claim holds */
 	char *sliding_namespaces;   /* comma list of namespaces with sliding TTL */
-	char *metrics_listen; /* HOST:PORT of the GET /metrics listener, or NULL = none */
+	char *metrics_listen;       /* HOST:PORT of the GET /metrics listener, or NULL = none */
 	/* set by flags only */
 	bool check_only; /* --check-config */
 	bool probe;      /* --probe: with --check-config, call the upstream's health route */
@@ -74,6 +74,16 @@ void cki_config_dump(const cki_config *cfg, FILE *out);
 
 /* Frees the strings. Accepts NULL. */
 void cki_config_free(cki_config *cfg);
+
+/* Calls changed(arg, name) for every setting whose value differs between a and b, in table
+ * order (for SIGHUP: what a reload would change). */
+void cki_config_each_change(const cki_config *a, const cki_config *b,
+                            void (*changed)(void *arg, const char *name), void *arg);
+
+/* Copies one setting's value from src to dst (a string is duplicated, the old one freed).
+ * CK_EINVAL for an unknown name, CK_ENOMEM; dst is unchanged on failure. */
+CK_NODISCARD ck_err cki_config_copy_setting(cki_config *dst, const cki_config *src,
+                                            const char *name);
 
 /* True when name appears in a comma-separated list (NULL list: false). */
 bool cki_list_contains(const char *list, const char *name);
