@@ -107,6 +107,17 @@ on_drain_tick(cki_loop *loop, void *arg)
 	cki_loop_timer(loop, 10, on_drain_tick, a);
 }
 
+/* json when asked; text lines become journald priority lines when stderr is the journal. */
+static void
+apply_log_format(const cki_config *cfg)
+{
+	cki_log_format format = CKI_LOG_TEXT;
+	cki_log_parse_format(cfg->log_format, &format);
+	if (format == CKI_LOG_TEXT && cki_log_stderr_is_journal())
+		format = CKI_LOG_JOURNAL;
+	cki_log_set_format(format);
+}
+
 /* Settings a SIGHUP applies to the running agent: the core reads them from a->cfg at each
  * request, and the log level is set here. Every other changed setting is named in the log as
  * needing a restart, and keeps its running value. */
@@ -121,6 +132,7 @@ static const char *const live_settings[] = {
         "envelope-namespaces",
         "sliding-namespaces",
         "encryption-fail-closed",
+        "log-format",
 };
 
 typedef struct reload_ctx {
@@ -172,6 +184,7 @@ reload(agent *a)
 		if (cki_log_parse_level(a->cfg.log_level, &level))
 			cki_log_set_level(level);
 		cki_log_use_syslog(a->cfg.log_syslog);
+		apply_log_format(&a->cfg);
 		cki_log_info("reload: configuration: %zu setting(s) applied, %zu need a restart",
 		             r.applied, r.pending);
 	} else {
@@ -387,6 +400,7 @@ run(agent *a, int argc, char **argv)
 	cki_log_level level = CKI_LOG_INFO;
 	cki_log_parse_level(a->cfg.log_level, &level);
 	cki_log_set_level(level);
+	apply_log_format(&a->cfg);
 	cki_log_use_syslog(a->cfg.log_syslog);
 
 	if (cki_secmem_init(SECURE_HEAP) != CK_OK)

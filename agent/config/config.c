@@ -96,6 +96,8 @@ static const opt_row rows[] = {
         {"metrics-listen", "CACHEKIT_METRICS_LISTEN", T_STR, OFF(metrics_listen), NULL, 0,
          "serve GET /metrics (Prometheus text) on HOST:PORT, e.g. 127.0.0.1:9464 (default: "
          "off; host 127.0.0.1 when only a port is given)"},
+        {"log-format", "CACHEKIT_LOG_FORMAT", T_STR, OFF(log_format), "text", 0,
+         "text | json (one object per line); text under systemd's journal carries priorities"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -459,6 +461,10 @@ cki_config_validate(const cki_config *cfg, FILE *err)
 	}
 	if (cfg->max_value_bytes < 1) {
 		fprintf(err, "cachekit-agent: max-value-size must be at least 1\n");
+		rv = CK_ECONFIG;
+	}
+	if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {
+		fprintf(err, "cachekit-agent: log-format must be text or json\n");
 		rv = CK_ECONFIG;
 	}
 	const char *level = cfg->log_level;

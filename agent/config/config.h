@@ -52,6 +52,7 @@ typedef struct cki_config {
 	uint32_t refresh_claim_ms;  /* how long one reader's refresh-due claim holds */
 	char *sliding_namespaces;   /* comma list of namespaces with sliding TTL */
 	char *metrics_listen;       /* HOST:PORT of the GET /metrics listener, or NULL = none */
+	char *log_format;           /* text | json */
 	/* set by flags only */
 	bool check_only; /* --check-config */
 	bool probe;      /* --probe: with --check-config, call the upstream's health route */

@@ -3,6 +3,7 @@
 the configured key (ok with the right key, exit 2 naming the refusal with a wrong one), and a
 refused API host names the setting that would allow it."""
 import os
+import re
 import subprocess
 import sys
 
@@ -68,3 +69,34 @@ def test_refused_host_names_the_setting():
     # A private address is refused whatever the settings: no misleading hint.
     out = run_agent("--upstream", "https://127.0.0.1", "--check-config")
     assert out.returncode == 2 and "allow-custom-host" not in out.stderr, out.stderr
+
+
+def test_json_log_lines_parse():
+    import json  # noqa: PLC0415
+
+    from harness import Agent, RawClient, pb  # noqa: PLC0415
+
+    with Agent("--log-format", "json") as a, RawClient(a.endpoint) as c:
+        assert c.call(get=pb().GetRequest(key="")).status != 0  # a warning-worthy request
+        lines = [json.loads(ln) for ln in a.read_log().splitlines()]
+    assert lines and all(set(ln) == {"ts", "level", "pid", "msg"} for ln in lines), lines
+    assert any(ln["msg"].startswith("ready: serving") and ln["level"] == "info" for ln in lines)
+
+
+def test_journal_stream_gets_priorities():
+    from harness import Agent  # noqa: PLC0415
+
+    a = Agent()
+    os.makedirs(a.dir, exist_ok=True)
+    open(a.log_path, "ab").close()
+    st = os.stat(a.log_path)  # the agent's stderr is this file: make it "the journal"
+    a.env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+    with a:
+        lines = a.read_log().splitlines()
+    assert "<6>info: ready: serving " + a.endpoint in "\n".join(lines), lines
+    assert all(re.match(r"^<[0-7]>(error|warn|info|debug): ", ln) for ln in lines), lines
+
+
+def test_bad_log_format_is_refused():
+    out = run_agent("--log-format", "xml", "--check-config")
+    assert out.returncode == 2 and "log-format must be text or json" in out.stderr
