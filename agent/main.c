@@ -481,11 +481,13 @@ static void
 teardown(agent *a)
 {
 	cki_metrics_http_free(a->metrics_http);
-	cki_server_free(a->server, 1000);
+	/* Lock waiters and store operations still in flight (a drain that gave up) are answered
+	 * here, through the server: free it only after them. */
 	if (a->locks != NULL && !a->locks_released)
 		cki_locks_shutdown(a->locks);
 	if (a->store != NULL)
 		a->store->ops->destroy(a->store); /* fails what is left with CK_ESHUTDOWN */
+	cki_server_free(a->server, 1000);
 	cki_locks_free(a->locks);
 	cki_refresh_free(a->refresh);
 	cki_flight_free(a->flight);
