@@ -27,7 +27,10 @@
 #include "core/refresh.h"
 #include "core/storefront.h"
 #include "crypto/secmem.h"
+#include "front/metrics_http.h"
 #include "front/server.h"
+#include "base/metrics.h"
+#include "service.h"
 #include "store/http/store_http.h"
 #include "store/memory/store_memory.h"
 #include "store/redis/store_redis.h"
@@ -55,6 +58,7 @@ typedef struct agent {
 	cki_dispatch *dispatch;
 	cki_nearver *nearver;
 	cki_server *server;
+	cki_metrics_http *metrics_http; /* NULL without --metrics-listen */
 	cki_keyring *keyring;
 	cki_secret *api_key;
 	cki_secret *redis_password;
@@ -117,11 +121,65 @@ on_drain_tick(cki_loop *loop, void *arg)
 	}
 }
 
-/* SIGHUP: re-read the configuration for the log level and the access rules
- * (docs/access-rules.md), and the master keys from their file or credential sources (keys given
- * in the environment were wiped at start, so they stay). Other settings need a restart; the
- * log says so. A failed reload keeps everything as it was. The access rules are swapped whole:
- * no request holds a pointer into them between loop turns. */
+/* json when asked; text lines become journald priority lines when stderr is the journal. */
+static void
+apply_log_format(const cki_config *cfg)
+{
+	cki_log_format format = CKI_LOG_TEXT;
+	cki_log_parse_format(cfg->log_format, &format);
+	if (format == CKI_LOG_TEXT && cki_log_stderr_is_journal())
+		format = CKI_LOG_JOURNAL;
+	cki_log_set_format(format);
+}
+
+/* Settings a SIGHUP applies to the running agent: the core reads them from a->cfg at each
+ * request, and the log level is set here. Every other changed setting is named in the log as
+ * needing a restart, and keeps its running value. */
+static const char *const live_settings[] = {
+        "log-level",
+        "syslog",
+        "timeout",
+        "max-deadline",
+        "max-inflight",
+        "max-inflight-bytes",
+        "secure-namespaces",
+        "envelope-namespaces",
+        "sliding-namespaces",
+        "encryption-fail-closed",
+        "log-format",
+};
+
+typedef struct reload_ctx {
+	agent *a;
+	const cki_config *next;
+	size_t applied, pending;
+} reload_ctx;
+
+static void
+on_setting_changed(void *arg, const char *name)
+{
+	reload_ctx *r = arg;
+	for (size_t i = 0; i < sizeof(live_settings) / sizeof(live_settings[0]); i++) {
+		if (strcmp(live_settings[i], name) != 0)
+			continue;
+		if (cki_config_copy_setting(&r->a->cfg, r->next, name) != CK_OK) {
+			cki_log_error("reload: %s: out of memory; keeping the running value", name);
+			return;
+		}
+		cki_log_info("reload: %s applied", name);
+		r->applied++;
+		return;
+	}
+	cki_log_warn("reload: %s changed but applies only at restart; still using the running "
+	             "value",
+	             name);
+	r->pending++;
+}
+
+/* SIGHUP: re-read the configuration (file, environment, the same flags) and the master keys
+ * from their file or credential sources (keys given in the environment were wiped at start,
+ * so they stay). Requests in flight and clients are untouched. A configuration with errors
+ * changes nothing. */
 static void
 reload(agent *a)
 {
@@ -134,17 +192,26 @@ reload(agent *a)
 	if (devnull != NULL)
 		fclose(devnull);
 	if (rv == CK_OK && cki_config_validate(&cfg, stderr) == CK_OK) {
+		reload_ctx r = {.a = a, .next = &cfg};
+		cki_config_each_change(&a->cfg, &cfg, on_setting_changed, &r);
 		cki_log_level level;
-		if (cki_log_parse_level(cfg.log_level, &level)) {
+		if (cki_log_parse_level(a->cfg.log_level, &level))
 			cki_log_set_level(level);
-			cki_log_info("reload: log level %s", cfg.log_level);
-		}
+		cki_log_use_syslog(a->cfg.log_syslog);
+		apply_log_format(&a->cfg);
+		/* The access rules are swapped whole: no request holds a pointer into them between
+		 * loop turns. The namespace lists applied above become typed sets again. */
 		cki_access *old = a->cfg.policy.access;
 		a->cfg.policy.access = cfg.policy.access;
 		cfg.policy.access = old; /* freed below with the rest of cfg */
+		if (cki_config_policy(&a->cfg, stderr) != CK_OK)
+			cki_log_error(
+			        "reload: the namespace lists did not parse; check the log above");
 		size_t n = a->cfg.policy.access ? a->cfg.policy.access->n : 0;
 		cki_log_info("reload: %zu access rule(s)%s", n,
 		             n ? "" : " (every allowed peer may do everything)");
+		cki_log_info("reload: configuration: %zu setting(s) applied, %zu need a restart",
+		             r.applied, r.pending);
 	} else {
 		cki_log_error("reload: configuration has errors; keeping the running one");
 	}
@@ -163,7 +230,7 @@ reload(agent *a)
 	} else {
 		cki_log_error("reload: master key: %s; keyring unchanged", why);
 	}
-	cki_log_info("reload: done; other settings apply at restart");
+	cki_log_info("reload: done");
 }
 
 static void
@@ -172,8 +239,11 @@ on_turn(cki_loop *loop, void *arg)
 	agent *a = arg;
 	if (reload_requested) {
 		reload_requested = 0;
-		if (!a->draining)
+		if (!a->draining) {
+			cki_service_reloading();
 			reload(a);
+			cki_service_ready(loop, "serving (reloaded)");
+		}
 	}
 	if (!stop_requested || a->draining)
 		return;
@@ -185,6 +255,10 @@ on_turn(cki_loop *loop, void *arg)
 	/* A client waiting for a contested lock would hold the drain open for its whole wait:
 	 * answer it CK_ESHUTDOWN now. */
 	cki_locks_stop_waiting(a->locks);
+	char status[96];
+	snprintf(status, sizeof(status), "draining %zu requests in flight",
+	         cki_dispatch_inflight(a->dispatch));
+	cki_service_stopping(status);
 	on_drain_tick(loop, a);
 }
 
@@ -345,8 +419,15 @@ open_store(agent *a)
 	cki_secret_free(a->api_key);
 	a->api_key = NULL;
 	if (rv != CK_OK) {
-		cki_log_error("upstream %s: %s", rv == CK_EURL ? "URL refused" : "cannot start",
-		              why[0] ? why : ck_strerror(rv));
+		/* Name the setting that would allow it (only the host list is a setting: private
+		 * and local addresses are refused whatever the configuration). */
+		const char *hint = rv == CK_EURL && !a->cfg.allow_custom_host &&
+		                                   strcmp(why, "host not permitted") == 0
+		                           ? " (set allow-custom-host / CACHEKIT_ALLOW_CUSTOM_HOST "
+		                             "to allow it)"
+		                           : "";
+		cki_log_error("upstream %s: %s%s", rv == CK_EURL ? "URL refused" : "cannot start",
+		              why[0] ? why : ck_strerror(rv), hint);
 		return rv == CK_ENOMEM ? rv : CK_ECONFIG;
 	}
 	return CK_OK;
@@ -380,6 +461,77 @@ load_keyring(agent *a)
 	return CK_OK;
 }
 
+typedef struct probe {
+	cki_loop *loop;
+	bool done;
+	ck_err err;
+	double latency_ms;
+	char message[256];
+} probe;
+
+static void
+on_probe(void *arg, const cki_store_reply *r)
+{
+	probe *p = arg;
+	p->done = true;
+	p->err = r->err;
+	p->latency_ms = r->latency_ms;
+	snprintf(p->message, sizeof(p->message), "%s", r->message ? r->message : "");
+	cki_loop_stop(p->loop);
+}
+
+/* --check-config --probe: one health call with the configured API key (the API checks the
+ * key on every route, health included), within the configured timeout. */
+static ck_err
+probe_upstream(agent *a)
+{
+	probe p = {.loop = a->loop};
+	a->store->ops->health(a->store, cki_now_ms() + a->cfg.timeout_ms, on_probe, &p);
+	if (!p.done && cki_loop_run(a->loop) != CK_OK)
+		return CK_EINTERNAL;
+	if (p.err != CK_OK) {
+		printf("probe: %s: %s%s%s\n", a->cfg.upstream, ck_strerror(p.err),
+		       p.message[0] ? ": " : "", p.message);
+		return p.err;
+	}
+	printf("probe: %s answered health in %.1f ms with this API key\n", a->cfg.upstream,
+	       p.latency_ms);
+	return CK_OK;
+}
+
+/* The figures /metrics shows beyond base/metrics: core gauges, then the store's own. */
+static void
+collect_metrics(void *arg, FILE *out)
+{
+	agent *a = arg;
+	cki_metrics_set_gauge("inflight_requests", (double)cki_dispatch_inflight(a->dispatch));
+	cki_metrics_set_gauge("locks_held", (double)cki_locks_count(a->locks));
+	cki_metrics_set_gauge("l1_bytes", (double)cki_l1_bytes(a->l1));
+	cki_metrics_set_gauge("l1_entries", (double)cki_l1_count(a->l1));
+	cki_metrics_set_gauge("refresh_tracked_keys", (double)cki_refresh_count(a->refresh));
+	cki_metrics_prometheus_one(out, "draining", "gauge", "1 while the agent drains to stop",
+	                           a->draining ? 1 : 0);
+	if (a->store->ops->stats != NULL)
+		a->store->ops->stats(a->store, cki_metrics_http_emit_stat, out);
+}
+
+static ck_err
+start_metrics(agent *a)
+{
+	char why[512] = "";
+	if (a->cfg.metrics_listen == NULL || a->cfg.metrics_listen[0] == '\0')
+		return CK_OK;
+	ck_err rv = cki_metrics_http_new(&a->metrics_http, a->loop, a->cfg.metrics_listen,
+	                                 collect_metrics, a, why, sizeof(why));
+	if (rv != CK_OK) {
+		cki_log_error("%s", why[0] ? why : ck_strerror(rv));
+		return rv;
+	}
+	cki_log_info("metrics: serving GET /metrics on %s (port %u)", a->cfg.metrics_listen,
+	             (unsigned)cki_metrics_http_port(a->metrics_http));
+	return CK_OK;
+}
+
 static int
 run(agent *a, int argc, char **argv)
 {
@@ -402,6 +554,7 @@ run(agent *a, int argc, char **argv)
 	cki_log_level level = CKI_LOG_INFO;
 	cki_log_parse_level(a->cfg.log_level, &level);
 	cki_log_set_level(level);
+	apply_log_format(&a->cfg);
 	cki_log_use_syslog(a->cfg.log_syslog);
 
 	if (cki_secmem_init(SECURE_HEAP) != CK_OK)
@@ -415,6 +568,8 @@ run(agent *a, int argc, char **argv)
 		printf("master-key = %s\n", a->keyring ? "configured" : "(none)");
 		/* Build the upstream too, so URL and API key problems show here. */
 		if (cki_loop_new(&a->loop) != CK_OK || open_store(a) != CK_OK)
+			return EXIT_CONFIG;
+		if (a->cfg.probe && probe_upstream(a) != CK_OK)
 			return EXIT_CONFIG;
 		printf("configuration ok\n");
 		return 0;
@@ -481,6 +636,8 @@ run(agent *a, int argc, char **argv)
 		        "near-cache version table unavailable (%s): stub near caches stay empty",
 		        why);
 	cki_dispatch_set_nearver(a->dispatch, a->nearver);
+	if (start_metrics(a) != CK_OK)
+		return EXIT_CONFIG;
 
 	signal_loop = a->loop;
 	struct sigaction sa = {0};
@@ -496,6 +653,10 @@ run(agent *a, int argc, char **argv)
 
 	cki_log_info("ready: serving %s, upstream %s (version %s)", a->cfg.endpoint,
 	             a->cfg.upstream, CK_VERSION_STRING);
+	char status[256];
+	snprintf(status, sizeof(status), "serving %s, upstream %s", a->cfg.endpoint,
+	         a->cfg.upstream);
+	cki_service_ready(a->loop, status);
 	if (cki_loop_run(a->loop) != CK_OK)
 		return EXIT_RUNTIME;
 	cki_log_ratelimit_flush();
@@ -509,8 +670,9 @@ run(agent *a, int argc, char **argv)
 static void
 teardown(agent *a)
 {
-	/* Everyone is answered first (the store's destroy answers what it still holds, through
-	 * the server), then the server goes, giving those replies a linger to leave. */
+	cki_metrics_http_free(a->metrics_http);
+	/* Lock waiters and store operations still in flight (a drain that gave up) are answered
+	 * here, through the server: free it only after them. */
 	if (a->locks != NULL && !a->locks_released)
 		cki_locks_shutdown(a->locks);
 	if (a->store != NULL)

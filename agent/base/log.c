@@ -7,12 +7,15 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 static cki_log_level log_level = CKI_LOG_INFO;
+static cki_log_format log_format = CKI_LOG_TEXT;
 static bool log_syslog;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -56,6 +59,54 @@ cki_log_use_syslog(bool on)
 static cki_log_rl *rl_sites; /* every site that ever suppressed a line */
 
 static void emit(cki_log_level level, char *msg);
+
+bool
+cki_log_parse_format(const char *s, cki_log_format *out)
+{
+	if (s != NULL && strcmp(s, "text") == 0) {
+		*out = CKI_LOG_TEXT;
+		return true;
+	}
+	if (s != NULL && strcmp(s, "json") == 0) {
+		*out = CKI_LOG_JSON;
+		return true;
+	}
+	return false;
+}
+
+void
+cki_log_set_format(cki_log_format format)
+{
+	log_format = format;
+}
+
+bool
+cki_log_stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) != 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* msg has no control characters left; quote and backslash need escaping. */
+static int
+format_json(char *line, size_t cap, const char *ts, cki_log_level level, const char *msg)
+{
+	char esc[2 * 900];
+	size_t n = 0;
+	for (const char *p = msg; *p && n + 2 < sizeof(esc); p++) {
+		if (*p == '"' || *p == '\\')
+			esc[n++] = '\\';
+		esc[n++] = *p;
+	}
+	esc[n] = '\0';
+	return snprintf(line, cap, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d,\"msg\":\"%s\"}\n",
+	                ts, level_names[level], (int)getpid(), esc);
+}
 
 void
 cki_log(cki_log_level level, const char *fmt, ...)
@@ -136,7 +187,8 @@ static void
 emit(cki_log_level level, char *msg)
 {
 	static const int syslog_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-	char line[1024];
+	char line[2048]; /* a JSON line may double the message with escapes */
+	char stamp[64];
 	/* Strip control characters so peer-supplied text cannot forge log lines. */
 	for (char *p = msg; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -146,10 +198,17 @@ emit(cki_log_level level, char *msg)
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	int n = snprintf(line, sizeof(line),
-	                 "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ cachekit-agent[%d]: %s: %s\n",
-	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	                 tm.tm_sec, ts.tv_nsec / 1000000, (int)getpid(), level_names[level], msg);
+	snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	int n;
+	if (log_format == CKI_LOG_JSON)
+		n = format_json(line, sizeof(line), stamp, level, msg);
+	else if (log_format == CKI_LOG_JOURNAL)
+		n = snprintf(line, sizeof(line), "<%d>%s: %s\n", syslog_prio[level],
+		             level_names[level], msg);
+	else
+		n = snprintf(line, sizeof(line), "%s cachekit-agent[%d]: %s: %s\n", stamp,
+		             (int)getpid(), level_names[level], msg);
 	if (n > (int)sizeof(line) - 1)
 		n = (int)sizeof(line) - 1;
 	if (write(STDERR_FILENO, line, (size_t)n) < 0) {

@@ -23,6 +23,19 @@ bool cki_log_parse_level(const char *s, cki_log_level *out);
 /* Also send lines to syslog(3) (daemon facility). */
 void cki_log_use_syslog(bool on);
 
+typedef enum cki_log_format {
+	CKI_LOG_TEXT = 0,    /* "2026-...Z cachekit-agent[pid]: level: message" */
+	CKI_LOG_JSON = 1,    /* {"ts":"...","level":"info","pid":1,"msg":"..."} one per line */
+	CKI_LOG_JOURNAL = 2, /* "<6>message": sd-daemon(3) priority prefixes for journald */
+} cki_log_format;
+
+/* Chooses how stderr lines look. "text", "json" -> format; false for anything else. */
+bool cki_log_parse_format(const char *s, cki_log_format *out);
+void cki_log_set_format(cki_log_format format);
+/* True when stderr is the journal stream systemd set up ($JOURNAL_STREAM names its device and
+ * inode), so text lines can carry priorities instead of time stamps journald adds anyway. */
+bool cki_log_stderr_is_journal(void);
+
 void cki_log(cki_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Per-call-site rate limit for lines a peer can cause at will (refusals, malformed input):

@@ -10,38 +10,46 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CKI_COUNTERS(X)                                                    \
-	X(REQUESTS, "requests_total")                                      \
-	X(ERRORS, "errors_total")                                          \
-	X(DENIED, "denied_total")                                          \
-	X(MALFORMED, "malformed_total")                                    \
-	X(OVERSIZED, "oversized_total")                                    \
-	X(PEER_OVERLOADED, "peer_queue_refusals_total")                    \
-	X(PEER_DROPPED, "peer_queue_drops_total")                          \
-	X(GET_HITS, "get_hits_total")                                      \
-	X(GET_MISSES, "get_misses_total")                                  \
-	X(GET_STALE, "get_stale_total")                                    \
-	X(SETS, "sets_total")                                              \
-	X(DELETES, "deletes_total")                                        \
-	X(SEALED, "sealed_total")                                          \
-	X(UNSEAL_FAILURES, "unseal_failures_total")                        \
-	X(LOCKS_ACQUIRED, "locks_acquired_total")                          \
-	X(LOCKS_CONTESTED, "locks_contested_total")                        \
-	X(LOCKS_RELEASED, "locks_released_total")                          \
-	X(LOCKS_RELEASED_ON_DEATH, "locks_released_on_holder_death_total") \
-	X(LOCKS_EXPIRED, "locks_expired_total")                            \
-	X(REFRESH_DUE, "refresh_due_flags_total")                          \
-	X(REFRESH_UNTRACKED, "refresh_untracked_total")                    \
-	X(SLIDING_REFRESHES, "sliding_refreshes_total")                    \
-	X(L1_HITS, "l1_hits_total")                                        \
-	X(L1_MISSES, "l1_misses_total")                                    \
-	X(FLIGHT_COALESCED, "flight_coalesced_total")                      \
-	X(STORE_CALLS, "store_calls_total")                                \
-	X(STORE_ERRORS, "store_errors_total")                              \
-	X(STALE_IF_ERROR, "stale_if_error_total")
+#define CKI_COUNTERS(X)                                                                       \
+	X(REQUESTS, "requests_total",                                                         \
+	  "messages received on the agent socket, refused ones included")                     \
+	X(ERRORS, "errors_total", "requests answered with a non-zero status")                 \
+	X(DENIED, "denied_total", "requests refused by the peer allow lists")                 \
+	X(MALFORMED, "malformed_total", "requests refused as malformed")                      \
+	X(OVERSIZED, "oversized_total", "requests refused for exceeding the frame size cap")  \
+	X(GET_HITS, "get_hits_total", "Get requests that found a value")                      \
+	X(GET_MISSES, "get_misses_total", "Get requests that found no value")                 \
+	X(GET_STALE, "get_stale_total", "Get requests answered with a stale value")           \
+	X(SETS, "sets_total", "Set requests")                                                 \
+	X(DELETES, "deletes_total", "Delete requests")                                        \
+	X(SEALED, "sealed_total", "values encrypted for secure namespaces")                   \
+	X(UNSEAL_FAILURES, "unseal_failures_total", "stored values that failed to decrypt")   \
+	X(LOCKS_ACQUIRED, "locks_acquired_total", "locks acquired")                           \
+	X(LOCKS_CONTESTED, "locks_contested_total", "lock attempts that found the lock held") \
+	X(LOCKS_RELEASED, "locks_released_total", "locks released by their holder")           \
+	X(LOCKS_RELEASED_ON_DEATH, "locks_released_on_holder_death_total",                    \
+	  "locks released because the holder process died")                                   \
+	X(LOCKS_EXPIRED, "locks_expired_total", "lock leases that expired")                   \
+	X(REFRESH_DUE, "refresh_due_flags_total", "reads told to refresh ahead of expiry")    \
+	X(SLIDING_REFRESHES, "sliding_refreshes_total",                                       \
+	  "TTL extensions made by sliding namespaces")                                        \
+	X(L1_HITS, "l1_hits_total", "Gets answered by the agent near cache")                  \
+	X(L1_MISSES, "l1_misses_total", "Gets the agent near cache could not answer")         \
+	X(FLIGHT_COALESCED, "flight_coalesced_total",                                         \
+	  "Gets that joined a miss already in flight (single-flight)")                        \
+	X(OVERLOADED, "overloaded_total",                                                     \
+	  "requests refused by max-inflight or max-inflight-bytes")                           \
+	X(SHUTDOWN_REFUSED, "shutdown_refused_total",                                         \
+	  "requests refused because the agent was draining") \
+	X(PEER_OVERLOADED, "peer_queue_refusals_total", "requests refused because the client has too many unread replies") \
+	X(PEER_DROPPED, "peer_queue_drops_total", "requests dropped from a client far past its unread-reply limit") \
+	X(REFRESH_UNTRACKED, "refresh_untracked_total", "keys not tracked for refresh because the tracker was full") \
+	X(STORE_CALLS, "store_calls_total", "calls through the storefront to the store") \
+	X(STORE_ERRORS, "store_errors_total", "store calls that failed") \
+	X(STALE_IF_ERROR, "stale_if_error_total", "failed upstream Gets answered with a stale copy")
 
 typedef enum cki_counter {
-#define CKI_COUNTER_ENUM_(id, name) CKI_C_##id,
+#define CKI_COUNTER_ENUM_(id, name, help) CKI_C_##id,
 	CKI_COUNTERS(CKI_COUNTER_ENUM_)
 #undef CKI_COUNTER_ENUM_
 	        CKI_C_COUNT
@@ -74,6 +82,20 @@ void cki_metrics_observe(cki_op op, uint64_t micros);
 /* The q-quantile (0..1) of op's latency in microseconds, from the histogram (upper bound of
  * the bucket). 0 when there are no samples. */
 uint64_t cki_metrics_quantile(cki_op op, double q);
+
+/* One answered request of op with wire status (a ck_err number), for
+ * cachekit_agent_requests_total{op,status}. Also records no latency: see observe. */
+void cki_metrics_request(cki_op op, int status);
+/* One upstream (HTTP) attempt's duration in microseconds. */
+void cki_metrics_observe_upstream(uint64_t micros);
+
+/* Writes every counter, gauge, request count and latency histogram in the Prometheus text
+ * exposition format (0.0.4), names prefixed "cachekit_agent_", with HELP and TYPE lines. */
+void cki_metrics_prometheus(FILE *out);
+/* Writes one sample with its HELP/TYPE lines; type is "counter" or "gauge". name is the
+ * family's full name (counters end in _total). */
+void cki_metrics_prometheus_one(FILE *out, const char *name, const char *type, const char *help,
+                                double v);
 
 /* Calls emit for every counter, gauge and latency summary ("latency_get_p50_us"...),
  * sorted by name. */

@@ -51,10 +51,8 @@ static const opt_row rows[] = {
          "1073741824", 0, "value bytes of Sets in progress at once; more are refused the same way"},
         {"max-peer-queued-bytes", "CACHEKIT_MAX_PEER_QUEUED_BYTES", T_U64,
          OFF(max_peer_queued_bytes), "67108864", 0,
-         "reply bytes waiting unread for one client before its requests are answered "
-         "CK_EOVERLOAD (a reply that would pass it becomes CK_EOVERLOAD too); past it by "
-         "1 MiB more, requests from that client are dropped unanswered until it reads. "
-         "Freed when the client reads or goes away"},
+         "unread reply bytes per client before its requests get CK_EOVERLOAD; 1 MiB past "
+         "it they are dropped until it reads (docs/security.md)"},
         {"max-value-size", "CACHEKIT_MAX_VALUE_SIZE", T_U64, OFF(max_value_bytes), "25000000",
          512ull << 20, "largest value accepted, bytes"},
         {"memory-limit", "CACHEKIT_MEMORY_LIMIT", T_U64, OFF(memory_limit_bytes), "268435456", 0,
@@ -108,6 +106,11 @@ static const opt_row rows[] = {
          "seconds of freshness for a Set that names no TTL (0 = such entries never expire)"},
         {"sliding-namespaces", "CACHEKIT_SLIDING_NAMESPACES", T_STR, OFF(sliding_namespaces), NULL,
          0, "comma list of namespaces whose reads extend the TTL"},
+        {"metrics-listen", "CACHEKIT_METRICS_LISTEN", T_STR, OFF(metrics_listen), NULL, 0,
+         "serve GET /metrics (Prometheus text) on HOST:PORT, e.g. 127.0.0.1:9464 (default: "
+         "off; host 127.0.0.1 when only a port is given)"},
+        {"log-format", "CACHEKIT_LOG_FORMAT", T_STR, OFF(log_format), "text", 0,
+         "text | json (one object per line); text under systemd's journal carries priorities"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -336,6 +339,8 @@ print_help(FILE *out)
 	}
 	fprintf(out,
 	        "  --check-config           validate settings and secrets, print them, and exit\n"
+	        "  --probe                  with --check-config: also call the upstream's health\n"
+	        "                           route with the API key, and fail if it is refused\n"
 	        "  --help                   this text\n"
 	        "  --version                version\n"
 	        "\n"
@@ -409,6 +414,10 @@ cki_config_load(cki_config *cfg, int argc, char **argv, FILE *out, FILE *err, bo
 			continue;
 		if (strcmp(arg, "--check-config") == 0) {
 			cfg->check_only = true;
+			continue;
+		}
+		if (strcmp(arg, "--probe") == 0) {
+			cfg->probe = true;
 			continue;
 		}
 		if (strncmp(arg, "--", 2) != 0) {
@@ -519,6 +528,10 @@ cki_config_validate(const cki_config *cfg, FILE *err)
 		fprintf(err, "cachekit-agent: max-peer-queued-bytes must be at least 65536\n");
 		rv = CK_ECONFIG;
 	}
+	if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {
+		fprintf(err, "cachekit-agent: log-format must be text or json\n");
+		rv = CK_ECONFIG;
+	}
 	const char *level = cfg->log_level;
 	static const char *const levels[] = {"error", "warn", "warning", "info", "debug"};
 	bool ok = false;
@@ -591,4 +604,86 @@ cki_config_free(cki_config *cfg)
 		}
 	cfg->config_file = NULL;
 	cki_policy_free(&cfg->policy);
+}
+
+static size_t
+setting_size(opt_type type)
+{
+	switch (type) {
+	case T_STR:
+		return sizeof(char *);
+	case T_BOOL:
+		return sizeof(bool);
+	case T_U64:
+		return sizeof(uint64_t);
+	case T_U32:
+	case T_SECONDS_MS:
+	case T_OCTAL:
+		break;
+	}
+	return sizeof(uint32_t);
+}
+
+void
+cki_config_each_change(const cki_config *a, const cki_config *b,
+                       void (*changed)(void *arg, const char *name), void *arg)
+{
+	for (size_t i = 0; i < NROWS; i++) {
+		const char *fa = (const char *)a + rows[i].offset;
+		const char *fb = (const char *)b + rows[i].offset;
+		bool same;
+		if (rows[i].type == T_STR) {
+			const char *sa = *(char *const *)fa, *sb = *(char *const *)fb;
+			same = (sa == NULL && sb == NULL) ||
+			       (sa != NULL && sb != NULL && strcmp(sa, sb) == 0);
+		} else {
+			same = memcmp(fa, fb, setting_size(rows[i].type)) == 0;
+		}
+		if (!same)
+			changed(arg, rows[i].name);
+	}
+}
+
+ck_err
+cki_config_copy_setting(cki_config *dst, const cki_config *src, const char *name)
+{
+	const opt_row *row = find_row(name);
+	if (row == NULL)
+		return CK_EINVAL;
+	char *fd = (char *)dst + row->offset;
+	const char *fs = (const char *)src + row->offset;
+	if (row->type == T_STR) {
+		const char *s = *(char *const *)fs;
+		char *copy = s ? strdup(s) : NULL;
+		if (s != NULL && copy == NULL)
+			return CK_ENOMEM;
+		free(*(char **)fd);
+		*(char **)fd = copy;
+		return CK_OK;
+	}
+	memcpy(fd, fs, setting_size(row->type));
+	return CK_OK;
+}
+
+bool
+cki_list_contains(const char *list, const char *name)
+{
+	if (list == NULL || name == NULL)
+		return false;
+	size_t n = strlen(name);
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		const char *end = p;
+		while (*end && *end != ',')
+			end++;
+		const char *tail = end;
+		while (tail > p && tail[-1] == ' ')
+			tail--;
+		if ((size_t)(tail - p) == n && memcmp(p, name, n) == 0)
+			return true;
+		p = end;
+	}
+	return false;
 }

@@ -56,8 +56,11 @@ typedef struct cki_config {
 	uint32_t refresh_claim_ms;     /* how long one reader's refresh-due claim holds */
 	char *sliding_namespaces;      /* comma list of namespaces with sliding TTL */
 	uint32_t default_ttl_s;        /* TTL of a Set that names none (PRE-4); 0 = no expiry */
+	char *metrics_listen;          /* HOST:PORT of the GET /metrics listener, or NULL = none */
+	char *log_format;              /* text | json */
 	/* set by flags only */
 	bool check_only; /* --check-config */
+	bool probe;      /* --probe: with --check-config, call the upstream's health route */
 	/* The lists above and the [access.NAME] sections, typed (policy.h); built by
 	 * cki_config_load() through cki_config_policy(). Request handlers read only this. */
 	cki_policy policy;
@@ -88,5 +91,18 @@ void cki_config_free(cki_config *cfg);
  * the access rules the config file added. cki_config_load() calls it last; call it again after
  * changing a list by hand (tests). CK_ECONFIG with one line per problem on err. */
 CK_NODISCARD ck_err cki_config_policy(cki_config *cfg, FILE *err);
+
+/* Calls changed(arg, name) for every setting whose value differs between a and b, in table
+ * order (for SIGHUP: what a reload would change). */
+void cki_config_each_change(const cki_config *a, const cki_config *b,
+                            void (*changed)(void *arg, const char *name), void *arg);
+
+/* Copies one setting's value from src to dst (a string is duplicated, the old one freed).
+ * CK_EINVAL for an unknown name, CK_ENOMEM; dst is unchanged on failure. */
+CK_NODISCARD ck_err cki_config_copy_setting(cki_config *dst, const cki_config *src,
+                                            const char *name);
+
+/* True when name appears in a comma-separated list (NULL list: false). */
+bool cki_list_contains(const char *list, const char *name);
 
 #endif

@@ -113,6 +113,7 @@ finish(call *c, resp_t *resp)
 	if (resp->status != CK_OK)
 		cki_metrics_inc(CKI_C_ERRORS);
 	cki_metrics_observe(c->op, cki_now_us() - c->started_us);
+	cki_metrics_request(c->op, (int)resp->status);
 	d->inflight--;
 	d->inflight_bytes -= c->held_bytes;
 	if (c->batch != NULL) {
@@ -784,6 +785,7 @@ cki_dispatch_handle(void *arg, const cki_reply_to *to, const cki_peer *peer, cki
 		snprintf(m, sizeof(m),
 		         "agent overloaded: %zu requests (%llu value bytes) in progress",
 		         d->inflight, (unsigned long long)d->inflight_bytes);
+		cki_metrics_inc(CKI_C_OVERLOADED);
 		cki_reply_status(&d->reply, to, req->id, CK_EOVERLOAD, m);
 		cki_request_free(req);
 		return;

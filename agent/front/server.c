@@ -213,6 +213,7 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 		return;
 	}
 	if (s->draining) {
+		cki_metrics_inc(CKI_C_SHUTDOWN_REFUSED);
 		cki_server_reply_status(s, to, req->id, CK_ESHUTDOWN, "agent is shutting down");
 		cki_request_free(req);
 		return;

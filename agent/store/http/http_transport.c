@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "store/http/http_request.h"
 #include "store/http/http_retry.h"
 #include "store/http/http_multi.h"
@@ -187,6 +188,7 @@ attempt_done(cki_http *h, cki_http_req *r, CURLcode cc)
 	curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
 	curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &total_us);
 	h->n_connects += (uint64_t)connects;
+	cki_metrics_observe_upstream(total_us > 0 ? (uint64_t)total_us : 0);
 	r->total_ms = (double)total_us / 1000.0;
 	cki_http_read_headers(r->easy, &r->rh); /* before the handle is reset for reuse */
 	cki_http_give_easy(&h->ez, r->easy);

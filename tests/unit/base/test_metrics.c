@@ -199,6 +199,73 @@ test_op_names(void)
 	CU_ASSERT_STRING_EQUAL(cki_op_name(CKI_OP_COUNT), "unknown");
 }
 
+/* The Prometheus text of the current metrics (caller frees). */
+static char *
+prometheus_text(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	cki_metrics_prometheus(f);
+	fclose(f);
+	return buf;
+}
+
+static void
+test_prometheus_requests_by_op_and_status(void)
+{
+	cki_metrics_reset();
+	cki_metrics_request(CKI_OP_GET, 0);
+	cki_metrics_request(CKI_OP_GET, 0);
+	cki_metrics_request(CKI_OP_SET, 14);   /* CK_ENOTFOUND */
+	cki_metrics_request(CKI_OP_SET, 9999); /* out of range: not counted, no crash */
+	cki_metrics_inc(CKI_C_REQUESTS);
+	char *t = prometheus_text();
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "# TYPE cachekit_agent_requests_total counter\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+	        strstr(t, "cachekit_agent_requests_total{op=\"get\",status=\"ok\"} 2\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+	        strstr(t, "cachekit_agent_requests_total{op=\"set\",status=\"enotfound\"} 1\n"));
+	CU_ASSERT_PTR_NULL(strstr(t, "9999"));
+	/* The socket-level counter is renamed so it cannot collide with the labelled family. */
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "cachekit_agent_messages_received_total 1\n"));
+	CU_ASSERT_PTR_NULL(strstr(t, "cachekit_agent_requests_total 1"));
+	free(t);
+}
+
+static void
+test_prometheus_histogram_is_cumulative(void)
+{
+	cki_metrics_reset();
+	cki_metrics_observe(CKI_OP_GET, 10);      /* <= 16 us */
+	cki_metrics_observe(CKI_OP_GET, 100);     /* <= 128 us, so first in le=0.000256 */
+	cki_metrics_observe(CKI_OP_GET, 5000000); /* 5 s: <= 8.4 s, so le=16.777216 */
+	cki_metrics_observe_upstream(2000);
+	char *t = prometheus_text();
+	const char *h = "cachekit_agent_request_duration_seconds";
+	char line[160];
+	snprintf(line, sizeof(line), "%s_bucket{op=\"get\",le=\"1.6e-05\"} 1\n", h);
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, line));
+	snprintf(line, sizeof(line), "%s_bucket{op=\"get\",le=\"0.000256\"} 2\n", h);
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, line));
+	snprintf(line, sizeof(line), "%s_bucket{op=\"get\",le=\"4.194304\"} 2\n", h);
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, line));
+	snprintf(line, sizeof(line), "%s_bucket{op=\"get\",le=\"16.777216\"} 3\n", h);
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, line));
+	snprintf(line, sizeof(line), "%s_bucket{op=\"get\",le=\"+Inf\"} 3\n", h);
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, line));
+	snprintf(line, sizeof(line), "%s_count{op=\"get\"} 3\n", h);
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, line));
+	snprintf(line, sizeof(line), "%s_sum{op=\"get\"} 5.00011\n", h);
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, line));
+	/* Operations without samples have no series. */
+	CU_ASSERT_PTR_NULL(strstr(t, "op=\"set\",le="));
+	CU_ASSERT_PTR_NOT_NULL(
+	        strstr(t, "cachekit_agent_upstream_attempt_duration_seconds_count 1\n"));
+	free(t);
+}
+
 static CU_TestInfo tests[] = {
         {"counters count", test_counters_count},
         {"a gauge is replaced, not added", test_gauge_is_replaced_not_added},
@@ -208,6 +275,8 @@ static CU_TestInfo tests[] = {
         {"each is sorted by name", test_each_is_sorted_by_name},
         {"reset clears everything", test_reset_clears_everything},
         {"operation names", test_op_names},
+        {"prometheus: requests by op and status", test_prometheus_requests_by_op_and_status},
+        {"prometheus: histogram buckets are cumulative", test_prometheus_histogram_is_cumulative},
         CU_TEST_INFO_NULL,
 };
 

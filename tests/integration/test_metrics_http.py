@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: Apache-2.0
+"""GET /metrics (--metrics-listen): the Prometheus text parses with prometheus_client's own
+parser, counters move with the requests made, histograms are consistent, and the endpoint
+keeps answering while the agent drains."""
+import re
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from harness import Agent, RawClient, pb
+
+DEADLINE = 30.0
+ESHUTDOWN = 21
+
+
+def scrape(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=DEADLINE) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = r.read().decode()
+    samples = {}
+    families = {}
+    for fam in text_string_to_metric_families(text):
+        families[fam.name] = fam
+        for s in fam.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return families, samples
+
+
+def value(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def port_of(agent):
+    m = re.search(r"metrics: serving GET /metrics on \S+ \(port (\d+)\)", agent.read_log())
+    assert m, agent.read_log()
+    return int(m.group(1))
+
+
+@pytest.fixture
+def agent():
+    with Agent("--metrics-listen", "127.0.0.1:0") as a:
+        yield a
+
+
+def test_counters_and_histograms_move(agent):
+    port = port_of(agent)
+    fams, before = scrape(port)
+    assert fams["cachekit_agent_requests"].type == "counter"
+    assert fams["cachekit_agent_request_duration_seconds"].type == "histogram"
+    assert fams["cachekit_agent_locks_held"].type == "gauge"
+    with RawClient(agent.endpoint) as c:
+        for i in range(3):
+            assert c.call(set=pb().SetRequest(key=f"k{i}", value=b"v")).status == 0
+        assert c.call(get=pb().GetRequest(key="k0")).status == 0
+        assert c.call(get=pb().GetRequest(key="absent")).status == 0
+        assert c.call(get=pb().GetRequest(key="")).status != 0  # invalid key
+    _, after = scrape(port)
+    key = "cachekit_agent_requests_total"
+    assert value(after, key, op="set", status="ok") - value(before, key, op="set", status="ok") == 3
+    assert value(after, key, op="get", status="ok") - value(before, key, op="get", status="ok") == 2
+    assert value(after, key, op="get", status="einvalkey") == 1
+    assert value(after, "cachekit_agent_get_hits_total") - value(before, "cachekit_agent_get_hits_total") == 1
+    assert value(after, "cachekit_agent_get_misses_total") - value(before, "cachekit_agent_get_misses_total") == 1
+    assert value(after, "cachekit_agent_store_entries") == 3
+    h = "cachekit_agent_request_duration_seconds"
+    count = value(after, h + "_count", op="set")
+    assert count == 3
+    assert value(after, h + "_bucket", op="set", le="+Inf") == count
+    bounds = sorted(float(lbl[1]) for (n, labels) in after for lbl in labels
+                    if n == h + "_bucket" and lbl[0] == "le" and lbl[1] != "+Inf"
+                    and ("op", "set") in labels)
+    cum = [value(after, h + "_bucket", op="set", le=_fmt(b)) for b in bounds]
+    assert cum == sorted(cum) and cum[-1] <= count
+    assert value(after, h + "_sum", op="set") > 0
+
+
+def _fmt(b):
+    return "%.9g" % b
+
+
+def test_other_paths_and_methods(agent):
+    port = port_of(agent)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/nope", timeout=DEADLINE)
+    assert e.value.code == 404
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", data=b"", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=DEADLINE)
+    assert e.value.code == 405
+
+
+def test_answers_while_draining(agent):
+    port = port_of(agent)
+    with RawClient(agent.endpoint, timeout_ms=30000) as holder, RawClient(agent.endpoint) as c:
+        got = holder.call(acquire_lock=pb().AcquireLockRequest(name="L", lease_ms=60000))
+        assert got.acquire_lock.acquired
+        # A waiter keeps one request in flight, so the drain lasts (up to the agent's 10 s).
+        waiter = RawClient(agent.endpoint, timeout_ms=30000)
+        req = pb().Request(id=99, deadline_ms=30000,
+                           acquire_lock=pb().AcquireLockRequest(name="L", lease_ms=1000, wait_ms=25000))
+        waiter.sock.send(req.SerializeToString())
+        deadline = time.monotonic() + DEADLINE
+        while value(scrape(port)[1], "cachekit_agent_inflight_requests") < 1:
+            assert time.monotonic() < deadline, "the waiter never showed as in flight"
+            time.sleep(0.02)
+        agent.send_signal(signal.SIGTERM)
+        while value(scrape(port)[1], "cachekit_agent_draining") != 1:
+            assert time.monotonic() < deadline, "draining never showed"
+            time.sleep(0.02)
+        assert c.call(get=pb().GetRequest(key="k")).status == ESHUTDOWN
+        _, during = scrape(port)
+        assert value(during, "cachekit_agent_shutdown_refused_total") >= 1
+        assert agent.proc.poll() is None  # still draining, still scraped
+        waiter.close()
+    assert agent.proc.wait(DEADLINE) == 0
+
+
+def test_bad_listen_address_is_a_config_error():
+    a = Agent("--metrics-listen", "not an address")
+    a.start(wait=False)
+    try:
+        assert a.proc.wait(DEADLINE) == 2
+        assert "metrics-listen must be HOST:PORT" in a.read_log()
+    finally:
+        a.__exit__(None, None, None)
