@@ -40,12 +40,15 @@
 	X(OVERLOADED, "overloaded_total",                                                     \
 	  "requests refused by max-inflight or max-inflight-bytes")                           \
 	X(SHUTDOWN_REFUSED, "shutdown_refused_total",                                         \
-	  "requests refused because the agent was draining") \
-	X(PEER_OVERLOADED, "peer_queue_refusals_total", "requests refused because the client has too many unread replies") \
-	X(PEER_DROPPED, "peer_queue_drops_total", "requests dropped from a client far past its unread-reply limit") \
-	X(REFRESH_UNTRACKED, "refresh_untracked_total", "keys not tracked for refresh because the tracker was full") \
-	X(STORE_CALLS, "store_calls_total", "calls through the storefront to the store") \
-	X(STORE_ERRORS, "store_errors_total", "store calls that failed") \
+	  "requests refused because the agent was draining")                                  \
+	X(PEER_OVERLOADED, "peer_queue_refusals_total",                                       \
+	  "requests refused because the client has too many unread replies")                  \
+	X(PEER_DROPPED, "peer_queue_drops_total",                                             \
+	  "requests dropped from a client far past its unread-reply limit")                   \
+	X(REFRESH_UNTRACKED, "refresh_untracked_total",                                       \
+	  "keys not tracked for refresh because the tracker was full")                        \
+	X(STORE_CALLS, "store_calls_total", "calls through the storefront to the store")      \
+	X(STORE_ERRORS, "store_errors_total", "store calls that failed")                      \
 	X(STALE_IF_ERROR, "stale_if_error_total", "failed upstream Gets answered with a stale copy")
 
 typedef enum cki_counter {

@@ -512,8 +512,8 @@ const bench_target bench_targets[] = {
          zmq_close_},
         {"redis-get", "Redis GET over a unix socket (hiredis)", redis_prepare, redis_open,
          redis_get, redis_close},
-        {"agent-get-once", "open the stub, one Get, close (a one-request process)",
-         agent_prepare, once_open, agent_get_once, once_close},
+        {"agent-get-once", "open the stub, one Get, close (a one-request process)", agent_prepare,
+         once_open, agent_get_once, once_close},
         {"redis-get-once", "connect to Redis, one GET, disconnect (a one-request process)",
          redis_prepare, once_open, redis_get_once, once_close},
 };

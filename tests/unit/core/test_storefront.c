@@ -213,7 +213,7 @@ typedef struct flaky {
 	cki_store_ops ops;
 	cki_store *inner;
 	cki_completions done;
-	ck_err fail_gets; /* CK_OK: pass through */
+	ck_err fail_gets;    /* CK_OK: pass through */
 	bool inline_answers; /* answer inside the call, against the contract */
 } flaky;
 
