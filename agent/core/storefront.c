@@ -13,8 +13,9 @@ typedef struct storefront {
 	cki_store_ops ops; /* storefront_ops with the backend's type */
 	cki_store *backend;
 	cki_l1 *l1;
-	cki_l1 *grace;   /* stale-if-error copies (owned; NULL when off) */
-	uint64_t writes; /* write completions so far: a read that saw one begin fills nothing */
+	cki_l1 *grace;         /* stale-if-error copies (owned; NULL when off) */
+	uint64_t writes;       /* write completions so far: a read during which one completed fills
+	                          nothing */
 	cki_completions later; /* answers for calls that could not start or came too early */
 } storefront;
 
@@ -120,12 +121,10 @@ on_done(void *arg, const cki_store_reply *r)
 	/* A write completed while this read was out: its answer may predate the write, so it
 	 * fills nothing (the next read will). */
 	bool raced = sf->writes != c->writes_at_start;
-	if (c->kind == CALL_GET && r->err == CK_OK && raced) {
-		/* answer the caller, keep nothing */
-	} else if (c->kind == CALL_GET && r->err == CK_OK) {
-		if (sf->l1 != NULL)
+	if (c->kind == CALL_GET && r->err == CK_OK) {
+		if (sf->l1 != NULL && !raced)
 			cki_l1_put(sf->l1, c->key, r);
-		if (sf->grace != NULL)
+		if (sf->grace != NULL && !raced)
 			keep_get(sf, c->key, r);
 	} else if (c->kind == CALL_GET && sf->grace != NULL && upstream_failed(r->err) &&
 	           cki_l1_get(sf->grace, c->key, &served)) {
