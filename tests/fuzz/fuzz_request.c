@@ -16,6 +16,7 @@
  * operation.
  */
 #define _GNU_SOURCE /* asprintf */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -122,13 +123,18 @@ cleanup(void)
 	rmdir(F.dir);
 }
 
-/* Receives one reply for the current input, waiting at most REPLY_WAIT_MS. */
+/* Receives one reply for the current input, waiting at most REPLY_WAIT_MS. libFuzzer's
+ * -timeout runs a periodic SIGALRM; a signal interrupts the receive (EINTR), which is not a
+ * missing reply: receive again. */
 static cki_response *
 recv_reply(void)
 {
 	zmq_msg_t msg;
 	zmq_msg_init(&msg);
-	if (zmq_msg_recv(&msg, F.dealer, 0) < 0) {
+	int rc;
+	while ((rc = zmq_msg_recv(&msg, F.dealer, 0)) < 0 && errno == EINTR)
+		;
+	if (rc < 0) {
 		zmq_msg_close(&msg);
 		return NULL;
 	}
