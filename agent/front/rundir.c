@@ -7,8 +7,10 @@
  *   configured mode and group; one of root's that we cannot fix is used as it is;
  * - every directory above it, from / down (the resolved path), must be owned by root or by
  *   us (whoever owns one can rename what is below and put theirs in its place) and must not
- *   be writable by group or others unless it has the sticky bit (/tmp); each is opened with
- *   O_NOFOLLOW through the one before, and the parent's fd is the one we create through;
+ *   be writable by group or others unless it has the sticky bit (/tmp); the one exception is
+ *   the immediate parent, accepted with a warning when writable without the sticky bit (a
+ *   Kubernetes emptyDir's root, deploy/sidecar); each is opened with O_NOFOLLOW through the
+ *   one before, and the parent's fd is the one we create through;
  * - the lock file is opened with O_NOFOLLOW through the directory fd and must be a regular
  *   file of ours with a single link; the socket is born with its mode (umask around bind),
  *   then checked with fstatat(AT_SYMLINK_NOFOLLOW) and given its group with fchownat.
@@ -61,7 +63,8 @@ make_parents(const char *dir, char *why, size_t why_cap)
  * rule of OpenSSH's safe_path, with /tmp's case made explicit: owned by root or the agent,
  * and not writable by group or others unless the sticky bit is set (in a sticky directory
  * nobody but an entry's owner, the directory's owner and root can rename or remove it, and
- * both of those are trusted here). */
+ * both of those are trusted here). The immediate parent is only warned about when writable
+ * without the sticky bit (a Kubernetes emptyDir's root, deploy/sidecar). */
 static ck_err
 check_ancestor(int fd, const char *path, bool parent, char *why, size_t why_cap)
 {
@@ -77,6 +80,14 @@ check_ancestor(int fd, const char *path, bool parent, char *why, size_t why_cap)
 		         "(uid %d) or root; its owner could swap the socket directory",
 		         what, path, (int)st.st_uid, (int)geteuid());
 		return CK_ECONFIG;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0 && parent) {
+		/* The one exception: a Kubernetes emptyDir's root is 0777 and cannot be given the
+		 * sticky bit, and the sidecar puts its socket directory right in it. */
+		cki_log_warn("%s is writable by group or others without the sticky bit: anyone who "
+		             "can write it can rename the socket directory",
+		             path);
+		return CK_OK;
 	}
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
 		snprintf(
