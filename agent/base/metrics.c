@@ -44,6 +44,8 @@ static const char *const counter_help[] = {
 static struct {
 	char name[48];
 	double value;
+	double (*fn)(void *arg); /* NULL: value is set by cki_metrics_set_gauge */
+	void *arg;
 } gauges[MAX_GAUGES];
 static size_t ngauges;
 
@@ -71,18 +73,50 @@ cki_metrics_get(cki_counter c)
 	return counters[c];
 }
 
+/* The slot of gauge name, added when missing; MAX_GAUGES when the table is full. */
+static size_t
+gauge_slot(const char *name)
+{
+	for (size_t i = 0; i < ngauges; i++)
+		if (strcmp(gauges[i].name, name) == 0)
+			return i;
+	if (ngauges == MAX_GAUGES || strlen(name) >= sizeof(gauges[0].name))
+		return MAX_GAUGES;
+	strcpy(gauges[ngauges].name, name);
+	gauges[ngauges].value = 0;
+	gauges[ngauges].fn = NULL;
+	return ngauges++;
+}
+
 void
 cki_metrics_set_gauge(const char *name, double v)
 {
-	for (size_t i = 0; i < ngauges; i++)
-		if (strcmp(gauges[i].name, name) == 0) {
-			gauges[i].value = v;
-			return;
-		}
-	if (ngauges == MAX_GAUGES || strlen(name) >= sizeof(gauges[0].name))
+	size_t i = gauge_slot(name);
+	if (i < MAX_GAUGES)
+		gauges[i].value = v;
+}
+
+void
+cki_metrics_gauge_fn(const char *name, double (*fn)(void *arg), void *arg)
+{
+	size_t i = gauge_slot(name);
+	if (i == MAX_GAUGES)
 		return;
-	strcpy(gauges[ngauges].name, name);
-	gauges[ngauges++].value = v;
+	if (fn == NULL && gauges[i].arg != arg)
+		return; /* someone else's by now */
+	if (fn == NULL && gauges[i].fn != NULL)
+		gauges[i].value = gauges[i].fn(gauges[i].arg);
+	gauges[i].fn = fn;
+	gauges[i].arg = arg;
+}
+
+/* Reads the gauges that are functions. */
+static void
+refresh_gauges(void)
+{
+	for (size_t i = 0; i < ngauges; i++)
+		if (gauges[i].fn != NULL)
+			gauges[i].value = gauges[i].fn(gauges[i].arg);
 }
 
 static unsigned
@@ -150,6 +184,7 @@ cki_metrics_each(void (*emit)(void *ctx, const char *name, double v), void *ctx)
 {
 	named all[CKI_C_COUNT + MAX_GAUGES + CKI_OP_COUNT * 3];
 	size_t n = 0;
+	refresh_gauges();
 	for (size_t i = 0; i < CKI_C_COUNT; i++) {
 		snprintf(all[n].name, sizeof(all[n].name), "%.63s", counter_names[i]);
 		all[n++].value = (double)counters[i];
@@ -206,6 +241,10 @@ gauge_help(const char *name)
 	        {"l1_bytes", "bytes in the agent near cache"},
 	        {"l1_entries", "entries in the agent near cache"},
 	        {"refresh_tracked_keys", "keys tracked by the TTL refresh scheduler"},
+	        {"peers", "clients connected to the agent socket"},
+	        {"peer_queued_bytes", "reply bytes queued to clients and not yet taken by them"},
+	        {"peer_queues", "per-client reply queues the agent keeps (connected clients with "
+	                        "replies, and clients that left while libzmq still drops theirs)"},
 	};
 	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
 		if (strcmp(helps[i][0], name) == 0)
@@ -263,6 +302,7 @@ cki_metrics_prometheus(FILE *out)
 		cki_metrics_prometheus_one(out, name, "counter", counter_help[i],
 		                           (double)counters[i]);
 	}
+	refresh_gauges();
 	for (size_t i = 0; i < ngauges; i++)
 		cki_metrics_prometheus_one(out, gauges[i].name, "gauge", gauge_help(gauges[i].name),
 		                           gauges[i].value);

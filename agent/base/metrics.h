@@ -80,6 +80,10 @@ void cki_metrics_add(cki_counter c, uint64_t n);
 uint64_t cki_metrics_get(cki_counter c);
 /* Gauges reported with the counters (in-flight requests, store size...). */
 void cki_metrics_set_gauge(const char *name, double v);
+/* A gauge whose value is fn(arg), read each time the metrics are reported (Stats, /metrics):
+ * for figures another thread changes (the front's queued reply bytes). fn NULL (with the same
+ * arg) turns it back into a plain gauge with its last value; call that before arg goes away. */
+void cki_metrics_gauge_fn(const char *name, double (*fn)(void *arg), void *arg);
 /* Records one latency sample in microseconds. */
 void cki_metrics_observe(cki_op op, uint64_t micros);
 /* The q-quantile (0..1) of op's latency in microseconds, from the histogram (upper bound of

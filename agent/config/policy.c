@@ -309,8 +309,12 @@ ck_err
 cki_access_add(cki_access **ap, const char *rule_name, const char *key, const char *value,
                const char *where, FILE *err)
 {
-	if (*ap == NULL && (*ap = calloc(1, sizeof(**ap))) == NULL)
-		return CK_ENOMEM;
+	if (*ap == NULL) {
+		static uint64_t serials; /* config loads run on one thread */
+		if ((*ap = calloc(1, sizeof(**ap))) == NULL)
+			return CK_ENOMEM;
+		(*ap)->serial = ++serials;
+	}
 	if (rule_name[0] == '\0') {
 		fprintf(err, "cachekit-agent: %s: an access section needs a name: [access.NAME]\n",
 		        where);

@@ -59,6 +59,7 @@ typedef struct cki_access_rule {
 typedef struct cki_access {
 	cki_access_rule *rules;
 	size_t n;
+	uint64_t serial; /* unique per load: what core/access caches per rule set is keyed by it */
 } cki_access;
 
 /* The typed policy a cki_config carries (config.h). */

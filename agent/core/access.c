@@ -1,8 +1,81 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Access rules per uid/gid: see access.h. A linear walk over the rules: a host has a handful. */
+/*
+ * Access rules per uid/gid: see access.h. A linear walk over the rules: a host has a handful.
+ * A rule's gids match the peer's primary gid (SO_PEERCRED) or any group the user database
+ * gives the peer's user (getgrouplist), looked up once per (uid, gid) and rule set and kept
+ * in a small cache until the next reload. Loop thread only.
+ */
+#define _GNU_SOURCE
 #include "core/access.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+
+#define CACHE_SLOTS 64
+#define MAX_GROUPS  256
+
+typedef struct groups_entry {
+	uint64_t serial; /* of the rule set it was looked up for; 0: empty slot */
+	uid_t uid;
+	gid_t gid;
+	int n;
+	gid_t g[MAX_GROUPS];
+} groups_entry;
+
+static groups_entry cache[CACHE_SLOTS];
+static size_t next_slot;
+
+static bool
+any_gid_rule(const cki_access *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (a->rules[i].gids.n > 0)
+			return true;
+	return false;
+}
+
+/* The groups of the peer's user in the user database, primary gid included. */
+static const groups_entry *
+groups_of(const cki_access *a, const cki_peer *peer)
+{
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		const groups_entry *e = &cache[i];
+		if (e->serial == a->serial && e->uid == peer->uid && e->gid == peer->gid)
+			return e;
+	}
+	groups_entry *e = &cache[next_slot++ % CACHE_SLOTS];
+	e->serial = a->serial;
+	e->uid = peer->uid;
+	e->gid = peer->gid;
+	e->n = 0;
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+	if (getpwuid_r(peer->uid, &pw, buf, sizeof(buf), &found) != 0 || found == NULL)
+		return e; /* no user: the primary gid only */
+	int n = MAX_GROUPS;
+	if (getgrouplist(found->pw_name, peer->gid, e->g, &n) < 0) {
+		cki_log_warn_rl("user %s is in more than %d groups: access rules see the first %d",
+		                found->pw_name, MAX_GROUPS, MAX_GROUPS);
+		n = MAX_GROUPS;
+	}
+	e->n = n;
+	return e;
+}
+
+static bool
+gid_matches(const cki_id_set *gids, const cki_peer *peer, const groups_entry *groups)
+{
+	if (cki_id_set_has(gids, (uint32_t)peer->gid))
+		return true;
+	for (int i = 0; groups != NULL && i < groups->n; i++)
+		if (cki_id_set_has(gids, (uint32_t)groups->g[i]))
+			return true;
+	return false;
+}
 
 unsigned
 cki_access_rights(const cki_access *a, const cki_peer *peer, const char *ns)
@@ -11,11 +84,12 @@ cki_access_rights(const cki_access *a, const cki_peer *peer, const char *ns)
 		return CKI_RIGHT_ALL;
 	if (peer == NULL || !peer->known)
 		return 0;
+	const groups_entry *groups = any_gid_rule(a) ? groups_of(a, peer) : NULL;
 	unsigned rights = 0;
 	for (size_t i = 0; i < a->n; i++) {
 		const cki_access_rule *r = &a->rules[i];
 		if (!cki_id_set_has(&r->uids, (uint32_t)peer->uid) &&
-		    !cki_id_set_has(&r->gids, (uint32_t)peer->gid))
+		    !gid_matches(&r->gids, peer, groups))
 			continue;
 		if (cki_ns_set_match(&r->namespaces, ns))
 			rights |= r->rights;

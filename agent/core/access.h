@@ -2,7 +2,7 @@
 /*
  * Access rules per uid/gid (docs/access-rules.md): may this peer do this kind of operation on
  * this namespace? Asks the typed rules that config built (config/policy.h); never parses text.
- * Pure functions: no I/O except what the caller does with the message.
+ * No I/O but the user-database lookup of a peer's groups (once per uid and rule set).
  */
 #ifndef CKI_ACCESS_H
 #define CKI_ACCESS_H
@@ -15,8 +15,9 @@
 #include "core/request.h"
 
 /* The rights peer holds on namespace ns: every right when a has no rules (the default);
- * otherwise the union of the rights of every rule whose uid or gid set holds the peer's uid
- * or (primary) gid and whose namespaces match ns; none for a peer without credentials. */
+ * otherwise the union of the rights of every rule whose uid set holds the peer's uid or whose
+ * gid set holds its primary gid or a supplementary group of its user (getgrouplist, cached
+ * per rule set), and whose namespaces match ns; none for a peer without credentials. */
 unsigned cki_access_rights(const cki_access *a, const cki_peer *peer, const char *ns);
 
 /* CK_OK when peer holds every right in need on ns. Otherwise CK_EDENIED and message (cap

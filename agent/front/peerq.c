@@ -1,34 +1,45 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Per-client queued reply bytes. Only the loop thread adds charges and frees entries; libzmq's
- * I/O thread only subtracts, so an entry whose message count is 0 has nothing in flight and
- * can be freed by the loop thread without a race. Idle entries are swept when the table
- * doubles, so it stays proportional to the clients that have replies waiting.
+ * Per-client queued reply bytes. An entry is reference counted: one reference while it is in
+ * the table, one per reply charged to it and not yet released. Only the loop thread adds
+ * references (charging, the table); libzmq's I/O thread only drops them, so an entry whose
+ * count is 1 is held by the table alone and can be freed by the loop thread without a race,
+ * and an entry taken out of the table (its client left) is freed by whichever thread drops
+ * its last reference. Idle entries are also swept when the table doubles, so it stays
+ * proportional to the clients that have replies waiting.
  */
+#define _GNU_SOURCE
 #include "front/peerq.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "base/strmap.h"
 
 #define SWEEP_MIN 64
 
 struct cki_peer_queue {
+	cki_peerq *pq;
 	_Atomic uint64_t bytes; /* charged, not released */
-	_Atomic uint64_t msgs;  /* messages charged, not released */
+	_Atomic uint64_t refs;  /* 1 for the table + 1 per message charged, not released */
+	int fd;                 /* the connection it speaks on; -1 unknown */
 };
 
 struct cki_peerq {
 	cki_strmap *map; /* hex routing id -> cki_peer_queue */
 	size_t sweep_at;
+	_Atomic uint64_t total;   /* bytes charged to every entry, not released */
+	_Atomic uint64_t entries; /* entries not yet freed */
 };
 
 typedef struct msgbuf {
+	cki_peerq *pq;
 	cki_peer_queue *q;
 	uint64_t charge;
+	size_t mapped; /* length of the mapping; 0: malloc'd */
 	uint8_t data[];
 } msgbuf;
 
@@ -45,12 +56,33 @@ cki_peerq_new(cki_peerq **out)
 	return CK_OK;
 }
 
+static void
+entry_free(cki_peer_queue *q)
+{
+	atomic_fetch_sub_explicit(&q->pq->entries, 1, memory_order_relaxed);
+	free(q);
+}
+
+/* Drops one reference; the last one frees. Any thread. */
+static void
+entry_unref(cki_peer_queue *q)
+{
+	if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) == 1)
+		entry_free(q);
+}
+
+static void
+free_value(void *v)
+{
+	entry_free(v);
+}
+
 void
 cki_peerq_free(cki_peerq *pq)
 {
 	if (pq == NULL)
 		return;
-	cki_strmap_free(pq->map, free);
+	cki_strmap_free(pq->map, free_value);
 	free(pq);
 }
 
@@ -58,16 +90,17 @@ static bool
 idle(void *ctx, const char *key, void *value)
 {
 	cki_peer_queue *q = value;
-	if (atomic_load_explicit(&q->msgs, memory_order_acquire) != 0)
+	(void)ctx;
+	(void)key;
+	if (atomic_load_explicit(&q->refs, memory_order_acquire) != 1)
 		return false;
-	free(q);
+	entry_free(q);
 	return true;
 }
 
-cki_peer_queue *
-cki_peerq_find(cki_peerq *pq, const uint8_t *rid, size_t rid_len)
+static void
+hex_key(char key[2 * 255 + 1], const uint8_t *rid, size_t rid_len)
 {
-	char key[2 * 255 + 1];
 	static const char hex[] = "0123456789abcdef";
 	if (rid_len > 255)
 		rid_len = 255;
@@ -76,6 +109,13 @@ cki_peerq_find(cki_peerq *pq, const uint8_t *rid, size_t rid_len)
 		key[2 * i + 1] = hex[rid[i] & 15];
 	}
 	key[2 * rid_len] = '\0';
+}
+
+cki_peer_queue *
+cki_peerq_find(cki_peerq *pq, const uint8_t *rid, size_t rid_len)
+{
+	char key[2 * 255 + 1];
+	hex_key(key, rid, rid_len);
 	cki_peer_queue *q = cki_strmap_get(pq->map, key);
 	if (q != NULL)
 		return q;
@@ -87,13 +127,55 @@ cki_peerq_find(cki_peerq *pq, const uint8_t *rid, size_t rid_len)
 	q = calloc(1, sizeof(*q));
 	if (q == NULL)
 		return NULL;
+	q->pq = pq;
+	q->fd = -1;
+	atomic_init(&q->refs, 1);
 	bool ok = false;
 	cki_strmap_put(pq->map, key, q, &ok);
 	if (!ok) {
 		free(q);
 		return NULL;
 	}
+	atomic_fetch_add_explicit(&pq->entries, 1, memory_order_relaxed);
 	return q;
+}
+
+void
+cki_peerq_set_fd(cki_peer_queue *q, int fd)
+{
+	q->fd = fd;
+}
+
+static bool
+on_fd(void *ctx, const char *key, void *value)
+{
+	cki_peer_queue *q = value;
+	(void)key;
+	if (q->fd != *(const int *)ctx)
+		return false;
+	entry_unref(q); /* the table's reference; queued replies keep it until released */
+	return true;
+}
+
+size_t
+cki_peerq_gone(cki_peerq *pq, int fd)
+{
+	size_t before = cki_strmap_count(pq->map);
+	if (fd >= 0)
+		cki_strmap_sweep(pq->map, on_fd, &fd);
+	return before - cki_strmap_count(pq->map);
+}
+
+void
+cki_peerq_forget(cki_peerq *pq, const uint8_t *rid, size_t rid_len)
+{
+	char key[2 * 255 + 1];
+	hex_key(key, rid, rid_len);
+	cki_peer_queue *q = cki_strmap_get(pq->map, key);
+	if (q != NULL && atomic_load_explicit(&q->refs, memory_order_acquire) == 1) {
+		cki_strmap_del(pq->map, key);
+		entry_free(q);
+	}
 }
 
 uint64_t
@@ -102,16 +184,41 @@ cki_peerq_queued(const cki_peer_queue *q)
 	return atomic_load_explicit(&q->bytes, memory_order_relaxed);
 }
 
-uint8_t *
-cki_peerq_alloc(cki_peer_queue *q, size_t n, void **hint)
+uint64_t
+cki_peerq_total(const cki_peerq *pq)
 {
-	msgbuf *b = malloc(sizeof(*b) + (n ? n : 1));
+	return atomic_load_explicit(&pq->total, memory_order_relaxed);
+}
+
+uint64_t
+cki_peerq_entries(const cki_peerq *pq)
+{
+	return atomic_load_explicit(&pq->entries, memory_order_relaxed);
+}
+
+uint8_t *
+cki_peerq_alloc(cki_peerq *pq, cki_peer_queue *q, size_t n, void **hint)
+{
+	size_t size = sizeof(msgbuf) + (n ? n : 1);
+	msgbuf *b;
+	size_t mapped = 0;
+	if (n >= CKI_PEERQ_MAP_MIN) {
+		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		               0);
+		b = p == MAP_FAILED ? NULL : p;
+		mapped = size;
+	} else {
+		b = malloc(size);
+	}
 	if (b == NULL)
 		return NULL;
+	b->pq = pq;
 	b->q = q;
+	b->mapped = mapped;
 	b->charge = (uint64_t)n + CKI_PEERQ_MSG_OVERHEAD;
+	atomic_fetch_add_explicit(&pq->total, b->charge, memory_order_relaxed);
 	if (q != NULL) {
-		atomic_fetch_add_explicit(&q->msgs, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&q->bytes, b->charge, memory_order_relaxed);
 	}
 	*hint = b;
@@ -123,10 +230,13 @@ cki_peerq_release(void *data, void *hint)
 {
 	msgbuf *b = hint;
 	(void)data;
+	atomic_fetch_sub_explicit(&b->pq->total, b->charge, memory_order_relaxed);
 	if (b->q != NULL) {
 		atomic_fetch_sub_explicit(&b->q->bytes, b->charge, memory_order_relaxed);
-		/* Release: the loop thread frees the entry once it reads 0 here. */
-		atomic_fetch_sub_explicit(&b->q->msgs, 1, memory_order_release);
+		entry_unref(b->q);
 	}
-	free(b);
+	if (b->mapped != 0)
+		munmap(b, b->mapped);
+	else
+		free(b);
 }

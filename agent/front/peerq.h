@@ -4,7 +4,10 @@
  * client. A reply's buffer carries its charge; libzmq calls cki_peerq_release() when it is
  * done with the buffer (written to the client's socket, or dropped because the client went
  * away), possibly from its I/O thread, so the counters are atomics. Everything else (the
- * table, charging, sweeping) runs on the loop thread.
+ * table, charging, forgetting a client that left) runs on the loop thread. Each entry knows
+ * the connection (fd) its client's messages came in on, so that when the server's socket
+ * monitor reports that connection closed, the entry leaves the table at once and is freed
+ * when libzmq has dropped the last reply it still held for it.
  */
 #ifndef CKI_PEERQ_H
 #define CKI_PEERQ_H
@@ -23,20 +26,37 @@ CK_NODISCARD ck_err cki_peerq_new(cki_peerq **out);
 void cki_peerq_free(cki_peerq *pq);
 
 /* The entry of routing id rid, made when missing; NULL when out of memory. Valid until the
- * next cki_peerq_find() or cki_peerq_free() (a sweep may drop idle entries). */
+ * next cki_peerq_find(), cki_peerq_gone(), cki_peerq_forget() or cki_peerq_free() (a sweep
+ * may drop idle entries). */
 CK_NODISCARD cki_peer_queue *cki_peerq_find(cki_peerq *pq, const uint8_t *rid, size_t rid_len);
+/* Records the connection (socket fd, libzmq's ZMQ_SRCFD) the client of q speaks on. */
+void cki_peerq_set_fd(cki_peer_queue *q, int fd);
+/* The connection fd closed: every entry on it leaves the table now and is freed when its last
+ * queued reply is released. Returns how many left. */
+size_t cki_peerq_gone(cki_peerq *pq, int fd);
+/* Drops the entry of rid when nothing is queued to it (a reply to a client that left). */
+void cki_peerq_forget(cki_peerq *pq, const uint8_t *rid, size_t rid_len);
+
 /* Bytes charged to q and not yet released. */
 uint64_t cki_peerq_queued(const cki_peer_queue *q);
+/* Bytes charged to every client and not yet released (clients that left included). */
+uint64_t cki_peerq_total(const cki_peerq *pq);
+/* Entries alive: in the table, or gone and still holding queued replies. */
+uint64_t cki_peerq_entries(const cki_peerq *pq);
 
 /* A reply buffer of n bytes charged to q (q may be NULL: not charged). Returns the data
  * pointer and sets *hint for zmq_msg_init_data(..., cki_peerq_release, *hint); NULL when out
- * of memory. */
-CK_NODISCARD uint8_t *cki_peerq_alloc(cki_peer_queue *q, size_t n, void **hint);
+ * of memory. Buffers of CKI_PEERQ_MAP_MIN bytes or more are mapped pages of their own, so
+ * the memory goes back to the system the moment libzmq releases them (a heap chunk could
+ * stay in the process whatever was freed around it). */
+CK_NODISCARD uint8_t *cki_peerq_alloc(cki_peerq *pq, cki_peer_queue *q, size_t n, void **hint);
 /* zmq_free_fn: uncharges and frees a buffer from cki_peerq_alloc(). Any thread. */
 void cki_peerq_release(void *data, void *hint);
 
 /* What one queued message costs beyond its bytes (message, routing frame, pipe slot):
  * charged too, so a flood of tiny replies is bounded as well. */
 #define CKI_PEERQ_MSG_OVERHEAD 256u
+/* Reply buffers at least this big get pages of their own. */
+#define CKI_PEERQ_MAP_MIN (64u * 1024u)
 
 #endif

@@ -5,10 +5,12 @@
  * - the socket directory must be a real directory (never a symlink), owned by the agent's
  *   uid or by root, with no write bit for group or others; a directory of ours gets the
  *   configured mode and group; one of root's that we cannot fix is used as it is;
- * - its parent must be owned by root or by us (whoever owns the parent can rename our
- *   directory and put theirs in its place); a parent writable by others without the sticky
- *   bit (a shared container volume) is accepted with a warning, since anyone who can write it
- *   can point clients elsewhere;
+ * - every directory above it, from / down (the resolved path), must be owned by root or by
+ *   us (whoever owns one can rename what is below and put theirs in its place) and must not
+ *   be writable by group or others unless it has the sticky bit (/tmp); the one exception is
+ *   the immediate parent, accepted with a warning when writable without the sticky bit (a
+ *   Kubernetes emptyDir's root, deploy/sidecar); each is opened with O_NOFOLLOW through the
+ *   one before, and the parent's fd is the one we create through;
  * - the lock file is opened with O_NOFOLLOW through the directory fd and must be a regular
  *   file of ours with a single link; the socket is born with its mode (umask around bind),
  *   then checked with fstatat(AT_SYMLINK_NOFOLLOW) and given its group with fchownat.
@@ -57,25 +59,101 @@ make_parents(const char *dir, char *why, size_t why_cap)
 	return CK_OK;
 }
 
+/* One directory on the way to the socket directory (fd open on it, path for messages). The
+ * rule of OpenSSH's safe_path, with /tmp's case made explicit: owned by root or the agent,
+ * and not writable by group or others unless the sticky bit is set (in a sticky directory
+ * nobody but an entry's owner, the directory's owner and root can rename or remove it, and
+ * both of those are trusted here). The immediate parent is only warned about when writable
+ * without the sticky bit (a Kubernetes emptyDir's root, deploy/sidecar). */
 static ck_err
-check_parent(int parent_fd, const char *parent, char *why, size_t why_cap)
+check_ancestor(int fd, const char *path, bool parent, char *why, size_t why_cap)
 {
 	struct stat st;
-	if (fstat(parent_fd, &st) != 0) {
-		snprintf(why, why_cap, "cannot stat %s: %s", parent, strerror(errno));
+	const char *what = parent ? "parent" : "ancestor";
+	if (fstat(fd, &st) != 0) {
+		snprintf(why, why_cap, "cannot stat %s: %s", path, strerror(errno));
 		return CK_EIO;
 	}
 	if (!owner_ok(st.st_uid)) {
 		snprintf(why, why_cap,
-		         "refusing socket directory parent %s: owned by uid %d, not by the agent "
+		         "refusing socket directory %s %s: owned by uid %d, not by the agent "
 		         "(uid %d) or root; its owner could swap the socket directory",
-		         parent, (int)st.st_uid, (int)geteuid());
+		         what, path, (int)st.st_uid, (int)geteuid());
 		return CK_ECONFIG;
 	}
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0 && parent) {
+		/* The one exception: a Kubernetes emptyDir's root is 0777 and cannot be given the
+		 * sticky bit, and the sidecar puts its socket directory right in it. */
 		cki_log_warn("%s is writable by group or others without the sticky bit: anyone who "
 		             "can write it can rename the socket directory",
-		             parent);
+		             path);
+		return CK_OK;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
+		snprintf(
+		        why, why_cap,
+		        "refusing socket directory %s %s: mode %04o is writable by group or others "
+		        "without the sticky bit; they could swap the socket directory",
+		        what, path, (unsigned)(st.st_mode & 07777));
+		return CK_ECONFIG;
+	}
+	return CK_OK;
+}
+
+/* Opens dir (absolute, no symlinks: a realpath) one component at a time from /, each with
+ * O_NOFOLLOW through the one before, checking each with check_ancestor(). Returns the fd of
+ * dir in *out. A component turned into a symlink meanwhile is refused (ELOOP). */
+static ck_err
+open_checked_path(const char *dir, int *out, char *why, size_t why_cap)
+{
+	ck_err rv = CK_OK;
+	char walked[PATH_MAX] = "/";
+	size_t wlen = 1;
+	int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, why_cap, "cannot open /: %s", strerror(errno));
+		return CK_EIO;
+	}
+	const char *p = dir;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		size_t n = strcspn(p, "/");
+		rv = check_ancestor(fd, walked, n == 0, why, why_cap);
+		if (rv != CK_OK || n == 0)
+			break;
+		if (wlen + n + 2 >= sizeof(walked)) {
+			snprintf(why, why_cap, "path %s too long", dir);
+			rv = CK_ECONFIG;
+			break;
+		}
+		if (wlen > 1)
+			walked[wlen++] = '/';
+		memcpy(walked + wlen, p, n);
+		wlen += n;
+		walked[wlen] = '\0';
+		char name[NAME_MAX + 1];
+		snprintf(name, sizeof(name), "%.*s", (int)n, p);
+		int next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			int e = errno;
+			snprintf(why, why_cap, "refusing socket directory ancestor %s: %s", walked,
+			         e == ELOOP || e == ENOTDIR
+			                 ? "it is not a plain directory (symbolic "
+			                   "link swapped in?)"
+			                 : strerror(e));
+			rv = e == ELOOP || e == ENOTDIR ? CK_ECONFIG : CK_EIO;
+			break;
+		}
+		close(fd);
+		fd = next;
+		p += n;
+	}
+	if (rv != CK_OK) {
+		close(fd);
+		return rv;
+	}
+	*out = fd;
 	return CK_OK;
 }
 
@@ -188,18 +266,26 @@ cki_rundir_open(cki_rundir *rd, const char *socket_path, mode_t dir_mode, gid_t 
 		if (rv != CK_OK)
 			goto out;
 		/* The parent path may cross symlinks an administrator made (/var/run -> /run);
-		 * the checks apply to the directory it resolves to. */
-		parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (parent_fd < 0) {
-			snprintf(why, why_cap, "cannot open %s: %s", parent, strerror(errno));
+		 * the checks apply to every directory of the path it resolves to. */
+		char real[PATH_MAX];
+		if (realpath(parent, real) == NULL) {
+			snprintf(why, why_cap, "cannot resolve %s: %s", parent, strerror(errno));
 			rv = CK_EIO;
 			goto out;
 		}
-		rv = check_parent(parent_fd, parent, why, why_cap);
+		rv = open_checked_path(real, &parent_fd, why, why_cap);
 		if (rv != CK_OK)
 			goto out;
 		rv = open_socket_dir(rd, parent_fd, dir_name, dir_mode, gid, why, why_cap);
 	} else {
+		/* "/x.sock", "./x.sock": the directories above are checked all the same. */
+		char real[PATH_MAX];
+		if (strcmp(dir, "/") != 0 && realpath(dir, real) != NULL &&
+		    strcmp(real, "/") != 0) {
+			rv = open_checked_path(dirname(real), &parent_fd, why, why_cap);
+			if (rv != CK_OK)
+				goto out;
+		}
 		rv = open_socket_dir(rd, AT_FDCWD, dir, dir_mode, gid, why, why_cap);
 	}
 out:

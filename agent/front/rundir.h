@@ -32,7 +32,10 @@ typedef struct cki_rundir {
 /* Opens (creating when missing) the directory of socket_path with mode dir_mode (0700, or
  * 0750 with a socket group) and group gid ((gid_t)-1 for none). Refuses, with a message
  * naming the directory in why, a symlink, a non-directory, a directory owned by another
- * non-root user, or one writable by group or others. CK_ECONFIG (refused) or CK_EIO. */
+ * non-root user, or one writable by group or others; and any directory above it (from /)
+ * owned by another non-root user or writable by group or others without the sticky bit
+ * (the immediate parent is only warned about: a Kubernetes emptyDir's root is 0777).
+ * CK_ECONFIG (refused) or CK_EIO. */
 CK_NODISCARD ck_err cki_rundir_open(cki_rundir *rd, const char *socket_path, mode_t dir_mode,
                                     gid_t gid, char *why, size_t why_cap);
 

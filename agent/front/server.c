@@ -20,6 +20,7 @@
 
 #include "base/log.h"
 #include "base/metrics.h"
+#include "front/conns.h"
 #include "front/pbcheck.h"
 #include "front/peerq.h"
 #include "front/rundir.h"
@@ -42,6 +43,7 @@ struct cki_server {
 	void *router;
 	cki_rundir rundir; /* socket directory, lock file; everything through its fd */
 	cki_peerq *peerq;  /* reply bytes queued per client */
+	cki_conns *conns;  /* open connections; forgets the queues of those that close */
 	uint64_t peer_limit;
 	uint64_t frame_cap;
 	bool draining;
@@ -148,6 +150,8 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 	cki_metrics_inc(CKI_C_REQUESTS);
 
 	cki_peer_queue *q = cki_peerq_find(s->peerq, to->rid, to->rid_len);
+	if (q != NULL)
+		cki_peerq_set_fd(q, zmq_msg_get(msg, ZMQ_SRCFD));
 	uint64_t queued = q != NULL ? cki_peerq_queued(q) : 0;
 	if (queued >= s->peer_limit) {
 		if (queued >= s->peer_limit + PEER_DROP_SLACK) {
@@ -321,6 +325,10 @@ cki_server_new(cki_server **out, cki_loop *loop, const cki_config *cfg, cki_requ
 	rv = set_options(s, cfg, why, why_cap);
 	if (rv != CK_OK)
 		goto out;
+	/* Before bind: every connection is seen from its start. */
+	rv = cki_conns_start(&s->conns, loop, s->ctx, s->router, s->peerq, why, why_cap);
+	if (rv != CK_OK)
+		goto out;
 	/* libzmq binds by path in this thread: the umask gives the socket its mode at birth,
 	 * so there is no moment where it is wider, and no chmod by name afterwards. The
 	 * directory is ours and closed to others, so nobody can swap the name between bind and
@@ -352,6 +360,7 @@ cki_server_free(cki_server *s, int linger_ms)
 {
 	if (s == NULL)
 		return;
+	cki_conns_stop(s->conns);
 	if (s->router != NULL) {
 		cki_loop_unwatch_zsock(s->loop, s->router);
 		if (zmq_setsockopt(s->router, ZMQ_LINGER, &linger_ms, sizeof(linger_ms)) != 0)
@@ -390,7 +399,7 @@ cki_server_reply(void *server, const cki_reply_to *to, const cki_response *resp)
 		n = cachekit__agent__v1__response__get_packed_size(resp);
 	}
 	void *hint = NULL;
-	uint8_t *buf = cki_peerq_alloc(q, n, &hint);
+	uint8_t *buf = cki_peerq_alloc(s->peerq, q, n, &hint);
 	if (buf == NULL) {
 		cki_log_error("out of memory packing a %zu-byte reply", n);
 		return;
@@ -408,6 +417,8 @@ cki_server_reply(void *server, const cki_reply_to *to, const cki_response *resp)
 		cki_log_debug("reply %llu dropped: %s", (unsigned long long)resp->id,
 		              zmq_strerror(errno));
 		zmq_msg_close(&msg);
+		/* Nothing of it stays: no entry for a client that is not there. */
+		cki_peerq_forget(s->peerq, to->rid, to->rid_len);
 	}
 }
 

@@ -37,18 +37,25 @@ def users():
     """Two users sharing one primary group (the socket group). Removed afterwards."""
     tag = f"{os.getpid() % 100000}"
     group, a, b = f"ckacc-g{tag}", f"ckacc-a{tag}", f"ckacc-b{tag}"
+    team, c = f"ckacc-t{tag}", f"ckacc-c{tag}"
     made = []
     try:
-        run("groupadd", "--system", group)
-        made.append(("groupdel", group))
+        for g in (group, team):
+            run("groupadd", "--system", g)
+            made.append(("groupdel", g))
         for name in (a, b):
             run("useradd", "--system", "--no-create-home", "--gid", group,
                 "--shell", "/usr/sbin/nologin", name)
             made.insert(0, ("userdel", name))
+        # c: primary group the socket group, and a member of team (a supplementary group).
+        run("useradd", "--system", "--no-create-home", "--gid", group, "--groups", team,
+            "--shell", "/usr/sbin/nologin", c)
+        made.insert(0, ("userdel", c))
         import grp, pwd  # noqa: E401, PLC0415
         gid = grp.getgrnam(group).gr_gid
         yield {"group": group, "gid": gid,
-               "a": pwd.getpwnam(a).pw_uid, "b": pwd.getpwnam(b).pw_uid}
+               "a": pwd.getpwnam(a).pw_uid, "b": pwd.getpwnam(b).pw_uid,
+               "c": pwd.getpwnam(c).pw_uid, "team": team, "team_gid": grp.getgrnam(team).gr_gid}
     finally:
         for cmd in made:
             subprocess.run(cmd, capture_output=True, timeout=60)
@@ -61,7 +68,7 @@ def as_user(uid, gid, endpoint, *args, input=None):
         input=input, capture_output=True, timeout=30)
 
 
-def write_config(path, users, b_read=False):
+def write_config(path, users, b_read=False, team_rule=False):
     text = (
         f"socket-group = {users['group']}\n"
         f"allow-gids = {users['gid']}\n"
@@ -74,6 +81,11 @@ def write_config(path, users, b_read=False):
                  f"uid = {users['b']}\n"
                  "namespaces = alice\n"
                  "allow = read\n")
+    if team_rule:
+        text += ("[access.team]\n"
+                 f"gid = {users['team']}\n"
+                 "namespaces = team\n"
+                 "allow = read, write\n")
     with open(path + ".new", "w") as f:
         f.write(text)
     os.replace(path + ".new", path)
@@ -142,3 +154,29 @@ def test_two_users_namespace_rules_and_reload(users):
         assert 'unknown right "fly"' in a.read_log()
         r = as_user(ub, gid, ep, "--namespace", "alice", "get", "k")
         assert r.returncode == EXIT_OK and r.stdout == b"v1", r
+
+
+def test_a_gid_rule_matches_a_supplementary_group(users):
+    """User c's primary group is the socket group; it is in team only as a supplementary
+    group. A rule for gid team lets c read and write namespace team, whether c's process
+    keeps its groups (--init-groups) or dropped them; b, not in team, is refused."""
+    a = Agent()
+    os.chmod(a.dir, 0o755)
+    cfg = os.path.join(a.dir, "agent.ini")
+    write_config(cfg, users, team_rule=True)
+    a.args += ["--config", cfg]
+    with a:
+        ep, gid, uc, ub = a.endpoint, users["gid"], users["c"], users["b"]
+        r = subprocess.run(["setpriv", f"--reuid={uc}", f"--regid={gid}", "--init-groups",
+                            CTL, "--endpoint", ep, "--namespace", "team", "set", "k", "tv"],
+                           capture_output=True, timeout=30)
+        assert r.returncode == EXIT_OK, r
+        r = as_user(uc, gid, ep, "--namespace", "team", "get", "k")
+        assert r.returncode == EXIT_OK and r.stdout == b"tv", r
+        # The rule grants read and write only, and only in team.
+        r = as_user(uc, gid, ep, "--namespace", "team", "del", "k")
+        assert r.returncode == EXIT_ERROR and b'may not delete in namespace "team"' in r.stderr, r
+        r = as_user(uc, gid, ep, "--namespace", "alice", "get", "k")
+        assert r.returncode == EXIT_ERROR and DENIED in r.stderr, r
+        r = as_user(ub, gid, ep, "--namespace", "team", "get", "k")
+        assert r.returncode == EXIT_ERROR and b'may not read in namespace "team"' in r.stderr, r

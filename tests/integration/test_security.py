@@ -338,3 +338,72 @@ def test_a_client_that_never_reads_cannot_grow_the_agent():
         finally:
             lazy.close(0)
             ctx.term()
+
+
+def run_agent_as_nobody(endpoint, log_path):
+    """Starts the agent as the unprivileged user (nobody), stderr to log_path."""
+    uid, gid = attacker_ids()
+    log = open(log_path, "wb")
+    try:
+        return subprocess.Popen(
+            ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
+             AGENT, "--endpoint", endpoint], stdout=log, stderr=log, env=clean_env())
+    finally:
+        log.close()
+
+
+@needs_root
+def test_every_ancestor_of_the_socket_directory_is_checked(host):
+    """An unprivileged agent (nobody) whose socket directory sits in a directory of its own,
+    two levels under a root-owned world-writable directory without the sticky bit: anyone
+    could rename that whole subtree and put their own in its place, so the agent refuses,
+    naming the ancestor. Under a sticky one (like /tmp, what mktemp -d gives) it serves; under
+    an ancestor another user owns it refuses too."""
+    uid, gid = attacker_ids()
+    base = host["base"]
+
+    def tree(top, top_mode):
+        os.mkdir(os.path.join(base, top))
+        os.chmod(os.path.join(base, top), top_mode)  # root's
+        mine = os.path.join(base, top, "mine")
+        os.mkdir(mine, 0o755)
+        os.chown(mine, uid, gid)  # the agent user's own, as in $HOME or mktemp -d
+        return mine
+
+    # World-writable, no sticky bit, two levels up: refused, naming it.
+    mine = tree("open", 0o777)
+    r = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
+                        AGENT, "--endpoint", f"ipc://{mine}/run/agent.sock"],
+                       capture_output=True, text=True, timeout=60, env=clean_env())
+    assert r.returncode == EXIT_CONFIG, (r.returncode, r.stderr)
+    assert (f"refusing socket directory ancestor {base}/open: mode 0777 is writable by group "
+            "or others without the sticky bit") in r.stderr, r.stderr
+    assert os.listdir(mine) == []
+
+    # The same tree under a sticky world-writable directory (/tmp's mode): served.
+    mine = tree("sticky", 0o1777)
+    log_path = os.path.join(base, "agent.log")
+    agent = run_agent_as_nobody(f"ipc://{mine}/run/agent.sock", log_path)
+    try:
+        def ready():
+            assert agent.poll() is None, open(log_path).read()
+            return "ready: serving" in open(log_path).read()
+        deadline = time.monotonic() + 30
+        while not ready():
+            assert time.monotonic() < deadline, open(log_path).read()
+            time.sleep(0.02)
+        with RawClient(f"ipc://{mine}/run/agent.sock") as c:
+            assert c.call(health=pb().HealthRequest()).status == CK_OK
+    finally:
+        agent.terminate()
+        assert agent.wait(30) == 0
+
+    # A root agent, and a directory the unprivileged user owns two levels up: refused.
+    evil = os.path.join(host["shared"], "evil")
+    as_attacker(f"import os; os.mkdir({evil!r}, 0o755)")
+    inner = os.path.join(evil, "inner")
+    as_attacker(f"import os; os.mkdir({inner!r}, 0o755)")
+    err = run_agent_expecting_refusal(f"ipc://{inner}/run/agent.sock")
+    assert f"refusing socket directory ancestor {evil}: owned by uid {uid}" in err, err
+    assert os.listdir(inner) == []
+    assert_victim_untouched(host)

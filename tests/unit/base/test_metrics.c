@@ -79,6 +79,39 @@ test_gauge_is_replaced_not_added(void)
 	free(l);
 }
 
+static double
+read_counter(void *arg)
+{
+	return (double)*(const int *)arg;
+}
+
+static void
+test_a_gauge_function_is_read_when_reported(void)
+{
+	cki_metrics_reset();
+	int v = 7, other = 99;
+	cki_metrics_gauge_fn("peers", read_counter, &v);
+	listing *l = take_listing();
+	CU_ASSERT_DOUBLE_EQUAL(lookup(l, "peers"), 7.0, 0.0);
+	free(l);
+	v = 3;
+	l = take_listing();
+	CU_ASSERT_DOUBLE_EQUAL(lookup(l, "peers"), 3.0, 0.0);
+	free(l);
+	/* Only its owner turns it off; it keeps the last value read. */
+	cki_metrics_gauge_fn("peers", NULL, &other);
+	v = 4;
+	l = take_listing();
+	CU_ASSERT_DOUBLE_EQUAL(lookup(l, "peers"), 4.0, 0.0);
+	free(l);
+	cki_metrics_gauge_fn("peers", NULL, &v);
+	v = 5;
+	l = take_listing();
+	CU_ASSERT_DOUBLE_EQUAL(lookup(l, "peers"), 4.0, 0.0);
+	free(l);
+	cki_metrics_reset();
+}
+
 static void
 test_gauges_are_capped(void)
 {
@@ -269,6 +302,7 @@ test_prometheus_histogram_is_cumulative(void)
 static CU_TestInfo tests[] = {
         {"counters count", test_counters_count},
         {"a gauge is replaced, not added", test_gauge_is_replaced_not_added},
+        {"a gauge function is read when reported", test_a_gauge_function_is_read_when_reported},
         {"gauges are capped at 32 and long names dropped", test_gauges_are_capped},
         {"quantiles of a known distribution", test_quantiles_of_a_known_distribution},
         {"bucket bounds are powers of two", test_bucket_bounds_are_powers_of_two},
