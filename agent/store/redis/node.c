@@ -54,6 +54,8 @@ fail_queue(rnode *n, ck_err err, const char *why)
 	while ((op = list) != NULL) {
 		list = op->next;
 		op->prev = op->next = NULL;
+		if (op->retried) /* its second attempt failed too: the node failed it */
+			cki_breaker_report(&n->breaker, false, false, cki_now_ms());
 		cki_rop_fail(op, err, msg);
 	}
 }
@@ -111,6 +113,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	n->reconnects++;
 	schedule_reconnect(n);
 	fail_queue(n, CK_EUPSTREAM, "connection lost during the handshake");
+	cki_rnode_requeue_lost(n);
 	/* A master gone may mean a failover: reload the slot map from another node. */
 	if (n->s->url.kind == CKI_REDIS_CLUSTER)
 		cki_rcluster_refresh(n->s);
@@ -295,6 +298,8 @@ cki_rnode_free(rnode *n)
 		n->ac = NULL;
 		redisAsyncFree(ac);
 	}
+	cki_rnode_requeue_lost(n);
+	fail_queue(n, CK_ESHUTDOWN, "store closed");
 	free(n);
 }
 

@@ -67,6 +67,7 @@ typedef struct rop {
 	uint32_t ttl_ms; /* touch: for the reply; lock: lease */
 	char token[37];  /* lock: the random lock id */
 	int script;      /* index of its Lua script (EVALSHA), -1 for none */
+	bool retried;    /* lost with its connection once and sent again (retry.c) */
 } rop;
 
 typedef struct rnode {
@@ -81,6 +82,7 @@ typedef struct rnode {
 	ck_err refused; /* the handshake was refused: operations fail with this */
 	char refused_msg[96];
 	rwaitlist queue; /* operations waiting for the handshake */
+	rwaitlist lost;  /* lost with the connection, waiting for the next one (retry.c) */
 	uint32_t backoff_ms;
 	cki_timer_id reconnect_timer;
 	cki_timer_id connect_timer;
@@ -144,6 +146,12 @@ void cki_rnode_free(rnode *n);
 void cki_rnode_send(rnode *n, rop *op, bool asking);
 /* The node for host:port, created (and connecting) when new; NULL when out of memory. */
 rnode *cki_rnode_get(rstore *s, const char *host, int port);
+
+/* retry.c: a command lost with its connection (NULL reply) goes once more on the node's
+ * next connection when that is safe. True when op was parked for it (still unanswered). */
+bool cki_rop_retry_lost(rop *op);
+/* After the disconnect: the lost ops wait for the next connection's handshake. */
+void cki_rnode_requeue_lost(rnode *n);
 
 /* cluster.c */
 uint16_t cki_redis_key_slot(const char *key, size_t len);

@@ -110,7 +110,7 @@ on_deadline(cki_loop *loop, void *arg)
 	(void)loop;
 	op->timer = 0;
 	op->s->timeouts++;
-	if (op->node != NULL && op->in_hiredis)
+	if (op->node != NULL && (op->in_hiredis || op->retried))
 		cki_breaker_report(&op->node->breaker, false, op->probe, cki_now_ms());
 	op->probe = false;
 	cki_rop_fail(op, CK_ETIMEDOUT, "redis did not answer by the deadline");
@@ -152,6 +152,8 @@ cki_rop_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 		return;
 	}
 	if (reply == NULL) {
+		if (!s->destroying && cki_rop_retry_lost(op))
+			return;
 		if (!s->destroying)
 			cki_breaker_report(&n->breaker, false, op->probe, cki_now_ms());
 		cki_rop_fail(op, s->destroying ? CK_ESHUTDOWN : CK_EUPSTREAM,
