@@ -64,10 +64,11 @@ typedef struct rop {
 	struct rnode *node;
 	struct rop *prev, *next;
 	uint64_t sent_us;
-	uint32_t ttl_ms; /* touch: for the reply; lock: lease */
-	char token[37];  /* lock: the random lock id */
-	int script;      /* index of its Lua script (EVALSHA), -1 for none */
-	bool retried;    /* lost with its connection once and sent again (retry.c) */
+	uint32_t ttl_ms;   /* touch: for the reply; lock: lease */
+	char token[37];    /* lock: the random lock id */
+	int script;        /* index of its Lua script (EVALSHA), -1 for none */
+	bool retried;      /* lost with its connection once and sent again (retry.c) */
+	struct rnode *pin; /* health: goes to this node, whatever the slot map says */
 } rop;
 
 typedef struct rnode {
@@ -152,6 +153,9 @@ rnode *cki_rnode_get(rstore *s, const char *host, int port);
 bool cki_rop_retry_lost(rop *op);
 /* After the disconnect: the lost ops wait for the next connection's handshake. */
 void cki_rnode_requeue_lost(rnode *n);
+
+/* health.c: PING every master of the slot map (cluster with a loaded map). */
+void cki_rhealth_cluster(rstore *s, uint64_t deadline, cki_store_cb cb, void *arg);
 
 /* cluster.c */
 uint16_t cki_redis_key_slot(const char *key, size_t len);

@@ -122,8 +122,8 @@ cki_rop_send(rop *op)
 	rstore *s = op->s;
 	rnode *n;
 
-	if (s->url.kind != CKI_REDIS_CLUSTER) {
-		cki_rnode_send(s->nodes[0], op, false);
+	if (s->url.kind != CKI_REDIS_CLUSTER || op->pin != NULL) {
+		cki_rnode_send(op->pin != NULL ? op->pin : s->nodes[0], op, false);
 		return;
 	}
 	n = cki_rcluster_route(s, op);
