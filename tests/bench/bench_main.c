@@ -84,7 +84,7 @@ main(int argc, char **argv)
 	for (size_t i = 0; a.target && i < bench_ntargets; i++)
 		if (strcmp(bench_targets[i].name, a.target) == 0)
 			t = &bench_targets[i];
-	if (t == NULL || a.procs < 1 || a.procs > 64 || a.ops < 1) {
+	if (t == NULL || a.procs < 1 || a.procs > 256 || a.ops < 1) {
 		usage(stderr);
 		return 2;
 	}
