@@ -214,8 +214,12 @@ node_connect(rnode *n)
 {
 	redisAsyncContext *ac;
 
-	/* TODO: hiredis 0.14 resolves host names with a blocking getaddrinfo here (README). */
-	ac = n->port == 0 ? redisAsyncConnectUnix(n->host) : redisAsyncConnect(n->host, n->port);
+	if (n->unresolved) { /* resolve.c: never resolved on the loop */
+		schedule_reconnect(n);
+		return;
+	}
+	/* n->addr is a literal address (resolve.c), so hiredis does no blocking lookup. */
+	ac = n->port == 0 ? redisAsyncConnectUnix(n->host) : redisAsyncConnect(n->addr, n->port);
 	if (ac == NULL || ac->err) {
 		cki_log_warn("store redis: cannot connect to %s: %s", n->name,
 		             ac != NULL ? ac->errstr : "out of memory");
@@ -257,6 +261,8 @@ cki_rnode_new(rstore *s, const char *host, int port, rnode **out)
 		snprintf(n->name, sizeof(n->name), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
 		         port);
 	n->backoff_ms = BACKOFF_MIN_MS;
+	if (port != 0)
+		n->unresolved = !cki_redis_resolve(s, host, n->addr, sizeof(n->addr));
 	snprintf(n->version, sizeof(n->version), "unknown");
 	cki_breaker_init(&n->breaker, s->breaker_failures, s->breaker_open_ms);
 	node_connect(n);

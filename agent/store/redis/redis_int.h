@@ -75,7 +75,9 @@ typedef struct rnode {
 	struct rstore *s;
 	char name[CKI_REDIS_HOST_MAX + 8]; /* host:port or the socket path (for messages) */
 	char host[CKI_REDIS_HOST_MAX];
-	int port; /* 0 for a unix socket (host is then the path) */
+	int port;                      /* 0 for a unix socket (host is then the path) */
+	char addr[CKI_REDIS_HOST_MAX]; /* what connects: host, or its address resolved at start */
+	bool unresolved;               /* a name learnt on the loop: never connected (resolve.c) */
 	redisAsyncContext *ac;
 	bool connected; /* the connect callback said OK */
 	bool down;      /* the last attempt failed: operations fail fast */
@@ -105,6 +107,7 @@ typedef struct rstore {
 	rnode **nodes;
 	size_t nnodes;
 	bool destroying;
+	bool building; /* inside cki_store_redis_new: host names may be resolved (resolve.c) */
 	/* cluster */
 	int16_t *slots; /* node index per slot, -1 unknown */
 	bool map_ready;
@@ -156,6 +159,10 @@ void cki_rnode_requeue_lost(rnode *n);
 
 /* health.c: PING every master of the slot map (cluster with a loaded map). */
 void cki_rhealth_cluster(rstore *s, uint64_t deadline, cki_store_cb cb, void *arg);
+
+/* resolve.c: the address to connect to for host (a literal: itself) into addr. False when
+ * host is a name that cannot be resolved without blocking the loop. */
+bool cki_redis_resolve(rstore *s, const char *host, char *addr, size_t cap);
 
 /* cluster.c */
 uint16_t cki_redis_key_slot(const char *key, size_t len);

@@ -250,6 +250,7 @@ cki_store_redis_new(cki_store **out, cki_loop *loop, const cki_redis_opts *opts,
 	        opts->breaker_failures ? opts->breaker_failures : DEFAULT_BREAKER_FAILURES;
 	s->breaker_open_ms =
 	        opts->breaker_open_ms ? opts->breaker_open_ms : DEFAULT_BREAKER_OPEN_MS;
+	s->building = true;
 	if (s->url.kind == CKI_REDIS_UNIX) {
 		if (cki_rnode_get(s, s->url.path, 0) == NULL)
 			rv = CK_ENOMEM;
@@ -268,6 +269,7 @@ cki_store_redis_new(cki_store **out, cki_loop *loop, const cki_redis_opts *opts,
 			cki_rcluster_refresh(s);
 		}
 	}
+	s->building = false;
 	if (rv != CK_OK) {
 		set_why(why, why_cap, rv, "out of memory");
 		goto out;

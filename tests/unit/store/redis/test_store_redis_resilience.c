@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -393,12 +395,113 @@ test_lost_commands_without_server_fail_cleanly(void)
 	s->ops->destroy(s);
 }
 
+/* A free loopback TCP port (bind port 0, read it back, close). */
+static int
+free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static pid_t
+start_tcp_redis(int port)
+{
+	char portstr[16];
+	pid_t pid;
+	struct timespec nap = {0, 20 * 1000 * 1000};
+	struct timeval tv = {2, 0};
+
+	snprintf(portstr, sizeof portstr, "%d", port);
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
+		       "--save", "", "--appendonly", "no", "--dir", tmpdir, "--logfile",
+		       "/dev/null", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; pid > 0 && i < 1500; i++) {
+		redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+		redisReply *r = c != NULL && !c->err ? redisCommand(c, "PING") : NULL;
+		bool up = r != NULL && r->type == REDIS_REPLY_STATUS;
+		freeReplyObject(r);
+		redisFree(c);
+		if (up)
+			return pid;
+		nanosleep(&nap, NULL);
+	}
+	return -1;
+}
+
+static void
+stop_pid(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+/* redis://localhost:PORT: the name is resolved once while the store is built; connections,
+ * the reconnect after a kill -9 included, go to that address. */
+static void
+test_host_name_resolved_at_start(void)
+{
+	int port = free_port();
+	pid_t pid = start_tcp_redis(port);
+	char tcp_url[64];
+	cki_redis_opts o = {.url = tcp_url, .breaker_failures = 1000};
+	cki_store *s = NULL;
+	char why[200] = "";
+	struct result r = {0};
+	cki_put_opts po = {.ttl_s = 60};
+	bool back = false;
+	int total;
+
+	CU_ASSERT_FATAL(pid > 0);
+	snprintf(tcp_url, sizeof tcp_url, "redis://localhost:%d", port);
+	CU_ASSERT_EQUAL_FATAL(cki_store_redis_new(&s, loop, &o, why, sizeof why), CK_OK);
+	CU_ASSERT_STRING_EQUAL(s->ops->url(s), tcp_url);
+	total = done_calls + 1;
+	s->ops->put(s, "res:name", (const uint8_t *)"by-name", 7, &po, cki_now_ms() + 5000,
+	            on_result, &r);
+	run_until(total);
+	CU_ASSERT_EQUAL(r.err, CK_OK);
+	stop_pid(pid);
+	pid = start_tcp_redis(port);
+	CU_ASSERT_FATAL(pid > 0);
+	for (int i = 0; i < 3000 && !back; i++) {
+		memset(&r, 0, sizeof r);
+		total = done_calls + 1;
+		s->ops->put(s, "res:name", (const uint8_t *)"again", 5, &po, cki_now_ms() + 2000,
+		            on_result, &r);
+		run_until(total);
+		back = r.err == CK_OK;
+		if (!back)
+			loop_for(10);
+	}
+	CU_ASSERT_TRUE(back);
+	CU_ASSERT_TRUE(stat_of(s, "redis_reconnects") >= 1);
+	s->ops->destroy(s);
+	stop_pid(pid);
+}
+
 static CU_TestInfo tests[] = {
         {"commands lost with the connection are retried on a fresh one",
          test_lost_commands_retried_on_fresh_connection},
         {"a lock retry takes no lock held by another", test_lock_retry_keeps_own_token},
         {"lost commands with no server back fail by their deadline",
          test_lost_commands_without_server_fail_cleanly},
+        {"a host name is resolved once at start, reconnects reuse it",
+         test_host_name_resolved_at_start},
         CU_TEST_INFO_NULL,
 };
 
