@@ -39,9 +39,11 @@ usage(FILE *f)
 		fprintf(f, "  %-18s %s\n", bench_targets[i].name, bench_targets[i].what);
 }
 
+#define MAX_PROCS 256 /* 200 one-request processes, 100 on a hot key */
+
 typedef struct shared {
-	uint64_t start_ns[64], end_ns[64];
-	int failures[64];
+	uint64_t start_ns[MAX_PROCS], end_ns[MAX_PROCS];
+	int failures[MAX_PROCS];
 	uint32_t samples[]; /* procs * ops, microseconds x 10 (0.1 us resolution) */
 } shared;
 
@@ -84,7 +86,7 @@ main(int argc, char **argv)
 	for (size_t i = 0; a.target && i < bench_ntargets; i++)
 		if (strcmp(bench_targets[i].name, a.target) == 0)
 			t = &bench_targets[i];
-	if (t == NULL || a.procs < 1 || a.procs > 64 || a.ops < 1) {
+	if (t == NULL || a.procs < 1 || a.procs > MAX_PROCS || a.ops < 1) {
 		usage(stderr);
 		return 2;
 	}

@@ -54,6 +54,8 @@ fail_queue(rnode *n, ck_err err, const char *why)
 	while ((op = list) != NULL) {
 		list = op->next;
 		op->prev = op->next = NULL;
+		if (op->retried) /* its second attempt failed too: the node failed it */
+			cki_breaker_report(&n->breaker, false, false, cki_now_ms());
 		cki_rop_fail(op, err, msg);
 	}
 }
@@ -111,6 +113,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	n->reconnects++;
 	schedule_reconnect(n);
 	fail_queue(n, CK_EUPSTREAM, "connection lost during the handshake");
+	cki_rnode_requeue_lost(n);
 	/* A master gone may mean a failover: reload the slot map from another node. */
 	if (n->s->url.kind == CKI_REDIS_CLUSTER)
 		cki_rcluster_refresh(n->s);
@@ -211,8 +214,12 @@ node_connect(rnode *n)
 {
 	redisAsyncContext *ac;
 
-	/* TODO: hiredis 0.14 resolves host names with a blocking getaddrinfo here (README). */
-	ac = n->port == 0 ? redisAsyncConnectUnix(n->host) : redisAsyncConnect(n->host, n->port);
+	if (n->unresolved) { /* resolve.c: never resolved on the loop */
+		schedule_reconnect(n);
+		return;
+	}
+	/* n->addr is a literal address (resolve.c), so hiredis does no blocking lookup. */
+	ac = n->port == 0 ? redisAsyncConnectUnix(n->host) : redisAsyncConnect(n->addr, n->port);
 	if (ac == NULL || ac->err) {
 		cki_log_warn("store redis: cannot connect to %s: %s", n->name,
 		             ac != NULL ? ac->errstr : "out of memory");
@@ -254,6 +261,8 @@ cki_rnode_new(rstore *s, const char *host, int port, rnode **out)
 		snprintf(n->name, sizeof(n->name), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
 		         port);
 	n->backoff_ms = BACKOFF_MIN_MS;
+	if (port != 0)
+		n->unresolved = !cki_redis_resolve(s, host, n->addr, sizeof(n->addr));
 	snprintf(n->version, sizeof(n->version), "unknown");
 	cki_breaker_init(&n->breaker, s->breaker_failures, s->breaker_open_ms);
 	node_connect(n);
@@ -295,6 +304,8 @@ cki_rnode_free(rnode *n)
 		n->ac = NULL;
 		redisAsyncFree(ac);
 	}
+	cki_rnode_requeue_lost(n);
+	fail_queue(n, CK_ESHUTDOWN, "store closed");
 	free(n);
 }
 

@@ -64,16 +64,20 @@ typedef struct rop {
 	struct rnode *node;
 	struct rop *prev, *next;
 	uint64_t sent_us;
-	uint32_t ttl_ms; /* touch: for the reply; lock: lease */
-	char token[37];  /* lock: the random lock id */
-	int script;      /* index of its Lua script (EVALSHA), -1 for none */
+	uint32_t ttl_ms;   /* touch: for the reply; lock: lease */
+	char token[37];    /* lock: the random lock id */
+	int script;        /* index of its Lua script (EVALSHA), -1 for none */
+	bool retried;      /* lost with its connection once and sent again (retry.c) */
+	struct rnode *pin; /* health: goes to this node, whatever the slot map says */
 } rop;
 
 typedef struct rnode {
 	struct rstore *s;
 	char name[CKI_REDIS_HOST_MAX + 8]; /* host:port or the socket path (for messages) */
 	char host[CKI_REDIS_HOST_MAX];
-	int port; /* 0 for a unix socket (host is then the path) */
+	int port;                      /* 0 for a unix socket (host is then the path) */
+	char addr[CKI_REDIS_HOST_MAX]; /* what connects: host, or its address resolved at start */
+	bool unresolved;               /* a name learnt on the loop: never connected (resolve.c) */
 	redisAsyncContext *ac;
 	bool connected; /* the connect callback said OK */
 	bool down;      /* the last attempt failed: operations fail fast */
@@ -81,6 +85,7 @@ typedef struct rnode {
 	ck_err refused; /* the handshake was refused: operations fail with this */
 	char refused_msg[96];
 	rwaitlist queue; /* operations waiting for the handshake */
+	rwaitlist lost;  /* lost with the connection, waiting for the next one (retry.c) */
 	uint32_t backoff_ms;
 	cki_timer_id reconnect_timer;
 	cki_timer_id connect_timer;
@@ -102,6 +107,7 @@ typedef struct rstore {
 	rnode **nodes;
 	size_t nnodes;
 	bool destroying;
+	bool building; /* inside cki_store_redis_new: host names may be resolved (resolve.c) */
 	/* cluster */
 	int16_t *slots; /* node index per slot, -1 unknown */
 	bool map_ready;
@@ -144,6 +150,19 @@ void cki_rnode_free(rnode *n);
 void cki_rnode_send(rnode *n, rop *op, bool asking);
 /* The node for host:port, created (and connecting) when new; NULL when out of memory. */
 rnode *cki_rnode_get(rstore *s, const char *host, int port);
+
+/* retry.c: a command lost with its connection (NULL reply) goes once more on the node's
+ * next connection when that is safe. True when op was parked for it (still unanswered). */
+bool cki_rop_retry_lost(rop *op);
+/* After the disconnect: the lost ops wait for the next connection's handshake. */
+void cki_rnode_requeue_lost(rnode *n);
+
+/* health.c: PING every master of the slot map (cluster with a loaded map). */
+void cki_rhealth_cluster(rstore *s, uint64_t deadline, cki_store_cb cb, void *arg);
+
+/* resolve.c: the address to connect to for host (a literal: itself) into addr. False when
+ * host is a name that cannot be resolved without blocking the loop. */
+bool cki_redis_resolve(rstore *s, const char *host, char *addr, size_t cap);
 
 /* cluster.c */
 uint16_t cki_redis_key_slot(const char *key, size_t len);

@@ -110,7 +110,7 @@ on_deadline(cki_loop *loop, void *arg)
 	(void)loop;
 	op->timer = 0;
 	op->s->timeouts++;
-	if (op->node != NULL && op->in_hiredis)
+	if (op->node != NULL && (op->in_hiredis || op->retried))
 		cki_breaker_report(&op->node->breaker, false, op->probe, cki_now_ms());
 	op->probe = false;
 	cki_rop_fail(op, CK_ETIMEDOUT, "redis did not answer by the deadline");
@@ -122,8 +122,8 @@ cki_rop_send(rop *op)
 	rstore *s = op->s;
 	rnode *n;
 
-	if (s->url.kind != CKI_REDIS_CLUSTER) {
-		cki_rnode_send(s->nodes[0], op, false);
+	if (s->url.kind != CKI_REDIS_CLUSTER || op->pin != NULL) {
+		cki_rnode_send(op->pin != NULL ? op->pin : s->nodes[0], op, false);
 		return;
 	}
 	n = cki_rcluster_route(s, op);
@@ -152,6 +152,8 @@ cki_rop_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 		return;
 	}
 	if (reply == NULL) {
+		if (!s->destroying && cki_rop_retry_lost(op))
+			return;
 		if (!s->destroying)
 			cki_breaker_report(&n->breaker, false, op->probe, cki_now_ms());
 		cki_rop_fail(op, s->destroying ? CK_ESHUTDOWN : CK_EUPSTREAM,
@@ -248,6 +250,7 @@ cki_store_redis_new(cki_store **out, cki_loop *loop, const cki_redis_opts *opts,
 	        opts->breaker_failures ? opts->breaker_failures : DEFAULT_BREAKER_FAILURES;
 	s->breaker_open_ms =
 	        opts->breaker_open_ms ? opts->breaker_open_ms : DEFAULT_BREAKER_OPEN_MS;
+	s->building = true;
 	if (s->url.kind == CKI_REDIS_UNIX) {
 		if (cki_rnode_get(s, s->url.path, 0) == NULL)
 			rv = CK_ENOMEM;
@@ -266,6 +269,7 @@ cki_store_redis_new(cki_store **out, cki_loop *loop, const cki_redis_opts *opts,
 			cki_rcluster_refresh(s);
 		}
 	}
+	s->building = false;
 	if (rv != CK_OK) {
 		set_why(why, why_cap, rv, "out of memory");
 		goto out;

@@ -513,8 +513,14 @@ redis_health(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	const char *argv[1] = {"PING"};
 	size_t argvlen[1] = {4};
-	rop *op = op_new(s, ROP_HEALTH, NULL, deadline, cb, arg, 1, argv, argvlen);
+	rstore *rs = (rstore *)s;
+	rop *op;
 
+	if (rs->url.kind == CKI_REDIS_CLUSTER && rs->map_ready) {
+		cki_rhealth_cluster(rs, deadline, cb, arg);
+		return;
+	}
+	op = op_new(s, ROP_HEALTH, NULL, deadline, cb, arg, 1, argv, argvlen);
 	if (op != NULL)
 		cki_rop_start(op);
 }
