@@ -16,12 +16,8 @@
 
 #include <zmq.h>
 
-#include "cachekit/agent/v1/agent.pb-c.h"
-#include "near.h"
-#include "stub_internal.h"
+#include "requests.h"
 #include "wire.h"
-
-typedef Cachekit__Agent__V1__Request Request;
 
 #define MESSAGE_CAP 256
 
@@ -197,19 +193,25 @@ complete(ck_client *c, pend *p, ck_err err, cki_reply *reply, const char *messag
 {
 	ck_result r = {.err = err, .message = message ? message : ""};
 	if (reply != NULL && err == CK_OK) {
+		r.err = cki_req_outcome(p->kind, err, reply);
 		r.flag = reply->flag;
 		r.ttl_s = reply->ttl_s;
-		if (p->kind == CKI_REPLY_GET) {
-			if (!reply->flag) {
-				r.err = CK_ENOTFOUND;
-			} else {
-				cki_near *near = cki_client_near(c);
-				if (p->has_near && near != NULL)
-					cki_near_put(near, &p->nk, reply->value, reply->near_epoch,
-					             reply->near_version);
-				r.value = reply->value;
-				reply->value = NULL;
-			}
+		if (p->kind == CKI_REPLY_GET && r.err == CK_OK) {
+			cki_near *near = cki_client_near(c);
+			if (p->has_near && near != NULL)
+				cki_near_put(near, &p->nk, reply->value, reply->near_epoch,
+				             reply->near_version);
+		}
+		if (r.err == CK_OK) {
+			/* Handed to the callback, which owns them. */
+			r.value = reply->value;
+			r.lock = reply->lock;
+			r.health = reply->health;
+			r.stats = reply->stats;
+			reply->value = NULL;
+			reply->lock = NULL;
+			reply->health = NULL;
+			reply->stats = NULL;
 		}
 	}
 	ck_callback cb = p->cb;
@@ -225,10 +227,9 @@ arm(ck_client *c, cki_async *a)
 		a->hooks.arm(a->hooks.data, ck_client_timeout_ms(c));
 }
 
-/* Starts req with a callback: shared by the three submit calls. */
+/* Sends the built request r with a callback: shared by every submit call. */
 static ck_err
-submit(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind kind,
-       const cki_near_key *nk, ck_callback cb, void *arg)
+submit(ck_client *c, cki_req *r, const cki_near_key *nk, ck_callback cb, void *arg)
 {
 	cki_async *a = get_async(c);
 	pend *p = NULL;
@@ -236,7 +237,7 @@ submit(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind kind,
 
 	if (a == NULL || (p = calloc(1, sizeof(*p))) == NULL)
 		return CK_ENOMEM;
-	p->kind = kind;
+	p->kind = r->kind;
 	p->cb = cb;
 	p->arg = arg;
 	if (nk != NULL) {
@@ -244,7 +245,7 @@ submit(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind kind,
 		p->nk = *nk;
 	}
 	/* Room in the heap first, so a sent request is always tracked. */
-	if (!reserve(a) || (rv = cki_submit(c, co, req, &p->id, &p->deadline)) != CK_OK) {
+	if (!reserve(a) || (rv = cki_submit(c, r->call, &r->req, &p->id, &p->deadline)) != CK_OK) {
 		free(p);
 		return rv;
 	}
@@ -254,114 +255,168 @@ submit(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind kind,
 	return CK_OK;
 }
 
-/* ---- submit calls ----------------------------------------------------------------------- */
-
+/* A near-cache hit completes at the next ck_client_process(), without a round trip. */
 static ck_err
-check_key(const char *key)
+ready_hit(ck_client *c, ck_value *hit, ck_callback cb, void *arg)
 {
-	if (key == NULL)
-		return CK_EINVAL;
-	return strlen(key) > CKI_STUB_MAX_KEY ? CK_EINVALKEY : CK_OK;
+	cki_async *a = get_async(c);
+	pend *p = a != NULL ? calloc(1, sizeof(*p)) : NULL;
+	if (p == NULL) {
+		ck_value_free(hit);
+		return CK_ENOMEM;
+	}
+	p->kind = CKI_REPLY_GET;
+	p->cb = cb;
+	p->arg = arg;
+	p->ready = hit;
+	*a->ready_tail = p;
+	a->ready_tail = &p->chain;
+	a->ready_n++;
+	if (a->hooks.arm != NULL)
+		a->hooks.arm(a->hooks.data, 0);
+	return CK_OK;
 }
+
+/* ---- submit calls ----------------------------------------------------------------------- */
 
 ck_err
 ck_get_async(ck_client *c, const char *key, const ck_get_opts *opts, ck_callback cb, void *arg)
 {
-	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
-	Cachekit__Agent__V1__GetRequest get = CACHEKIT__AGENT__V1__GET_REQUEST__INIT;
+	cki_req r;
 	cki_near_key nk;
+	ck_value *hit = NULL;
 	ck_err rv;
 
 	if (c == NULL || cb == NULL)
 		return CK_EINVAL;
-	if ((rv = check_key(key)) != CK_OK)
+	if ((rv = cki_req_get(&r, key, opts)) != CK_OK)
 		return rv;
-	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
-		return CK_EINVAL;
-	cki_near *near = cki_client_near(c);
-	const char *ns = opts != NULL && opts->call.ns != NULL ? opts->call.ns : cki_client_ns(c);
-	if (near != NULL && (ns == NULL || strlen(ns) <= CKI_STUB_MAX_NS)) {
-		ck_value *hit = NULL;
-		cki_near_key_of(near, ns, key, opts != NULL && opts->secure,
-		                opts != NULL ? opts->format : NULL, &nk);
-		if (cki_near_get(near, &nk, &hit)) {
-			cki_async *a = get_async(c);
-			pend *p = a != NULL ? calloc(1, sizeof(*p)) : NULL;
-			if (p == NULL) {
-				ck_value_free(hit);
-				return CK_ENOMEM;
-			}
-			p->kind = CKI_REPLY_GET;
-			p->cb = cb;
-			p->arg = arg;
-			p->ready = hit;
-			*a->ready_tail = p;
-			a->ready_tail = &p->chain;
-			a->ready_n++;
-			if (a->hooks.arm != NULL)
-				a->hooks.arm(a->hooks.data, 0);
-			return CK_OK;
-		}
-	} else {
-		near = NULL;
-	}
-	get.key = (char *)key;
-	get.secure = opts != NULL && opts->secure;
-	if (opts != NULL && opts->format != NULL)
-		get.format = (char *)opts->format;
-	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_GET;
-	req.get = &get;
-	return submit(c, opts ? &opts->call : NULL, &req, CKI_REPLY_GET, near ? &nk : NULL, cb,
-	              arg);
+	cki_near *near = cki_req_near(c, key, opts, &nk);
+	if (near != NULL && cki_near_get(near, &nk, &hit))
+		return ready_hit(c, hit, cb, arg);
+	return submit(c, &r, near ? &nk : NULL, cb, arg);
 }
 
 ck_err
 ck_set_async(ck_client *c, const char *key, const void *value, size_t len, const ck_set_opts *opts,
              ck_callback cb, void *arg)
 {
-	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
-	Cachekit__Agent__V1__SetRequest set = CACHEKIT__AGENT__V1__SET_REQUEST__INIT;
+	cki_req r;
 	ck_err rv;
 
-	if (c == NULL || cb == NULL || (value == NULL && len > 0))
+	if (c == NULL || cb == NULL)
 		return CK_EINVAL;
-	if ((rv = check_key(key)) != CK_OK)
+	if ((rv = cki_req_set(&r, key, value, len, opts)) != CK_OK)
 		return rv;
-	if (len > CKI_STUB_MAX_VALUE)
-		return CK_ETOOBIG;
-	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
-		return CK_EINVAL;
-	set.key = (char *)key;
-	set.value.data = (uint8_t *)value;
-	set.value.len = len;
-	if (opts != NULL) {
-		set.ttl_s = opts->ttl_s;
-		set.stale_ttl_s = opts->stale_ttl_s;
-		set.secure = opts->secure;
-		set.sliding = opts->sliding;
-		if (opts->format != NULL)
-			set.format = (char *)opts->format;
-	}
-	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_SET;
-	req.set = &set;
-	return submit(c, opts ? &opts->call : NULL, &req, CKI_REPLY_SET, NULL, cb, arg);
+	return submit(c, &r, NULL, cb, arg);
 }
 
 ck_err
 ck_delete_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
 {
-	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
-	Cachekit__Agent__V1__DeleteRequest del = CACHEKIT__AGENT__V1__DELETE_REQUEST__INIT;
+	cki_req r;
 	ck_err rv;
 
 	if (c == NULL || cb == NULL)
 		return CK_EINVAL;
-	if ((rv = check_key(key)) != CK_OK)
+	if ((rv = cki_req_delete(&r, key, opts)) != CK_OK)
 		return rv;
-	del.key = (char *)key;
-	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_DELETE;
-	req.delete_ = &del;
-	return submit(c, opts, &req, CKI_REPLY_DELETE, NULL, cb, arg);
+	return submit(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_exists_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = cki_req_exists(&r, key, opts)) != CK_OK)
+		return rv;
+	return submit(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_get_ttl_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = cki_req_get_ttl(&r, key, opts)) != CK_OK)
+		return rv;
+	return submit(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_refresh_ttl_async(ck_client *c, const char *key, uint32_t ttl_s, const ck_call_opts *opts,
+                     ck_callback cb, void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = cki_req_refresh_ttl(&r, key, ttl_s, opts)) != CK_OK)
+		return rv;
+	return submit(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_lock_acquire_async(ck_client *c, const char *name, const ck_lock_opts *opts, ck_callback cb,
+                      void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = cki_req_lock_acquire(&r, name, opts)) != CK_OK)
+		return rv;
+	return submit(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_lock_release_async(ck_client *c, ck_lock *lock, const ck_call_opts *opts, ck_callback cb,
+                      void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL || lock == NULL) {
+		rv = CK_EINVAL;
+		goto out;
+	}
+	/* The handle bytes are copied into the frame by the send; the lock goes either way. */
+	if ((rv = cki_req_lock_release(&r, lock, opts)) == CK_OK)
+		rv = submit(c, &r, NULL, cb, arg);
+out:
+	ck_lock_free(lock);
+	return rv;
+}
+
+ck_err
+ck_health_check_async(ck_client *c, const ck_call_opts *opts, ck_callback cb, void *arg)
+{
+	cki_req r;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	cki_req_health(&r, opts);
+	return submit(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_stats_get_async(ck_client *c, const ck_call_opts *opts, ck_callback cb, void *arg)
+{
+	cki_req r;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	cki_req_stats(&r, opts);
+	return submit(c, &r, NULL, cb, arg);
 }
 
 /* ---- the loop side ---------------------------------------------------------------------- */
