@@ -11,6 +11,7 @@
 
 #include "cachekit/agent/v1/agent.pb-c.h"
 #include "near.h"
+#include "requests.h"
 #include "stub_internal.h"
 
 typedef Cachekit__Agent__V1__Request Request;
@@ -160,20 +161,8 @@ ck_mset(ck_client *c, const ck_mset_item *items, size_t n, const ck_set_opts *op
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		Cachekit__Agent__V1__SetRequest *s = &sets[i];
-		cachekit__agent__v1__set_request__init(s);
-		s->key = (char *)items[i].key;
-		s->value.data = (uint8_t *)items[i].value;
-		s->value.len = items[i].len;
-		if (opts != NULL) {
-			s->ttl_s = opts->ttl_s;
-			s->stale_ttl_s = opts->stale_ttl_s;
-			s->secure = opts->secure;
-			s->sliding = opts->sliding;
-			if (opts->format != NULL)
-				s->format = (char *)opts->format;
-		}
-		ptrs[i] = s;
+		cki_req_fill_set(&sets[i], items[i].key, items[i].value, items[i].len, opts);
+		ptrs[i] = &sets[i];
 	}
 	ms.items = ptrs;
 	ms.n_items = n;

@@ -73,7 +73,15 @@ cki_req_set(cki_req *r, const char *key, const void *value, size_t len, const ck
 	                     (uint64_t)opts->ttl_s + opts->stale_ttl_s > CK_TTL_MAX))
 		return CK_EINVAL;
 	begin(r, CACHEKIT__AGENT__V1__REQUEST__OP_SET, CKI_REPLY_SET, opts ? &opts->call : NULL);
-	Cachekit__Agent__V1__SetRequest *set = &r->body.set;
+	cki_req_fill_set(&r->body.set, key, value, len, opts);
+	r->req.set = &r->body.set;
+	return CK_OK;
+}
+
+void
+cki_req_fill_set(Cachekit__Agent__V1__SetRequest *set, const char *key, const void *value,
+                 size_t len, const ck_set_opts *opts)
+{
 	cachekit__agent__v1__set_request__init(set);
 	set->key = (char *)key;
 	set->value.data = (uint8_t *)value;
@@ -86,8 +94,6 @@ cki_req_set(cki_req *r, const char *key, const void *value, size_t len, const ck
 		if (opts->format != NULL)
 			set->format = (char *)opts->format;
 	}
-	r->req.set = set;
-	return CK_OK;
 }
 
 ck_err

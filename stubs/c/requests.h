@@ -38,6 +38,9 @@ typedef struct cki_req {
 CK_NODISCARD ck_err cki_req_get(cki_req *r, const char *key, const ck_get_opts *opts);
 CK_NODISCARD ck_err cki_req_set(cki_req *r, const char *key, const void *value, size_t len,
                                 const ck_set_opts *opts);
+/* Fills one SetRequest from checked arguments (also each item of a MultiSet, batch.c). */
+void cki_req_fill_set(Cachekit__Agent__V1__SetRequest *set, const char *key, const void *value,
+                      size_t len, const ck_set_opts *opts);
 CK_NODISCARD ck_err cki_req_delete(cki_req *r, const char *key, const ck_call_opts *opts);
 CK_NODISCARD ck_err cki_req_exists(cki_req *r, const char *key, const ck_call_opts *opts);
 CK_NODISCARD ck_err cki_req_get_ttl(cki_req *r, const char *key, const ck_call_opts *opts);
