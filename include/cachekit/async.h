@@ -80,6 +80,18 @@ CK_API CK_NODISCARD ck_err ck_health_check_async(ck_client *c, const ck_call_opt
 CK_API CK_NODISCARD ck_err ck_stats_get_async(ck_client *c, const ck_call_opts *opts,
                                               ck_callback cb, void *arg);
 
+/* Batches (stub.h's ck_mget / ck_mset): values and errs are the caller's arrays of n, filled
+ * before cb runs and left alone until then (keep them alive until it has run). r->err is CK_OK
+ * when the batch was answered (errs[i] per item; values[i] owned by the caller on CK_OK), else
+ * the batch's failure, then also in every errs[i] (CK_ETIMEDOUT at the deadline, CK_ESHUTDOWN
+ * at close). ck_mget_async sends every key: it neither reads nor fills the near cache. */
+CK_API CK_NODISCARD ck_err ck_mget_async(ck_client *c, const char *const *keys, size_t n,
+                                         const ck_get_opts *opts, ck_value **values, ck_err *errs,
+                                         ck_callback cb, void *arg);
+CK_API CK_NODISCARD ck_err ck_mset_async(ck_client *c, const ck_mset_item *items, size_t n,
+                                         const ck_set_opts *opts, ck_err *errs, ck_callback cb,
+                                         void *arg);
+
 /* The descriptor to watch for readability, or -1 with CK_ECONNECT-worthy trouble (see
  * ck_client_last_message). Opens the connection if needed; stable until ck_client_close. */
 CK_API int ck_client_fd(ck_client *c);

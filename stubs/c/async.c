@@ -29,7 +29,10 @@ typedef struct pend {
 	void *arg;
 	bool has_near;
 	cki_near_key nk;
-	ck_value *ready; /* near hit waiting for ck_client_process() */
+	ck_value *ready;   /* near hit waiting for ck_client_process() */
+	ck_value **values; /* a batch: the caller's result arrays, n_items each (values: mget) */
+	ck_err *errs;
+	size_t n_items;
 	struct pend *chain;
 	size_t heap_at;
 } pend;
@@ -188,11 +191,43 @@ untrack_id(cki_async *a, uint64_t id)
 
 /* ---- completion ------------------------------------------------------------------------- */
 
+/* A batch failed as a whole: every item says so (as the blocking calls do). */
+static void
+fail_items(pend *p, ck_err err)
+{
+	for (size_t i = 0; p->errs != NULL && i < p->n_items; i++) {
+		p->errs[i] = err;
+		if (p->values != NULL)
+			p->values[i] = NULL;
+	}
+}
+
+/* Fills the caller's arrays from a batch reply (or with the batch's failure). */
+static void
+batch_results(pend *p, ck_result *r, cki_reply *reply)
+{
+	if (r->err == CK_OK && (reply == NULL || reply->n_items != p->n_items))
+		r->err = CK_EPROTO;
+	if (r->err != CK_OK) {
+		fail_items(p, r->err);
+		return;
+	}
+	for (size_t i = 0; i < p->n_items; i++) {
+		p->errs[i] = reply->item_errs[i];
+		if (p->values == NULL)
+			continue;
+		p->values[i] = p->errs[i] == CK_OK ? reply->items[i].value : NULL;
+		reply->items[i].value = NULL;
+	}
+}
+
 static void
 complete(ck_client *c, pend *p, ck_err err, cki_reply *reply, const char *message)
 {
 	ck_result r = {.err = err, .message = message ? message : ""};
-	if (reply != NULL && err == CK_OK) {
+	if (p->errs != NULL) {
+		batch_results(p, &r, reply);
+	} else if (reply != NULL && err == CK_OK) {
 		r.err = cki_req_outcome(p->kind, err, reply);
 		r.flag = reply->flag;
 		r.ttl_s = reply->ttl_s;
@@ -227,15 +262,31 @@ arm(ck_client *c, cki_async *a)
 		a->hooks.arm(a->hooks.data, ck_client_timeout_ms(c));
 }
 
-/* Sends the built request r with a callback: shared by every submit call. */
+/* Sends req and tracks p (kind, callback and any batch arrays set) for its reply; p is freed
+ * when nothing was sent. Shared by every submit call. */
+static ck_err
+submit_pend(ck_client *c, const ck_call_opts *co, Cachekit__Agent__V1__Request *req, pend *p)
+{
+	cki_async *a = get_async(c);
+	ck_err rv = CK_ENOMEM;
+
+	/* Room in the heap first, so a sent request is always tracked. */
+	if (a == NULL || !reserve(a) ||
+	    (rv = cki_submit(c, co, req, &p->id, &p->deadline)) != CK_OK) {
+		free(p);
+		return rv;
+	}
+	track(a, p);
+	if (a->hooks.arm != NULL)
+		a->hooks.arm(a->hooks.data, 0);
+	return CK_OK;
+}
+
 static ck_err
 submit(ck_client *c, cki_req *r, const cki_near_key *nk, ck_callback cb, void *arg)
 {
-	cki_async *a = get_async(c);
-	pend *p = NULL;
-	ck_err rv = CK_ENOMEM;
-
-	if (a == NULL || (p = calloc(1, sizeof(*p))) == NULL)
+	pend *p = calloc(1, sizeof(*p));
+	if (p == NULL)
 		return CK_ENOMEM;
 	p->kind = r->kind;
 	p->cb = cb;
@@ -244,15 +295,24 @@ submit(ck_client *c, cki_req *r, const cki_near_key *nk, ck_callback cb, void *a
 		p->has_near = true;
 		p->nk = *nk;
 	}
-	/* Room in the heap first, so a sent request is always tracked. */
-	if (!reserve(a) || (rv = cki_submit(c, r->call, &r->req, &p->id, &p->deadline)) != CK_OK) {
-		free(p);
-		return rv;
-	}
-	track(a, p);
-	if (a->hooks.arm != NULL)
-		a->hooks.arm(a->hooks.data, 0);
-	return CK_OK;
+	return submit_pend(c, r->call, &r->req, p);
+}
+
+ck_err
+cki_async_submit_batch(ck_client *c, const ck_call_opts *co, Cachekit__Agent__V1__Request *req,
+                       cki_reply_kind kind, ck_value **values, ck_err *errs, size_t n,
+                       ck_callback cb, void *arg)
+{
+	pend *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return CK_ENOMEM;
+	p->kind = kind;
+	p->cb = cb;
+	p->arg = arg;
+	p->values = values;
+	p->errs = errs;
+	p->n_items = n;
+	return submit_pend(c, co, req, p);
 }
 
 /* A near-cache hit completes at the next ck_client_process(), without a round trip. */
@@ -557,6 +617,7 @@ drop_all(cki_async *a, ck_client *c)
 		pend *p = untrack_id(a, a->heap[0]->id);
 		if (c != NULL) {
 			ck_result r = {.err = CK_ESHUTDOWN, .message = "client closed"};
+			fail_items(p, CK_ESHUTDOWN);
 			p->cb(c, &r, p->arg);
 		}
 		free(p);

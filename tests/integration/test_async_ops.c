@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The asynchronous forms of every single-key and agent operation beyond get/set/delete
- * (exists, get_ttl, refresh_ttl, lock acquire/release, health, stats) against a real agent,
+ * (exists, get_ttl, refresh_ttl, lock acquire/release, health, stats, mget, mset) against a
+ * real agent,
  * driven by hand through ck_client_fd() and poll() as an epoll program would: each result
  * matches what the blocking call gives, a contested lock waits its wait_ms and reports
  * CK_EBUSY, and with the agent stopped every request completes CK_ETIMEDOUT at its own
@@ -174,7 +175,7 @@ test_locks_acquire_contend_and_release(void)
 static void
 test_each_request_times_out_at_its_own_deadline(void)
 {
-	enum { N = 7 };
+	enum { N = 9 };
 	ck_client *c = open_client(0);
 	got g[N];
 	memset(g, 0, sizeof(g));
@@ -197,7 +198,22 @@ test_each_request_times_out_at_its_own_deadline(void)
 	CU_ASSERT_EQUAL(ck_lock_release_async(c, stale, &co[4], on_result, &g[4]), CK_OK);
 	CU_ASSERT_EQUAL(ck_health_check_async(c, &co[5], on_result, &g[5]), CK_OK);
 	CU_ASSERT_EQUAL(ck_stats_get_async(c, &co[6], on_result, &g[6]), CK_OK);
+	const char *keys[2] = {"ops:k", "ops:none"};
+	ck_value *values[2] = {(ck_value *)&g[0], NULL}; /* overwritten: NULL on failure */
+	ck_err errs[2] = {CK_OK, CK_OK}, set_errs[1] = {CK_OK};
+	ck_get_opts go = CK_GET_OPTS_INIT;
+	go.call = co[7];
+	CU_ASSERT_EQUAL(ck_mget_async(c, keys, 2, &go, values, errs, on_result, &g[7]), CK_OK);
+	ck_mset_item item = {"ops:m", "x", 1};
+	ck_set_opts so = CK_SET_OPTS_INIT;
+	so.call = co[8];
+	CU_ASSERT_EQUAL(ck_mset_async(c, &item, 1, &so, set_errs, on_result, &g[8]), CK_OK);
 	drive(c);
+	CU_ASSERT_PTR_NULL(values[0]);
+	CU_ASSERT_PTR_NULL(values[1]);
+	CU_ASSERT_EQUAL(errs[0], CK_ETIMEDOUT);
+	CU_ASSERT_EQUAL(errs[1], CK_ETIMEDOUT);
+	CU_ASSERT_EQUAL(set_errs[0], CK_ETIMEDOUT);
 	kill(agent_pid, SIGCONT);
 	for (int i = 0; i < N; i++) {
 		CU_ASSERT_EQUAL(g[i].calls, 1);
@@ -206,7 +222,7 @@ test_each_request_times_out_at_its_own_deadline(void)
 		if (i > 0)
 			CU_ASSERT(g[i].at_ms >= g[i - 1].at_ms); /* in deadline order */
 	}
-	/* The agent now answers all seven late; only the new request's callback runs. */
+	/* The agent now answers all nine late; only the new request's callback runs. */
 	got fresh = {0};
 	CU_ASSERT_EQUAL(ck_health_check_async(c, NULL, on_result, &fresh), CK_OK);
 	drive(c);
@@ -218,10 +234,62 @@ test_each_request_times_out_at_its_own_deadline(void)
 	ck_client_close(c);
 }
 
+static void
+test_batches_fill_the_callers_arrays(void)
+{
+	ck_client *c = open_client(1 << 20);
+	ck_mset_item items[3] = {{"ops:b0", "zero", 4}, {"ops:b1", "one", 3}, {"", "bad", 3}};
+	ck_err set_errs[3] = {CK_EINTERNAL, CK_EINTERNAL, CK_EINTERNAL};
+	got sg = {0};
+	CU_ASSERT_EQUAL(ck_mset_async(c, items, 3, NULL, set_errs, on_result, &sg), CK_OK);
+	CU_ASSERT_EQUAL(set_errs[0], CK_EINTERNAL); /* untouched until the callback */
+	drive(c);
+	CU_ASSERT_EQUAL(sg.calls, 1);
+	CU_ASSERT_EQUAL(sg.err, CK_OK);
+	CU_ASSERT_EQUAL(set_errs[0], CK_OK);
+	CU_ASSERT_EQUAL(set_errs[1], CK_OK);
+	CU_ASSERT_EQUAL(set_errs[2], CK_EINVALKEY);
+
+	const char *keys[3] = {"ops:b1", "ops:missing", "ops:b0"};
+	ck_value *values[3] = {NULL, NULL, NULL};
+	ck_err errs[3] = {CK_EINTERNAL, CK_EINTERNAL, CK_EINTERNAL};
+	got mg = {0};
+	CU_ASSERT_EQUAL(ck_mget_async(c, keys, 3, NULL, values, errs, on_result, &mg), CK_OK);
+	drive(c);
+	CU_ASSERT_EQUAL(mg.calls, 1);
+	CU_ASSERT_EQUAL(mg.err, CK_OK);
+	CU_ASSERT_EQUAL(errs[0], CK_OK);
+	CU_ASSERT_EQUAL(errs[1], CK_ENOTFOUND);
+	CU_ASSERT_EQUAL(errs[2], CK_OK);
+	CU_ASSERT(values[0] != NULL && values[0]->len == 3 &&
+	          memcmp(values[0]->data, "one", 3) == 0);
+	CU_ASSERT_PTR_NULL(values[1]);
+	CU_ASSERT(values[2] != NULL && values[2]->len == 4 &&
+	          memcmp(values[2]->data, "zero", 4) == 0);
+	for (int i = 0; i < 3; i++)
+		ck_value_free(values[i]);
+
+	/* Refused before sending: no callback. */
+	CU_ASSERT_EQUAL(ck_mget_async(c, keys, 0, NULL, values, errs, on_result, &mg), CK_EINVAL);
+	CU_ASSERT_EQUAL(ck_mset_async(c, items, 1, NULL, NULL, on_result, &sg), CK_EINVAL);
+	CU_ASSERT_EQUAL(ck_client_pending(c), 0);
+	/* Close runs a pending batch's callback with CK_ESHUTDOWN in every item. */
+	got closed = {0};
+	CU_ASSERT_EQUAL(ck_mget_async(c, keys, 3, NULL, values, errs, on_result, &closed), CK_OK);
+	ck_client_close(c);
+	CU_ASSERT_EQUAL(closed.calls, 1);
+	CU_ASSERT_EQUAL(closed.err, CK_ESHUTDOWN);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(errs[i], CK_ESHUTDOWN);
+		CU_ASSERT_PTR_NULL(values[i]);
+	}
+}
+
 static CU_TestInfo tests[] = {
         {"every operation completes with the blocking result",
          test_every_operation_completes_with_the_blocking_result},
         {"locks: acquire, contend and release", test_locks_acquire_contend_and_release},
+        {"batches fill the caller's arrays", test_batches_fill_the_callers_arrays},
         {"each request times out at its own deadline",
          test_each_request_times_out_at_its_own_deadline},
         CU_TEST_INFO_NULL,
