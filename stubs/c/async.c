@@ -5,7 +5,8 @@
  * drains every reply that has arrived (ZeroMQ's fd is edge-like: always drain to EAGAIN), runs
  * the callbacks of answered requests and of requests past their deadline, and tells the loop
  * adapter when it must run again. Near-cache hits wait in a ready list and complete at the
- * next ck_client_process().
+ * next ck_client_process(). The submit calls themselves are in async_ops.c (single
+ * operations) and batch.c (batches).
  */
 #include "cachekit/async.h"
 
@@ -16,7 +17,7 @@
 
 #include <zmq.h>
 
-#include "requests.h"
+#include "async_int.h"
 #include "wire.h"
 
 #define MESSAGE_CAP 256
@@ -282,8 +283,8 @@ submit_pend(ck_client *c, const ck_call_opts *co, Cachekit__Agent__V1__Request *
 	return CK_OK;
 }
 
-static ck_err
-submit(ck_client *c, cki_req *r, const cki_near_key *nk, ck_callback cb, void *arg)
+ck_err
+cki_async_submit_req(ck_client *c, cki_req *r, const cki_near_key *nk, ck_callback cb, void *arg)
 {
 	pend *p = calloc(1, sizeof(*p));
 	if (p == NULL)
@@ -316,8 +317,8 @@ cki_async_submit_batch(ck_client *c, const ck_call_opts *co, Cachekit__Agent__V1
 }
 
 /* A near-cache hit completes at the next ck_client_process(), without a round trip. */
-static ck_err
-ready_hit(ck_client *c, ck_value *hit, ck_callback cb, void *arg)
+ck_err
+cki_async_ready_hit(ck_client *c, ck_value *hit, ck_callback cb, void *arg)
 {
 	cki_async *a = get_async(c);
 	pend *p = a != NULL ? calloc(1, sizeof(*p)) : NULL;
@@ -335,148 +336,6 @@ ready_hit(ck_client *c, ck_value *hit, ck_callback cb, void *arg)
 	if (a->hooks.arm != NULL)
 		a->hooks.arm(a->hooks.data, 0);
 	return CK_OK;
-}
-
-/* ---- submit calls ----------------------------------------------------------------------- */
-
-ck_err
-ck_get_async(ck_client *c, const char *key, const ck_get_opts *opts, ck_callback cb, void *arg)
-{
-	cki_req r;
-	cki_near_key nk;
-	ck_value *hit = NULL;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_get(&r, key, opts)) != CK_OK)
-		return rv;
-	cki_near *near = cki_req_near(c, key, opts, &nk);
-	if (near != NULL && cki_near_get(near, &nk, &hit))
-		return ready_hit(c, hit, cb, arg);
-	return submit(c, &r, near ? &nk : NULL, cb, arg);
-}
-
-ck_err
-ck_set_async(ck_client *c, const char *key, const void *value, size_t len, const ck_set_opts *opts,
-             ck_callback cb, void *arg)
-{
-	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_set(&r, key, value, len, opts)) != CK_OK)
-		return rv;
-	return submit(c, &r, NULL, cb, arg);
-}
-
-ck_err
-ck_delete_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
-{
-	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_delete(&r, key, opts)) != CK_OK)
-		return rv;
-	return submit(c, &r, NULL, cb, arg);
-}
-
-ck_err
-ck_exists_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
-{
-	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_exists(&r, key, opts)) != CK_OK)
-		return rv;
-	return submit(c, &r, NULL, cb, arg);
-}
-
-ck_err
-ck_get_ttl_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
-{
-	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_get_ttl(&r, key, opts)) != CK_OK)
-		return rv;
-	return submit(c, &r, NULL, cb, arg);
-}
-
-ck_err
-ck_refresh_ttl_async(ck_client *c, const char *key, uint32_t ttl_s, const ck_call_opts *opts,
-                     ck_callback cb, void *arg)
-{
-	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_refresh_ttl(&r, key, ttl_s, opts)) != CK_OK)
-		return rv;
-	return submit(c, &r, NULL, cb, arg);
-}
-
-ck_err
-ck_lock_acquire_async(ck_client *c, const char *name, const ck_lock_opts *opts, ck_callback cb,
-                      void *arg)
-{
-	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_lock_acquire(&r, name, opts)) != CK_OK)
-		return rv;
-	return submit(c, &r, NULL, cb, arg);
-}
-
-ck_err
-ck_lock_release_async(ck_client *c, ck_lock *lock, const ck_call_opts *opts, ck_callback cb,
-                      void *arg)
-{
-	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL || lock == NULL) {
-		rv = CK_EINVAL;
-		goto out;
-	}
-	/* The handle bytes are copied into the frame by the send; the lock goes either way. */
-	if ((rv = cki_req_lock_release(&r, lock, opts)) == CK_OK)
-		rv = submit(c, &r, NULL, cb, arg);
-out:
-	ck_lock_free(lock);
-	return rv;
-}
-
-ck_err
-ck_health_check_async(ck_client *c, const ck_call_opts *opts, ck_callback cb, void *arg)
-{
-	cki_req r;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	cki_req_health(&r, opts);
-	return submit(c, &r, NULL, cb, arg);
-}
-
-ck_err
-ck_stats_get_async(ck_client *c, const ck_call_opts *opts, ck_callback cb, void *arg)
-{
-	cki_req r;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	cki_req_stats(&r, opts);
-	return submit(c, &r, NULL, cb, arg);
 }
 
 /* ---- the loop side ---------------------------------------------------------------------- */
