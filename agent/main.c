@@ -606,7 +606,7 @@ run(agent *a, int argc, char **argv)
 	if (cki_refresh_new(&a->refresh, a->loop, a->store, &ro) != CK_OK)
 		return EXIT_RUNTIME;
 	/* The memory budget: the tracker forgets what the embedded store evicts. */
-	cki_store_on_drop(a->backend, cki_refresh_on_drop, a->refresh);
+	cki_store_on_drop(a->store, cki_refresh_on_drop, a->refresh);
 	if (cki_flight_new(&a->flight, a->store) != CK_OK)
 		return EXIT_RUNTIME;
 	cki_dispatch_deps deps = {.loop = a->loop,
@@ -636,6 +636,7 @@ run(agent *a, int argc, char **argv)
 		        "near-cache version table unavailable (%s): stub near caches stay empty",
 		        why);
 	cki_dispatch_set_nearver(a->dispatch, a->nearver);
+	cki_storefront_set_nearver(a->store, a->nearver); /* evictions and expiries move slots */
 	if (start_metrics(a) != CK_OK)
 		return EXIT_CONFIG;
 

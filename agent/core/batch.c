@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Batch answers (see batch.h). Items are kept packed (one allocation each) and unpacked only
- * to build the final Response, so an item's reply may borrow anything while it is put.
+ * Batch answers (see batch.h). Each item is packed once, as it arrives, into the exact bytes
+ * it has inside the final Response: the length prefix of an embedded message followed by the
+ * item (so an item's reply may borrow anything while it is put). The final Response carries
+ * those bytes as protobuf-c "unknown fields" of the MultiGet/MultiSetResult with the number of
+ * its `items` field: protobuf-c writes an unknown field as its tag and then its bytes
+ * verbatim, which is, byte for byte, what packing `items` would write, and any decoder reads
+ * them back as `items`, in order. So a 4 KiB value is copied once here and once by the final
+ * pack, instead of being packed, unpacked (allocating a Response per item) and packed again.
  */
 #include "core/batch.h"
 
@@ -9,6 +15,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <protobuf-c/protobuf-c.h>
 
 typedef Cachekit__Agent__V1__Response resp_t;
 
@@ -36,16 +43,51 @@ cki_batch_new(size_t n)
 	return b;
 }
 
+/* Field number of `items` in MultiGetResult and MultiSetResult (agent.proto). */
+#define ITEMS_FIELD 1
+
+/* Writes v as a protobuf varint at out (NULL: only counts); returns its length. */
+static size_t
+varint(uint64_t v, uint8_t *out)
+{
+	size_t n = 0;
+	do {
+		uint8_t byte = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (out != NULL)
+			out[n] = (uint8_t)(byte | (v ? 0x80 : 0));
+		n++;
+	} while (v);
+	return n;
+}
+
+/* One Response as an embedded-message field body: length varint, then the packed message. On
+ * failure NULL. */
+static uint8_t *
+pack_embedded(const resp_t *r, size_t *total)
+{
+	size_t len = cachekit__agent__v1__response__get_packed_size(r);
+	size_t prefix = varint(len, NULL);
+	uint8_t *buf = malloc(prefix + len);
+	if (buf == NULL)
+		return NULL;
+	varint(len, buf);
+	cachekit__agent__v1__response__pack(r, buf + prefix);
+	*total = prefix + len;
+	return buf;
+}
+
 void
 cki_batch_put(cki_batch *b, size_t i, const cki_response *item)
 {
 	resp_t copy = *item;
 	copy.id = 0;
-	size_t len = cachekit__agent__v1__response__get_packed_size(&copy);
-	uint8_t *buf = malloc(len ? len : 1);
+	size_t len = 0;
+	uint8_t *buf = pack_embedded(&copy, &len);
 	if (buf == NULL)
 		return; /* reported as an internal error by cki_batch_send */
-	cachekit__agent__v1__response__pack(&copy, buf);
+	if (b->packed[i] != NULL)
+		OPENSSL_cleanse(b->packed[i], b->len[i]);
 	free(b->packed[i]);
 	b->packed[i] = buf;
 	b->len[i] = len;
@@ -55,50 +97,44 @@ void
 cki_batch_send(cki_batch *b, const cki_reply_sink *sink, const cki_reply_to *to, uint64_t id,
                bool is_get)
 {
-	resp_t **items = calloc(b->n ? b->n : 1, sizeof(*items));
+	ProtobufCMessageUnknownField *items = calloc(b->n ? b->n : 1, sizeof(*items));
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	resp_t lost = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__MultiGetResult mg = CACHEKIT__AGENT__V1__MULTI_GET_RESULT__INIT;
 	Cachekit__Agent__V1__MultiSetResult ms = CACHEKIT__AGENT__V1__MULTI_SET_RESULT__INIT;
+	uint8_t *lost_bytes = NULL;
+	size_t lost_len = 0;
 
-	if (items == NULL) {
+	lost.status = CK_EINTERNAL;
+	lost.message = (char *)"item lost (out of memory)";
+	if (items == NULL || (lost_bytes = pack_embedded(&lost, &lost_len)) == NULL) {
 		cki_reply_status(sink, to, id, CK_ENOMEM, "agent out of memory");
 		goto out;
 	}
-	lost.status = CK_EINTERNAL;
-	lost.message = (char *)"item lost (out of memory)";
 	for (size_t i = 0; i < b->n; i++) {
-		items[i] = b->packed[i] ? cachekit__agent__v1__response__unpack(NULL, b->len[i],
-		                                                                b->packed[i])
-		                        : NULL;
-		if (items[i] == NULL)
-			items[i] = &lost;
+		items[i].tag = ITEMS_FIELD;
+		items[i].wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+		items[i].data = b->packed[i] != NULL ? b->packed[i] : lost_bytes;
+		items[i].len = b->packed[i] != NULL ? b->len[i] : lost_len;
 	}
 	resp.id = id;
 	resp.message = (char *)"";
 	if (is_get) {
 		resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_MULTI_GET;
 		resp.multi_get = &mg;
-		mg.n_items = b->n;
-		mg.items = items;
+		mg.base.n_unknown_fields = b->n;
+		mg.base.unknown_fields = items;
 	} else {
 		resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_MULTI_SET;
 		resp.multi_set = &ms;
-		ms.n_items = b->n;
-		ms.items = items;
+		ms.base.n_unknown_fields = b->n;
+		ms.base.unknown_fields = items;
 	}
 	sink->send(sink->arg, to, &resp);
-	/* Values may be decrypted plaintext: wiped before they are freed. */
-	for (size_t i = 0; i < b->n; i++) {
-		if (items[i] == &lost)
-			continue;
-		if (items[i]->result_case == CACHEKIT__AGENT__V1__RESPONSE__RESULT_GET &&
-		    items[i]->get != NULL && items[i]->get->value.len > 0)
-			OPENSSL_cleanse(items[i]->get->value.data, items[i]->get->value.len);
-		cachekit__agent__v1__response__free_unpacked(items[i], NULL);
-	}
 out:
 	free(items);
+	free(lost_bytes);
+	/* Values may be decrypted plaintext: wiped before they are freed. */
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->packed[i] != NULL)
 			OPENSSL_cleanse(b->packed[i], b->len[i]);

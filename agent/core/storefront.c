@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/metrics.h"
+#include "core/nearver.h"
 #include "store/completion.h"
 
 typedef struct storefront {
@@ -14,6 +15,7 @@ typedef struct storefront {
 	cki_store *backend;
 	cki_l1 *l1;
 	cki_l1 *grace;         /* stale-if-error copies (owned; NULL when off) */
+	cki_nearver *nearver;  /* the stubs' version table (borrowed; NULL: none) */
 	uint64_t writes;       /* write completions so far: a read during which one completed fills
 	                          nothing */
 	cki_completions later; /* answers for calls that could not start or came too early */
@@ -357,6 +359,22 @@ static const cki_store_ops storefront_ops = {
         .url = sf_url,
 };
 
+/* The backend dropped key on its own (evicted for space, or reclaimed past its eviction time):
+ * for every reader it is now as if deleted. Runs inside the backend's operation, so before any
+ * reply that could show the absence is delivered (those come from the loop): the stubs' slot
+ * moves, the L1 copy goes, a Get already in flight fills nothing, and then the storefront's own
+ * drop listener (the refresh tracker) hears of it. */
+static void
+on_backend_drop(void *arg, const char *key)
+{
+	storefront *sf = arg;
+	cki_nearver_bump(sf->nearver, key);
+	forget(sf, key);
+	sf->writes++;
+	if (sf->base.on_drop != NULL)
+		sf->base.on_drop(sf->base.on_drop_arg, key);
+}
+
 ck_err
 cki_storefront_new(cki_store **out, cki_store *backend, cki_loop *loop, cki_l1 *l1)
 {
@@ -369,6 +387,7 @@ cki_storefront_new(cki_store **out, cki_store *backend, cki_loop *loop, cki_l1 *
 	sf->backend = backend;
 	sf->l1 = l1;
 	cki_completions_init(&sf->later, loop);
+	cki_store_on_drop(backend, on_backend_drop, sf);
 	*out = &sf->base;
 	return CK_OK;
 }
@@ -385,4 +404,10 @@ cki_storefront_stale_if_error(cki_store *front, uint64_t max_bytes)
 	if (rv == CK_OK)
 		sf->grace = grace;
 	return rv;
+}
+
+void
+cki_storefront_set_nearver(cki_store *front, cki_nearver *v)
+{
+	of(front)->nearver = v;
 }

@@ -6,6 +6,8 @@
  * caches and figures in step with the store:
  *  - a write, delete or TTL change drops the key from the near cache (L1) before the call and
  *    again when it completes (a Get that raced it may have refilled the old value meanwhile);
+ *  - a key the backend drops on its own (eviction, expiry) is, for every reader, deleted: its
+ *    L1 copy goes and its slot in the stubs' version table moves before any later reply;
  *  - a Get that completes fills the L1 (only fresh answers; l1.c decides);
  *  - every call is counted (store_calls_total, store_errors_total);
  *  - stale-if-error (when on): the last value of a key is kept, bounded by bytes, for as long
@@ -22,6 +24,7 @@
 
 #include "base/loop.h"
 #include "core/l1.h"
+#include "core/nearver.h"
 #include "store/store.h"
 
 /*
@@ -35,5 +38,13 @@ CK_NODISCARD ck_err cki_storefront_new(cki_store **out, cki_store *backend, cki_
 
 /* Turns stale-if-error on with a table of max_bytes (0 = leave it off). CK_ENOMEM. */
 CK_NODISCARD ck_err cki_storefront_stale_if_error(cki_store *front, uint64_t max_bytes);
+
+/*
+ * Keeps the stubs' version table v (borrowed; NULL: none) in step with what the backend drops
+ * on its own: each eviction or expiry of a key moves the key's slot before any later reply can
+ * show the key gone (docs/near-cache.md). The storefront listens to the backend's drops itself;
+ * listeners that want them too (the refresh tracker) go on the storefront (cki_store_on_drop).
+ */
+void cki_storefront_set_nearver(cki_store *front, cki_nearver *v);
 
 #endif

@@ -33,9 +33,14 @@ extern "C" {
 typedef struct ck_result {
 	ck_err err;          /* CK_OK; CK_ENOTFOUND for a get miss; or the failure */
 	ck_value *value;     /* get, CK_OK: owned by the callback (ck_value_free), else NULL */
-	bool flag;           /* delete: existed; exists: exists; refresh_ttl: refreshed */
-	int64_t ttl_s;       /* get_ttl */
+	bool flag;           /* delete: existed; exists: exists; refresh_ttl: refreshed;
+	                        lock_acquire: acquired */
+	int64_t ttl_s;       /* get_ttl (CK_ENOTFOUND for an absent key) */
 	const char *message; /* the agent's message for a failure ("" if none) */
+	/* Owned by the callback on CK_OK, else NULL: */
+	ck_lock *lock;     /* lock_acquire: the handle (ck_lock_release / ck_lock_free) */
+	ck_health *health; /* health_check: the report (ck_health_free) */
+	ck_stats *stats;   /* stats_get: the counters (ck_stats_free) */
 } ck_result;
 
 typedef void (*ck_callback)(ck_client *c, ck_result *r, void *arg);
@@ -50,6 +55,42 @@ CK_API CK_NODISCARD ck_err ck_set_async(ck_client *c, const char *key, const voi
                                         void *arg);
 CK_API CK_NODISCARD ck_err ck_delete_async(ck_client *c, const char *key, const ck_call_opts *opts,
                                            ck_callback cb, void *arg);
+
+/* The other operations of stub.h, with the same arguments, checks and results (ck_result's
+ * flag, ttl_s, lock, health, stats), completing as above: */
+CK_API CK_NODISCARD ck_err ck_exists_async(ck_client *c, const char *key, const ck_call_opts *opts,
+                                           ck_callback cb, void *arg);
+CK_API CK_NODISCARD ck_err ck_get_ttl_async(ck_client *c, const char *key, const ck_call_opts *opts,
+                                            ck_callback cb, void *arg);
+CK_API CK_NODISCARD ck_err ck_refresh_ttl_async(ck_client *c, const char *key, uint32_t ttl_s,
+                                                const ck_call_opts *opts, ck_callback cb,
+                                                void *arg);
+/* CK_EBUSY in the result: contested until wait_ms ran out. The request's deadline should leave
+ * room for wait_ms. */
+CK_API CK_NODISCARD ck_err ck_lock_acquire_async(ck_client *c, const char *name,
+                                                 const ck_lock_opts *opts, ck_callback cb,
+                                                 void *arg);
+/* Frees lock whatever the result (as ck_lock_release). CK_EBADHANDLE in the result: the agent
+ * no longer knows it. */
+CK_API CK_NODISCARD ck_err ck_lock_release_async(ck_client *c, ck_lock *lock,
+                                                 const ck_call_opts *opts, ck_callback cb,
+                                                 void *arg);
+CK_API CK_NODISCARD ck_err ck_health_check_async(ck_client *c, const ck_call_opts *opts,
+                                                 ck_callback cb, void *arg);
+CK_API CK_NODISCARD ck_err ck_stats_get_async(ck_client *c, const ck_call_opts *opts,
+                                              ck_callback cb, void *arg);
+
+/* Batches (stub.h's ck_mget / ck_mset): values and errs are the caller's arrays of n, filled
+ * before cb runs and left alone until then (keep them alive until it has run). r->err is CK_OK
+ * when the batch was answered (errs[i] per item; values[i] owned by the caller on CK_OK), else
+ * the batch's failure, then also in every errs[i] (CK_ETIMEDOUT at the deadline, CK_ESHUTDOWN
+ * at close). ck_mget_async sends every key: it neither reads nor fills the near cache. */
+CK_API CK_NODISCARD ck_err ck_mget_async(ck_client *c, const char *const *keys, size_t n,
+                                         const ck_get_opts *opts, ck_value **values, ck_err *errs,
+                                         ck_callback cb, void *arg);
+CK_API CK_NODISCARD ck_err ck_mset_async(ck_client *c, const ck_mset_item *items, size_t n,
+                                         const ck_set_opts *opts, ck_err *errs, ck_callback cb,
+                                         void *arg);
 
 /* The descriptor to watch for readability, or -1 with CK_ECONNECT-worthy trouble (see
  * ck_client_last_message). Opens the connection if needed; stable until ck_client_close. */

@@ -5,7 +5,8 @@
  * drains every reply that has arrived (ZeroMQ's fd is edge-like: always drain to EAGAIN), runs
  * the callbacks of answered requests and of requests past their deadline, and tells the loop
  * adapter when it must run again. Near-cache hits wait in a ready list and complete at the
- * next ck_client_process().
+ * next ck_client_process(). The submit calls themselves are in async_ops.c (single
+ * operations) and batch.c (batches).
  */
 #include "cachekit/async.h"
 
@@ -16,12 +17,8 @@
 
 #include <zmq.h>
 
-#include "cachekit/agent/v1/agent.pb-c.h"
-#include "near.h"
-#include "stub_internal.h"
+#include "async_int.h"
 #include "wire.h"
-
-typedef Cachekit__Agent__V1__Request Request;
 
 #define MESSAGE_CAP 256
 
@@ -33,7 +30,10 @@ typedef struct pend {
 	void *arg;
 	bool has_near;
 	cki_near_key nk;
-	ck_value *ready; /* near hit waiting for ck_client_process() */
+	ck_value *ready;   /* near hit waiting for ck_client_process() */
+	ck_value **values; /* a batch: the caller's result arrays, n_items each (values: mget) */
+	ck_err *errs;
+	size_t n_items;
 	struct pend *chain;
 	size_t heap_at;
 } pend;
@@ -192,24 +192,62 @@ untrack_id(cki_async *a, uint64_t id)
 
 /* ---- completion ------------------------------------------------------------------------- */
 
+/* A batch failed as a whole: every item says so (as the blocking calls do). */
+static void
+fail_items(pend *p, ck_err err)
+{
+	for (size_t i = 0; p->errs != NULL && i < p->n_items; i++) {
+		p->errs[i] = err;
+		if (p->values != NULL)
+			p->values[i] = NULL;
+	}
+}
+
+/* Fills the caller's arrays from a batch reply (or with the batch's failure). */
+static void
+batch_results(pend *p, ck_result *r, cki_reply *reply)
+{
+	if (r->err == CK_OK && (reply == NULL || reply->n_items != p->n_items))
+		r->err = CK_EPROTO;
+	if (r->err != CK_OK) {
+		fail_items(p, r->err);
+		return;
+	}
+	for (size_t i = 0; i < p->n_items; i++) {
+		p->errs[i] = reply->item_errs[i];
+		if (p->values == NULL)
+			continue;
+		p->values[i] = p->errs[i] == CK_OK ? reply->items[i].value : NULL;
+		reply->items[i].value = NULL;
+	}
+}
+
 static void
 complete(ck_client *c, pend *p, ck_err err, cki_reply *reply, const char *message)
 {
 	ck_result r = {.err = err, .message = message ? message : ""};
-	if (reply != NULL && err == CK_OK) {
+	if (p->errs != NULL) {
+		batch_results(p, &r, reply);
+	} else if (reply != NULL && err == CK_OK) {
+		r.err = cki_req_outcome(p->kind, err, reply);
 		r.flag = reply->flag;
 		r.ttl_s = reply->ttl_s;
-		if (p->kind == CKI_REPLY_GET) {
-			if (!reply->flag) {
-				r.err = CK_ENOTFOUND;
-			} else {
-				cki_near *near = cki_client_near(c);
-				if (p->has_near && near != NULL)
-					cki_near_put(near, &p->nk, reply->value, reply->near_epoch,
-					             reply->near_version);
-				r.value = reply->value;
-				reply->value = NULL;
-			}
+		if (p->kind == CKI_REPLY_GET && r.err == CK_OK) {
+			cki_near *near = cki_client_near(c);
+			if (p->has_near && near != NULL)
+				cki_near_put(near, &p->nk, reply->value, reply->near_epoch,
+				             reply->near_version);
+		}
+		if (r.err == CK_OK) {
+			/* Handed to the callback, which owns them. */
+			r.value = reply->value;
+			r.lock = reply->lock;
+			r.health = reply->health;
+			r.stats = reply->stats;
+			reply->value = NULL;
+			reply->lock = NULL;
+			reply->health = NULL;
+			reply->stats = NULL;
 		}
 	}
 	ck_callback cb = p->cb;
@@ -225,26 +263,17 @@ arm(ck_client *c, cki_async *a)
 		a->hooks.arm(a->hooks.data, ck_client_timeout_ms(c));
 }
 
-/* Starts req with a callback: shared by the three submit calls. */
+/* Sends req and tracks p (kind, callback and any batch arrays set) for its reply; p is freed
+ * when nothing was sent. Shared by every submit call. */
 static ck_err
-submit(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind kind,
-       const cki_near_key *nk, ck_callback cb, void *arg)
+submit_pend(ck_client *c, const ck_call_opts *co, Cachekit__Agent__V1__Request *req, pend *p)
 {
 	cki_async *a = get_async(c);
-	pend *p = NULL;
 	ck_err rv = CK_ENOMEM;
 
-	if (a == NULL || (p = calloc(1, sizeof(*p))) == NULL)
-		return CK_ENOMEM;
-	p->kind = kind;
-	p->cb = cb;
-	p->arg = arg;
-	if (nk != NULL) {
-		p->has_near = true;
-		p->nk = *nk;
-	}
 	/* Room in the heap first, so a sent request is always tracked. */
-	if (!reserve(a) || (rv = cki_submit(c, co, req, &p->id, &p->deadline)) != CK_OK) {
+	if (a == NULL || !reserve(a) ||
+	    (rv = cki_submit(c, co, req, &p->id, &p->deadline)) != CK_OK) {
 		free(p);
 		return rv;
 	}
@@ -254,114 +283,59 @@ submit(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind kind,
 	return CK_OK;
 }
 
-/* ---- submit calls ----------------------------------------------------------------------- */
-
-static ck_err
-check_key(const char *key)
-{
-	if (key == NULL)
-		return CK_EINVAL;
-	return strlen(key) > CKI_STUB_MAX_KEY ? CK_EINVALKEY : CK_OK;
-}
-
 ck_err
-ck_get_async(ck_client *c, const char *key, const ck_get_opts *opts, ck_callback cb, void *arg)
+cki_async_submit_req(ck_client *c, cki_req *r, const cki_near_key *nk, ck_callback cb, void *arg)
 {
-	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
-	Cachekit__Agent__V1__GetRequest get = CACHEKIT__AGENT__V1__GET_REQUEST__INIT;
-	cki_near_key nk;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = check_key(key)) != CK_OK)
-		return rv;
-	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
-		return CK_EINVAL;
-	cki_near *near = cki_client_near(c);
-	const char *ns = opts != NULL && opts->call.ns != NULL ? opts->call.ns : cki_client_ns(c);
-	if (near != NULL && (ns == NULL || strlen(ns) <= CKI_STUB_MAX_NS)) {
-		ck_value *hit = NULL;
-		cki_near_key_of(near, ns, key, opts != NULL && opts->secure,
-		                opts != NULL ? opts->format : NULL, &nk);
-		if (cki_near_get(near, &nk, &hit)) {
-			cki_async *a = get_async(c);
-			pend *p = a != NULL ? calloc(1, sizeof(*p)) : NULL;
-			if (p == NULL) {
-				ck_value_free(hit);
-				return CK_ENOMEM;
-			}
-			p->kind = CKI_REPLY_GET;
-			p->cb = cb;
-			p->arg = arg;
-			p->ready = hit;
-			*a->ready_tail = p;
-			a->ready_tail = &p->chain;
-			a->ready_n++;
-			if (a->hooks.arm != NULL)
-				a->hooks.arm(a->hooks.data, 0);
-			return CK_OK;
-		}
-	} else {
-		near = NULL;
+	pend *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return CK_ENOMEM;
+	p->kind = r->kind;
+	p->cb = cb;
+	p->arg = arg;
+	if (nk != NULL) {
+		p->has_near = true;
+		p->nk = *nk;
 	}
-	get.key = (char *)key;
-	get.secure = opts != NULL && opts->secure;
-	if (opts != NULL && opts->format != NULL)
-		get.format = (char *)opts->format;
-	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_GET;
-	req.get = &get;
-	return submit(c, opts ? &opts->call : NULL, &req, CKI_REPLY_GET, near ? &nk : NULL, cb,
-	              arg);
+	return submit_pend(c, r->call, &r->req, p);
 }
 
 ck_err
-ck_set_async(ck_client *c, const char *key, const void *value, size_t len, const ck_set_opts *opts,
-             ck_callback cb, void *arg)
+cki_async_submit_batch(ck_client *c, const ck_call_opts *co, Cachekit__Agent__V1__Request *req,
+                       cki_reply_kind kind, ck_value **values, ck_err *errs, size_t n,
+                       ck_callback cb, void *arg)
 {
-	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
-	Cachekit__Agent__V1__SetRequest set = CACHEKIT__AGENT__V1__SET_REQUEST__INIT;
-	ck_err rv;
+	pend *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return CK_ENOMEM;
+	p->kind = kind;
+	p->cb = cb;
+	p->arg = arg;
+	p->values = values;
+	p->errs = errs;
+	p->n_items = n;
+	return submit_pend(c, co, req, p);
+}
 
-	if (c == NULL || cb == NULL || (value == NULL && len > 0))
-		return CK_EINVAL;
-	if ((rv = check_key(key)) != CK_OK)
-		return rv;
-	if (len > CKI_STUB_MAX_VALUE)
-		return CK_ETOOBIG;
-	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
-		return CK_EINVAL;
-	set.key = (char *)key;
-	set.value.data = (uint8_t *)value;
-	set.value.len = len;
-	if (opts != NULL) {
-		set.ttl_s = opts->ttl_s;
-		set.stale_ttl_s = opts->stale_ttl_s;
-		set.secure = opts->secure;
-		set.sliding = opts->sliding;
-		if (opts->format != NULL)
-			set.format = (char *)opts->format;
+/* A near-cache hit completes at the next ck_client_process(), without a round trip. */
+ck_err
+cki_async_ready_hit(ck_client *c, ck_value *hit, ck_callback cb, void *arg)
+{
+	cki_async *a = get_async(c);
+	pend *p = a != NULL ? calloc(1, sizeof(*p)) : NULL;
+	if (p == NULL) {
+		ck_value_free(hit);
+		return CK_ENOMEM;
 	}
-	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_SET;
-	req.set = &set;
-	return submit(c, opts ? &opts->call : NULL, &req, CKI_REPLY_SET, NULL, cb, arg);
-}
-
-ck_err
-ck_delete_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
-{
-	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
-	Cachekit__Agent__V1__DeleteRequest del = CACHEKIT__AGENT__V1__DELETE_REQUEST__INIT;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = check_key(key)) != CK_OK)
-		return rv;
-	del.key = (char *)key;
-	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_DELETE;
-	req.delete_ = &del;
-	return submit(c, opts, &req, CKI_REPLY_DELETE, NULL, cb, arg);
+	p->kind = CKI_REPLY_GET;
+	p->cb = cb;
+	p->arg = arg;
+	p->ready = hit;
+	*a->ready_tail = p;
+	a->ready_tail = &p->chain;
+	a->ready_n++;
+	if (a->hooks.arm != NULL)
+		a->hooks.arm(a->hooks.data, 0);
+	return CK_OK;
 }
 
 /* ---- the loop side ---------------------------------------------------------------------- */
@@ -502,6 +476,7 @@ drop_all(cki_async *a, ck_client *c)
 		pend *p = untrack_id(a, a->heap[0]->id);
 		if (c != NULL) {
 			ck_result r = {.err = CK_ESHUTDOWN, .message = "client closed"};
+			fail_items(p, CK_ESHUTDOWN);
 			p->cb(c, &r, p->arg);
 		}
 		free(p);

@@ -3,14 +3,17 @@
  * Batch calls of libcachekit-stub (ck_mget, ck_mset): one MultiGet or MultiSet request for many
  * keys, one reply with an item per key. ck_mget answers what it can from the near cache first
  * and sends only the rest; the agent's answers are kept in the near cache as ck_get keeps them.
+ * Their asynchronous forms (ck_mget_async, ck_mset_async) build the same requests and hand
+ * them to async.c; ck_mget_async sends every key (it neither reads nor fills the near cache).
  */
-#include "cachekit/stub.h"
+#include "cachekit/async.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "cachekit/agent/v1/agent.pb-c.h"
 #include "near.h"
+#include "requests.h"
 #include "stub_internal.h"
 
 typedef Cachekit__Agent__V1__Request Request;
@@ -33,6 +36,17 @@ fail_all(ck_value **values, ck_err *errs, size_t n, ck_err rv)
 		}
 		errs[i] = rv;
 	}
+}
+
+/* One item of a MultiGet. */
+static void
+fill_get(Cachekit__Agent__V1__GetRequest *g, const char *key, const ck_get_opts *opts)
+{
+	cachekit__agent__v1__get_request__init(g);
+	g->key = (char *)key;
+	g->secure = opts != NULL && opts->secure;
+	if (opts != NULL && opts->format != NULL)
+		g->format = (char *)opts->format;
 }
 
 ck_err
@@ -82,11 +96,7 @@ ck_mget(ck_client *c, const char *const *keys, size_t n, const ck_get_opts *opts
 				continue;
 			}
 		}
-		cachekit__agent__v1__get_request__init(&gets[n_sent]);
-		gets[n_sent].key = (char *)keys[i];
-		gets[n_sent].secure = opts != NULL && opts->secure;
-		if (opts != NULL && opts->format != NULL)
-			gets[n_sent].format = (char *)opts->format;
+		fill_get(&gets[n_sent], keys[i], opts);
 		ptrs[n_sent] = &gets[n_sent];
 		sent[n_sent++] = i;
 	}
@@ -125,18 +135,14 @@ out:
 	return rv;
 }
 
-ck_err
-ck_mset(ck_client *c, const ck_mset_item *items, size_t n, const ck_set_opts *opts, ck_err *errs)
+/* ck_mset's argument checks, shared with ck_mset_async. */
+static ck_err
+check_mset(const ck_mset_item *items, size_t n, const ck_set_opts *opts)
 {
-	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
-	Cachekit__Agent__V1__MultiSetRequest ms = CACHEKIT__AGENT__V1__MULTI_SET_REQUEST__INIT;
-	Cachekit__Agent__V1__SetRequest *sets = NULL, **ptrs = NULL;
 	size_t total = 0;
-	cki_reply reply;
 	ck_err rv;
 
-	memset(&reply, 0, sizeof(reply));
-	if (c == NULL || items == NULL || errs == NULL || n == 0 || n > CKI_STUB_MAX_BATCH)
+	if (items == NULL || n == 0 || n > CKI_STUB_MAX_BATCH)
 		return CK_EINVAL;
 	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
 		return CK_EINVAL;
@@ -148,37 +154,51 @@ ck_mset(ck_client *c, const ck_mset_item *items, size_t n, const ck_set_opts *op
 		if (rv == CK_OK &&
 		    (items[i].len > CKI_STUB_MAX_VALUE || total > CKI_STUB_MAX_VALUE))
 			rv = CK_ETOOBIG;
-		if (rv != CK_OK) {
-			fail_all(NULL, errs, n, rv);
+		if (rv != CK_OK)
 			return rv;
-		}
 	}
-	sets = calloc(n, sizeof(*sets));
-	ptrs = calloc(n, sizeof(*ptrs));
-	if (sets == NULL || ptrs == NULL) {
-		rv = CK_ENOMEM;
-		goto out;
-	}
+	return CK_OK;
+}
+
+/* A MultiSet of checked items into req/ms; *sets and *ptrs are the caller's to free. */
+static ck_err
+build_mset(Request *req, Cachekit__Agent__V1__MultiSetRequest *ms, const ck_mset_item *items,
+           size_t n, const ck_set_opts *opts, Cachekit__Agent__V1__SetRequest **sets,
+           Cachekit__Agent__V1__SetRequest ***ptrs)
+{
+	*sets = calloc(n, sizeof(**sets));
+	*ptrs = calloc(n, sizeof(**ptrs));
+	if (*sets == NULL || *ptrs == NULL)
+		return CK_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		Cachekit__Agent__V1__SetRequest *s = &sets[i];
-		cachekit__agent__v1__set_request__init(s);
-		s->key = (char *)items[i].key;
-		s->value.data = (uint8_t *)items[i].value;
-		s->value.len = items[i].len;
-		if (opts != NULL) {
-			s->ttl_s = opts->ttl_s;
-			s->stale_ttl_s = opts->stale_ttl_s;
-			s->secure = opts->secure;
-			s->sliding = opts->sliding;
-			if (opts->format != NULL)
-				s->format = (char *)opts->format;
-		}
-		ptrs[i] = s;
+		cki_req_fill_set(&(*sets)[i], items[i].key, items[i].value, items[i].len, opts);
+		(*ptrs)[i] = &(*sets)[i];
 	}
-	ms.items = ptrs;
-	ms.n_items = n;
-	req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_SET;
-	req.multi_set = &ms;
+	ms->items = *ptrs;
+	ms->n_items = n;
+	req->op_case = CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_SET;
+	req->multi_set = ms;
+	return CK_OK;
+}
+
+ck_err
+ck_mset(ck_client *c, const ck_mset_item *items, size_t n, const ck_set_opts *opts, ck_err *errs)
+{
+	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
+	Cachekit__Agent__V1__MultiSetRequest ms = CACHEKIT__AGENT__V1__MULTI_SET_REQUEST__INIT;
+	Cachekit__Agent__V1__SetRequest *sets = NULL, **ptrs = NULL;
+	cki_reply reply;
+	ck_err rv;
+
+	memset(&reply, 0, sizeof(reply));
+	if (c == NULL || items == NULL || errs == NULL || n == 0 || n > CKI_STUB_MAX_BATCH)
+		return CK_EINVAL;
+	if ((rv = check_mset(items, n, opts)) != CK_OK) {
+		fail_all(NULL, errs, n, rv);
+		return rv;
+	}
+	if ((rv = build_mset(&req, &ms, items, n, opts, &sets, &ptrs)) != CK_OK)
+		goto out;
 	rv = cki_exchange(c, opts ? &opts->call : NULL, &req, CKI_REPLY_MULTI_SET, &reply);
 	if (rv == CK_OK && reply.n_items != n)
 		rv = CK_EPROTO;
@@ -189,6 +209,66 @@ out:
 		fail_all(NULL, errs, n, rv);
 	cki_reply_clear(&reply);
 	free(sets);
+	free(ptrs);
+	return rv;
+}
+
+ck_err
+ck_mset_async(ck_client *c, const ck_mset_item *items, size_t n, const ck_set_opts *opts,
+              ck_err *errs, ck_callback cb, void *arg)
+{
+	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
+	Cachekit__Agent__V1__MultiSetRequest ms = CACHEKIT__AGENT__V1__MULTI_SET_REQUEST__INIT;
+	Cachekit__Agent__V1__SetRequest *sets = NULL, **ptrs = NULL;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL || errs == NULL)
+		return CK_EINVAL;
+	if ((rv = check_mset(items, n, opts)) != CK_OK)
+		return rv;
+	rv = build_mset(&req, &ms, items, n, opts, &sets, &ptrs);
+	if (rv == CK_OK) /* the frame is packed before this returns: the arrays may go */
+		rv = cki_async_submit_batch(c, opts ? &opts->call : NULL, &req, CKI_REPLY_MULTI_SET,
+		                            NULL, errs, n, cb, arg);
+	free(sets);
+	free(ptrs);
+	return rv;
+}
+
+ck_err
+ck_mget_async(ck_client *c, const char *const *keys, size_t n, const ck_get_opts *opts,
+              ck_value **values, ck_err *errs, ck_callback cb, void *arg)
+{
+	Request req = CACHEKIT__AGENT__V1__REQUEST__INIT;
+	Cachekit__Agent__V1__MultiGetRequest mg = CACHEKIT__AGENT__V1__MULTI_GET_REQUEST__INIT;
+	Cachekit__Agent__V1__GetRequest *gets = NULL, **ptrs = NULL;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL || keys == NULL || values == NULL || errs == NULL || n == 0 ||
+	    n > CKI_STUB_MAX_BATCH)
+		return CK_EINVAL;
+	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
+		return CK_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if ((rv = check_key(keys[i])) != CK_OK)
+			return rv;
+	gets = calloc(n, sizeof(*gets));
+	ptrs = calloc(n, sizeof(*ptrs));
+	rv = CK_ENOMEM;
+	if (gets != NULL && ptrs != NULL) {
+		for (size_t i = 0; i < n; i++) {
+			fill_get(&gets[i], keys[i], opts);
+			ptrs[i] = &gets[i];
+			values[i] = NULL;
+		}
+		mg.items = ptrs;
+		mg.n_items = n;
+		req.op_case = CACHEKIT__AGENT__V1__REQUEST__OP_MULTI_GET;
+		req.multi_get = &mg;
+		rv = cki_async_submit_batch(c, opts ? &opts->call : NULL, &req, CKI_REPLY_MULTI_GET,
+		                            values, errs, n, cb, arg);
+	}
+	free(gets);
 	free(ptrs);
 	return rv;
 }

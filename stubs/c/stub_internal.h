@@ -112,6 +112,18 @@ CK_NODISCARD ck_err cki_exchange(ck_client *c, const ck_call_opts *co,
 CK_NODISCARD ck_err cki_submit(ck_client *c, const ck_call_opts *co,
                                struct Cachekit__Agent__V1__Request *req, uint64_t *id,
                                int64_t *deadline);
+/* async.c, for batch.c: sends a built MultiGet/MultiSet req like cki_submit and runs cb from
+ * ck_client_process() once values[0..n) (MultiGet; NULL for MultiSet) and errs[0..n) hold the
+ * items' results (or every errs[i] the batch's failure). The arrays stay the caller's and must
+ * live until cb has run. Nothing submitted (and cb never runs) unless CK_OK. */
+struct ck_result;
+CK_NODISCARD ck_err cki_async_submit_batch(ck_client *c, const ck_call_opts *co,
+                                           struct Cachekit__Agent__V1__Request *req,
+                                           cki_reply_kind kind, ck_value **values, ck_err *errs,
+                                           size_t n,
+                                           void (*cb)(ck_client *c, struct ck_result *r, void *arg),
+                                           void *arg);
+
 /* The connected socket (opened if needed), or NULL (ck_client_last_message says why). */
 void *cki_client_socket(ck_client *c);
 void cki_client_set_message(ck_client *c, const char *msg);

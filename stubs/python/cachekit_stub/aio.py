@@ -13,40 +13,14 @@ import contextlib
 from typing import Any, AsyncIterator, Dict, Optional
 
 from . import _transport
-from .client import DEFAULT_LEASE_S, DEFAULT_TIMEOUT, Entry, LockHandle, LockRef, _Base, _Op, finish
+from .client import DEFAULT_LEASE_S, Entry, LockHandle, LockRef, _Base, _Op, finish
 from .errors import EBUSY, LockContested
 
 
 class AsyncClient(_Base):
     """asyncio client of the cachekit agent; arguments as for Client."""
 
-    def __init__(
-        self,
-        endpoint: Optional[str] = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        namespace: Optional[str] = None,
-        *,
-        near_cache_bytes: int = 0,
-        near_cache_max_ms: int = 0,
-    ) -> None:
-        self._init_options(timeout, namespace)
-        self._shared = _transport.SharedAsync(_transport.resolve_endpoint(endpoint))
-        self._init_near(self._shared.endpoint, near_cache_bytes, near_cache_max_ms)
-
-    @property
-    def endpoint(self) -> str:
-        return self._shared.endpoint
-
-    @property
-    def late_replies(self) -> int:
-        conn = self._shared.conn
-        return conn.late_replies if conn is not None else 0
-
-    def close(self) -> None:
-        """Closes the socket of every view of this client."""
-        self._shared.close()
-        if self._near is not None:
-            self._near.close()
+    _shared_type = _transport.SharedAsync
 
     async def aclose(self) -> None:
         self.close()
@@ -62,16 +36,12 @@ class AsyncClient(_Base):
         return finish(op, resp)
 
     async def get(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[bytes]:
-        hit, probe = self._near_probe(key, secure, namespace, entry=False)
-        if hit is not None:
-            return hit
-        return await self._run(self._op_get(key, secure, timeout, namespace, entry=False, probe=probe))
+        hit, op = self._plan_get(key, secure, timeout, namespace, entry=False)
+        return hit if op is None else await self._run(op)
 
     async def get_entry(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[Entry]:
-        hit, probe = self._near_probe(key, secure, namespace, entry=True)
-        if hit is not None:
-            return hit
-        return await self._run(self._op_get(key, secure, timeout, namespace, entry=True, probe=probe))
+        hit, op = self._plan_get(key, secure, timeout, namespace, entry=True)
+        return hit if op is None else await self._run(op)
 
     async def set(
         self,

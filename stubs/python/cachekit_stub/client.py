@@ -118,12 +118,50 @@ def _handle_bytes(lock: LockRef) -> bytes:
 
 
 class _Base:
-    """Options and request building shared by Client and AsyncClient."""
+    """Options, the socket holder, the near cache and request building shared by Client and
+    AsyncClient; each says which holder it uses (_shared_type) and how it runs an _Op."""
 
     _timeout: float
     _namespace: Optional[str]
 
     _near: Optional[_near.NearCache] = None
+    _shared_type: Any = None  # _transport.SharedSync or SharedAsync
+
+    def __init__(
+        self,
+        endpoint: Optional[str] = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        namespace: Optional[str] = None,
+        *,
+        near_cache_bytes: int = 0,
+        near_cache_max_ms: int = 0,
+    ) -> None:
+        self._init_options(timeout, namespace)
+        self._shared = self._shared_type(_transport.resolve_endpoint(endpoint))
+        self._init_near(self._shared.endpoint, near_cache_bytes, near_cache_max_ms)
+
+    @property
+    def endpoint(self) -> str:
+        return self._shared.endpoint
+
+    @property
+    def late_replies(self) -> int:
+        """Replies dropped because their caller had already timed out (this process)."""
+        conn = self._shared.conn
+        return conn.late_replies if conn is not None else 0
+
+    def close(self) -> None:
+        """Closes the socket of every view of this client. Later calls raise AgentUnreachable."""
+        self._shared.close()
+        if self._near is not None:
+            self._near.close()
+
+    def _plan_get(self, key, secure, timeout, namespace, entry: bool):
+        """(answer, op): the near copy and None, or None and the _Op that asks the agent."""
+        hit, probe = self._near_probe(key, secure, namespace, entry=entry)
+        if hit is not None:
+            return hit, None
+        return None, self._op_get(key, secure, timeout, namespace, entry=entry, probe=probe)
 
     def _init_near(self, endpoint: str, near_cache_bytes: int, near_cache_max_ms: int) -> None:
         if near_cache_bytes:
@@ -394,34 +432,7 @@ class Client(_Base):
     (every method also takes ``namespace=``; "" means none). Connects lazily.
     """
 
-    def __init__(
-        self,
-        endpoint: Optional[str] = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        namespace: Optional[str] = None,
-        *,
-        near_cache_bytes: int = 0,
-        near_cache_max_ms: int = 0,
-    ) -> None:
-        self._init_options(timeout, namespace)
-        self._shared = _transport.SharedSync(_transport.resolve_endpoint(endpoint))
-        self._init_near(self._shared.endpoint, near_cache_bytes, near_cache_max_ms)
-
-    @property
-    def endpoint(self) -> str:
-        return self._shared.endpoint
-
-    @property
-    def late_replies(self) -> int:
-        """Replies dropped because their caller had already timed out (this process)."""
-        conn = self._shared.conn
-        return conn.late_replies if conn is not None else 0
-
-    def close(self) -> None:
-        """Closes the socket of every view of this client. Later calls raise AgentUnreachable."""
-        self._shared.close()
-        if self._near is not None:
-            self._near.close()
+    _shared_type = _transport.SharedSync
 
     def __enter__(self) -> "Client":
         return self
@@ -434,17 +445,13 @@ class Client(_Base):
 
     def get(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[bytes]:
         """The value of key, or None on a miss."""
-        hit, probe = self._near_probe(key, secure, namespace, entry=False)
-        if hit is not None:
-            return hit
-        return self._run(self._op_get(key, secure, timeout, namespace, entry=False, probe=probe))
+        hit, op = self._plan_get(key, secure, timeout, namespace, entry=False)
+        return hit if op is None else self._run(op)
 
     def get_entry(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[Entry]:
         """The value of key with its freshness, or None on a miss."""
-        hit, probe = self._near_probe(key, secure, namespace, entry=True)
-        if hit is not None:
-            return hit
-        return self._run(self._op_get(key, secure, timeout, namespace, entry=True, probe=probe))
+        hit, op = self._plan_get(key, secure, timeout, namespace, entry=True)
+        return hit if op is None else self._run(op)
 
     def set(
         self,

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The submit calls of the asynchronous API for single operations (cachekit/async.h): each
+ * builds its Request through requests.c, exactly as its blocking twin in client.c does, and
+ * hands it to async.c, which tracks it until its reply, deadline or the client's close. A get
+ * held in the near cache completes at the next ck_client_process() without a round trip.
+ */
+#include "cachekit/async.h"
+
+#include "async_int.h"
+
+ck_err
+ck_get_async(ck_client *c, const char *key, const ck_get_opts *opts, ck_callback cb, void *arg)
+{
+	cki_req r;
+	cki_near_key nk;
+	ck_value *hit = NULL;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = cki_req_get(&r, key, opts)) != CK_OK)
+		return rv;
+	cki_near *near = cki_req_near(c, key, opts, &nk);
+	if (near != NULL && cki_near_get(near, &nk, &hit))
+		return cki_async_ready_hit(c, hit, cb, arg);
+	return cki_async_submit_req(c, &r, near ? &nk : NULL, cb, arg);
+}
+
+ck_err
+ck_set_async(ck_client *c, const char *key, const void *value, size_t len, const ck_set_opts *opts,
+             ck_callback cb, void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = cki_req_set(&r, key, value, len, opts)) != CK_OK)
+		return rv;
+	return cki_async_submit_req(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_delete_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = cki_req_delete(&r, key, opts)) != CK_OK)
+		return rv;
+	return cki_async_submit_req(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_exists_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = cki_req_exists(&r, key, opts)) != CK_OK)
+		return rv;
+	return cki_async_submit_req(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_get_ttl_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = cki_req_get_ttl(&r, key, opts)) != CK_OK)
+		return rv;
+	return cki_async_submit_req(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_refresh_ttl_async(ck_client *c, const char *key, uint32_t ttl_s, const ck_call_opts *opts,
+                     ck_callback cb, void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = cki_req_refresh_ttl(&r, key, ttl_s, opts)) != CK_OK)
+		return rv;
+	return cki_async_submit_req(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_lock_acquire_async(ck_client *c, const char *name, const ck_lock_opts *opts, ck_callback cb,
+                      void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if ((rv = cki_req_lock_acquire(&r, name, opts)) != CK_OK)
+		return rv;
+	return cki_async_submit_req(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_lock_release_async(ck_client *c, ck_lock *lock, const ck_call_opts *opts, ck_callback cb,
+                      void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL || lock == NULL) {
+		rv = CK_EINVAL;
+		goto out;
+	}
+	/* The handle bytes are copied into the frame by the send; the lock goes either way. */
+	if ((rv = cki_req_lock_release(&r, lock, opts)) == CK_OK)
+		rv = cki_async_submit_req(c, &r, NULL, cb, arg);
+out:
+	ck_lock_free(lock);
+	return rv;
+}
+
+ck_err
+ck_health_check_async(ck_client *c, const ck_call_opts *opts, ck_callback cb, void *arg)
+{
+	cki_req r;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	cki_req_health(&r, opts);
+	return cki_async_submit_req(c, &r, NULL, cb, arg);
+}
+
+ck_err
+ck_stats_get_async(ck_client *c, const ck_call_opts *opts, ck_callback cb, void *arg)
+{
+	cki_req r;
+
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	cki_req_stats(&r, opts);
+	return cki_async_submit_req(c, &r, NULL, cb, arg);
+}
