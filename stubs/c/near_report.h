@@ -15,7 +15,7 @@
 #include "cachekit/stub.h"
 
 #define CKI_NEAR_REPORT_EVERY 100u
-#define CKI_NEAR_REPORT_NS    1000000000 /* 1 s */
+#define CKI_NEAR_REPORT_NS    INT64_C(1000000000) /* 1 s */
 
 typedef struct cki_near_report {
 	ck_near_stats sent; /* the counters as of the last report */
