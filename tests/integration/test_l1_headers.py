@@ -82,3 +82,23 @@ def test_no_figures_when_both_caches_are_off(api):
         assert len(recs) >= 6
         for r in recs:
             assert not any(h in headers(r) for h in METRIC_HEADERS), r
+
+
+def test_agent_l1_hits_count_without_a_stub_near_cache(api):
+    api.reset()
+    with agent_for(api, "--l1-size", "1048576") as a, cachekit_stub.Client(a.endpoint) as c:
+        c.set("k3", b"v3", ttl=600)
+        assert c.get("k3") == b"v3"            # agent L1 miss, upstream hit (L2 1)
+        assert c.get("k3") == b"v3"            # agent L1 hit: never reaches the API
+        assert c.get("absent") is None         # upstream miss (misses 1)
+        assert c.exists("k3")
+        recs = api.requests()
+        assert len([r for r in recs if r["method"] == "GET"]) == 2
+        first, last = headers(recs[0]), headers(recs[-1])
+        assert first["x-cachekit-l1-status"] == "miss"
+        assert first["x-cachekit-l1-hits"] == "0"   # the agent's L1 is on: figures exist
+        assert first["x-cachekit-l1-hit-rate"] == "0.000"
+        assert last["x-cachekit-l1-hits"] == "1"
+        assert last["x-cachekit-l2-hits"] == "1"
+        assert last["x-cachekit-misses"] == "1"
+        assert last["x-cachekit-l1-hit-rate"] == "0.333"
