@@ -145,6 +145,7 @@ static const char *const live_settings[] = {
         "secure-namespaces",
         "envelope-namespaces",
         "sliding-namespaces",
+        "stale-if-error-off-namespaces",
         "encryption-fail-closed",
         "log-format",
 };
@@ -591,6 +592,7 @@ run(agent *a, int argc, char **argv)
 	if (strcmp(a->store->ops->backend_type, "memory") != 0 &&
 	    cki_storefront_stale_if_error(a->store, a->cfg.stale_if_error_bytes) != CK_OK)
 		return EXIT_RUNTIME;
+	cki_storefront_stale_if_error_except(a->store, &a->cfg.policy.stale_off_ns);
 	if (cki_locks_new(&a->locks, a->loop, a->store) != CK_OK)
 		return EXIT_RUNTIME;
 	/* The lease table gets an eighth of memory-limit too (docs/operations.md). */

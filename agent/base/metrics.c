@@ -67,6 +67,12 @@ cki_metrics_add(cki_counter c, uint64_t n)
 	counters[c] += n;
 }
 
+void
+cki_metrics_add_sat(cki_counter c, uint64_t n)
+{
+	counters[c] = n > UINT64_MAX - counters[c] ? UINT64_MAX : counters[c] + n;
+}
+
 uint64_t
 cki_metrics_get(cki_counter c)
 {

@@ -49,7 +49,16 @@
 	  "keys not tracked for refresh because the tracker was full")                        \
 	X(STORE_CALLS, "store_calls_total", "calls through the storefront to the store")      \
 	X(STORE_ERRORS, "store_errors_total", "store calls that failed")                      \
-	X(STALE_IF_ERROR, "stale_if_error_total", "failed upstream Gets answered with a stale copy")
+	X(STALE_IF_ERROR, "stale_if_error_total",                                             \
+	  "failed upstream Gets answered with a stale copy")                                  \
+	X(NEAR_REPORTS, "stub_near_reports_total", "near-cache reports received from stubs")  \
+	X(NEAR_HITS, "stub_near_hits_total",                                                  \
+	  "Gets answered inside client processes (stub near caches)")                         \
+	X(NEAR_MISSES, "stub_near_misses_total", "Gets stub near caches sent to the agent")   \
+	X(NEAR_INVALIDATIONS, "stub_near_invalidations_total",                                \
+	  "stub near-cache copies found stale")                                               \
+	X(UPSTREAM_HITS, "upstream_get_hits_total", "upstream Gets that found a value")       \
+	X(UPSTREAM_MISSES, "upstream_get_misses_total", "upstream Gets that found no value")
 
 typedef enum cki_counter {
 #define CKI_COUNTER_ENUM_(id, name, help) CKI_C_##id,
@@ -77,6 +86,8 @@ const char *cki_op_name(cki_op op);
 
 void cki_metrics_inc(cki_counter c);
 void cki_metrics_add(cki_counter c, uint64_t n);
+/* Adds n, stopping at UINT64_MAX instead of wrapping (for figures a peer reports). */
+void cki_metrics_add_sat(cki_counter c, uint64_t n);
 uint64_t cki_metrics_get(cki_counter c);
 /* Gauges reported with the counters (in-flight requests, store size...). */
 void cki_metrics_set_gauge(const char *name, double v);

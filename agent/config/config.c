@@ -106,6 +106,9 @@ static const opt_row rows[] = {
          "seconds of freshness for a Set that names no TTL (0 = such entries never expire)"},
         {"sliding-namespaces", "CACHEKIT_SLIDING_NAMESPACES", T_STR, OFF(sliding_namespaces), NULL,
          0, "comma list of namespaces whose reads extend the TTL"},
+        {"stale-if-error-off-namespaces", "CACHEKIT_STALE_IF_ERROR_OFF_NAMESPACES", T_STR,
+         OFF(stale_if_error_off_ns), NULL, 0,
+         "comma list of namespaces whose failed Gets get the error, never a stale copy"},
         {"metrics-listen", "CACHEKIT_METRICS_LISTEN", T_STR, OFF(metrics_listen), NULL, 0,
          "serve GET /metrics (Prometheus text) on HOST:PORT, e.g. 127.0.0.1:9464 (default: "
          "off; host 127.0.0.1 when only a port is given)"},
@@ -469,6 +472,7 @@ cki_config_policy(cki_config *cfg, FILE *err)
 	cki_ns_set_free(&p->secure_ns);
 	cki_ns_set_free(&p->envelope_ns);
 	cki_ns_set_free(&p->sliding_ns);
+	cki_ns_set_free(&p->stale_off_ns);
 	ck_err rv = cki_id_set_parse(&p->allow_uids, cfg->allow_uids, "allow-uids", false, err);
 	if (rv == CK_OK)
 		rv = cki_id_set_parse(&p->allow_gids, cfg->allow_gids, "allow-gids", true, err);
@@ -481,6 +485,9 @@ cki_config_policy(cki_config *cfg, FILE *err)
 	if (rv == CK_OK)
 		rv = cki_ns_set_parse(&p->sliding_ns, cfg->sliding_namespaces, "sliding-namespaces",
 		                      err);
+	if (rv == CK_OK)
+		rv = cki_ns_set_parse(&p->stale_off_ns, cfg->stale_if_error_off_ns,
+		                      "stale-if-error-off-namespaces", err);
 	if (rv == CK_OK)
 		rv = cki_access_validate(p->access, err);
 	return rv == CK_ENOMEM ? CK_ENOMEM : rv == CK_OK ? CK_OK : CK_ECONFIG;

@@ -55,6 +55,7 @@ typedef struct cki_config {
 	uint32_t refresh_ahead_pct;    /* refresh-due point as a share of the fresh window */
 	uint32_t refresh_claim_ms;     /* how long one reader's refresh-due claim holds */
 	char *sliding_namespaces;      /* comma list of namespaces with sliding TTL */
+	char *stale_if_error_off_ns;   /* comma list of namespaces without stale-if-error */
 	uint32_t default_ttl_s;        /* TTL of a Set that names none (PRE-4); 0 = no expiry */
 	char *metrics_listen;          /* HOST:PORT of the GET /metrics listener, or NULL = none */
 	char *log_format;              /* text | json */

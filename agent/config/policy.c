@@ -393,6 +393,7 @@ cki_policy_free(cki_policy *p)
 	cki_ns_set_free(&p->secure_ns);
 	cki_ns_set_free(&p->envelope_ns);
 	cki_ns_set_free(&p->sliding_ns);
+	cki_ns_set_free(&p->stale_off_ns);
 	cki_access_free(p->access);
 	p->access = NULL;
 }

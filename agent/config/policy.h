@@ -66,10 +66,11 @@ typedef struct cki_access {
 typedef struct cki_policy {
 	cki_id_set allow_uids; /* both empty: any peer that reaches the socket */
 	cki_id_set allow_gids;
-	cki_ns_set secure_ns;   /* namespaces that require secure intent */
-	cki_ns_set envelope_ns; /* namespaces whose sealed values are envelopes */
-	cki_ns_set sliding_ns;  /* namespaces whose reads extend the TTL */
-	cki_access *access;     /* owned; a reload swaps it whole */
+	cki_ns_set secure_ns;    /* namespaces that require secure intent */
+	cki_ns_set envelope_ns;  /* namespaces whose sealed values are envelopes */
+	cki_ns_set sliding_ns;   /* namespaces whose reads extend the TTL */
+	cki_ns_set stale_off_ns; /* namespaces whose failed Gets are never answered stale */
+	cki_access *access;      /* owned; a reload swaps it whole */
 } cki_policy;
 
 /* Parses "1000, 1001" (or user/group names when names is "user"/"group") into *out, which

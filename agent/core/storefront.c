@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/keys.h"
 #include "base/metrics.h"
 #include "core/nearver.h"
 #include "store/completion.h"
@@ -14,8 +15,9 @@ typedef struct storefront {
 	cki_store_ops ops; /* storefront_ops with the backend's type */
 	cki_store *backend;
 	cki_l1 *l1;
-	cki_l1 *grace;         /* stale-if-error copies (owned; NULL when off) */
 	cki_nearver *nearver;  /* the stubs' version table (borrowed; NULL: none) */
+	cki_l1 *grace;               /* stale-if-error copies (owned; NULL when off) */
+	const cki_ns_set *grace_off; /* namespaces where it is off (not owned; NULL: none) */
 	uint64_t writes;       /* write completions so far: a read during which one completed fills
 	                          nothing */
 	cki_completions later; /* answers for calls that could not start or came too early */
@@ -96,6 +98,25 @@ keep_get(storefront *sf, const char *key, const cki_store_reply *r)
 	cki_l1_keep(sf->grace, key, r->value, r->value_len, fresh_until, fresh_until);
 }
 
+/* Stale-if-error applies to key unless its namespace ("ns:<namespace>:rest") is listed off. */
+static bool
+grace_on_for(const storefront *sf, const char *key)
+{
+	char ns[CKI_NAMESPACE_MAX + 1];
+	const char *end;
+	size_t n;
+
+	if (sf->grace_off == NULL || sf->grace_off->n == 0 || strncmp(key, "ns:", 3) != 0)
+		return true;
+	end = strchr(key + 3, ':');
+	n = end != NULL ? (size_t)(end - (key + 3)) : 0;
+	if (n == 0 || n > CKI_NAMESPACE_MAX)
+		return true;
+	memcpy(ns, key + 3, n);
+	ns[n] = '\0';
+	return !cki_ns_set_match(sf->grace_off, ns);
+}
+
 static void on_done(void *arg, const cki_store_reply *r);
 
 /* A backend that answered inside its call (against store.h) gets its answer delivered from
@@ -129,7 +150,7 @@ on_done(void *arg, const cki_store_reply *r)
 		if (sf->grace != NULL && !raced)
 			keep_get(sf, c->key, r);
 	} else if (c->kind == CALL_GET && sf->grace != NULL && upstream_failed(r->err) &&
-	           cki_l1_get(sf->grace, c->key, &served)) {
+	           grace_on_for(sf, c->key) && cki_l1_get(sf->grace, c->key, &served)) {
 		served.freshness =
 		        CKI_STALE; /* whatever its clock says: the store did not answer */
 		served.fresh_for_ms = 0;
@@ -410,4 +431,10 @@ void
 cki_storefront_set_nearver(cki_store *front, cki_nearver *v)
 {
 	of(front)->nearver = v;
+}
+
+void
+cki_storefront_stale_if_error_except(cki_store *front, const cki_ns_set *off)
+{
+	of(front)->grace_off = off;
 }

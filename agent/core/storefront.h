@@ -23,6 +23,7 @@
 #define CKI_STOREFRONT_H
 
 #include "base/loop.h"
+#include "config/policy.h"
 #include "core/l1.h"
 #include "core/nearver.h"
 #include "store/store.h"
@@ -38,6 +39,10 @@ CK_NODISCARD ck_err cki_storefront_new(cki_store **out, cki_store *backend, cki_
 
 /* Turns stale-if-error on with a table of max_bytes (0 = leave it off). CK_ENOMEM. */
 CK_NODISCARD ck_err cki_storefront_stale_if_error(cki_store *front, uint64_t max_bytes);
+/* Namespaces (of keys "ns:<namespace>:...") whose failed Gets get the error, never a copy:
+ * the setting stale-if-error-off-namespaces. off is read at each failure (a reload may
+ * re-parse it in place) and must outlive the storefront; NULL: on for every namespace. */
+void cki_storefront_stale_if_error_except(cki_store *front, const cki_ns_set *off);
 
 /*
  * Keeps the stubs' version table v (borrowed; NULL: none) in step with what the backend drops

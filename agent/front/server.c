@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "front/conns.h"
+#include "front/nearstats.h"
 #include "front/pbcheck.h"
 #include "front/peerq.h"
 #include "front/rundir.h"
@@ -222,6 +223,7 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 		cki_request_free(req);
 		return;
 	}
+	cki_nearstats_absorb(req);
 	s->handler(s->handler_arg, to, &peer, req);
 }
 

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "near_report.h"
 #include "nearver_layout.h"
 #include "siphash.h"
 #include "stub_internal.h"
@@ -51,6 +52,7 @@ struct cki_near {
 	uint64_t mask;
 	size_t map_len;
 	ck_near_stats st;
+	cki_near_report rep;
 };
 
 /* ---- fork: the child starts empty ------------------------------------------------------- */
@@ -174,6 +176,7 @@ check_fork(cki_near *n)
 	n->fork_gen = gen;
 	clear_all(n);
 	memset(&n->st, 0, sizeof(n->st));
+	memset(&n->rep, 0, sizeof(n->rep));
 	new_sipkey(n);
 }
 
@@ -393,4 +396,11 @@ cki_near_stats(cki_near *n, ck_near_stats *out)
 	*out = n->st;
 	out->entries = n->count;
 	out->bytes = n->bytes;
+}
+
+bool
+cki_near_report_due(cki_near *n, Cachekit__Agent__V1__NearStats *out)
+{
+	check_fork(n);
+	return cki_near_report_take(&n->rep, &n->st, now_ns(), out);
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cachekit/agent/v1/agent.pb-c.h"
 #include "cachekit/stub.h"
 
 typedef struct cki_near cki_near;
@@ -46,5 +47,7 @@ void cki_near_put(cki_near *n, const cki_near_key *k, const ck_value *v, uint64_
                   uint64_t version);
 
 void cki_near_stats(cki_near *n, ck_near_stats *out);
+/* Counts one outgoing request and fills *out with a report when one is due (near_report.h). */
+bool cki_near_report_due(cki_near *n, Cachekit__Agent__V1__NearStats *out);
 
 #endif

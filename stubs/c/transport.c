@@ -456,11 +456,15 @@ prepare(ck_client *c, const ck_call_opts *co, Request *req, uint32_t timeout, ui
 	while (req->id == 0); /* 0 is what an absent id decodes to */
 	req->deadline_ms = timeout;
 	req->namespace_ = (char *)(ns != NULL ? ns : "");
+	Cachekit__Agent__V1__NearStats near_report; /* near_report.c: a piggybacked report */
+	if (cki_client_near(c) != NULL && cki_near_report_due(cki_client_near(c), &near_report))
+		req->near = &near_report;
 	*len = cachekit__agent__v1__request__get_packed_size(req);
 	*buf = malloc(*len);
 	if (*buf != NULL)
 		cachekit__agent__v1__request__pack(req, *buf);
 	req->namespace_ = NULL;
+	req->near = NULL;
 	return *buf != NULL ? CK_OK : CK_ENOMEM;
 }
 

@@ -79,6 +79,38 @@ def test_counters_and_histograms_move(agent):
     assert value(after, h + "_sum", op="set") > 0
 
 
+def test_stub_near_cache_figures_move(agent):
+    """Near-cache reports piggybacked on requests (Request.near) add up in the stub_near_*
+    counters; an absurd report is capped, never wrapped."""
+    port = port_of(agent)
+    fams, before = scrape(port)
+    for name in ("stub_near_hits", "stub_near_misses", "stub_near_invalidations"):
+        assert fams["cachekit_agent_" + name].type == "counter"
+        assert fams["cachekit_agent_" + name].documentation
+    with RawClient(agent.endpoint) as c:
+        near = pb().NearStats(hits=5, misses=2, invalidations=1)
+        assert c.call(get=pb().GetRequest(key="n1"), near=near).status == 0
+        near = pb().NearStats(hits=3)
+        assert c.call(exists=pb().ExistsRequest(key="n1"), near=near).status == 0
+        assert c.call(get=pb().GetRequest(key="n1")).status == 0  # no report: nothing moves
+    _, after = scrape(port)
+
+    def moved(name):
+        name = "cachekit_agent_" + name
+        return value(after, name) - value(before, name)
+
+    assert moved("stub_near_hits_total") == 8
+    assert moved("stub_near_misses_total") == 2
+    assert moved("stub_near_invalidations_total") == 1
+    assert moved("stub_near_reports_total") == 2
+    with RawClient(agent.endpoint) as c:
+        near = pb().NearStats(hits=2**64 - 1)
+        assert c.call(get=pb().GetRequest(key="n1"), near=near).status == 0
+    _, capped = scrape(port)
+    assert value(capped, "cachekit_agent_stub_near_hits_total") - \
+        value(after, "cachekit_agent_stub_near_hits_total") == 10_000_000
+
+
 def _fmt(b):
     return "%.9g" % b
 

@@ -518,6 +518,48 @@ test_namespaces_and_intent_kept_apart(void)
 	ck_client_close(c);
 }
 
+/* The agent's figure name, or -1 when the stats call fails or lacks it. */
+static double
+agent_stat(ck_client *c, const char *name)
+{
+	ck_stats *st = NULL;
+	double v = -1;
+	if (ck_stats_get(c, NULL, &st) != CK_OK)
+		return -1;
+	for (size_t i = 0; i < st->count; i++)
+		if (strcmp(st->items[i].name, name) == 0)
+			v = st->items[i].value;
+	ck_stats_free(st);
+	return v;
+}
+
+/* The near cache's figures reach the agent (Request.near), piggybacked on later requests. */
+static void
+test_figures_reach_the_agent(void)
+{
+	ck_client *c = open_near(1 << 20, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	double hits0 = agent_stat(c, "stub_near_hits_total");
+	double misses0 = agent_stat(c, "stub_near_misses_total");
+	CU_ASSERT(hits0 >= 0 && misses0 >= 0);
+	CU_ASSERT_TRUE(write_num(c, "near:report", 7, 100));
+	CU_ASSERT_EQUAL(read_num(c, "near:report"), 7); /* a miss */
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(read_num(c, "near:report"), 7); /* hits, in the process */
+	CU_ASSERT_EQUAL(stats_of(c).hits, 4);
+	double hits = hits0;
+	for (int64_t end = now_ms() + 30000; hits < hits0 + 4 && now_ms() < end;) {
+		hits = agent_stat(c, "stub_near_hits_total"); /* each call may carry the report */
+		if (hits < hits0 + 4) {
+			struct timespec ts = {0, 50 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	CU_ASSERT_EQUAL(hits - hits0, 4);
+	CU_ASSERT_EQUAL(agent_stat(c, "stub_near_misses_total") - misses0, 1);
+	ck_client_close(c);
+}
+
 static CU_TestInfo tests[] = {
         {"a hit stays in the process", test_hit_stays_in_process},
         {"writer and reader never see an old value", test_writer_and_reader_never_see_an_old_value},
@@ -527,6 +569,7 @@ static CU_TestInfo tests[] = {
         {"a copy ends with the configured maximum", test_copy_ends_with_the_configured_maximum},
         {"bytes bound", test_bytes_bound},
         {"namespaces and intent kept apart", test_namespaces_and_intent_kept_apart},
+        {"the near cache's figures reach the agent", test_figures_reach_the_agent},
         CU_TEST_INFO_NULL,
 };
 

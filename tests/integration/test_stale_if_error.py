@@ -87,3 +87,53 @@ def test_size_zero_turns_it_off(api):
             assert c.call(get=pb().GetRequest(key="off")).status == CK_EUPSTREAM
         finally:
             api.faults(fail_next=[])
+
+
+def test_a_namespace_can_turn_it_off(api):
+    """stale-if-error-off-namespaces: that namespace gets the error while another namespace,
+    failing the same way, still gets its stale copy."""
+    api.reset()
+    with agent_for(api, "--stale-if-error-off-namespaces", "strict,nocopy*") as a, \
+            RawClient(a.endpoint, 5000) as c:
+        for ns in ("strict", "lenient", "nocopy-2"):
+            assert c.call(namespace=ns, set=pb().SetRequest(
+                key="k", value=ns.encode(), ttl_s=60, stale_ttl_s=600)).status == 0
+        api.faults(fail_next=[503, 503, 503])
+        try:
+            r = c.call(namespace="lenient", get=pb().GetRequest(key="k"))
+            assert r.status == 0 and r.get.value == b"lenient" and r.get.freshness == STALE
+            assert c.call(namespace="strict", get=pb().GetRequest(key="k")).status == CK_EUPSTREAM
+            assert c.call(namespace="nocopy-2",
+                          get=pb().GetRequest(key="k")).status == CK_EUPSTREAM
+        finally:
+            api.faults(fail_next=[])
+        assert stats(c)["stale_if_error_total"] == 1
+        # The API is back: the strict namespace reads its value again.
+        r = c.call(namespace="strict", get=pb().GetRequest(key="k"))
+        assert r.status == 0 and r.get.value == b"strict" and r.get.freshness != STALE
+
+
+def test_the_namespace_list_is_reloaded_by_sighup(api):
+    import signal
+    import time
+    api.reset()
+    a = agent_for(api)
+    conf = os.path.join(a.dir, "agent.ini")
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write("log-level = info\n")
+    a.args += ["--config", conf]
+    with a, RawClient(a.endpoint, 5000) as c:
+        assert c.call(namespace="late", set=pb().SetRequest(
+            key="k", value=b"v", ttl_s=60, stale_ttl_s=600)).status == 0
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write("log-level = info\nstale-if-error-off-namespaces = late\n")
+        a.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while "reload: stale-if-error-off-namespaces applied" not in a.read_log():
+            assert time.monotonic() < deadline, a.read_log()
+            time.sleep(0.02)
+        api.faults(fail_next=[503])
+        try:
+            assert c.call(namespace="late", get=pb().GetRequest(key="k")).status == CK_EUPSTREAM
+        finally:
+            api.faults(fail_next=[])

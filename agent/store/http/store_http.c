@@ -27,6 +27,7 @@
 #include "store/http/http_curl_mem.h"
 #include "store/http/http_reply.h"
 #include "store/http/http_transport.h"
+#include "store/http/l1_headers.h"
 #include "store/http/url_policy.h"
 
 #define API_KEY_MAX      4096u
@@ -42,6 +43,7 @@ typedef struct http_store {
 	char *auth_line; /* "Authorization: Bearer <key>" in secmem (locked, wiped on free) */
 	size_t auth_len; /* bytes allocated for auth_line */
 	char l1_line[48];
+	bool agent_l1; /* L1 status "miss": the agent near cache is on */
 	char session_id_line[64];
 	char session_start_line[64];
 	char expect_line[8];
@@ -68,6 +70,8 @@ on_done(void *arg, const cki_http_result *res)
 	cki_http_reply_map(op->kind, res, &rep, &bufs);
 	if (rep.err != CK_OK)
 		op->s->n_errors++;
+	else if (op->kind == CKI_OP_GET)
+		cki_l1_headers_count_get(rep.found);
 	op->cb(op->arg, &rep);
 	free(op);
 }
@@ -155,6 +159,19 @@ fail_op(http_store *s, cki_http_op kind, ck_err err, const char *why, cki_store_
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
+/* The L1 metrics headers (spec §2.5), while near-cache figures exist. */
+static ck_err
+add_l1_headers(const http_store *s, cki_http_req *req)
+{
+	cki_l1_header_lines lines;
+	size_t n = cki_l1_headers_current(lines, s->agent_l1);
+	ck_err err = CK_OK;
+
+	for (size_t i = 0; i < n && err == CK_OK; i++)
+		err = cki_http_req_header(req, lines[i]);
+	return err;
+}
+
 /* Starts kind on suffix of key's route (or of the health route). Takes body (body_len
  * bytes, malloc'd or NULL); headers is a NULL-terminated list of extra lines or NULL. */
 static void
@@ -198,6 +215,9 @@ submit(http_store *s, cki_http_op kind, cki_http_method method, const char *key,
 			goto fail;
 		}
 	}
+	err = add_l1_headers(s, req);
+	if (err != CK_OK)
+		goto fail;
 	op = calloc(1, sizeof *op);
 	if (op == NULL) {
 		err = CK_ENOMEM;
@@ -522,6 +542,7 @@ cki_store_http_new(cki_store **out, cki_loop *loop, const cki_http_opts *opts, c
 		goto out;
 	}
 	snprintf(s->l1_line, sizeof s->l1_line, "X-CacheKit-L1-Status: %s", l1);
+	s->agent_l1 = strcmp(l1, "miss") == 0;
 	snprintf(s->expect_line, sizeof s->expect_line, "Expect:"); /* no 100-continue */
 	{
 		char *lines[N_COMMON_HEADERS] = {s->auth_line, s->l1_line, s->session_id_line,

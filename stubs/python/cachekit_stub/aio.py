@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, AsyncIterator, Dict, Optional
 
-from . import _transport
+from . import _near_report, _transport
 from .client import DEFAULT_LEASE_S, Entry, LockHandle, LockRef, _Base, _Op, finish
 from .errors import EBUSY, LockContested
 
@@ -32,6 +32,7 @@ class AsyncClient(_Base):
         self.close()
 
     async def _run(self, op: _Op) -> Any:
+        _near_report.attach(self._near, op.req)
         resp = await self._shared.connection().call(op.req, op.timeout)
         return finish(op, resp)
 

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, Optional, Union
 
-from . import _limits, _near, _transport
+from . import _limits, _near, _near_report, _transport
 from . import agent_pb2 as pb
 from .errors import (
     EBADHANDLE,
@@ -441,6 +441,7 @@ class Client(_Base):
         self.close()
 
     def _run(self, op: _Op) -> Any:
+        _near_report.attach(self._near, op.req)
         return finish(op, self._shared.connection().call(op.req, op.timeout))
 
     def get(self, key: str, secure: bool = False, *, timeout=None, namespace=None) -> Optional[bytes]:
