@@ -9,11 +9,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>
-#include <math.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cachekit/version.h"
 #include "config/config_internal.h"
