@@ -214,74 +214,122 @@ start(storefront *sf, call_kind kind, const char *key, cki_store_cb cb, void *ar
 	return c;
 }
 
+/* What one store call carries to the backend: the operation and its arguments. */
+typedef enum fwd_op {
+	F_GET,
+	F_PUT,
+	F_DEL,
+	F_EXISTS,
+	F_GET_TTL,
+	F_TOUCH,
+	F_LOCK,
+	F_UNLOCK,
+	F_HEALTH
+} fwd_op;
+
+typedef struct fwd {
+	fwd_op op;
+	const char *key; /* NULL for health */
+	uint64_t deadline;
+	const uint8_t *value; /* put */
+	size_t len;
+	const cki_put_opts *opts;
+	uint32_t n;          /* touch: ttl_s; lock: lease_ms */
+	const char *lock_id; /* unlock */
+} fwd;
+
+/* Every operation's one path: a call record (kind says what it does to the L1), then the
+ * backend's operation answered through on_done. An answer inside the backend's call waits for
+ * the loop (in_call). */
+static void
+forward(cki_store *s, call_kind kind, const fwd *f, cki_store_cb cb, void *arg)
+{
+	storefront *sf = of(s);
+	cki_store *b = sf->backend;
+	call *c = start(sf, kind, f->key, cb, arg);
+	if (c == NULL)
+		return;
+	if (f->op == F_PUT && sf->grace != NULL) {
+		/* Kept only once the store has it; without memory for the copy, simply not kept. */
+		c->value = malloc(f->len ? f->len : 1);
+		if (c->value != NULL && f->len > 0)
+			memcpy(c->value, f->value, f->len);
+		c->len = f->len;
+		c->put = *f->opts;
+	}
+	c->in_call = true;
+	switch (f->op) {
+	case F_GET:
+		b->ops->get(b, f->key, f->deadline, on_done, c);
+		break;
+	case F_PUT:
+		b->ops->put(b, f->key, f->value, f->len, f->opts, f->deadline, on_done, c);
+		break;
+	case F_DEL:
+		b->ops->del(b, f->key, f->deadline, on_done, c);
+		break;
+	case F_EXISTS:
+		b->ops->exists(b, f->key, f->deadline, on_done, c);
+		break;
+	case F_GET_TTL:
+		b->ops->get_ttl(b, f->key, f->deadline, on_done, c);
+		break;
+	case F_TOUCH:
+		b->ops->touch(b, f->key, f->n, f->deadline, on_done, c);
+		break;
+	case F_LOCK:
+		b->ops->lock(b, f->key, f->n, f->deadline, on_done, c);
+		break;
+	case F_UNLOCK:
+		b->ops->unlock(b, f->key, f->lock_id, f->deadline, on_done, c);
+		break;
+	case F_HEALTH:
+		b->ops->health(b, f->deadline, on_done, c);
+		break;
+	}
+	c->in_call = false;
+}
+
+/* The store interface's entries: each names its operation, what it does to the L1, and its
+ * arguments. A Get fills the L1 (CALL_GET) only when there is an L1 or a stale-if-error copy. */
 static void
 sf_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	storefront *sf = of(s);
 	call_kind kind = (sf->l1 != NULL || sf->grace != NULL) ? CALL_GET : CALL_READ;
-	call *c = start(sf, kind, key, cb, arg);
-	if (c == NULL)
-		return;
-	c->in_call = true;
-	sf->backend->ops->get(sf->backend, key, deadline, on_done, c);
-	c->in_call = false;
+	forward(s, kind, &(fwd){.op = F_GET, .key = key, .deadline = deadline}, cb, arg);
 }
 
 static void
 sf_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const cki_put_opts *opts,
        uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	storefront *sf = of(s);
-	call *c = start(sf, CALL_WRITE, key, cb, arg);
-	if (c == NULL)
-		return;
-	if (sf->grace != NULL) {
-		/* Kept only once the store has it; without memory for the copy, simply not kept. */
-		c->value = malloc(len ? len : 1);
-		if (c->value != NULL && len > 0)
-			memcpy(c->value, value, len);
-		c->len = len;
-		c->put = *opts;
-	}
-	c->in_call = true;
-	sf->backend->ops->put(sf->backend, key, value, len, opts, deadline, on_done, c);
-	c->in_call = false;
+	forward(s, CALL_WRITE,
+	        &(fwd){.op = F_PUT,
+	               .key = key,
+	               .deadline = deadline,
+	               .value = value,
+	               .len = len,
+	               .opts = opts},
+	        cb, arg);
 }
 
 static void
 sf_del(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	storefront *sf = of(s);
-	call *c = start(sf, CALL_WRITE, key, cb, arg);
-	if (c == NULL)
-		return;
-	c->in_call = true;
-	sf->backend->ops->del(sf->backend, key, deadline, on_done, c);
-	c->in_call = false;
+	forward(s, CALL_WRITE, &(fwd){.op = F_DEL, .key = key, .deadline = deadline}, cb, arg);
 }
 
 static void
 sf_exists(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	storefront *sf = of(s);
-	call *c = start(sf, CALL_READ, key, cb, arg);
-	if (c == NULL)
-		return;
-	c->in_call = true;
-	sf->backend->ops->exists(sf->backend, key, deadline, on_done, c);
-	c->in_call = false;
+	forward(s, CALL_READ, &(fwd){.op = F_EXISTS, .key = key, .deadline = deadline}, cb, arg);
 }
 
 static void
 sf_get_ttl(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	storefront *sf = of(s);
-	call *c = start(sf, CALL_READ, key, cb, arg);
-	if (c == NULL)
-		return;
-	c->in_call = true;
-	sf->backend->ops->get_ttl(sf->backend, key, deadline, on_done, c);
-	c->in_call = false;
+	forward(s, CALL_READ, &(fwd){.op = F_GET_TTL, .key = key, .deadline = deadline}, cb, arg);
 }
 
 /* A TTL change moves the entry's Fresh-For bound: the L1 copy's bound is wrong either way. */
@@ -289,51 +337,31 @@ static void
 sf_touch(cki_store *s, const char *key, uint32_t ttl_s, uint64_t deadline, cki_store_cb cb,
          void *arg)
 {
-	storefront *sf = of(s);
-	call *c = start(sf, CALL_WRITE, key, cb, arg);
-	if (c == NULL)
-		return;
-	c->in_call = true;
-	sf->backend->ops->touch(sf->backend, key, ttl_s, deadline, on_done, c);
-	c->in_call = false;
+	forward(s, CALL_WRITE, &(fwd){.op = F_TOUCH, .key = key, .deadline = deadline, .n = ttl_s},
+	        cb, arg);
 }
 
 static void
 sf_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t deadline, cki_store_cb cb,
         void *arg)
 {
-	storefront *sf = of(s);
-	call *c = start(sf, CALL_READ, key, cb, arg);
-	if (c == NULL)
-		return;
-	c->in_call = true;
-	sf->backend->ops->lock(sf->backend, key, lease_ms, deadline, on_done, c);
-	c->in_call = false;
+	forward(s, CALL_READ, &(fwd){.op = F_LOCK, .key = key, .deadline = deadline, .n = lease_ms},
+	        cb, arg);
 }
 
 static void
 sf_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadline, cki_store_cb cb,
           void *arg)
 {
-	storefront *sf = of(s);
-	call *c = start(sf, CALL_READ, key, cb, arg);
-	if (c == NULL)
-		return;
-	c->in_call = true;
-	sf->backend->ops->unlock(sf->backend, key, lock_id, deadline, on_done, c);
-	c->in_call = false;
+	forward(s, CALL_READ,
+	        &(fwd){.op = F_UNLOCK, .key = key, .deadline = deadline, .lock_id = lock_id}, cb,
+	        arg);
 }
 
 static void
 sf_health(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	storefront *sf = of(s);
-	call *c = start(sf, CALL_READ, NULL, cb, arg);
-	if (c == NULL)
-		return;
-	c->in_call = true;
-	sf->backend->ops->health(sf->backend, deadline, on_done, c);
-	c->in_call = false;
+	forward(s, CALL_READ, &(fwd){.op = F_HEALTH, .deadline = deadline}, cb, arg);
 }
 
 static void

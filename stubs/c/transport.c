@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The transport of libcachekit-stub: the client handle (ck_client_open/close), its ZeroMQ
- * context and DEALER socket, and one request/response exchange. Each call encodes one protobuf
+ * The transport of libcachekit-stub: the client's ZeroMQ context and DEALER socket (the
+ * handle itself is handle.c's), and one request/response exchange. Each call encodes one protobuf
  * Request with a fresh id, sends it as one frame and waits, bounded by the call's deadline, for
  * the Response that carries the same id. Replies with other ids (late answers to calls that
  * gave up) and malformed frames are dropped. After a timeout the socket is recreated on the
@@ -23,38 +23,16 @@
 
 #include "cachekit/agent/v1/agent.pb-c.h"
 #include "near.h"
+#include "handle.h"
 #include "stub_internal.h"
 
 typedef Cachekit__Agent__V1__Request Request;
 typedef Cachekit__Agent__V1__Response Response;
 
-#define DEFAULT_ENDPOINT   "ipc:///run/cachekit/agent.sock"
-#define DEFAULT_TIMEOUT_MS 5000u
-/* Longest timeout accepted from $CACHEKIT_TIMEOUT (one day), so the ms value fits easily. */
-#define MAX_ENV_TIMEOUT_S 86400.0
-#define MAX_ENDPOINT      4096
-#define LAST_MESSAGE_CAP  1024
 /* Queued messages per direction; generous, so pipelining callers are never refused early. */
 #define SOCKET_HWM           10000
 #define RECONNECT_IVL_MS     50
 #define RECONNECT_IVL_MAX_MS 1000
-
-struct ck_client {
-	char *endpoint;
-	char *ns; /* NULL: no default namespace */
-	uint32_t timeout_ms;
-	uint32_t open_timeout_ms; /* what ck_client_set_timeout(c, 0) goes back to */
-	void *zctx;
-	void *sock;
-	pid_t owner_pid;            /* the process that may use zctx and sock */
-	bool reset_socket;          /* a call timed out: recreate the socket before the next one */
-	uint64_t next_id;           /* request id counter, seeded randomly per process */
-	uint64_t dropped_stale;     /* replies whose id matched no waiting call */
-	uint64_t dropped_malformed; /* frames that were not a Response */
-	char last_message[LAST_MESSAGE_CAP];
-	cki_near *near;          /* NULL: near cache off */
-	struct cki_async *async; /* requests in flight of the asynchronous API (async.c) */
-};
 
 static int64_t
 now_ms(void)
@@ -64,189 +42,10 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t
-random_seed(void)
-{
-	uint64_t seed = 0;
-	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		seed = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
-		       ((uint64_t)getpid() << 16);
-	}
-	return seed;
-}
-
 static void
 set_message(ck_client *c, const char *msg)
 {
 	snprintf(c->last_message, sizeof(c->last_message), "%s", msg ? msg : "");
-}
-
-/* ---- open / close ----------------------------------------------------------------------- */
-
-static ck_err
-resolve_endpoint(const char *given, char **out)
-{
-	const char *env = getenv("CACHEKIT_AGENT_ENDPOINT");
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	char buf[MAX_ENDPOINT];
-
-	if (given != NULL && given[0] != '\0')
-		snprintf(buf, sizeof(buf), "%s", given);
-	else if (env != NULL && env[0] != '\0')
-		snprintf(buf, sizeof(buf), "%s", env);
-	else if (geteuid() != 0 && xdg != NULL && xdg[0] != '\0')
-		snprintf(buf, sizeof(buf), "ipc://%s/cachekit/agent.sock", xdg);
-	else
-		snprintf(buf, sizeof(buf), "%s", DEFAULT_ENDPOINT);
-	if (strlen(buf) >= sizeof(buf) - 1)
-		return CK_EINVAL;
-	*out = strdup(buf);
-	return *out ? CK_OK : CK_ENOMEM;
-}
-
-static ck_err
-resolve_timeout(uint32_t given, uint32_t *out)
-{
-	const char *env = getenv("CACHEKIT_TIMEOUT");
-	char *end = NULL;
-	double s;
-
-	if (given != 0) {
-		*out = given;
-		return CK_OK;
-	}
-	if (env == NULL || env[0] == '\0') {
-		*out = DEFAULT_TIMEOUT_MS;
-		return CK_OK;
-	}
-	errno = 0;
-	s = strtod(env, &end);
-	/* The SDKs require a positive number of seconds; refuse anything else loudly. */
-	if (errno != 0 || end == env || *end != '\0' || !(s > 0.0) || s > MAX_ENV_TIMEOUT_S)
-		return CK_ECONFIG;
-	*out = (uint32_t)(s * 1000.0 + 0.5);
-	if (*out == 0)
-		*out = 1;
-	return CK_OK;
-}
-
-ck_err
-ck_client_open(ck_client **out, const ck_client_opts *opts)
-{
-	ck_client_opts defaults = CK_CLIENT_OPTS_INIT;
-	ck_client *c = NULL;
-	ck_err rv;
-
-	if (out == NULL)
-		return CK_EINVAL;
-	if (opts == NULL)
-		opts = &defaults;
-	if (opts->ns != NULL && strlen(opts->ns) > CKI_STUB_MAX_NS)
-		return CK_EINVAL;
-	c = calloc(1, sizeof(*c));
-	if (c == NULL)
-		return CK_ENOMEM;
-	if ((rv = resolve_endpoint(opts->endpoint, &c->endpoint)) != CK_OK)
-		goto out;
-	if ((rv = resolve_timeout(opts->timeout_ms, &c->timeout_ms)) != CK_OK)
-		goto out;
-	c->open_timeout_ms = c->timeout_ms;
-	if (opts->ns != NULL && opts->ns[0] != '\0' && (c->ns = strdup(opts->ns)) == NULL) {
-		rv = CK_ENOMEM;
-		goto out;
-	}
-	if (opts->near_cache_bytes > 0 &&
-	    (rv = cki_near_new(&c->near, c->endpoint, opts->near_cache_bytes,
-	                       opts->near_cache_max_ms)) != CK_OK)
-		goto out;
-	c->owner_pid = getpid();
-	c->next_id = random_seed();
-	*out = c;
-	c = NULL;
-	rv = CK_OK;
-out:
-	ck_client_close(c);
-	return rv;
-}
-
-/* Forgets the socket and context inherited from the parent after fork(). ZeroMQ contexts are
- * not fork-safe: their I/O threads do not exist in the child, so zmq_close/zmq_ctx_term here
- * could hang or corrupt the parent's shared connection state. The memory is deliberately
- * leaked (once per fork); the parent still owns and closes the real objects. */
-static void
-abandon_inherited(ck_client *c)
-{
-	c->sock = NULL;
-	c->zctx = NULL;
-	c->reset_socket = false;
-	cki_async_forget(c->async);
-	c->owner_pid = getpid();
-	c->next_id = random_seed();
-}
-
-void
-ck_client_close(ck_client *c)
-{
-	if (c == NULL)
-		return;
-	if (c->owner_pid != getpid())
-		abandon_inherited(c);
-	cki_async_free(c); /* runs what is in flight with CK_ESHUTDOWN */
-	if (c->sock != NULL)
-		zmq_close(c->sock);
-	if (c->zctx != NULL) {
-		while (zmq_ctx_term(c->zctx) != 0 && errno == EINTR)
-			;
-	}
-	cki_near_free(c->near);
-	free(c->endpoint);
-	free(c->ns);
-	free(c);
-}
-
-void
-ck_client_set_timeout(ck_client *c, uint32_t timeout_ms)
-{
-	if (c != NULL)
-		c->timeout_ms = timeout_ms != 0 ? timeout_ms : c->open_timeout_ms;
-}
-
-struct cki_async **
-cki_client_async(ck_client *c)
-{
-	return &c->async;
-}
-
-cki_near *
-cki_client_near(ck_client *c)
-{
-	return c->near;
-}
-
-const char *
-cki_client_ns(const ck_client *c)
-{
-	return c->ns;
-}
-
-ck_err
-ck_client_near_stats(ck_client *c, ck_near_stats *out)
-{
-	if (c == NULL || out == NULL)
-		return CK_EINVAL;
-	if (c->near == NULL)
-		memset(out, 0, sizeof(*out));
-	else
-		cki_near_stats(c->near, out);
-	return CK_OK;
-}
-
-const char *
-ck_client_last_message(const ck_client *c)
-{
-	return c != NULL ? c->last_message : "";
 }
 
 /* ---- transport -------------------------------------------------------------------------- */
@@ -304,7 +103,7 @@ static ck_err
 ensure_socket(ck_client *c)
 {
 	if (c->owner_pid != getpid())
-		abandon_inherited(c);
+		cki_client_abandon_inherited(c);
 	if (c->sock != NULL && c->reset_socket) {
 		/* Drops any stale queued request (LINGER 0) and starts a fresh connection. */
 		zmq_close(c->sock);
