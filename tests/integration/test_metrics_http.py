@@ -11,7 +11,12 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import Agent, RawClient, pb
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fakeapi"))
+from fakeapi import FakeApi  # noqa: E402
+from harness import Agent, RawClient, pb  # noqa: E402
 
 DEADLINE = 30.0
 ESHUTDOWN = 21
@@ -126,30 +131,32 @@ def test_other_paths_and_methods(agent):
     assert e.value.code == 405
 
 
-def test_answers_while_draining(agent):
-    port = port_of(agent)
-    with RawClient(agent.endpoint, timeout_ms=30000) as holder, RawClient(agent.endpoint) as c:
-        got = holder.call(acquire_lock=pb().AcquireLockRequest(name="L", lease_ms=60000))
-        assert got.acquire_lock.acquired
-        # A waiter keeps one request in flight, so the drain lasts (up to the agent's 10 s).
-        waiter = RawClient(agent.endpoint, timeout_ms=30000)
-        req = pb().Request(id=99, deadline_ms=30000,
-                           acquire_lock=pb().AcquireLockRequest(name="L", lease_ms=1000, wait_ms=25000))
-        waiter.sock.send(req.SerializeToString())
-        deadline = time.monotonic() + DEADLINE
-        while value(scrape(port)[1], "cachekit_agent_inflight_requests") < 1:
-            assert time.monotonic() < deadline, "the waiter never showed as in flight"
-            time.sleep(0.02)
-        agent.send_signal(signal.SIGTERM)
-        while value(scrape(port)[1], "cachekit_agent_draining") != 1:
-            assert time.monotonic() < deadline, "draining never showed"
-            time.sleep(0.02)
-        assert c.call(get=pb().GetRequest(key="k")).status == ESHUTDOWN
-        _, during = scrape(port)
-        assert value(during, "cachekit_agent_shutdown_refused_total") >= 1
-        assert agent.proc.poll() is None  # still draining, still scraped
-        waiter.close()
-    assert agent.proc.wait(DEADLINE) == 0
+def test_answers_while_draining():
+    """The drain is held open by an upstream Get the fake API stalls (a lock waiter would not
+    do: the drain answers waiters CK_ESHUTDOWN at once and then ends in one tick). It lasts
+    until the agent gives up on that Get (10 s), far longer than the two calls it takes."""
+    with FakeApi() as api:
+        api.faults(stall_ms=120000)
+        a = Agent("--upstream", api.url, "--resolve", api.resolve, "--ca-file", api.ca,
+                  "--metrics-listen", "127.0.0.1:0", env={"CACHEKIT_API_KEY": "ck_sdk_test"})
+        with a, RawClient(a.endpoint, timeout_ms=60000) as held, RawClient(a.endpoint) as c:
+            port = port_of(a)
+            req = pb().Request(id=99, deadline_ms=60000, get=pb().GetRequest(key="held"))
+            held.sock.send(req.SerializeToString())
+            deadline = time.monotonic() + DEADLINE
+            while value(scrape(port)[1], "cachekit_agent_inflight_requests") < 1:
+                assert time.monotonic() < deadline, "the Get never showed as in flight"
+                time.sleep(0.02)
+            a.send_signal(signal.SIGTERM)
+            while value(scrape(port)[1], "cachekit_agent_draining") != 1:
+                assert time.monotonic() < deadline, "draining never showed"
+                time.sleep(0.02)
+            assert c.call(get=pb().GetRequest(key="k")).status == ESHUTDOWN
+            _, during = scrape(port)
+            assert value(during, "cachekit_agent_shutdown_refused_total") >= 1
+            assert value(during, "cachekit_agent_draining") == 1
+            assert a.proc.poll() is None  # still draining, still scraped
+            assert a.proc.wait(DEADLINE) == 0
 
 
 def test_bad_listen_address_is_a_config_error():

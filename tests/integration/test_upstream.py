@@ -456,9 +456,13 @@ def test_api_lock_lease_expires(up):
     api, a, c = up
     first = c.call(acquire_lock=pb().AcquireLockRequest(name="lease", lease_ms=300)).acquire_lock
     assert first.acquired
-    r = c.call(acquire_lock=pb().AcquireLockRequest(name="lease", lease_ms=300, wait_ms=3000))
+    r = c.call(acquire_lock=pb().AcquireLockRequest(name="lease", lease_ms=60000, wait_ms=3000))
     assert r.acquire_lock.acquired  # granted by the server once the first lease ran out
+    # The agent's own lease timer for the first handle fires on its loop, maybe a little after
+    # the server's: wait for it (only the second lease left), then the old handle is refused.
+    wait_until(lambda: stats_of(c)["locks_held"] == 1, what="the first lease to end in the agent")
     assert c.call(release_lock=pb().ReleaseLockRequest(handle=first.handle)).status == 16
+    assert c.call(release_lock=pb().ReleaseLockRequest(handle=r.acquire_lock.handle)).status == 0
 
 
 def test_no_secret_in_a_stub_process_talking_to_the_api(api):
