@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A real agent process for the C integration tests of the stub (async, batch): started on the
- * embedded store in the test's temporary directory, waited for with a health check (30 s at
- * most, never a fixed sleep), stopped with SIGTERM and its directory removed. Include it once,
- * after defining `static char dir[]` (a mkdtemp pattern).
+ * A real agent process for the C integration tests of the stub (async, batch, near): started
+ * on the embedded store in the test's temporary directory, waited for with a health check (30 s
+ * at most, never a fixed sleep), stopped with SIGTERM and its directory removed. Include it
+ * once, after defining `static char dir[]` (a mkdtemp pattern).
  */
 #ifndef CK_TEST_AGENT_CHILD_H
 #define CK_TEST_AGENT_CHILD_H
@@ -79,7 +79,8 @@ suite_clean(void)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static ck_client *
+/* Unused by a test that opens its clients its own way (test_near.c). */
+__attribute__((unused)) static ck_client *
 open_client(size_t near_bytes)
 {
 	ck_client *c = NULL;

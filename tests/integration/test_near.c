@@ -7,30 +7,12 @@
  * the byte bound, and namespaces kept apart.
  */
 #include <errno.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "cachekit/stub.h"
-#include "cunit_main.h"
 
 #define ROUNDS 10000
 
 static char dir[] = "/tmp/ck-near-XXXXXX";
-static char endpoint[256];
-static pid_t agent_pid;
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "agent_child.h"
 
 static void
 pause_ms(long ms)
@@ -39,60 +21,12 @@ pause_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Starts an agent and waits (up to 30 s) until it answers a health check. */
-static bool
-start_agent(void)
-{
-	agent_pid = fork();
-	if (agent_pid == 0) {
-		char log[300];
-		snprintf(log, sizeof(log), "%s/agent.log", dir);
-		if (freopen(log, "a", stderr) == NULL)
-			_exit(126);
-		execl(getenv("CK_AGENT_BIN"), "cachekit-agent", "--endpoint", endpoint,
-		      (char *)NULL);
-		_exit(127);
-	}
-	ck_client *c;
-	ck_client_opts o = CK_CLIENT_OPTS_INIT;
-	o.endpoint = endpoint;
-	o.timeout_ms = 200;
-	if (ck_client_open(&c, &o) != CK_OK)
-		return false;
-	bool up = false;
-	for (int64_t end = now_ms() + 30000; !up && now_ms() < end;) {
-		ck_health *h = NULL;
-		up = ck_health_check(c, NULL, &h) == CK_OK;
-		ck_health_free(h);
-	}
-	ck_client_close(c);
-	return up;
-}
-
 static void
 stop_agent(int sig)
 {
 	int st;
 	kill(agent_pid, sig);
 	waitpid(agent_pid, &st, 0);
-}
-
-static int
-suite_init(void)
-{
-	if (getenv("CK_AGENT_BIN") == NULL || mkdtemp(dir) == NULL)
-		return -1;
-	snprintf(endpoint, sizeof(endpoint), "ipc://%s/agent.sock", dir);
-	return start_agent() ? 0 : -1;
-}
-
-static int
-suite_clean(void)
-{
-	stop_agent(SIGTERM);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 static ck_client *

@@ -10,7 +10,6 @@
  */
 #include <hiredis/hiredis.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,169 +24,22 @@
 #include "base/loop.h"
 #include "store/redis/store_redis.h"
 
-#define GUARD_MS 30000u
-#define NOPS     40
+#include "redis_harness.h"
 
-static cki_loop *loop;
-static pid_t redis_pid = -1;
-static char tmpdir[64], sock_path[128], url[160];
-
-static redisReply *
-cmd(const char *fmt, ...)
-{
-	struct timeval tv = {2, 0};
-	redisContext *c = redisConnectUnixWithTimeout(sock_path, tv);
-	redisReply *r = NULL;
-	va_list ap;
-
-	if (c == NULL || c->err) {
-		redisFree(c);
-		return NULL;
-	}
-	va_start(ap, fmt);
-	r = redisvCommand(c, fmt, ap);
-	va_end(ap);
-	redisFree(c);
-	return r;
-}
-
-static bool
-server_pings(void)
-{
-	redisReply *r = cmd("PING");
-	bool ok = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-
-	freeReplyObject(r);
-	return ok;
-}
-
-static bool
-start_redis(void)
-{
-	struct timespec nap = {0, 20 * 1000 * 1000};
-
-	redis_pid = fork();
-	if (redis_pid < 0)
-		return false;
-	if (redis_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock_path,
-		       "--save", "", "--appendonly", "no", "--dir", tmpdir, "--logfile",
-		       "/dev/null", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 1500; i++) { /* poll PING for up to 30 s */
-		if (server_pings())
-			return true;
-		nanosleep(&nap, NULL);
-	}
-	return false;
-}
-
-static void
-kill_redis(int sig)
-{
-	if (redis_pid <= 0)
-		return;
-	kill(redis_pid, sig);
-	if (sig == SIGKILL || sig == SIGTERM) {
-		waitpid(redis_pid, NULL, 0);
-		redis_pid = -1;
-		unlink(sock_path);
-	}
-}
+#define NOPS 40
 
 static int
-suite_init(void)
+res_suite_init(void)
 {
 	signal(SIGPIPE, SIG_IGN); /* as the agent: a write to a dead server is EPIPE */
-	if (cki_loop_new(&loop) != CK_OK)
-		return 1;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/ck-redis-res-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL)
-		return 1;
-	snprintf(sock_path, sizeof sock_path, "%s/redis.sock", tmpdir);
-	snprintf(url, sizeof url, "redis+unix://%s", sock_path);
-	if (!start_redis())
-		fprintf(stderr, "test_store_redis_resilience: redis-server did not start\n");
-	return 0;
+	return suite_init();
 }
 
-static int
-suite_clean(void)
+/* The value a result holds is want (false for no value, where strcmp would crash). */
+static bool
+value_is(const struct result *r, const char *want)
 {
-	kill_redis(SIGCONT);
-	kill_redis(SIGTERM);
-	unlink(sock_path);
-	rmdir(tmpdir);
-	cki_loop_free(loop);
-	return 0;
-}
-
-/* ---- running the store --------------------------------------------------------------------- */
-
-struct result {
-	int calls;
-	ck_err err;
-	bool found;
-	char value[64];
-	char lock_id[64];
-	uint64_t at_ms;
-};
-
-static int done_calls, target_calls;
-static bool guard_fired;
-
-static void
-on_result(void *arg, const cki_store_reply *r)
-{
-	struct result *out = arg;
-
-	out->calls++;
-	out->err = r->err;
-	out->found = r->found;
-	snprintf(out->value, sizeof out->value, "%.*s", (int)(r->value ? r->value_len : 0),
-	         r->value ? (const char *)r->value : "");
-	snprintf(out->lock_id, sizeof out->lock_id, "%s", r->lock_id ? r->lock_id : "");
-	out->at_ms = cki_now_ms();
-	done_calls++;
-	if (target_calls > 0 && done_calls >= target_calls)
-		cki_loop_stop(loop);
-}
-
-static void
-on_guard(cki_loop *l, void *arg)
-{
-	(void)arg;
-	guard_fired = true;
-	cki_loop_stop(l);
-}
-
-static void
-run_until(int total)
-{
-	cki_timer_id guard;
-
-	if (done_calls >= total)
-		return;
-	target_calls = total;
-	guard_fired = false;
-	guard = cki_loop_timer(loop, GUARD_MS, on_guard, NULL);
-	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
-	cki_loop_timer_cancel(loop, guard);
-	CU_ASSERT_FALSE(guard_fired);
-	target_calls = 0;
-}
-
-static cki_store *
-new_store(uint32_t breaker_failures)
-{
-	cki_redis_opts o = {.url = url, .breaker_failures = breaker_failures};
-	cki_store *s = NULL;
-	char why[200] = "";
-
-	CU_ASSERT_EQUAL_FATAL(cki_store_redis_new(&s, loop, &o, why, sizeof why), CK_OK);
-	return s;
+	return r->value != NULL && strcmp(r->value, want) == 0;
 }
 
 struct want_stat {
@@ -214,21 +66,6 @@ stat_of(cki_store *s, const char *name)
 }
 
 static void
-on_nap(cki_loop *l, void *arg)
-{
-	(void)arg;
-	cki_loop_stop(l);
-}
-
-/* Lets the loop turn for ms (only so reconnect timers run while polling for recovery). */
-static void
-loop_for(uint64_t ms)
-{
-	CU_ASSERT_NOT_EQUAL(cki_loop_timer(loop, ms, on_nap, NULL), 0);
-	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
-}
-
-static void
 seed(int i)
 {
 	freeReplyObject(cmd("SETEX res:%d 600 value-%d", i, i));
@@ -239,11 +76,12 @@ static void
 warm_up(cki_store *s)
 {
 	struct result r = {0};
-	int total = done_calls + 1;
+	ck_err err;
 
-	s->ops->get(s, "res:warm", cki_now_ms() + 5000, on_result, &r);
-	run_until(total);
-	CU_ASSERT_EQUAL_FATAL(r.err, CK_OK);
+	RUN(&r, s->ops->get(s, "res:warm", cki_now_ms() + 5000, on_result, &r));
+	err = r.err;
+	result_clear(&r);
+	CU_ASSERT_EQUAL_FATAL(err, CK_OK);
 }
 
 /* ---- tests --------------------------------------------------------------------------------- */
@@ -253,7 +91,7 @@ warm_up(cki_store *s)
 static void
 test_lost_commands_retried_on_fresh_connection(void)
 {
-	cki_store *s = new_store(1000);
+	cki_store *s = new_store();
 	struct result gets[NOPS], put = {0}, del = {0}, lock = {0}, after = {0};
 	cki_put_opts po = {.ttl_s = 600};
 	uint64_t deadline = cki_now_ms() + 20000;
@@ -289,7 +127,7 @@ test_lost_commands_retried_on_fresh_connection(void)
 			continue;
 		CU_ASSERT_EQUAL(gets[i].err, CK_OK);
 		CU_ASSERT_TRUE(gets[i].found);
-		CU_ASSERT_STRING_EQUAL(gets[i].value, want);
+		CU_ASSERT_TRUE(value_is(&gets[i], want));
 	}
 	CU_ASSERT_EQUAL(put.err, CK_OK);
 	CU_ASSERT_EQUAL(del.err, CK_OK);
@@ -312,11 +150,16 @@ test_lost_commands_retried_on_fresh_connection(void)
 	freeReplyObject(rr);
 	CU_ASSERT_TRUE(stat_of(s, "redis_reconnects") >= 1);
 	/* the released lock goes through the compare-and-delete as usual */
-	total = done_calls + 1;
-	s->ops->unlock(s, "res:job", lock.lock_id, cki_now_ms() + 5000, on_result, &after);
-	run_until(total);
+	RUN(&after,
+	    s->ops->unlock(s, "res:job", lock.lock_id, cki_now_ms() + 5000, on_result, &after));
 	CU_ASSERT_EQUAL(after.err, CK_OK);
 	CU_ASSERT_TRUE(after.found);
+	for (int i = 0; i < NOPS; i++)
+		result_clear(&gets[i]);
+	result_clear(&put);
+	result_clear(&del);
+	result_clear(&lock);
+	result_clear(&after);
 	s->ops->destroy(s);
 }
 
@@ -324,7 +167,7 @@ test_lost_commands_retried_on_fresh_connection(void)
 static void
 test_lock_retry_keeps_own_token(void)
 {
-	cki_store *s = new_store(1000);
+	cki_store *s = new_store();
 	struct result lock = {0};
 	uint64_t deadline = cki_now_ms() + 20000;
 	redisReply *rr;
@@ -345,6 +188,7 @@ test_lock_retry_keeps_own_token(void)
 	CU_ASSERT_TRUE(rr != NULL && rr->type == REDIS_REPLY_STRING &&
 	               strcmp(rr->str, "someone-else") == 0);
 	freeReplyObject(rr);
+	result_clear(&lock);
 	s->ops->destroy(s);
 }
 
@@ -353,7 +197,7 @@ test_lock_retry_keeps_own_token(void)
 static void
 test_lost_commands_without_server_fail_cleanly(void)
 {
-	cki_store *s = new_store(1000);
+	cki_store *s = new_store();
 	struct result gets[NOPS];
 	uint64_t deadline = cki_now_ms() + 3000;
 	int total;
@@ -383,15 +227,16 @@ test_lost_commands_without_server_fail_cleanly(void)
 	seed(1);
 	for (int i = 0; i < 3000 && !back; i++) {
 		struct result r = {0};
-		total = done_calls + 1;
-		s->ops->get(s, "res:1", cki_now_ms() + 2000, on_result, &r);
-		run_until(total);
+		RUN(&r, s->ops->get(s, "res:1", cki_now_ms() + 2000, on_result, &r));
 		back = r.err == CK_OK;
-		CU_ASSERT_TRUE(!back || strcmp(r.value, "value-1") == 0);
+		CU_ASSERT_TRUE(!back || value_is(&r, "value-1"));
+		result_clear(&r);
 		if (!back)
 			loop_for(10);
 	}
 	CU_ASSERT_TRUE(back);
+	for (int i = 0; i < NOPS; i++)
+		result_clear(&gets[i]);
 	s->ops->destroy(s);
 }
 
@@ -460,36 +305,30 @@ test_host_name_resolved_at_start(void)
 	char tcp_url[64];
 	cki_redis_opts o = {.url = tcp_url, .breaker_failures = 1000};
 	cki_store *s = NULL;
-	char why[200] = "";
 	struct result r = {0};
 	cki_put_opts po = {.ttl_s = 60};
 	bool back = false;
-	int total;
 
 	CU_ASSERT_FATAL(pid > 0);
 	snprintf(tcp_url, sizeof tcp_url, "redis://localhost:%d", port);
-	CU_ASSERT_EQUAL_FATAL(cki_store_redis_new(&s, loop, &o, why, sizeof why), CK_OK);
+	s = new_store_opts(&o);
 	CU_ASSERT_STRING_EQUAL(s->ops->url(s), tcp_url);
-	total = done_calls + 1;
-	s->ops->put(s, "res:name", (const uint8_t *)"by-name", 7, &po, cki_now_ms() + 5000,
-	            on_result, &r);
-	run_until(total);
+	RUN(&r, s->ops->put(s, "res:name", (const uint8_t *)"by-name", 7, &po, cki_now_ms() + 5000,
+	                    on_result, &r));
 	CU_ASSERT_EQUAL(r.err, CK_OK);
 	stop_pid(pid);
 	pid = start_tcp_redis(port);
 	CU_ASSERT_FATAL(pid > 0);
 	for (int i = 0; i < 3000 && !back; i++) {
-		memset(&r, 0, sizeof r);
-		total = done_calls + 1;
-		s->ops->put(s, "res:name", (const uint8_t *)"again", 5, &po, cki_now_ms() + 2000,
-		            on_result, &r);
-		run_until(total);
+		RUN(&r, s->ops->put(s, "res:name", (const uint8_t *)"again", 5, &po,
+		                    cki_now_ms() + 2000, on_result, &r));
 		back = r.err == CK_OK;
 		if (!back)
 			loop_for(10);
 	}
 	CU_ASSERT_TRUE(back);
 	CU_ASSERT_TRUE(stat_of(s, "redis_reconnects") >= 1);
+	result_clear(&r);
 	s->ops->destroy(s);
 	stop_pid(pid);
 }
@@ -505,4 +344,4 @@ static CU_TestInfo tests[] = {
         CU_TEST_INFO_NULL,
 };
 
-CK_UNIT_SUITE_FULL("store_redis_resilience", tests, suite_init, suite_clean)
+CK_UNIT_SUITE_FULL("store_redis_resilience", tests, res_suite_init, suite_clean)
