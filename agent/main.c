@@ -172,9 +172,9 @@ run(agent *a, int argc, char **argv)
 	}
 	cki_dispatch_set_reply(a->dispatch, cki_server_sink(a->server));
 	/* The stubs' near caches stay coherent through this table; without it they keep nothing. */
-	if (strncmp(a->cfg.endpoint, "ipc://", 6) == 0 &&
-	    cki_nearver_open(&a->nearver, cki_endpoint_path(a->cfg.endpoint), why, sizeof(why)) !=
-	            CK_OK)
+	if (cki_server_dir_fd(a->server) >= 0 &&
+	    cki_nearver_openat(&a->nearver, cki_server_dir_fd(a->server),
+	                       cki_server_sock_name(a->server), why, sizeof(why)) != CK_OK)
 		cki_log_warn(
 		        "near-cache version table unavailable (%s): stub near caches stay empty",
 		        why);

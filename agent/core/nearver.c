@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/random.h"
 #include "nearver_layout.h"
 
 struct cki_nearver {
@@ -34,9 +34,8 @@ static uint64_t
 new_epoch(void)
 {
 	uint64_t e = 0;
-	while (e == 0)
-		if (getrandom(&e, sizeof(e), 0) != (ssize_t)sizeof(e))
-			e = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+	while (e == 0) /* 0 means "retired" to the stubs */
+		e = cki_random_u64();
 	return e;
 }
 
@@ -75,20 +74,20 @@ retire_foreign(int fd)
 }
 
 static ck_err
-create_table(const char *path, const struct stat *sock, size_t len, cki_nearver_header **out,
-             char *why, size_t why_cap)
+create_table(int dir_fd, const char *name, const struct stat *sock, size_t len,
+             cki_nearver_header **out, char *why, size_t why_cap)
 {
 	char tmp[4200];
 	int fd = -1;
 	ck_err rv = CK_EIO;
 	void *p = MAP_FAILED;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", name) >= sizeof(tmp)) {
 		snprintf(why, why_cap, "socket path too long for the version table");
 		return CK_ECONFIG;
 	}
-	unlink(tmp);
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	unlinkat(dir_fd, tmp, 0);
+	fd = openat(dir_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(why, why_cap, "cannot create %s: %s", tmp, strerror(errno));
 		goto out;
@@ -108,7 +107,7 @@ create_table(const char *path, const struct stat *sock, size_t len, cki_nearver_
 	/* Readable by whoever may use the socket, never writable by them. */
 	if (fchmod(fd, sock->st_mode & 0444) != 0 || fchown(fd, (uid_t)-1, sock->st_gid) != 0)
 		cki_log_warn("cannot set permissions of %s: %s", tmp, strerror(errno));
-	if (rename(tmp, path) != 0) {
+	if (renameat(dir_fd, tmp, dir_fd, name) != 0) {
 		snprintf(why, why_cap, "cannot rename %s: %s", tmp, strerror(errno));
 		goto out;
 	}
@@ -121,40 +120,42 @@ out:
 	if (fd >= 0)
 		close(fd);
 	if (rv != CK_OK)
-		unlink(tmp);
+		unlinkat(dir_fd, tmp, 0);
 	return rv;
 }
 
 ck_err
-cki_nearver_open(cki_nearver **out, const char *socket_path, char *why, size_t why_cap)
+cki_nearver_openat(cki_nearver **out, int dir_fd, const char *sock_name, char *why, size_t why_cap)
 {
 	size_t len = cki_nearver_size(CKI_NEARVER_SLOTS);
 	cki_nearver_header *h = NULL;
 	cki_nearver *v = NULL;
-	char path[4100];
+	char name[4100];
 	struct stat sock;
 	ck_err rv;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s%s", socket_path, CKI_NEARVER_SUFFIX) >=
-	    sizeof(path)) {
+	if ((size_t)snprintf(name, sizeof(name), "%s%s", sock_name, CKI_NEARVER_SUFFIX) >=
+	    sizeof(name)) {
 		snprintf(why, why_cap, "socket path too long for the version table");
 		return CK_ECONFIG;
 	}
-	if (stat(socket_path, &sock) != 0) {
-		snprintf(why, why_cap, "cannot stat %s: %s", socket_path, strerror(errno));
+	/* Everything goes through the verified directory's fd, never a path another user could
+	 * swap for a symlink between our check and our use. */
+	if (fstatat(dir_fd, sock_name, &sock, AT_SYMLINK_NOFOLLOW) != 0) {
+		snprintf(why, why_cap, "cannot stat %s: %s", sock_name, strerror(errno));
 		return CK_EIO;
 	}
-	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(dir_fd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {
 		h = map_existing(fd, len);
 		if (h == NULL)
 			retire_foreign(fd);
 		else if (fchmod(fd, sock.st_mode & 0444) != 0 ||
 		         fchown(fd, (uid_t)-1, sock.st_gid) != 0)
-			cki_log_warn("cannot set permissions of %s: %s", path, strerror(errno));
+			cki_log_warn("cannot set permissions of %s: %s", name, strerror(errno));
 		close(fd);
 	}
-	if (h == NULL && (rv = create_table(path, &sock, len, &h, why, why_cap)) != CK_OK)
+	if (h == NULL && (rv = create_table(dir_fd, name, &sock, len, &h, why, why_cap)) != CK_OK)
 		return rv;
 	if ((v = calloc(1, sizeof(*v))) == NULL) {
 		munmap(h, len);
@@ -169,6 +170,29 @@ cki_nearver_open(cki_nearver **out, const char *socket_path, char *why, size_t w
 	__atomic_store_n(&h->epoch, v->epoch, __ATOMIC_SEQ_CST);
 	*out = v;
 	return CK_OK;
+}
+
+ck_err
+cki_nearver_open(cki_nearver **out, const char *socket_path, char *why, size_t why_cap)
+{
+	const char *slash = strrchr(socket_path, '/');
+	char dir[4096];
+	size_t dlen = slash == NULL ? 1 : slash == socket_path ? 1 : (size_t)(slash - socket_path);
+	if (dlen >= sizeof(dir)) {
+		snprintf(why, why_cap, "socket path too long for the version table");
+		return CK_ECONFIG;
+	}
+	memcpy(dir, slash == NULL ? "." : slash == socket_path ? "/" : socket_path, dlen);
+	dir[dlen] = '\0';
+	int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dir_fd < 0) {
+		snprintf(why, why_cap, "cannot open %s: %s", dir, strerror(errno));
+		return CK_EIO;
+	}
+	ck_err rv = cki_nearver_openat(out, dir_fd, slash == NULL ? socket_path : slash + 1, why,
+	                               why_cap);
+	close(dir_fd);
+	return rv;
 }
 
 void

@@ -21,9 +21,15 @@
 
 typedef struct cki_nearver cki_nearver;
 
-/* Creates (or takes over, in place, with a fresh epoch) the table next to socket_path. The
- * file gets the socket's group and mode & 0444. On failure *out is untouched and why says
- * why. */
+/* Creates (or takes over, in place, with a fresh epoch) the table "<sock_name>.ver" inside
+ * the directory dir_fd, next to the socket sock_name; every step goes through dir_fd with
+ * no symlink followed. The file gets the socket's group and mode & 0444. On failure *out is
+ * untouched and why says why. */
+CK_NODISCARD ck_err cki_nearver_openat(cki_nearver **out, int dir_fd, const char *sock_name,
+                                       char *why, size_t why_cap);
+
+/* cki_nearver_openat on socket_path's directory, opened O_DIRECTORY|O_NOFOLLOW (tests and
+ * tools; the agent passes the runtime directory it has verified). */
 CK_NODISCARD ck_err cki_nearver_open(cki_nearver **out, const char *socket_path, char *why,
                                      size_t why_cap);
 

@@ -443,3 +443,15 @@ cki_server_set_draining(cki_server *s, bool draining)
 {
 	s->draining = draining;
 }
+
+int
+cki_server_dir_fd(const cki_server *s)
+{
+	return s->rundir.dir_fd;
+}
+
+const char *
+cki_server_sock_name(const cki_server *s)
+{
+	return s->rundir.sock_name;
+}

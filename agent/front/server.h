@@ -44,6 +44,12 @@ void cki_server_reply_status(cki_server *s, const cki_reply_to *to, uint64_t id,
 /* While draining, new requests are answered CK_ESHUTDOWN without reaching the handler. */
 void cki_server_set_draining(cki_server *s, bool draining);
 
+/* The verified runtime directory (an O_DIRECTORY fd; -1 for a non-ipc endpoint) and the
+ * socket's name inside it, for files that live beside the socket: open them through this fd,
+ * never by path. Valid until cki_server_free. */
+int cki_server_dir_fd(const cki_server *s);
+const char *cki_server_sock_name(const cki_server *s);
+
 /* Parses "...:uid:gid:pid" (libzmq's Peer-Address for ipc peers). false if malformed. */
 bool cki_peer_parse(const char *peer_address, cki_peer *out);
 

@@ -143,11 +143,93 @@ test_no_socket_no_table(void)
 	CU_ASSERT(strstr(why, "none.sock") != NULL);
 }
 
+/* Someone who could plant "<socket>.ver" as a symlink (the directory is verified, so only in
+ * an older layout) must not get the agent to write through it: the link is replaced by a
+ * fresh table and its target keeps its bytes. */
+static void
+test_a_symlinked_table_is_replaced_not_followed(void)
+{
+	char victim[320];
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	FILE *f = fopen(victim, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fputs("precious", f);
+	fclose(f);
+	unlink(ver);
+	CU_ASSERT_EQUAL_FATAL(symlink(victim, ver), 0);
+
+	char why[256] = "";
+	cki_nearver *v = NULL;
+	CU_ASSERT_EQUAL_FATAL(cki_nearver_open(&v, sock, why, sizeof(why)), CK_OK);
+	struct stat st;
+	CU_ASSERT_EQUAL(lstat(ver, &st), 0);
+	CU_ASSERT(S_ISREG(st.st_mode));
+	CU_ASSERT_EQUAL((size_t)st.st_size, cki_nearver_size(CKI_NEARVER_SLOTS));
+	char buf[32] = "";
+	f = fopen(victim, "r");
+	CU_ASSERT_FATAL(f != NULL);
+	CU_ASSERT_PTR_NOT_NULL(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	CU_ASSERT_STRING_EQUAL(buf, "precious");
+	CU_ASSERT_EQUAL(stat(victim, &st), 0);
+	CU_ASSERT_EQUAL(st.st_size, 8);
+	cki_nearver_close(v);
+	unlink(victim);
+}
+
+/* The agent verifies its runtime directory once and then works through that directory's fd:
+ * if the path is swapped afterwards (the directory moved away and a symlink to another one
+ * put in its place), the table still goes into the verified directory and the other one is
+ * never touched. */
+static void
+test_the_table_goes_through_the_directory_fd(void)
+{
+	char moved[320], other[320], path_other_ver[400], path_moved_ver[400];
+	snprintf(moved, sizeof(moved), "%s/verified", dir);
+	snprintf(other, sizeof(other), "%s/other", dir);
+	CU_ASSERT_EQUAL_FATAL(mkdir(moved, 0700), 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir(other, 0700), 0);
+	char s1[400];
+	snprintf(s1, sizeof(s1), "%s/agent.sock", moved);
+	int fd = open(s1, O_CREAT | O_WRONLY, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	int dir_fd = open(moved, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+	CU_ASSERT_FATAL(dir_fd >= 0);
+
+	char swapped[320];
+	snprintf(swapped, sizeof(swapped), "%s/verified-elsewhere", dir);
+	CU_ASSERT_EQUAL_FATAL(rename(moved, swapped), 0);
+	CU_ASSERT_EQUAL_FATAL(symlink(other, moved), 0);
+
+	char why[256] = "";
+	cki_nearver *v = NULL;
+	CU_ASSERT_EQUAL_FATAL(cki_nearver_openat(&v, dir_fd, "agent.sock", why, sizeof(why)),
+	                      CK_OK);
+	struct stat st;
+	snprintf(path_moved_ver, sizeof(path_moved_ver), "%s/agent.sock.ver", swapped);
+	snprintf(path_other_ver, sizeof(path_other_ver), "%s/agent.sock.ver", other);
+	CU_ASSERT_EQUAL(stat(path_moved_ver, &st), 0);
+	CU_ASSERT_NOT_EQUAL(stat(path_other_ver, &st), 0);
+	cki_nearver_close(v);
+	close(dir_fd);
+
+	unlink(path_moved_ver);
+	snprintf(s1, sizeof(s1), "%s/agent.sock", swapped);
+	unlink(s1);
+	rmdir(swapped);
+	unlink(moved);
+	rmdir(other);
+}
+
 static CU_TestInfo tests[] = {
         {"table shape and bumps", test_table_shape_and_bumps},
         {"a table of another shape is retired and replaced",
          test_a_table_of_another_shape_is_retired_and_replaced},
         {"no socket, no table", test_no_socket_no_table},
+        {"the table goes through the directory fd", test_the_table_goes_through_the_directory_fd},
+        {"a symlinked table is replaced, not followed",
+         test_a_symlinked_table_is_replaced_not_followed},
         CU_TEST_INFO_NULL,
 };
 
