@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "core/access.h"
 #include "core/locks.h"
 #include "service.h"
 
@@ -83,6 +84,8 @@ static const char *const live_settings[] = {
         "stale-if-error-off-namespaces",
         "encryption-fail-closed",
         "log-format",
+        "allow-uids", /* revoking a user must not need a restart */
+        "allow-gids",
 };
 
 typedef struct reload_ctx {
@@ -137,6 +140,7 @@ reload(agent *a)
 		cki_agent_apply_log_format(&a->cfg);
 		/* The access rules are swapped whole: no request holds a pointer into them between
 		 * loop turns. The namespace lists applied above become typed sets again. */
+		cki_access_forget_groups(); /* group membership may have changed too */
 		cki_access *old = a->cfg.policy.access;
 		a->cfg.policy.access = cfg.policy.access;
 		cfg.policy.access = old; /* freed below with the rest of cfg */

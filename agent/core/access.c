@@ -2,8 +2,9 @@
 /*
  * Access rules per uid/gid: see access.h. A linear walk over the rules: a host has a handful.
  * A rule's gids match the peer's primary gid (SO_PEERCRED) or any group the user database
- * gives the peer's user (getgrouplist), looked up once per (uid, gid) and rule set and kept
- * in a small cache until the next reload. Loop thread only.
+ * gives the peer's user (getgrouplist), looked up once per (uid, gid) and kept in a small
+ * cache until the rule set changes or cki_access_forget_groups() (a reload). The front's
+ * allow-gids check asks the same cache. Loop thread only.
  */
 #define _GNU_SOURCE
 #include "core/access.h"
@@ -19,7 +20,7 @@
 #define MAX_GROUPS  256
 
 typedef struct groups_entry {
-	uint64_t serial; /* of the rule set it was looked up for; 0: empty slot */
+	uint64_t epoch; /* groups_epoch when looked up; 0: empty slot */
 	uid_t uid;
 	gid_t gid;
 	int n;
@@ -28,6 +29,14 @@ typedef struct groups_entry {
 
 static groups_entry cache[CACHE_SLOTS];
 static size_t next_slot;
+static uint64_t groups_epoch = 1; /* bumped to forget every cached lookup */
+static uint64_t rules_seen;       /* serial of the rule set last consulted */
+
+void
+cki_access_forget_groups(void)
+{
+	groups_epoch++;
+}
 
 static bool
 any_gid_rule(const cki_access *a)
@@ -40,15 +49,15 @@ any_gid_rule(const cki_access *a)
 
 /* The groups of the peer's user in the user database, primary gid included. */
 static const groups_entry *
-groups_of(const cki_access *a, const cki_peer *peer)
+groups_of(const cki_peer *peer)
 {
 	for (size_t i = 0; i < CACHE_SLOTS; i++) {
 		const groups_entry *e = &cache[i];
-		if (e->serial == a->serial && e->uid == peer->uid && e->gid == peer->gid)
+		if (e->epoch == groups_epoch && e->uid == peer->uid && e->gid == peer->gid)
 			return e;
 	}
 	groups_entry *e = &cache[next_slot++ % CACHE_SLOTS];
-	e->serial = a->serial;
+	e->epoch = groups_epoch;
 	e->uid = peer->uid;
 	e->gid = peer->gid;
 	e->n = 0;
@@ -77,6 +86,14 @@ gid_matches(const cki_id_set *gids, const cki_peer *peer, const groups_entry *gr
 	return false;
 }
 
+bool
+cki_peer_in_gids(const cki_id_set *gids, const cki_peer *peer)
+{
+	if (gids->n == 0 || peer == NULL || !peer->known)
+		return false;
+	return gid_matches(gids, peer, groups_of(peer));
+}
+
 unsigned
 cki_access_rights(const cki_access *a, const cki_peer *peer, const char *ns)
 {
@@ -84,7 +101,11 @@ cki_access_rights(const cki_access *a, const cki_peer *peer, const char *ns)
 		return CKI_RIGHT_ALL;
 	if (peer == NULL || !peer->known)
 		return 0;
-	const groups_entry *groups = any_gid_rule(a) ? groups_of(a, peer) : NULL;
+	if (a->serial != rules_seen) { /* a new rule set: look every user's groups up again */
+		rules_seen = a->serial;
+		cki_access_forget_groups();
+	}
+	const groups_entry *groups = any_gid_rule(a) ? groups_of(peer) : NULL;
 	unsigned rights = 0;
 	for (size_t i = 0; i < a->n; i++) {
 		const cki_access_rule *r = &a->rules[i];

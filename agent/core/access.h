@@ -17,8 +17,16 @@
 /* The rights peer holds on namespace ns: every right when a has no rules (the default);
  * otherwise the union of the rights of every rule whose uid set holds the peer's uid or whose
  * gid set holds its primary gid or a supplementary group of its user (getgrouplist, cached
- * per rule set), and whose namespaces match ns; none for a peer without credentials. */
+ * until the rule set changes or a reload), and whose namespaces match ns; none for a peer without
+ * credentials. */
 unsigned cki_access_rights(const cki_access *a, const cki_peer *peer, const char *ns);
+
+/* Whether peer's primary gid, or a supplementary group of its user in the user database, is
+ * in gids (the allow-gids check). Lookups are cached like the rules' (above). */
+bool cki_peer_in_gids(const cki_id_set *gids, const cki_peer *peer);
+
+/* Forgets every cached group lookup (a reload: group membership may have changed). */
+void cki_access_forget_groups(void);
 
 /* CK_OK when peer holds every right in need on ns. Otherwise CK_EDENIED and message (cap
  * bytes, always NUL-terminated) names the operation (op, e.g. "read") and the namespace. */

@@ -20,6 +20,7 @@
 
 #include "base/log.h"
 #include "base/metrics.h"
+#include "core/access.h"
 #include "front/conns.h"
 #include "front/nearstats.h"
 #include "front/pbcheck.h"
@@ -137,7 +138,7 @@ peer_allowed(const cki_server *s, const cki_peer *peer)
 	if (!peer->known)
 		return false;
 	return cki_id_set_has(&p->allow_uids, (uint32_t)peer->uid) ||
-	       cki_id_set_has(&p->allow_gids, (uint32_t)peer->gid);
+	       cki_peer_in_gids(&p->allow_gids, peer);
 }
 
 static void

@@ -180,3 +180,35 @@ def test_a_gid_rule_matches_a_supplementary_group(users):
         assert r.returncode == EXIT_ERROR and DENIED in r.stderr, r
         r = as_user(ub, gid, ep, "--namespace", "team", "get", "k")
         assert r.returncode == EXIT_ERROR and b'may not read in namespace "team"' in r.stderr, r
+
+
+def test_allow_gids_matches_a_supplementary_group(users):
+    """allow-gids names team only. c reaches the socket through the socket group and is in
+    team as a supplementary group: let in, whether its process kept its groups or not. b, in
+    the socket group but not in team, is refused at the door. A reload that drops team from
+    allow-gids shuts c out too (the cached group lookup is forgotten)."""
+    a = Agent()
+    os.chmod(a.dir, 0o755)
+    cfg = os.path.join(a.dir, "agent.ini")
+
+    def write(gids):
+        with open(cfg + ".new", "w") as f:
+            f.write(f"socket-group = {users['group']}\nallow-gids = {gids}\n")
+        os.replace(cfg + ".new", cfg)
+
+    write(users["team_gid"])
+    a.args += ["--config", cfg]
+    with a:
+        ep, gid, uc, ub = a.endpoint, users["gid"], users["c"], users["b"]
+        r = as_user(uc, gid, ep, "set", "k", "v")
+        assert r.returncode == EXIT_OK, r
+        r = as_user(uc, gid, ep, "get", "k")
+        assert r.returncode == EXIT_OK and r.stdout == b"v", r
+        r = as_user(ub, gid, ep, "get", "k")
+        assert r.returncode == EXIT_ERROR and b"not allowed to use the agent" in r.stderr, r
+
+        write(f"{users['gid']}9")  # a gid nobody here has
+        a.send_signal(signal.SIGHUP)
+        wait_log(a, "reload: configuration:")
+        r = as_user(uc, gid, ep, "get", "k")
+        assert r.returncode == EXIT_ERROR and b"not allowed to use the agent" in r.stderr, r
