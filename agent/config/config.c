@@ -218,12 +218,7 @@ ck_err
 cki_config_policy(cki_config *cfg, FILE *err)
 {
 	cki_policy *p = &cfg->policy;
-	cki_id_set_free(&p->allow_uids);
-	cki_id_set_free(&p->allow_gids);
-	cki_ns_set_free(&p->secure_ns);
-	cki_ns_set_free(&p->envelope_ns);
-	cki_ns_set_free(&p->sliding_ns);
-	cki_ns_set_free(&p->stale_off_ns);
+	cki_policy_free_sets(p);
 	ck_err rv = cki_id_set_parse(&p->allow_uids, cfg->allow_uids, "allow-uids", false, err);
 	if (rv == CK_OK)
 		rv = cki_id_set_parse(&p->allow_gids, cfg->allow_gids, "allow-gids", true, err);

@@ -384,16 +384,22 @@ cki_access_free(cki_access *a)
 }
 
 void
-cki_policy_free(cki_policy *p)
+cki_policy_free_sets(cki_policy *p)
 {
-	if (p == NULL)
-		return;
 	cki_id_set_free(&p->allow_uids);
 	cki_id_set_free(&p->allow_gids);
 	cki_ns_set_free(&p->secure_ns);
 	cki_ns_set_free(&p->envelope_ns);
 	cki_ns_set_free(&p->sliding_ns);
 	cki_ns_set_free(&p->stale_off_ns);
+}
+
+void
+cki_policy_free(cki_policy *p)
+{
+	if (p == NULL)
+		return;
+	cki_policy_free_sets(p);
 	cki_access_free(p->access);
 	p->access = NULL;
 }

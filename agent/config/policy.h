@@ -100,6 +100,8 @@ CK_NODISCARD ck_err cki_access_add(cki_access **a, const char *rule_name, const 
 CK_NODISCARD ck_err cki_access_validate(const cki_access *a, FILE *err);
 void cki_access_free(cki_access *a);
 
+/* Frees the uid/gid and namespace sets, not the access rules (a re-parse keeps those). */
+void cki_policy_free_sets(cki_policy *p);
 /* Frees every set and the access rules; leaves *p zero-filled. Accepts NULL. */
 void cki_policy_free(cki_policy *p);
 

@@ -98,6 +98,15 @@ cki_call_store_error(call *c, const cki_store_reply *r)
 	cki_call_finish_status(c, r->err, r->message ? r->message : ck_strerror(r->err));
 }
 
+bool
+cki_call_store_failed(call *c, const cki_store_reply *r)
+{
+	if (r->err == CK_OK)
+		return false;
+	cki_call_store_error(c, r);
+	return true;
+}
+
 /* ---- batches ------------------------------------------------------------------------------ */
 
 static void

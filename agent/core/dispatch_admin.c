@@ -15,14 +15,22 @@
 
 /* ---- locks ---------------------------------------------------------------------------------- */
 
+/* True after it has ended the call with r's error; false when the lock call succeeded. */
+static bool
+lock_failed(call *c, const cki_lock_result *r)
+{
+	if (r->err == CK_OK)
+		return false;
+	cki_call_finish_status(c, r->err, r->message);
+	return true;
+}
+
 static void
 done_acquire(void *arg, const cki_lock_result *r)
 {
 	call *c = arg;
-	if (r->err != CK_OK) {
-		cki_call_finish_status(c, r->err, r->message);
+	if (lock_failed(c, r))
 		return;
-	}
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__AcquireLockResult res = CACHEKIT__AGENT__V1__ACQUIRE_LOCK_RESULT__INIT;
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_ACQUIRE_LOCK;
@@ -50,10 +58,8 @@ static void
 done_release(void *arg, const cki_lock_result *r)
 {
 	call *c = arg;
-	if (r->err != CK_OK) {
-		cki_call_finish_status(c, r->err, r->message);
+	if (lock_failed(c, r))
 		return;
-	}
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__ReleaseLockResult res = CACHEKIT__AGENT__V1__RELEASE_LOCK_RESULT__INIT;
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_RELEASE_LOCK;

@@ -81,3 +81,11 @@ cki_call_check_secure(call *c, bool secure, const char *format)
 	}
 	return true;
 }
+
+cki_store *
+cki_call_keyed(call *c, const char *key, unsigned need, const char *op)
+{
+	if (!cki_call_take_key(c, key) || !cki_call_check_access(c, need, op))
+		return NULL;
+	return c->d->deps.store;
+}

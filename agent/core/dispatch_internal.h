@@ -59,12 +59,17 @@ typedef struct batch_call {
 void cki_call_finish(call *c, resp_t *resp);
 void cki_call_finish_status(call *c, ck_err err, const char *message);
 void cki_call_store_error(call *c, const cki_store_reply *r);
+/* True after it has ended the call with r's error; false when r succeeded. */
+bool cki_call_store_failed(call *c, const cki_store_reply *r);
 
 /* Checks (dispatch_check.c): each returns false after it has ended the call with an error. */
 bool cki_call_take_key(call *c, const char *key);
 bool cki_call_check_access(call *c, unsigned need, const char *op);
 bool cki_call_check_rw(call *c, unsigned right, bool secure);
 bool cki_call_check_secure(call *c, bool secure, const char *format);
+/* Takes key and checks the peer's `need` right for op: the store to call, or NULL after it
+ * has ended the call with an error. */
+cki_store *cki_call_keyed(call *c, const char *key, unsigned need, const char *op);
 
 /* Key-value handlers (dispatch_kv.c). */
 void cki_call_key_written(call *c);

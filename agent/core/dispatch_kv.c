@@ -41,10 +41,8 @@ static void
 done_get(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
-	if (r->err != CK_OK) {
-		cki_call_store_error(c, r);
+	if (cki_call_store_failed(c, r))
 		return;
-	}
 	/* cachekit-py's auto-mode container is neither our bytes nor ciphertext: say what it is
 	 * rather than hand it out as a value, a miss or a failed decryption (python-frame.json). */
 	if (r->found && cki_ckframe_is_frame(r->value, r->value_len)) {
@@ -222,10 +220,8 @@ done_delete(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
 	cki_call_key_written(c);
-	if (r->err != CK_OK) {
-		cki_call_store_error(c, r);
+	if (cki_call_store_failed(c, r))
 		return;
-	}
 	cki_metrics_inc(CKI_C_DELETES);
 	cki_refresh_on_delete(c->d->deps.refresh, c->key);
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
@@ -239,21 +235,17 @@ done_delete(void *arg, const cki_store_reply *r)
 void
 cki_handle_delete(call *c)
 {
-	if (!cki_call_take_key(c, c->req->delete_->key) ||
-	    !cki_call_check_access(c, CKI_RIGHT_DELETE, "delete"))
-		return;
-	cki_store *s = c->d->deps.store;
-	s->ops->del(s, c->key, c->deadline, done_delete, c);
+	cki_store *s = cki_call_keyed(c, c->req->delete_->key, CKI_RIGHT_DELETE, "delete");
+	if (s != NULL)
+		s->ops->del(s, c->key, c->deadline, done_delete, c);
 }
 
 static void
 done_exists(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
-	if (r->err != CK_OK) {
-		cki_call_store_error(c, r);
+	if (cki_call_store_failed(c, r))
 		return;
-	}
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__ExistsResult res = CACHEKIT__AGENT__V1__EXISTS_RESULT__INIT;
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_EXISTS;
@@ -265,11 +257,9 @@ done_exists(void *arg, const cki_store_reply *r)
 void
 cki_handle_exists(call *c)
 {
-	if (!cki_call_take_key(c, c->req->exists->key) ||
-	    !cki_call_check_access(c, CKI_RIGHT_READ, "read"))
-		return;
-	cki_store *s = c->d->deps.store;
-	s->ops->exists(s, c->key, c->deadline, done_exists, c);
+	cki_store *s = cki_call_keyed(c, c->req->exists->key, CKI_RIGHT_READ, "read");
+	if (s != NULL)
+		s->ops->exists(s, c->key, c->deadline, done_exists, c);
 }
 
 /* ---- ttl ------------------------------------------------------------------------------------ */
@@ -278,10 +268,8 @@ static void
 done_get_ttl(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
-	if (r->err != CK_OK) {
-		cki_call_store_error(c, r);
+	if (cki_call_store_failed(c, r))
 		return;
-	}
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__GetTtlResult res = CACHEKIT__AGENT__V1__GET_TTL_RESULT__INIT;
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_GET_TTL;
@@ -294,11 +282,9 @@ done_get_ttl(void *arg, const cki_store_reply *r)
 void
 cki_handle_get_ttl(call *c)
 {
-	if (!cki_call_take_key(c, c->req->get_ttl->key) ||
-	    !cki_call_check_access(c, CKI_RIGHT_READ, "read"))
-		return;
-	cki_store *s = c->d->deps.store;
-	s->ops->get_ttl(s, c->key, c->deadline, done_get_ttl, c);
+	cki_store *s = cki_call_keyed(c, c->req->get_ttl->key, CKI_RIGHT_READ, "read");
+	if (s != NULL)
+		s->ops->get_ttl(s, c->key, c->deadline, done_get_ttl, c);
 }
 
 static void
@@ -306,10 +292,8 @@ done_refresh_ttl(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
 	cki_call_key_written(c);
-	if (r->err != CK_OK) {
-		cki_call_store_error(c, r);
+	if (cki_call_store_failed(c, r))
 		return;
-	}
 	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__RefreshTtlResult res = CACHEKIT__AGENT__V1__REFRESH_TTL_RESULT__INIT;
 	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_REFRESH_TTL;
@@ -324,12 +308,12 @@ void
 cki_handle_refresh_ttl(call *c)
 {
 	Cachekit__Agent__V1__RefreshTtlRequest *rt = c->req->refresh_ttl;
-	if (!cki_call_take_key(c, rt->key) || !cki_call_check_access(c, CKI_RIGHT_WRITE, "write"))
+	cki_store *s = cki_call_keyed(c, rt->key, CKI_RIGHT_WRITE, "write");
+	if (s == NULL)
 		return;
 	if (rt->ttl_s < 1 || rt->ttl_s > TTL_MAX) {
 		cki_call_finish_status(c, CK_EINVAL, "ttl must be 1..2592000 seconds");
 		return;
 	}
-	cki_store *s = c->d->deps.store;
 	s->ops->touch(s, c->key, rt->ttl_s, c->deadline, done_refresh_ttl, c);
 }

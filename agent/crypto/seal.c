@@ -194,6 +194,37 @@ build_value_aad(const cki_keyring *kr, const char *storage_key, const char *form
 	return CK_OK;
 }
 
+/* The AAD and an output buffer of out_size bytes, both malloc'd, or neither. */
+static ck_err
+value_buffers(const cki_keyring *kr, const char *storage_key, const char *format, bool compressed,
+              size_t out_size, uint8_t **aad, size_t *aad_len, uint8_t **buf)
+{
+	ck_err rv = build_value_aad(kr, storage_key, format, compressed, aad, aad_len);
+	if (rv != CK_OK)
+		return rv;
+	*buf = malloc(out_size > 0 ? out_size : 1);
+	if (*buf == NULL) {
+		free(*aad);
+		*aad = NULL;
+		return CK_ENOMEM;
+	}
+	return CK_OK;
+}
+
+/* The one exit of seal and unseal: frees the AAD, hands buf out on success, else frees it. */
+static ck_err
+hand_out(ck_err rv, uint8_t *aad, uint8_t *buf, size_t len, uint8_t **out, size_t *out_len)
+{
+	free(aad);
+	if (rv != CK_OK) {
+		free(buf);
+		return rv;
+	}
+	*out = buf;
+	*out_len = len;
+	return CK_OK;
+}
+
 ck_err
 cki_seal(const cki_keyring *kr, const char *storage_key, const char *format, bool compressed,
          const uint8_t *pt, size_t pt_len, uint8_t **out, size_t *out_len)
@@ -210,14 +241,10 @@ cki_seal(const cki_keyring *kr, const char *storage_key, const char *format, boo
 	if (pt_len > CKI_SEAL_MAX_PLAINTEXT)
 		return CK_ETOOBIG;
 
-	rv = build_value_aad(kr, storage_key, format, compressed, &aad, &aad_len);
+	rv = value_buffers(kr, storage_key, format, compressed, pt_len + CKI_SEAL_OVERHEAD, &aad,
+	                   &aad_len, &buf);
 	if (rv != CK_OK)
 		goto out;
-	buf = malloc(pt_len + CKI_SEAL_OVERHEAD);
-	if (buf == NULL) {
-		rv = CK_ENOMEM;
-		goto out;
-	}
 	if (cki_random_bytes(nonce, sizeof(nonce)) != CK_OK) {
 		cki_log_error("the OpenSSL CSPRNG failed; refusing to seal");
 		rv = CK_EINTERNAL;
@@ -225,15 +252,8 @@ cki_seal(const cki_keyring *kr, const char *storage_key, const char *format, boo
 	}
 	rv = cki_aes_gcm_seal_with_nonce(cki_keyring_key(kr, 0), nonce, aad, aad_len, pt, pt_len,
 	                                 buf);
-	if (rv != CK_OK)
-		goto out;
-	*out = buf;
-	*out_len = pt_len + CKI_SEAL_OVERHEAD;
-	buf = NULL;
 out:
-	free(buf);
-	free(aad);
-	return rv;
+	return hand_out(rv, aad, buf, pt_len + CKI_SEAL_OVERHEAD, out, out_len);
 }
 
 ck_err
@@ -254,14 +274,9 @@ cki_unseal_ex(const cki_keyring *kr, const char *storage_key, const char *format
 	if (pt_len > CKI_SEAL_MAX_PLAINTEXT)
 		return CK_ETOOBIG;
 
-	rv = build_value_aad(kr, storage_key, format, compressed, &aad, &aad_len);
+	rv = value_buffers(kr, storage_key, format, compressed, pt_len, &aad, &aad_len, &buf);
 	if (rv != CK_OK)
 		goto out;
-	buf = malloc(pt_len > 0 ? pt_len : 1);
-	if (buf == NULL) {
-		rv = CK_ENOMEM;
-		goto out;
-	}
 	/* Current key first, then previous keys in order; the AAD never changes (§7.5). */
 	rv = CK_ECRYPTO;
 	for (size_t i = 0; i < cki_keyring_count(kr); i++) {
@@ -274,15 +289,8 @@ cki_unseal_ex(const cki_keyring *kr, const char *storage_key, const char *format
 		if (rv != CK_ECRYPTO)
 			goto out;
 	}
-	if (rv != CK_OK)
-		goto out;
-	*out = buf;
-	*out_len = pt_len;
-	buf = NULL;
 out:
-	free(buf);
-	free(aad);
-	return rv;
+	return hand_out(rv, aad, buf, pt_len, out, out_len);
 }
 
 ck_err

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <http_parser.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 
@@ -178,12 +179,22 @@ enum fa_proto { FA_PROTO_NONE, FA_PROTO_H1, FA_PROTO_H2 };
 struct fa_stream; /* h2: one request/response exchange (h2.c) */
 
 struct fa_h1 {
+	http_parser parser; /* paused at the end of each request */
+	int parser_ready;
 	struct fa_request req;
-	int have_head;        /* headers parsed, waiting for the body */
-	uint64_t body_expect; /* Content-Length */
-	uint64_t discard_left;
-	int busy; /* a response is pending (delayed); stop parsing */
-	int close_after_discard;
+	struct fa_buf url, field, value; /* head pieces, gathered across reads */
+	int in_value;                    /* the last header piece was a value */
+	int value_open;                  /* ... and it ran to the end of the bytes fed */
+	const char *feed, *feed_end;     /* the bytes of the http_parser_execute() running */
+	int version_seen;
+	int fail_status; /* a callback refused the request: answer this, then close */
+	int io_error;    /* queueing an answer failed: close */
+	int answered;    /* answered at the head (body too large); the body is dropped */
+	int close_after; /* HTTP/1.0 or Connection: close */
+	int expect100;
+	int have_clen;
+	uint64_t clen; /* Content-Length */
+	int busy;      /* a response is pending (delayed); stay paused */
 	struct fa_response pending;
 	int has_pending;
 };

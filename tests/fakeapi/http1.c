@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ck-fakeapi HTTP/1.1: a small keep-alive request parser (request line, headers, bodies framed
- * by Content-Length only; chunked is refused with 411) and the response writer. Used for TLS
- * connections that negotiated "http/1.1" (or no ALPN) and for the plain control listener.
- * One request at a time per connection: while a (delayed) response is pending, parsing stops.
+ * ck-fakeapi HTTP/1.1: keep-alive requests read with the packaged nodejs http_parser (request
+ * line, headers, bodies framed by Content-Length only; chunked is refused with 411) and the
+ * response writer. The callbacks add the fake API's own rules on top of the parser: the caps on
+ * target and header bytes, header-name tokens, the Content-Length form, Expect: 100-continue and
+ * the early 413. Used for TLS connections that negotiated "http/1.1" (or no ALPN) and for the
+ * plain control listener. One request at a time per connection: the parser pauses at the end of
+ * each request and stays paused while a (delayed) response is pending.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <http_parser.h>
 
 #include "fakeapi.h"
 
@@ -94,110 +99,8 @@ fail(struct fa_conn *c, int status)
 	int rv = write_response(c, &resp);
 	cki_resp_free(&resp);
 	cki_req_free(&c->h1.req);
-	c->h1.have_head = 0;
 	c->want_close = 1;
 	return rv;
-}
-
-static int
-tchar(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
-
-/* Parse the head (without its final CRLFCRLF). 0 ok, else the status to fail with. */
-static int
-parse_head(char *head, size_t len, struct fa_request *req, uint64_t *clen, int *close_after,
-           int *expect100)
-{
-	char *eol = strstr(head, "\r\n");
-	char *line_end = eol ? eol : head + len;
-	char *sp1 = memchr(head, ' ', (size_t)(line_end - head));
-	if (sp1 == NULL || sp1 == head) {
-		return 400;
-	}
-	char *target = sp1 + 1;
-	char *sp2 = memchr(target, ' ', (size_t)(line_end - target));
-	if (sp2 == NULL || sp2 == target) {
-		return 400;
-	}
-	size_t vlen = (size_t)(line_end - sp2 - 1);
-	if (vlen != 8 ||
-	    (memcmp(sp2 + 1, "HTTP/1.1", 8) != 0 && memcmp(sp2 + 1, "HTTP/1.0", 8) != 0)) {
-		return vlen >= 5 && memcmp(sp2 + 1, "HTTP/", 5) == 0 ? 505 : 400;
-	}
-	*close_after = memcmp(sp2 + 1, "HTTP/1.0", 8) == 0;
-	for (char *p = head; p < sp1; p++) {
-		if (!tchar(*p)) {
-			return 400;
-		}
-	}
-	if ((size_t)(sp2 - target) > FA_MAX_PATH) {
-		return 414;
-	}
-	req->method = strndup(head, (size_t)(sp1 - head));
-	req->path = strndup(target, (size_t)(sp2 - target));
-	if (req->method == NULL || req->path == NULL) {
-		return 500;
-	}
-	int have_clen = 0;
-	char *p = eol ? eol + 2 : head + len;
-	while (p < head + len) {
-		char *e = strstr(p, "\r\n");
-		char *end = e ? e : head + len;
-		if (*p == ' ' || *p == '\t') {
-			return 400; /* obs-fold */
-		}
-		char *colon = memchr(p, ':', (size_t)(end - p));
-		if (colon == NULL || colon == p) {
-			return 400;
-		}
-		for (char *q = p; q < colon; q++) {
-			if (!tchar(*q)) {
-				return 400;
-			}
-		}
-		char *v = colon + 1;
-		char *ve = end;
-		while (v < ve && (*v == ' ' || *v == '\t')) {
-			v++;
-		}
-		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) {
-			ve--;
-		}
-		if (cki_req_add_header(req, p, (size_t)(colon - p), v, (size_t)(ve - v)) != 0) {
-			return 431;
-		}
-		const struct fa_header *h = &req->headers[req->nheaders - 1];
-		if (strcmp(h->name, "content-length") == 0) {
-			char *endp;
-			if (h->value_len == 0 || h->value_len > 18 || h->value[0] < '0' ||
-			    h->value[0] > '9') {
-				return 400;
-			}
-			unsigned long long n = strtoull(h->value, &endp, 10);
-			if (*endp != '\0' || (have_clen && n != *clen)) {
-				return 400;
-			}
-			*clen = n;
-			have_clen = 1;
-		} else if (strcmp(h->name, "transfer-encoding") == 0) {
-			return 411;
-		} else if (strcmp(h->name, "connection") == 0) {
-			if (strcasecmp(h->value, "close") == 0) {
-				*close_after = 1;
-			} else if (strcasecmp(h->value, "keep-alive") == 0) {
-				*close_after = 0;
-			}
-		} else if (strcmp(h->name, "expect") == 0) {
-			*expect100 = strcasecmp(h->value, "100-continue") == 0;
-		} else if (strcmp(h->name, "host") == 0 && req->authority == NULL) {
-			req->authority = strdup(h->value);
-		}
-		p = e ? e + 2 : head + len;
-	}
-	return 0;
 }
 
 static int
@@ -236,7 +139,6 @@ dispatch(struct fa_conn *c, int close_after)
 	h->pending.close_after = h->pending.close_after || close_after;
 	h->has_pending = 1;
 	h->busy = 1;
-	h->have_head = 0;
 	cki_req_free(req);
 	if (h->pending.due_ms <= cki_mono_ms()) {
 		return send_pending(c);
@@ -244,86 +146,296 @@ dispatch(struct fa_conn *c, int close_after)
 	return 0;
 }
 
+/* ---- http_parser callbacks: 0 go on; -1 stop, with the answer in h1.fail_status ---- */
+
+static struct fa_conn *
+conn_of(http_parser *p)
+{
+	return p->data;
+}
+
+static int
+refuse(struct fa_conn *c, int status)
+{
+	c->h1.fail_status = status;
+	return -1;
+}
+
+static int
+tchar(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static int
+on_message_begin(http_parser *p)
+{
+	struct fa_h1 *h = &conn_of(p)->h1;
+	cki_req_free(&h->req);
+	h->url.len = 0;
+	h->field.len = 0;
+	h->value.len = 0;
+	h->in_value = 0;
+	h->version_seen = 0;
+	h->answered = 0;
+	h->close_after = 0;
+	h->expect100 = 0;
+	h->have_clen = 0;
+	h->clen = 0;
+	return 0;
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t len)
+{
+	struct fa_conn *c = conn_of(p);
+	if (c->h1.url.len + len > FA_MAX_PATH) {
+		return refuse(c, 414);
+	}
+	return cki_buf_append(&c->h1.url, at, len) == 0 ? 0 : refuse(c, 500);
+}
+
+/* Once per request, when the request line is complete: only HTTP/1.0 and HTTP/1.1. */
+static int
+check_version(http_parser *p)
+{
+	struct fa_h1 *h = &conn_of(p)->h1;
+	if (h->version_seen) {
+		return 0;
+	}
+	h->version_seen = 1;
+	if (p->http_major == 0 && p->http_minor == 9) {
+		return refuse(conn_of(p), 400); /* the parser's HTTP/0.9: no version at all */
+	}
+	if (p->http_major != 1 || p->http_minor > 1) {
+		return refuse(conn_of(p), 505);
+	}
+	h->close_after = p->http_minor == 0;
+	return 0;
+}
+
+/* Content-Length: 1..18 digits; a repeat must carry the same number. */
+static int
+take_content_length(struct fa_h1 *h, const struct fa_header *hd)
+{
+	char *endp;
+	if (hd->value_len == 0 || hd->value_len > 18 || hd->value[0] < '0' || hd->value[0] > '9') {
+		return 400;
+	}
+	unsigned long long n = strtoull(hd->value, &endp, 10);
+	if (*endp != '\0' || (h->have_clen && n != h->clen)) {
+		return 400;
+	}
+	h->clen = n;
+	h->have_clen = 1;
+	return 0;
+}
+
+/* The field and value gathered so far make one header: check it, keep it, act on it. */
+static int
+finish_header(struct fa_conn *c)
+{
+	struct fa_h1 *h = &c->h1;
+	struct fa_request *req = &h->req;
+	const char *name = (const char *)h->field.data;
+	const char *v = (const char *)h->value.data;
+	size_t vlen = h->value.len;
+	for (size_t i = 0; i < h->field.len; i++) {
+		if (!tchar(name[i])) {
+			return refuse(c, 400);
+		}
+	}
+	while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) {
+		vlen--;
+	}
+	h->in_value = 0;
+	if (cki_req_add_header(req, name, h->field.len, v ? v : "", vlen) != 0) {
+		return refuse(c, 431);
+	}
+	h->field.len = 0;
+	h->value.len = 0;
+	const struct fa_header *hd = &req->headers[req->nheaders - 1];
+	if (strcmp(hd->name, "content-length") == 0) {
+		int st = take_content_length(h, hd);
+		return st == 0 ? 0 : refuse(c, st);
+	}
+	if (strcmp(hd->name, "connection") == 0) {
+		if (strcasecmp(hd->value, "close") == 0) {
+			h->close_after = 1;
+		} else if (strcasecmp(hd->value, "keep-alive") == 0) {
+			h->close_after = 0;
+		}
+	} else if (strcmp(hd->name, "expect") == 0) {
+		h->expect100 = strcasecmp(hd->value, "100-continue") == 0;
+	} else if (strcmp(hd->name, "host") == 0 && req->authority == NULL) {
+		req->authority = strdup(hd->value);
+	}
+	return 0;
+}
+
+/* Gather a header piece (the parser may split one across reads) under the header-byte cap. */
+static int
+gather(struct fa_conn *c, struct fa_buf *into, const char *at, size_t len)
+{
+	struct fa_h1 *h = &c->h1;
+	if (h->req.header_bytes + h->field.len + h->value.len + len > FA_MAX_HEADER_BYTES) {
+		return refuse(c, 431);
+	}
+	return cki_buf_append(into, at, len) == 0 ? 0 : refuse(c, 500);
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct fa_conn *c = conn_of(p);
+	if (check_version(p) != 0 || (c->h1.in_value && finish_header(c) != 0)) {
+		return -1;
+	}
+	return gather(c, &c->h1.field, at, len);
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct fa_conn *c = conn_of(p);
+	struct fa_h1 *h = &c->h1;
+	if (!h->in_value) {
+		h->in_value = 1;
+		/* Refused before the parser sees the rest: chunked is never decoded here. */
+		if (h->field.len == 17 &&
+		    strncasecmp((const char *)h->field.data, "transfer-encoding", 17) == 0) {
+			return refuse(c, 411);
+		}
+	} else if (!(h->value_open && at == h->feed)) {
+		/* More of the same value that is not where the last read stopped: the parser
+		 * joined an obs-fold continuation line, which RFC 9112 lets us refuse. */
+		return refuse(c, 400);
+	}
+	h->value_open = at + len == h->feed_end;
+	return gather(c, &h->value, at, len);
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+	struct fa_conn *c = conn_of(p);
+	struct fa_h1 *h = &c->h1;
+	if (check_version(p) != 0 || (h->in_value && finish_header(c) != 0)) {
+		return -1;
+	}
+	h->req.method = strdup(http_method_str((enum http_method)p->method));
+	h->req.path = strndup(h->url.data ? (const char *)h->url.data : "", h->url.len);
+	if (h->req.method == NULL || h->req.path == NULL) {
+		return refuse(c, 500);
+	}
+	uint64_t cap = c->kind == FA_CONN_API ? cki_fa.max_value : FA_CONTROL_MAX_BODY;
+	if (h->clen > cap) {
+		if (c->kind == FA_CONN_CONTROL) {
+			return refuse(c, 413);
+		}
+		/* Answer now and drop the body as it arrives; with Expect the client may never
+		 * send it, so stop reading and close after the answer. */
+		h->req.body_too_large = 1;
+		h->req.body_len = h->clen;
+		h->answered = 1;
+		if (dispatch(c, h->close_after || h->expect100) != 0) {
+			h->io_error = 1;
+			return -1;
+		}
+		if (h->expect100) {
+			http_parser_pause(p, 1);
+		}
+		return 0;
+	}
+	if (h->expect100 && h->clen > 0 &&
+	    cki_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 0) {
+		h->io_error = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+	struct fa_conn *c = conn_of(p);
+	if (c->h1.answered) {
+		return 0; /* the early answer is out; the rest of the body is dropped */
+	}
+	return cki_buf_append(&c->h1.req.body, at, len) == 0 ? 0 : refuse(c, 500);
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+	struct fa_conn *c = conn_of(p);
+	struct fa_h1 *h = &c->h1;
+	if (!h->answered) {
+		h->req.body_len = h->req.body.len;
+		if (dispatch(c, h->close_after) != 0) {
+			h->io_error = 1;
+			return -1;
+		}
+	}
+	h->answered = 0;
+	/* Pipelined input waits in c->in until this response has gone out. */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings parser_settings = {
+        .on_message_begin = on_message_begin,
+        .on_url = on_url,
+        .on_header_field = on_header_field,
+        .on_header_value = on_header_value,
+        .on_headers_complete = on_headers_complete,
+        .on_body = on_body,
+        .on_message_complete = on_message_complete,
+};
+
+/* The answer to a request the parser itself rejected. */
+static int
+status_for(enum http_errno e)
+{
+	switch (e) {
+	case HPE_HEADER_OVERFLOW:
+		return 431;
+	case HPE_INVALID_VERSION:
+		return 505;
+	default:
+		return 400;
+	}
+}
+
 int
 cki_h1_input(struct fa_conn *c)
 {
 	struct fa_h1 *h = &c->h1;
-	while (!c->dead && !c->want_close) {
-		if (h->discard_left > 0) {
-			size_t n =
-			        c->in.len < h->discard_left ? c->in.len : (size_t)h->discard_left;
-			cki_buf_consume(&c->in, n);
-			h->discard_left -= n;
-			if (h->discard_left > 0) {
+	if (!h->parser_ready) {
+		/* Whole head (request line + headers) before its blank line; process-wide. */
+		http_parser_set_max_header_size(FA_MAX_HEADER_BYTES + FA_MAX_PATH);
+		http_parser_init(&h->parser, HTTP_REQUEST);
+		h->parser.data = c;
+		h->parser_ready = 1;
+	}
+	while (!c->dead && !c->want_close && c->in.len > 0) {
+		if (HTTP_PARSER_ERRNO(&h->parser) == HPE_PAUSED) {
+			if (h->busy) {
 				return 0;
 			}
-			continue;
+			http_parser_pause(&h->parser, 0);
 		}
-		if (h->busy) {
-			return 0;
-		}
-		if (!h->have_head) {
-			unsigned char *end = c->in.len >= 4
-			                             ? memmem(c->in.data, c->in.len, "\r\n\r\n", 4)
-			                             : NULL;
-			if (end == NULL) {
-				if (c->in.len > FA_MAX_HEADER_BYTES + FA_MAX_PATH) {
-					return fail(c, 431);
-				}
-				return 0;
-			}
-			size_t hlen = (size_t)(end - c->in.data);
-			if (memchr(c->in.data, '\0', hlen) != NULL) {
-				return fail(c, 400); /* the parser works on C strings */
-			}
-			char *head = strndup((const char *)c->in.data, hlen);
-			if (head == NULL) {
-				return -1;
-			}
-			uint64_t clen = 0;
-			int close_after = 0, expect100 = 0;
-			int st = parse_head(head, hlen, &h->req, &clen, &close_after, &expect100);
-			free(head);
-			cki_buf_consume(&c->in, hlen + 4);
-			if (st != 0) {
-				return fail(c, st);
-			}
-			h->body_expect = clen;
-			h->close_after_discard = close_after;
-			uint64_t cap =
-			        c->kind == FA_CONN_API ? cki_fa.max_value : FA_CONTROL_MAX_BODY;
-			if (clen > cap) {
-				/* Answer now and drop the body as it arrives; with Expect the
-				 * client may never send it, so close after the answer. */
-				h->req.body_too_large = 1;
-				h->req.body_len = clen;
-				h->discard_left = expect100 ? 0 : clen;
-				if (c->kind == FA_CONN_CONTROL) {
-					return fail(c, 413);
-				}
-				if (dispatch(c, close_after || expect100) != 0) {
-					return -1;
-				}
-				continue;
-			}
-			h->have_head = 1;
-			if (expect100 && clen > 0 &&
-			    cki_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 0) {
-				return -1;
-			}
-		}
-		size_t want = (size_t)(h->body_expect - h->req.body.len);
-		size_t n = c->in.len < want ? c->in.len : want;
-		if (cki_buf_append(&h->req.body, c->in.data, n) != 0) {
-			return -1;
-		}
+		h->feed = (const char *)c->in.data;
+		h->feed_end = h->feed + c->in.len;
+		size_t n = http_parser_execute(&h->parser, &parser_settings, h->feed, c->in.len);
 		cki_buf_consume(&c->in, n);
-		if (h->req.body.len < h->body_expect) {
-			return 0;
-		}
-		h->req.body_len = h->req.body.len;
-		if (dispatch(c, h->close_after_discard) != 0) {
+		if (h->io_error) {
 			return -1;
+		}
+		enum http_errno e = HTTP_PARSER_ERRNO(&h->parser);
+		if (e != HPE_OK && e != HPE_PAUSED) {
+			return fail(c, h->fail_status != 0 ? h->fail_status : status_for(e));
 		}
 	}
 	return 0;
@@ -342,4 +454,7 @@ cki_h1_free(struct fa_conn *c)
 {
 	cki_req_free(&c->h1.req);
 	cki_resp_free(&c->h1.pending);
+	cki_buf_free(&c->h1.url);
+	cki_buf_free(&c->h1.field);
+	cki_buf_free(&c->h1.value);
 }

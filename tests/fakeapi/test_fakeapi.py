@@ -160,6 +160,130 @@ def test_chunked_upload_is_refused(api):
     conn.close()
 
 
+def raw_h1(api, data, tls=True, port=None, piece=None):
+    """Send raw bytes on one HTTP/1.1 connection (TLS API port, or the plain control port; in
+    writes of `piece` bytes if given) and read until the server closes it; returns
+    [(status, headers dict, body)] in order."""
+    sock = socket.create_connection(("127.0.0.1", port or api.port), timeout=30)
+    if tls:
+        ctx = ssl.create_default_context(cafile=api.ca)
+        ctx.set_alpn_protocols(["http/1.1"])
+        sock = ctx.wrap_socket(sock, server_hostname="localhost")
+    with sock:
+        step = piece or len(data)
+        for i in range(0, len(data), step):
+            sock.sendall(data[i:i + step])
+        got = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    out = []
+    while got:
+        head, sep, got = got.partition(b"\r\n\r\n")
+        assert sep, "truncated response head %r" % head
+        lines = head.decode("latin-1").split("\r\n")
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+        n = int(hdrs.get("content-length", "0"))
+        out.append((int(lines[0].split(" ")[1]), hdrs, got[:n]))
+        got = got[n:]
+    return out
+
+
+def h1_head(method, path, extra=b"", key=SDK):
+    return (b"%s %s HTTP/1.1\r\nHost: api.cachekit.io\r\nAuthorization: Bearer %s\r\n"
+            b"X-CacheKit-L1-Status: miss\r\n%s\r\n" % (method, path, key.encode(), extra))
+
+
+@pytest.mark.parametrize("request_bytes,status", [
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET /v1/cache/health\r\n\r\n", 400),
+    (b"GET /v1/cache/health HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    (b"GET /v1/cache/health HTTP/1.1\r\nBad Name: x\r\n\r\n", 400),
+    (b"GET /v1/cache/health HTTP/1.1\r\nNoColon\r\n\r\n", 400),
+    (b"GET /v1/cache/health HTTP/1.1\r\nX-Fold: a\r\n b\r\n\r\n", 400),
+    (b"GET /v1/cache/health HTTP/1.1\r\nX-A: a\x00b\r\n\r\n", 400),
+    (b"GET /" + b"k" * 9000 + b" HTTP/1.1\r\n\r\n", 414),
+    (b"GET /v1/cache/health HTTP/1.1\r\nX-Big: " + b"v" * 17000 + b"\r\n\r\n", 431),
+    (b"GET /v1/cache/health HTTP/1.1\r\n" + b"X-N: 1\r\n" * 101 + b"\r\n", 431),
+    (h1_head(b"PUT", b"/v1/cache/k", b"Content-Length: abc\r\n"), 400),
+    (h1_head(b"PUT", b"/v1/cache/k", b"Content-Length: -1\r\n"), 400),
+    (h1_head(b"PUT", b"/v1/cache/k", b"Content-Length: \r\n"), 400),
+    (h1_head(b"PUT", b"/v1/cache/k", b"Content-Length: 1234567890123456789\r\n"), 400),
+    (h1_head(b"PUT", b"/v1/cache/k", b"Content-Length: 1\r\nContent-Length: 2\r\n") + b"vv",
+     400),
+    (h1_head(b"PUT", b"/v1/cache/k", b"Transfer-Encoding: chunked\r\nContent-Length: 1\r\n"),
+     411),
+])
+def test_malformed_requests_are_answered_and_closed(api, request_bytes, status):
+    (got,) = raw_h1(api, request_bytes)  # one answer, then the server closes
+    assert got[0] == status and got[1]["connection"] == "close"
+    assert json.loads(got[2])["error"]  # {"error": "<reason phrase>"}
+    assert api.entry("k") is None and api.requests() == []  # never reached the API
+
+
+def test_malformed_control_request_is_answered_and_closed(api):
+    (got,) = raw_h1(api, b"GET /stats HTTP/9.9\r\n\r\n", tls=False, port=api.control_port)
+    assert got[0] == 505 and got[1]["connection"] == "close"
+    big = b"POST /faults HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (64 * 1024 + 1)
+    (got,) = raw_h1(api, big, tls=False, port=api.control_port)
+    assert got[0] == 413 and got[1]["connection"] == "close"
+
+
+@pytest.mark.parametrize("piece", [None, 3])
+def test_pipelined_requests_are_answered_in_order(api, piece):
+    api.faults(latency_ms=20)  # later requests wait in the input while a response is pending
+    data = (h1_head(b"PUT", b"/v1/cache/p", b"Content-Length: 5\r\n") + b"hello" +
+            h1_head(b"GET", b"/v1/cache/p") +
+            h1_head(b"GET", b"/v1/cache/missing") +
+            h1_head(b"PUT", b"/v1/cache/q", b"Content-Length: 0\r\n") +
+            h1_head(b"GET", b"/v1/cache/q", b"X-Long: %s\r\nConnection: close\r\n" % (b"w" * 9000)))
+    got = raw_h1(api, data, piece=piece)  # 3: every line and value split across reads
+    assert [g[0] for g in got] == [200, 200, 404, 200, 200]
+    assert got[1][2] == b"hello" and got[4][2] == b"" and got[4][1]["connection"] == "close"
+    assert [r["method"] + " " + r["path"] for r in api.requests()] == [
+        "PUT /v1/cache/p", "GET /v1/cache/p", "GET /v1/cache/missing", "PUT /v1/cache/q",
+        "GET /v1/cache/q"]
+
+
+def test_http10_closes_unless_keep_alive(api):
+    (got,) = raw_h1(api, b"GET /v1/cache/health HTTP/1.0\r\nAuthorization: Bearer ck_sdk_test\r\n"
+                         b"X-CacheKit-L1-Status: miss\r\n\r\n")
+    assert got[0] == 200 and got[1]["connection"] == "close"
+    keep = (b"GET /v1/cache/health HTTP/1.0\r\nConnection: keep-alive\r\n"
+            b"Authorization: Bearer ck_sdk_test\r\nX-CacheKit-L1-Status: miss\r\n\r\n")
+    got = raw_h1(api, keep + h1_head(b"GET", b"/v1/cache/health", b"Connection: close\r\n"))
+    assert [g[0] for g in got] == [200, 200] and "connection" not in got[0][1]
+
+
+def test_expect_100_continue(api):
+    ctx = ssl.create_default_context(cafile=api.ca)
+    ctx.set_alpn_protocols(["http/1.1"])
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", api.port), timeout=30),
+                         server_hostname="localhost") as sock:
+        sock.sendall(h1_head(b"PUT", b"/v1/cache/e",
+                             b"Expect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n"))
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = sock.recv(4096)
+            assert chunk, "closed before 100 Continue"
+            got += chunk
+        assert got == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"abc")
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    assert got.split(b"\r\n")[2].startswith(b"HTTP/1.1 200 ")
+    assert api.entry("e") == b"abc"
+    # too large with Expect: answered at once, the body is never asked for
+    (big,) = raw_h1(api, h1_head(b"PUT", b"/v1/cache/f",
+                                 b"Expect: 100-continue\r\nContent-Length: 5000\r\n"))
+    assert big[0] == 413 and big[1]["connection"] == "close" and api.entry("f") is None
+
+
 def test_h2_streams_are_multiplexed(api):
     api.faults(latency_ms=300)
     urls = [api.url + "/v1/cache/health"] * 4

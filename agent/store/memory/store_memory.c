@@ -209,21 +209,32 @@ cki_memstore_op_begin(const char *key, uint64_t deadline, size_t *key_len, cki_s
 
 /* ---- operations --------------------------------------------------------------------------- */
 
+/*
+ * The start of every keyed read: reset r, check the deadline and the key, then find the live
+ * entry at the store's now (written to *now). NULL on a refusal (r holds the error) or a miss.
+ */
+static struct entry *
+op_find_live(struct memstore *m, const char *key, uint64_t deadline, cki_store_reply *r,
+             uint64_t *now)
+{
+	size_t key_len;
+
+	cki_store_reply_init(r);
+	if (!cki_memstore_op_begin(key, deadline, &key_len, r))
+		return NULL;
+	*now = cki_memstore_now(m);
+	return entry_find_live(m, key, key_len, *now);
+}
+
 static void
 mem_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	struct memstore *m = (struct memstore *)s;
 	struct value *held = NULL;
-	struct entry *e;
 	cki_store_reply r;
-	size_t key_len;
 	uint64_t now;
+	struct entry *e = op_find_live(m, key, deadline, &r, &now);
 
-	cki_store_reply_init(&r);
-	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
-		goto out;
-	now = cki_memstore_now(m);
-	e = entry_find_live(m, key, key_len, now);
 	if (e == NULL)
 		goto out;
 	cki_lru_touch(&m->lru, &e->lru);
@@ -349,19 +360,14 @@ static void
 mem_del(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	struct memstore *m = (struct memstore *)s;
-	struct entry *e;
 	cki_store_reply r;
-	size_t key_len;
+	uint64_t now;
+	struct entry *e = op_find_live(m, key, deadline, &r, &now);
 
-	cki_store_reply_init(&r);
-	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
-		goto out;
-	e = entry_find_live(m, key, key_len, cki_memstore_now(m));
 	if (e != NULL) {
 		entry_remove(m, e);
 		r.found = true;
 	}
-out:
 	cki_memstore_finish(m, cb, arg, &r);
 }
 
@@ -370,14 +376,10 @@ mem_exists(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, vo
 {
 	struct memstore *m = (struct memstore *)s;
 	cki_store_reply r;
-	size_t key_len;
+	uint64_t now;
 
-	cki_store_reply_init(&r);
-	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
-		goto out;
 	/* Like HEAD: a stale entry is present. */
-	r.found = entry_find_live(m, key, key_len, cki_memstore_now(m)) != NULL;
-out:
+	r.found = op_find_live(m, key, deadline, &r, &now) != NULL;
 	cki_memstore_finish(m, cb, arg, &r);
 }
 
@@ -385,16 +387,10 @@ static void
 mem_get_ttl(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	struct memstore *m = (struct memstore *)s;
-	struct entry *e;
 	cki_store_reply r;
-	size_t key_len;
 	uint64_t now;
+	struct entry *e = op_find_live(m, key, deadline, &r, &now);
 
-	cki_store_reply_init(&r);
-	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
-		goto out;
-	now = cki_memstore_now(m);
-	e = entry_find_live(m, key, key_len, now);
 	if (e == NULL)
 		goto out;
 	r.found = true;

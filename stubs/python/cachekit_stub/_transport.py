@@ -43,6 +43,17 @@ MAX_REPLY_BYTES = 64 * 1024 * 1024
 _ABANDONED: List[object] = []
 
 
+def _retire(conn) -> None:
+    """Close a connection this process opened; park one inherited across fork() in _ABANDONED
+    (closing it would touch the parent's socket). None is a no-op."""
+    if conn is None:
+        return
+    if conn.pid == os.getpid():
+        conn.close()
+    else:
+        _ABANDONED.append(conn)
+
+
 def resolve_endpoint(endpoint: Optional[str] = None) -> str:
     """The agent endpoint: the argument, else $CACHEKIT_AGENT_ENDPOINT, else
     ipc://$XDG_RUNTIME_DIR/cachekit/agent.sock for a non-root user with XDG_RUNTIME_DIR set,
@@ -282,11 +293,7 @@ class SharedSync:
         with self.lock:
             self.closed = True
             conn, self.conn = self.conn, None
-        if conn is not None:
-            if conn.pid == os.getpid():
-                conn.close()
-            else:
-                _ABANDONED.append(conn)
+        _retire(conn)
 
     def _after_fork_in_child(self) -> None:
         self.lock = threading.Lock()
@@ -388,11 +395,7 @@ class SharedAsync:
         conn = self.conn
         if conn is not None and conn.pid == os.getpid() and conn.loop is loop and not conn._closed:
             return conn
-        if conn is not None:
-            if conn.pid != os.getpid():
-                _ABANDONED.append(conn)
-            else:
-                conn.close()  # same process, another (or a finished) event loop
+        _retire(conn)  # same process: another (or a finished) event loop
         conn = AsyncConnection(self.endpoint, loop)
         self.conn = conn
         return conn
@@ -400,11 +403,7 @@ class SharedAsync:
     def close(self) -> None:
         self.closed = True
         conn, self.conn = self.conn, None
-        if conn is not None:
-            if conn.pid == os.getpid():
-                conn.close()
-            else:
-                _ABANDONED.append(conn)
+        _retire(conn)
 
 
 _LIVE: "weakref.WeakSet[SharedSync]" = weakref.WeakSet()
