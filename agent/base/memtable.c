@@ -179,6 +179,15 @@ cki_memtable_remove(cki_memtable *t, cki_memtable_node *node)
 }
 
 void
+cki_memtable_moved(cki_memtable *t, cki_memtable_node *from, cki_memtable_node *to)
+{
+	cki_memtable_node **pp = slot(t, from->key, from->key_len, from->hash);
+
+	if (*pp == from)
+		*pp = to;
+}
+
+void
 cki_memtable_remove_if(cki_memtable *t, bool (*drop)(void *ctx, cki_memtable_node *node), void *ctx)
 {
 	size_t i;
@@ -213,6 +222,19 @@ cki_lru_unlink(cki_lru *l, cki_lru_link *link)
 	else
 		l->tail = link->prev;
 	link->prev = link->next = NULL;
+}
+
+void
+cki_lru_moved(cki_lru *l, cki_lru_link *link)
+{
+	if (link->prev != NULL)
+		link->prev->next = link;
+	else
+		l->head = link;
+	if (link->next != NULL)
+		link->next->prev = link;
+	else
+		l->tail = link;
 }
 
 void

@@ -67,6 +67,11 @@ cki_memtable_node *cki_memtable_find(const cki_memtable *t, const char *key, siz
  */
 void cki_memtable_insert(cki_memtable *t, cki_memtable_node *node);
 
+/* The item holding `from` was copied to one holding `to` (a moving allocator): the table
+ * links to instead. to's fields are from's, except key, which points into the copy; from must
+ * still be readable. */
+void cki_memtable_moved(cki_memtable *t, cki_memtable_node *from, cki_memtable_node *to);
+
 /* Unlinks node if it is in the table; otherwise does nothing. The caller still owns it. */
 void cki_memtable_remove(cki_memtable *t, cki_memtable_node *node);
 
@@ -97,6 +102,10 @@ void cki_lru_push_front(cki_lru *l, cki_lru_link *link);
 
 /* Takes link, which must be on l, off the list and clears its pointers. */
 void cki_lru_unlink(cki_lru *l, cki_lru_link *link);
+
+/* The item holding a link on l was copied, link included, to the one holding link: its
+ * neighbours (or the list's ends) point at the copy. */
+void cki_lru_moved(cki_lru *l, cki_lru_link *link);
 
 /* Moves link, which must be on l, to the head. */
 void cki_lru_touch(cki_lru *l, cki_lru_link *link);

@@ -267,6 +267,8 @@ static const struct {
          "entries evicted by the memory limit"},
         {"store_expired", "store_expired_total", "counter", "entries removed at expiry"},
         {"store_locks", "store_locks", "gauge", "locks held in the embedded store"},
+        {"store_arena_bytes", "store_arena_bytes", "gauge",
+         "bytes mapped for the embedded store's small entries"},
 };
 
 void

@@ -9,8 +9,11 @@
  * overhead, and the same for locks); a put evicts least-recently-used entries until it fits,
  * dropping expired entries first where that is cheap. Every operation calls its callback once,
  * as the last thing it does with the store, so callbacks may call back in (even destroy).
- * Values handed to callbacks are reference-counted so they stay valid for the whole callback
- * even if the callback deletes or overwrites the key.
+ * Replies are copied by the completion queue, so nothing outside the store points into an
+ * entry. An entry (header, key, value) is one allocation: from the segment arena
+ * (segarena.h) when it is small, which compaction may move, or its own malloc'd (and, above
+ * the agent's 32 KiB mmap threshold, mapped) block when it is large. Either way the memory an
+ * evicted entry held goes back to the kernel, so RSS follows the accounted bytes.
  * The lock operations live in store_memory_locks.c; the two files share struct memstore
  * through store_memory_int.h.
  */
@@ -35,28 +38,22 @@
 /* How many least-recently-used entries a put inspects for expired ones before evicting. */
 #define RECLAIM_SCAN 32
 
-/* A stored value; the entry holds one reference, a get in its callback holds another. */
-struct value {
-	size_t refs;
-	size_t len;
-	uint8_t data[];
-};
-
 struct entry {
 	cki_memtable_node node; /* first member: the table stores &entry->node */
 	cki_lru_link lru;
-	struct value *value;
 	uint64_t fresh_until; /* ms on the store clock; NEVER for no expiry */
 	uint64_t evict_at;    /* fresh_until + stale window; NEVER for no expiry */
 	uint64_t bytes;       /* accounted size */
-	char key[];
+	size_t value_len;
+	bool in_arena; /* from m->arena (may move), else malloc */
+	char key[];    /* node.key_len + 1 bytes, then value_len bytes of value */
 };
 
-/* Accounted per-entry overhead: the struct plus about two hash slots (load factor <= 3/4,
- * doubling, so there are between 1.33 and 2.67 buckets per item). Locks count the same way
- * (LOCK_OVERHEAD in store_memory_locks.c). */
+/* Accounted per-entry overhead: the struct and its allocation header plus about two hash
+ * slots (load factor <= 3/4, doubling, so there are between 1.33 and 2.67 buckets per item).
+ * Locks count the same way (LOCK_OVERHEAD in store_memory_locks.c). */
 #define ENTRY_OVERHEAD \
-	(sizeof(struct entry) + sizeof(struct value) + 2 * sizeof(cki_memtable_node *))
+	(sizeof(struct entry) + CKI_SEGARENA_HEADER + 2 * sizeof(cki_memtable_node *))
 
 static const cki_store_ops memory_ops;
 
@@ -66,13 +63,33 @@ cki_memstore_fill_random(void *buf, size_t len)
 	return cki_random_bytes(buf, len);
 }
 
-/* ---- values, entries, LRU ----------------------------------------------------------------- */
+/* ---- entries, LRU ------------------------------------------------------------------------ */
+
+static uint8_t *
+entry_value(struct entry *e)
+{
+	return (uint8_t *)e->key + e->node.key_len + 1;
+}
 
 static void
-value_release(struct value *v)
+entry_free(struct memstore *m, struct entry *e)
 {
-	if (v != NULL && --v->refs == 0)
-		free(v);
+	if (e != NULL && e->in_arena)
+		cki_segarena_free(m->arena, e);
+	else
+		free(e);
+}
+
+/* The arena moved an entry (compaction): the table and the LRU list point at the copy. */
+static void
+entry_moved(void *ctx, void *from, void *to)
+{
+	struct memstore *m = ctx;
+	struct entry *old = from, *e = to;
+
+	e->node.key = e->key;
+	cki_memtable_moved(&m->entries, &old->node, &e->node);
+	cki_lru_moved(&m->lru, &e->lru);
 }
 
 /* The entry whose lru link this is, or NULL for NULL. */
@@ -95,22 +112,20 @@ entry_remove(struct memstore *m, struct entry *e)
 	cki_lru_unlink(&m->lru, &e->lru);
 	m->bytes -= e->bytes;
 	m->freed_since_trim += e->bytes;
-	value_release(e->value);
-	free(e);
+	entry_free(m, e);
 }
 
 /*
- * Gives free heap pages back to the kernel once a 32nd of the limit has been freed since
- * the last time (an eighth left the 1 KiB -> 64 KiB switch of test_memory_budget.py at
- * 1.69-1.73x the limit, a 32nd at 1.62-1.66x: the heap kept the small values' pages longer).
- * Without this, a store that moves from small values to large ones keeps the small ones' freed
- * chunks resident beside the new values (RSS 1.3-1.9x the limit measured); malloc_trim(0) releases
- * free pages anywhere in the heap, not just at its top. O(free chunks), so it runs at most once per
- * limit/32 bytes of churn.
+ * Gives memory back after entries went: the arena compacts when it maps more than 4/3 of its
+ * live bytes (O(1) when it does not), and once a 32nd of the limit has been freed the heap's
+ * free pages go back too (malloc_trim(0) releases them anywhere in the heap, not just at its
+ * top; O(free chunks), hence the rate). What the heap still holds for the store is the hash
+ * table's buckets and the lock leases.
  */
 static void
-maybe_trim(struct memstore *m)
+give_back(struct memstore *m)
 {
+	cki_segarena_compact(m->arena);
 	if (m->freed_since_trim < m->limit / 32)
 		return;
 	m->freed_since_trim = 0;
@@ -230,7 +245,6 @@ static void
 mem_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	struct memstore *m = (struct memstore *)s;
-	struct value *held = NULL;
 	cki_store_reply r;
 	uint64_t now;
 	struct entry *e = op_find_live(m, key, deadline, &r, &now);
@@ -238,11 +252,9 @@ mem_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void 
 	if (e == NULL)
 		goto out;
 	cki_lru_touch(&m->lru, &e->lru);
-	held = e->value;
-	held->refs++;
 	r.found = true;
-	r.value = held->data;
-	r.value_len = held->len;
+	r.value = entry_value(e); /* the completion queue copies it */
+	r.value_len = e->value_len;
 	if (e->fresh_until == NEVER) {
 		r.freshness = CKI_FRESH;
 		r.fresh_for_ms = -1;
@@ -255,7 +267,6 @@ mem_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void 
 	}
 out:
 	cki_memstore_finish(m, cb, arg, &r);
-	value_release(held);
 }
 
 static ck_err
@@ -284,9 +295,8 @@ mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const c
 {
 	struct memstore *m = (struct memstore *)s;
 	struct entry *e = NULL, *old;
-	struct value *v = NULL;
 	cki_store_reply r;
-	size_t key_len;
+	size_t key_len, size;
 	uint64_t need, now, h;
 
 	cki_store_reply_init(&r);
@@ -299,8 +309,8 @@ mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const c
 		r.message = "no value bytes";
 		goto out;
 	}
-	/* Compare len alone first so the sum below cannot overflow. */
-	if (len > m->limit || len > SIZE_MAX - sizeof(struct value) ||
+	/* Compare len alone first so the sums below cannot overflow. */
+	if (len > m->limit || len > SIZE_MAX - sizeof(struct entry) - key_len - 1 ||
 	    ENTRY_OVERHEAD + key_len + 1 + (uint64_t)len > m->limit) {
 		r.err = CK_ETOOBIG;
 		r.message = "value larger than the memory store's limit";
@@ -313,21 +323,23 @@ mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const c
 		r.message = "memory store is full of locks";
 		goto out;
 	}
-	v = malloc(sizeof(*v) + len);
-	e = malloc(sizeof(*e) + key_len + 1);
-	if (v == NULL || e == NULL) {
+	size = sizeof(*e) + key_len + 1 + len;
+	e = size <= CKI_SEGARENA_MAX_ITEM ? cki_segarena_alloc(m->arena, size) : NULL;
+	if (e != NULL) {
+		e->in_arena = true;
+	} else if ((e = malloc(size)) != NULL) {
+		e->in_arena = false;
+	} else {
 		r.err = CK_ENOMEM;
 		goto out;
 	}
-	v->refs = 1;
-	v->len = len;
-	if (len > 0)
-		memcpy(v->data, value, len);
 	memcpy(e->key, key, key_len + 1);
 	h = cki_memtable_hash(&m->entries, key, key_len);
 	cki_memtable_node_init(&e->node, e->key, key_len, h);
 	e->lru.prev = e->lru.next = NULL;
-	e->value = v;
+	e->value_len = len;
+	if (len > 0)
+		memcpy(entry_value(e), value, len);
 	e->bytes = need;
 	if (opts == NULL || opts->ttl_s == 0) {
 		e->fresh_until = e->evict_at = NEVER;
@@ -335,7 +347,6 @@ mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const c
 		e->fresh_until = now + (uint64_t)opts->ttl_s * MS_PER_S;
 		e->evict_at = e->fresh_until + (uint64_t)opts->stale_ttl_s * MS_PER_S;
 	}
-	v = NULL;
 
 	/* Every put replaces value and both windows: drop the old entry, then make room. */
 	old = (struct entry *)cki_memtable_find(&m->entries, key, key_len, h);
@@ -348,11 +359,8 @@ mem_put(cki_store *s, const char *key, const uint8_t *value, size_t len, const c
 	cki_memtable_insert(&m->entries, &e->node);
 	cki_lru_push_front(&m->lru, &e->lru);
 	m->bytes += need;
-	e = NULL;
-	maybe_trim(m);
+	give_back(m);
 out:
-	free(e);
-	free(v);
 	cki_memstore_finish(m, cb, arg, &r);
 }
 
@@ -484,6 +492,7 @@ mem_stats(cki_store *s, void (*emit)(void *ctx, const char *name, double v), voi
 	emit(ctx, "store_evictions", (double)m->evictions);
 	emit(ctx, "store_expired", (double)m->expired);
 	emit(ctx, "store_locks", (double)m->locks.count);
+	emit(ctx, "store_arena_bytes", (double)cki_segarena_mapped_bytes(m->arena));
 }
 
 static void
@@ -497,9 +506,10 @@ mem_destroy(cki_store *s)
 	cki_completions_flush(&m->done); /* answer what is queued before the loop can go */
 	for (e = entry_of(m->lru.head); e != NULL; e = next) {
 		next = entry_of(e->lru.next);
-		value_release(e->value);
-		free(e);
+		if (!e->in_arena)
+			free(e);
 	}
+	cki_segarena_destroy(m->arena); /* the arena's entries go with it */
 	cki_memstore_free_locks(m);
 	cki_memtable_fini(&m->entries);
 	cki_memtable_fini(&m->locks);
@@ -554,7 +564,8 @@ cki_store_memory_new(cki_store **out, cki_loop *loop, uint64_t memory_limit_byte
 	m->limit = memory_limit_bytes;
 	m->now_ms = default_clock;
 	cki_completions_init(&m->done, loop);
-	if ((rv = cki_memtable_init(&m->entries, seed[0], seed[1])) != CK_OK ||
+	if ((rv = cki_segarena_new(&m->arena, entry_moved, m)) != CK_OK ||
+	    (rv = cki_memtable_init(&m->entries, seed[0], seed[1])) != CK_OK ||
 	    (rv = cki_memtable_init(&m->locks, seed[0], seed[1])) != CK_OK)
 		goto out;
 	*out = &m->base;
@@ -592,5 +603,5 @@ cki_store_memory_sweep(cki_store *s)
 			entry_drop(m, e, now);
 	}
 	cki_memstore_sweep_locks(m, now);
-	maybe_trim(m);
+	give_back(m);
 }

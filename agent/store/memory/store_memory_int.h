@@ -16,6 +16,7 @@
 #include "cachekit/errors.h"
 #include "base/memtable.h"
 #include "store/completion.h"
+#include "store/memory/segarena.h"
 #include "store/store.h"
 
 struct memstore {
@@ -26,6 +27,7 @@ struct memstore {
 	cki_memtable entries; /* both tables hash with the same per-store random key */
 	cki_memtable locks;
 	cki_lru lru;               /* the entries, most recently used first */
+	cki_segarena *arena;       /* the small entries (store_memory.c) */
 	uint64_t evictions;        /* live entries dropped for space */
 	uint64_t expired;          /* entries reclaimed after evict_at */
 	uint64_t freed_since_trim; /* accounted bytes dropped since memory was last given back */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cunit_main.h"
+#include "store/memory/segarena.h"
 #include "store/memory/store_memory.h"
 
 #define START_MS  1000000u
@@ -968,6 +969,62 @@ test_sweep_reclaims_expired_entries_and_locks(void)
 	close_store();
 }
 
+/* Small entries live in the segment arena: when large values push them out in an order
+ * unrelated to their addresses (every third one was read, so it outlives its neighbours), the
+ * arena compacts to 4/3 of what the survivors need (+ 2 segments) and every survivor, moved
+ * or not, still holds its own value. */
+static void
+test_small_entries_survive_compaction_intact(void)
+{
+	enum { SMALL = 500, BIG = 100000, NBIG = 70 };
+	const uint64_t limit = 8u * 1024 * 1024;
+	uint64_t small_size = entry_size("s:000000", SMALL), big_size = entry_size("b:00", BIG);
+	int n = (int)(limit / small_size), i, kept = 0, bad = 0;
+	char key[32], val[SMALL + 1];
+	uint8_t *big = calloc(1, BIG);
+	double arena_full, small_bytes;
+
+	open_store(limit);
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "s:%06d", i);
+		memset(val, 'a' + i % 26, SMALL);
+		snprintf(val, sizeof(val), "%06d", i);
+		val[6] = '-';
+		val[SMALL] = '\0';
+		CU_ASSERT_EQUAL_FATAL(put(key, val, 0, 0), CK_OK);
+	}
+	for (i = 0; i < n; i += 3) {
+		snprintf(key, sizeof(key), "s:%06d", i);
+		CU_ASSERT_FATAL(get(key)->found);
+	}
+	arena_full = stat("store_arena_bytes");
+	CU_ASSERT(arena_full >= (double)limit * 0.9);
+	for (i = 0; i < NBIG; i++) {
+		snprintf(key, sizeof(key), "b:%02d", i);
+		CU_ASSERT_EQUAL_FATAL(put_bytes(key, big, BIG, 0, 0)->err, CK_OK);
+	}
+	small_bytes = stat("store_bytes") - NBIG * (double)big_size;
+	CU_ASSERT(small_bytes > 0);
+	CU_ASSERT(stat("store_arena_bytes") <= small_bytes * 4 / 3 + 2 * CKI_SEGARENA_SEGMENT);
+	for (i = 0; i < n; i++) {
+		struct result *r;
+		snprintf(key, sizeof(key), "s:%06d", i);
+		r = get(key);
+		if (!r->found)
+			continue;
+		kept++;
+		memset(val, 'a' + i % 26, SMALL);
+		snprintf(val, sizeof(val), "%06d", i);
+		val[6] = '-';
+		if (r->value_len != SMALL || memcmp(r->value, val, SMALL) != 0)
+			bad++;
+	}
+	CU_ASSERT(kept > 0);
+	CU_ASSERT_EQUAL(bad, 0);
+	free(big);
+	close_store();
+}
+
 static void
 test_many_keys_survive_hash_table_growth(void)
 {
@@ -1288,6 +1345,7 @@ static CU_TestInfo tests[] = {
          test_expired_entries_are_reclaimed_before_live_ones},
         {"sweep reclaims expired entries and locks", test_sweep_reclaims_expired_entries_and_locks},
         {"many keys survive hash table growth", test_many_keys_survive_hash_table_growth},
+        {"small entries survive compaction intact", test_small_entries_survive_compaction_intact},
         {"the callback runs exactly once per operation",
          test_callback_runs_exactly_once_per_operation},
         {"a passed deadline times out", test_passed_deadline_times_out},
