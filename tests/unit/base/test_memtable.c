@@ -368,7 +368,53 @@ test_lru_unlink_from_head_middle_and_tail(void)
 	CU_ASSERT_PTR_NULL(l.tail);
 }
 
+/* A moving allocator copies an item: the table and the list then lead to the copy, in the
+ * same bucket chain and list position, and the original is no longer reachable. */
+static void
+test_a_moved_item_is_found_at_its_new_place(void)
+{
+	cki_memtable t;
+	cki_lru l = {0};
+	struct item a, b, c, moved;
+
+	CU_ASSERT_FATAL(cki_memtable_init(&t, 1, 2) == CK_OK);
+	item_set(&a, &t, "a", 1);
+	item_set(&b, &t, "b", 2);
+	item_set(&c, &t, "c", 3);
+	cki_memtable_insert(&t, &a.node);
+	cki_memtable_insert(&t, &b.node);
+	cki_memtable_insert(&t, &c.node);
+	cki_lru_push_front(&l, &c.lru);
+	cki_lru_push_front(&l, &b.lru);
+	cki_lru_push_front(&l, &a.lru); /* a, b, c */
+	for (int round = 0; round < 2; round++) {
+		struct item *from = round == 0 ? &b : &c; /* the middle, then the tail */
+		memcpy(&moved, from, sizeof(moved));
+		moved.node.key = moved.key;
+		cki_memtable_moved(&t, &from->node, &moved.node);
+		cki_lru_moved(&l, &moved.lru);
+		memset(from, 0xee, sizeof(*from)); /* the original is gone */
+		CU_ASSERT_PTR_EQUAL(lookup(&t, round == 0 ? "b" : "c"), &moved);
+		if (round == 0) {
+			memcpy(&b, &moved, sizeof(b)); /* move it back home for round 1 */
+			b.node.key = b.key;
+			cki_memtable_moved(&t, &moved.node, &b.node);
+			cki_lru_moved(&l, &b.lru);
+			CU_ASSERT_PTR_EQUAL(lookup(&t, "b"), &b);
+		}
+	}
+	CU_ASSERT_PTR_EQUAL(lookup(&t, "a"), &a);
+	CU_ASSERT_EQUAL(t.count, 3);
+	CU_ASSERT_PTR_EQUAL(l.head, &a.lru);
+	CU_ASSERT_PTR_EQUAL(a.lru.next, &b.lru);
+	CU_ASSERT_PTR_EQUAL(b.lru.next, &moved.lru);
+	CU_ASSERT_PTR_EQUAL(moved.lru.prev, &b.lru);
+	CU_ASSERT_PTR_EQUAL(l.tail, &moved.lru);
+	cki_memtable_fini(&t);
+}
+
 static CU_TestInfo tests[] = {
+        {"a moved item is found at its new place", test_a_moved_item_is_found_at_its_new_place},
         {"siphash matches the reference vectors", test_siphash_matches_the_reference_vectors},
         {"hash depends on the table key", test_hash_depends_on_the_table_key},
         {"a new table is empty", test_a_new_table_is_empty},
