@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "base/strmap.h"
@@ -26,6 +27,8 @@ struct cki_peer_queue {
 	_Atomic uint64_t bytes; /* charged, not released */
 	_Atomic uint64_t refs;  /* 1 for the table + 1 per message charged, not released */
 	int fd;                 /* the connection it speaks on; -1 unknown */
+	int cred_fd;            /* the connection cred was read from; -1 none cached */
+	cki_peer cred;          /* the kernel's credentials of that connection */
 };
 
 struct cki_peerq {
@@ -33,6 +36,11 @@ struct cki_peerq {
 	size_t sweep_at;
 	_Atomic uint64_t total;   /* bytes charged to every entry, not released */
 	_Atomic uint64_t entries; /* entries not yet freed */
+	/* The entry found last, so a request and its reply, or a client's run of requests,
+	 * skip hashing the routing id; cleared whenever an entry may leave the table. */
+	cki_peer_queue *last;
+	size_t last_rid_len;
+	uint8_t last_rid[255];
 };
 
 typedef struct msgbuf {
@@ -111,15 +119,30 @@ hex_key(char key[2 * 255 + 1], const uint8_t *rid, size_t rid_len)
 	key[2 * rid_len] = '\0';
 }
 
+static cki_peer_queue *
+remember(cki_peerq *pq, const uint8_t *rid, size_t rid_len, cki_peer_queue *q)
+{
+	memcpy(pq->last_rid, rid, rid_len);
+	pq->last_rid_len = rid_len;
+	pq->last = q;
+	return q;
+}
+
 cki_peer_queue *
 cki_peerq_find(cki_peerq *pq, const uint8_t *rid, size_t rid_len)
 {
+	if (rid_len > sizeof(pq->last_rid))
+		rid_len = sizeof(pq->last_rid); /* as hex_key() does */
+	if (pq->last != NULL && pq->last_rid_len == rid_len &&
+	    memcmp(pq->last_rid, rid, rid_len) == 0)
+		return pq->last;
 	char key[2 * 255 + 1];
 	hex_key(key, rid, rid_len);
 	cki_peer_queue *q = cki_strmap_get(pq->map, key);
 	if (q != NULL)
-		return q;
+		return remember(pq, rid, rid_len, q);
 	if (cki_strmap_count(pq->map) >= pq->sweep_at) {
+		pq->last = NULL;
 		cki_strmap_sweep(pq->map, idle, NULL);
 		size_t n = cki_strmap_count(pq->map);
 		pq->sweep_at = n * 2 > SWEEP_MIN ? n * 2 : SWEEP_MIN;
@@ -129,6 +152,7 @@ cki_peerq_find(cki_peerq *pq, const uint8_t *rid, size_t rid_len)
 		return NULL;
 	q->pq = pq;
 	q->fd = -1;
+	q->cred_fd = -1;
 	atomic_init(&q->refs, 1);
 	bool ok = false;
 	cki_strmap_put(pq->map, key, q, &ok);
@@ -137,13 +161,31 @@ cki_peerq_find(cki_peerq *pq, const uint8_t *rid, size_t rid_len)
 		return NULL;
 	}
 	atomic_fetch_add_explicit(&pq->entries, 1, memory_order_relaxed);
-	return q;
+	return remember(pq, rid, rid_len, q);
 }
 
 void
 cki_peerq_set_fd(cki_peer_queue *q, int fd)
 {
 	q->fd = fd;
+}
+
+bool
+cki_peerq_cred_get(const cki_peer_queue *q, int fd, cki_peer *out)
+{
+	if (fd < 0 || q->cred_fd != fd)
+		return false;
+	*out = q->cred;
+	return true;
+}
+
+void
+cki_peerq_cred_set(cki_peer_queue *q, int fd, const cki_peer *cred)
+{
+	if (fd < 0 || !cred->known)
+		return;
+	q->cred = *cred;
+	q->cred_fd = fd;
 }
 
 static bool
@@ -161,6 +203,7 @@ size_t
 cki_peerq_gone(cki_peerq *pq, int fd)
 {
 	size_t before = cki_strmap_count(pq->map);
+	pq->last = NULL;
 	if (fd >= 0)
 		cki_strmap_sweep(pq->map, on_fd, &fd);
 	return before - cki_strmap_count(pq->map);
@@ -173,6 +216,7 @@ cki_peerq_forget(cki_peerq *pq, const uint8_t *rid, size_t rid_len)
 	hex_key(key, rid, rid_len);
 	cki_peer_queue *q = cki_strmap_get(pq->map, key);
 	if (q != NULL && atomic_load_explicit(&q->refs, memory_order_acquire) == 1) {
+		pq->last = NULL;
 		cki_strmap_del(pq->map, key);
 		entry_free(q);
 	}

@@ -12,10 +12,12 @@
 #ifndef CKI_PEERQ_H
 #define CKI_PEERQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "cachekit/errors.h"
+#include "core/request.h"
 
 typedef struct cki_peerq cki_peerq;
 typedef struct cki_peer_queue cki_peer_queue;
@@ -31,6 +33,12 @@ void cki_peerq_free(cki_peerq *pq);
 CK_NODISCARD cki_peer_queue *cki_peerq_find(cki_peerq *pq, const uint8_t *rid, size_t rid_len);
 /* Records the connection (socket fd, libzmq's ZMQ_SRCFD) the client of q speaks on. */
 void cki_peerq_set_fd(cki_peer_queue *q, int fd);
+/* Credentials of a connection, read once per connection instead of once per message (a
+ * socket's peer credentials are fixed when it connects). cki_peerq_cred_get() is true and
+ * fills *out when q holds credentials read from connection fd; cki_peerq_cred_set() keeps
+ * known credentials of fd >= 0 (an entry that leaves with its connection takes them along). */
+bool cki_peerq_cred_get(const cki_peer_queue *q, int fd, cki_peer *out);
+void cki_peerq_cred_set(cki_peer_queue *q, int fd, const cki_peer *cred);
 /* The connection fd closed: every entry on it leaves the table now and is freed when its last
  * queued reply is released. Returns how many left. */
 size_t cki_peerq_gone(cki_peerq *pq, int fd);

@@ -147,13 +147,19 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 	const uint8_t *data = zmq_msg_data(msg);
 	size_t len = zmq_msg_size(msg);
 	cki_peer peer = {0};
-	cki_peer_parse(zmq_msg_gets(msg, "Peer-Address"), &peer);
 
 	cki_metrics_inc(CKI_C_REQUESTS);
 
 	cki_peer_queue *q = cki_peerq_find(s->peerq, to->rid, to->rid_len);
+	int fd = zmq_msg_get(msg, ZMQ_SRCFD);
 	if (q != NULL)
-		cki_peerq_set_fd(q, zmq_msg_get(msg, ZMQ_SRCFD));
+		cki_peerq_set_fd(q, fd);
+	/* Parsing Peer-Address on every message was a tenth of a hit's instructions. */
+	if (q == NULL || !cki_peerq_cred_get(q, fd, &peer)) {
+		cki_peer_parse(zmq_msg_gets(msg, "Peer-Address"), &peer);
+		if (q != NULL)
+			cki_peerq_cred_set(q, fd, &peer);
+	}
 	uint64_t queued = q != NULL ? cki_peerq_queued(q) : 0;
 	if (queued >= s->peer_limit) {
 		if (queued >= s->peer_limit + PEER_DROP_SLACK) {

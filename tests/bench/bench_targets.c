@@ -342,6 +342,22 @@ curl_get(void *ctx, const bench_args *a, int i)
 	return code == 200 && c->got == a->value_size ? 0 : -1;
 }
 
+static void curl_close_(void *ctx);
+
+/* A one-request process on the direct path: a new libcurl handle (connection, TLS and HTTP/2
+ * set-up included), one GET, close. */
+static int
+curl_get_once(void *ctx, const bench_args *a, int i)
+{
+	(void)ctx;
+	curl_ctx *c = curl_open(a);
+	if (c == NULL)
+		return -1;
+	int rv = curl_get(c, a, i);
+	curl_close_(c);
+	return rv;
+}
+
 static int
 curl_prepare(const bench_args *a)
 {
@@ -516,5 +532,7 @@ const bench_target bench_targets[] = {
          once_open, agent_get_once, once_close},
         {"redis-get-once", "connect to Redis, one GET, disconnect (a one-request process)",
          redis_prepare, once_open, redis_get_once, once_close},
+        {"curl-direct-get-once", "new libcurl connection, one GET, close (a one-request process)",
+         curl_prepare, once_open, curl_get_once, once_close},
 };
 const size_t bench_ntargets = sizeof(bench_targets) / sizeof(bench_targets[0]);

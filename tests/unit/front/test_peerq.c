@@ -94,7 +94,63 @@ test_forget_keeps_an_entry_with_queued_replies(void)
 	cki_peerq_free(pq);
 }
 
+static void
+test_credentials_are_kept_per_connection(void)
+{
+	cki_peerq *pq = NULL;
+	CU_ASSERT_EQUAL_FATAL(cki_peerq_new(&pq), CK_OK);
+	cki_peer_queue *a = cki_peerq_find(pq, RID_A, sizeof(RID_A));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	cki_peer got = {0};
+	CU_ASSERT_FALSE(cki_peerq_cred_get(a, 7, &got)); /* nothing read yet */
+	cki_peer unknown = {0};
+	cki_peerq_cred_set(a, 7, &unknown); /* no credentials: not kept, read again next time */
+	CU_ASSERT_FALSE(cki_peerq_cred_get(a, 7, &got));
+	cki_peer cred = {.known = true, .uid = 1001, .gid = 1002, .pid = 4242};
+	cki_peerq_cred_set(a, -1, &cred); /* no connection known: not kept */
+	CU_ASSERT_FALSE(cki_peerq_cred_get(a, -1, &got));
+	cki_peerq_cred_set(a, 7, &cred);
+	CU_ASSERT_TRUE_FATAL(cki_peerq_cred_get(a, 7, &got));
+	CU_ASSERT_TRUE(got.known);
+	CU_ASSERT_EQUAL(got.uid, 1001);
+	CU_ASSERT_EQUAL(got.gid, 1002);
+	CU_ASSERT_EQUAL(got.pid, 4242);
+	/* The same routing id on another connection is another peer until read again. */
+	CU_ASSERT_FALSE(cki_peerq_cred_get(a, 8, &got));
+	cki_peerq_free(pq);
+}
+
+static void
+test_an_entry_that_left_is_not_found_again(void)
+{
+	cki_peerq *pq = NULL;
+	CU_ASSERT_EQUAL_FATAL(cki_peerq_new(&pq), CK_OK);
+	cki_peer_queue *a = cki_peerq_find(pq, RID_A, sizeof(RID_A));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	cki_peer cred = {.known = true, .uid = 1, .gid = 2, .pid = 3};
+	cki_peerq_set_fd(a, 7);
+	cki_peerq_cred_set(a, 7, &cred);
+	CU_ASSERT_PTR_EQUAL(cki_peerq_find(pq, RID_A, sizeof(RID_A)), a); /* the last one found */
+	CU_ASSERT_EQUAL(cki_peerq_gone(pq, 7), 1);
+	CU_ASSERT_EQUAL(cki_peerq_entries(pq), 0);
+	/* A new entry with no credentials, not the freed one (ASan would see the old one). */
+	cki_peer_queue *again = cki_peerq_find(pq, RID_A, sizeof(RID_A));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(again);
+	cki_peer got = {0};
+	CU_ASSERT_FALSE(cki_peerq_cred_get(again, 7, &got));
+	CU_ASSERT_EQUAL(cki_peerq_entries(pq), 1);
+	cki_peerq_forget(pq, RID_A, sizeof(RID_A));
+	CU_ASSERT_EQUAL(cki_peerq_entries(pq), 0);
+	cki_peer_queue *third = cki_peerq_find(pq, RID_A, sizeof(RID_A));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(third);
+	CU_ASSERT_FALSE(cki_peerq_cred_get(third, 7, &got));
+	CU_ASSERT_EQUAL(cki_peerq_entries(pq), 1);
+	cki_peerq_free(pq);
+}
+
 static CU_TestInfo tests[] = {
+        {"credentials are kept per connection", test_credentials_are_kept_per_connection},
+        {"an entry that left is not found again", test_an_entry_that_left_is_not_found_again},
         {"charges come back on release", test_charges_come_back_on_release},
         {"a closed connection is forgotten after its last reply",
          test_a_closed_connection_is_forgotten_after_its_last_reply},
