@@ -10,11 +10,13 @@
 # USER, ENV, ENTRYPOINT, CMD) and its HEALTHCHECK command answers. Needs root, debootstrap and the Debian mirror: without them it exits 77
 # (CTest SKIP) saying why.
 # Usage: test_packages.sh BUILD_DIR
+#   CK_CONSUMER_FLAGS     extra flags for the C program built in the chroot (e.g. sanitizers)
 #   CK_DEBOOTSTRAP_CACHE  where the base tarball is kept (default: BUILD_DIR/../.debootstrap-cache)
 #   CK_DEBIAN_MIRROR      the mirror (default http://deb.debian.org/debian)
 set -eu
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
+FLAGS=${CK_CONSUMER_FLAGS:-}
 MIRROR=${CK_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CACHE=${CK_DEBOOTSTRAP_CACHE:-$(dirname "$BUILD")/.debootstrap-cache}
 skip() { echo "SKIP: $*" >&2; exit 77; }
@@ -119,7 +121,7 @@ test "$(in_root cachekit-ctl --endpoint "$E" get pkg:py)" = "from python" || fai
 cp "$SRC/examples/c/hello.c" "$R/tmp/hello.c"
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gcc libc6-dev \
   >>"$T/apt.log" 2>&1 || { tail -n 20 "$T/apt.log"; fail "apt-get install gcc"; }
-in_root sh -c 'cc /tmp/hello.c -o /tmp/hello $(pkg-config --cflags --libs cachekit-stub)' ||
+in_root sh -c "cc $FLAGS /tmp/hello.c -o /tmp/hello \$(pkg-config --cflags --libs cachekit-stub)" ||
   fail "build against libcachekit-stub-dev in the chroot"
 in_root env CACHEKIT_AGENT_ENDPOINT=$E /tmp/hello | grep -q 'sealed by the agent' ||
   fail "C example against the packaged library"
