@@ -9,7 +9,7 @@
  *   us (whoever owns one can rename what is below and put theirs in its place) and must not
  *   be writable by group or others unless it has the sticky bit (/tmp); the one exception is
  *   the immediate parent, accepted with a warning when writable without the sticky bit (a
- *   Kubernetes emptyDir's root, deploy/sidecar); each is opened with O_NOFOLLOW through the
+ *   Kubernetes emptyDir's root, deploy/container); each is opened with O_NOFOLLOW through the
  *   one before, and the parent's fd is the one we create through;
  * - the lock file is opened with O_NOFOLLOW through the directory fd and must be a regular
  *   file of ours with a single link; the socket is born with its mode (umask around bind),
@@ -64,7 +64,7 @@ make_parents(const char *dir, char *why, size_t why_cap)
  * and not writable by group or others unless the sticky bit is set (in a sticky directory
  * nobody but an entry's owner, the directory's owner and root can rename or remove it, and
  * both of those are trusted here). The immediate parent is only warned about when writable
- * without the sticky bit (a Kubernetes emptyDir's root, deploy/sidecar). */
+ * without the sticky bit (a Kubernetes emptyDir's root, deploy/container). */
 static ck_err
 check_ancestor(int fd, const char *path, bool parent, char *why, size_t why_cap)
 {

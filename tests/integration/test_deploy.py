@@ -28,8 +28,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 EXAMPLE_INI = os.path.join(ROOT, "deploy", "cachekit-agent.ini.example")
 CONFIG_DOC = os.path.join(ROOT, "docs", "configuration.md")
 UNIT = os.path.join(ROOT, "deploy", "systemd", "cachekit-agent.service")
-POD = os.path.join(ROOT, "deploy", "sidecar", "pod.yaml")
-DOCKERFILE = os.path.join(ROOT, "deploy", "sidecar", "Dockerfile")
+POD = os.path.join(ROOT, "deploy", "container", "pod.yaml")
+CONTAINERFILE = os.path.join(ROOT, "deploy", "container", "Containerfile")
+PACKAGING = os.path.join(ROOT, "deploy", "debian", "packaging.cmake")
 EXIT_OK, EXIT_ERROR, EXIT_TIMEOUT = 0, 3, 4
 
 pytestmark = pytest.mark.skipif(not (AGENT and CTL), reason="CK_AGENT_BIN/CK_CTL_BIN not set")
@@ -176,10 +177,87 @@ def test_sidecar_recipes_use_known_flags(flags):
     known = {f.name for f in flags}
     pod_args = re.findall(r"^\s+- --([a-z][a-z0-9-]*)$", open(POD).read(), re.M)
     assert "socket-group" in pod_args and "endpoint" in pod_args
-    cmd = re.search(r"^CMD (\[.*\])$", open(DOCKERFILE).read(), re.M)
+    cmd = re.search(r"^CMD (\[.*\])$", open(CONTAINERFILE).read(), re.M)
     docker_args = re.findall(r'"--([a-z][a-z0-9-]*)"', cmd.group(1))
-    assert docker_args == ["socket-group"]
+    assert docker_args == ["endpoint", "socket-group"]
     assert set(pod_args) | set(docker_args) <= known
+
+
+# ---- the Containerfile, statically (no container engine here; ck.integration.packages replays
+# its runtime stage in a Debian chroot) ----------------------------------------------------------
+
+def containerfile_stages():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import containerfile  # noqa: E402
+    return containerfile, containerfile.parse(CONTAINERFILE)
+
+
+def test_containerfile_is_multi_stage_on_debian_slim_and_copies_what_exists():
+    cf, stages = containerfile_stages()
+    assert len(stages) == 2 and stages[0]["name"] == "build"
+    assert all(s["from"] == "debian:bookworm-slim" for s in stages)
+    for s in stages:
+        for arg in cf.values(s, "COPY"):
+            if arg.startswith("--from="):
+                continue
+            sources = arg.split()[:-1]
+            assert sources
+            for src in sources:
+                assert os.path.exists(os.path.join(ROOT, src)), f"COPY source {src} missing"
+    runtime_copies = [a for a in cf.values(stages[1], "COPY")]
+    assert runtime_copies == ["--from=build /debs/ /tmp/debs/"], runtime_copies
+    assert any("cpack -G DEB -B /debs" in r for r in cf.values(stages[0], "RUN"))
+
+
+def test_containerfile_runtime_runs_non_root_with_the_units_model():
+    cf, stages = containerfile_stages()
+    rt = stages[1]
+    user = cf.values(rt, "USER")[-1]
+    assert user.split(":")[0] not in ("0", "root") and user.split(":")[0].isdigit()
+    runs = " ".join(cf.values(rt, "RUN"))
+    uid = user.split(":")[0]
+    assert f"useradd --uid {uid} " in runs and "--groups cachekit-clients" in runs
+    assert "install -d -m 0750 -o cachekit -g cachekit-clients /run/cachekit" in runs
+    assert cf.values(rt, "VOLUME") == ["/run/cachekit"]
+    unit = open(UNIT).read()
+    assert "User=cachekit" in unit and "SupplementaryGroups=cachekit-clients" in unit
+    assert "RuntimeDirectory=cachekit" in unit and "RuntimeDirectoryMode=0750" in unit
+    # The same endpoint and socket group as the unit's ExecStart.
+    exec_start = re.search(r"^ExecStart=(.*)$", unit, re.M).group(1)
+    cmd = " ".join(__import__("json").loads(cf.values(rt, "CMD")[-1]))
+    assert cmd in exec_start, (cmd, exec_start)
+    env = cf.values(rt, "ENV")
+    assert env == ["CACHEKIT_AGENT_ENDPOINT=ipc:///run/cachekit/agent.sock"]
+    assert cf.values(rt, "STOPSIGNAL") == ["SIGTERM"] and "KillSignal=SIGTERM" in unit
+    health = cf.values(rt, "HEALTHCHECK")[-1]
+    assert '["cachekit-ctl", "--timeout", "2000", "health"]' in health
+    assert cf.values(rt, "ENTRYPOINT") == ['["cachekit-agent"]']
+
+
+def test_containerfile_installs_the_packages_cpack_makes():
+    cf, stages = containerfile_stages()
+    names = dict(re.findall(r"^set\(CPACK_DEBIAN_([A-Z]+)_PACKAGE_NAME (\S+)\)$",
+                            open(PACKAGING).read(), re.M))
+    assert names["AGENT"] == "cachekit-agent" and names["LIB"] == "libcachekit-stub0"
+    runs = " ".join(cf.values(stages[1], "RUN"))
+    installed = re.findall(r"/tmp/debs/([a-z0-9.+-]+)_\*\.deb", runs)
+    assert installed == [names["AGENT"], names["LIB"]], installed
+    assert "apt-get install -y --no-install-recommends" in runs
+    assert "rm -rf /var/lib/apt/lists/* /tmp/debs" in runs
+
+
+def test_pod_matches_the_image():
+    pod = open(POD).read()
+    cf, stages = containerfile_stages()
+    uid, gid = cf.values(stages[1], "USER")[-1].split(":")
+    assert "runAsNonRoot: true" in pod and f"runAsUser: {uid}" in pod
+    assert "supplementalGroups: [10002]" in pod and "groupadd --gid 10002 cachekit-clients" in \
+        " ".join(cf.values(stages[1], "RUN"))
+    agent = pod[pod.index("- name: cachekit-agent"):pod.index("- name: app\n")]
+    assert "readOnlyRootFilesystem: true" in agent and "allowPrivilegeEscalation: false" in agent
+    assert "mountPath: /run/cachekit" in agent
+    run_vol = pod[pod.index("- name: cachekit-run"):pod.index("- name: cachekit-secret")]
+    assert "emptyDir:" in run_vol
 
 
 # ---- (d), (e), (f): real users and groups (root only) -----------------------------------------
