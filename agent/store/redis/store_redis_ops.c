@@ -6,13 +6,12 @@
  * script touches shares the entry's hash slot ("{key}" tags), so they also run on a cluster.
  * Replies of an unexpected shape are CK_EUPSTREAM with a log line, never a crash.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "base/log.h"
+#include "base/random.h"
 #include "store/redis/redis_int.h"
 
 #define MAX_TTL_S    2592000u /* the API's bound (30 days) */
@@ -428,29 +427,6 @@ redis_touch(cki_store *s, const char *key, uint32_t ttl_s, uint64_t deadline, ck
 	run_script(s, ROP_TOUCH, SCRIPT_TOUCH, key, 2, args, lens, deadline, cb, arg);
 }
 
-/* A random UUIDv4 into out (37 bytes). */
-static ck_err
-new_token(char out[37])
-{
-	unsigned char b[16];
-	size_t got = 0;
-
-	while (got < sizeof(b)) {
-		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return CK_EINTERNAL;
-		got += (size_t)n;
-	}
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-	         b[13], b[14], b[15]);
-	return CK_OK;
-}
-
 static void
 redis_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t deadline, cki_store_cb cb,
            void *arg)
@@ -464,7 +440,7 @@ redis_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t deadline, 
 	if (!key_ok(key, cb, arg))
 		return;
 	cki_store_reply_init(&r);
-	if (lease_ms == 0 || new_token(token) != CK_OK) {
+	if (lease_ms == 0 || cki_uuid_v4(token) != CK_OK) {
 		r.err = lease_ms == 0 ? CK_EINVAL : CK_EINTERNAL;
 		r.message = lease_ms == 0 ? "lease must be above 0 ms" : "no randomness";
 		cb(arg, &r);
