@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "store/redis/redis_int.h"
+#include "store/redis/reply.h"
 
 #define REFRESH_RETRY_MS   100
 #define REFRESH_STALE_MS   2000 /* a refresh unanswered this long no longer blocks another */
@@ -121,33 +122,28 @@ flush_waiting(rstore *s)
 	}
 }
 
+/* Points the slots of one CLUSTER SLOTS entry at its master (created when new). */
 static bool
-parse_range(rstore *s, const redisReply *e, const rnode *asked, int16_t *map)
+apply_range(rstore *s, const redisReply *e, const rnode *asked, int16_t *map)
 {
-	const redisReply *master;
-	const char *host;
+	cki_redis_range r;
+	char host[CKI_REDIS_HOST_MAX];
 	rnode *n;
 	int idx;
 
-	if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-	    e->element[0]->type != REDIS_REPLY_INTEGER ||
-	    e->element[1]->type != REDIS_REPLY_INTEGER || e->element[2]->type != REDIS_REPLY_ARRAY)
-		return false;
-	master = e->element[2];
-	if (master->elements < 2 || master->element[0]->type != REDIS_REPLY_STRING ||
-	    master->element[1]->type != REDIS_REPLY_INTEGER)
-		return false;
-	long long lo = e->element[0]->integer, hi = e->element[1]->integer;
-	long long port = master->element[1]->integer;
-	if (lo < 0 || hi >= CKI_REDIS_SLOTS || lo > hi || port < 1 || port > 65535 ||
-	    master->element[0]->len >= CKI_REDIS_HOST_MAX)
+	if (!cki_redis_parse_range(e, &r))
 		return false;
 	/* An empty address means "the node you asked". */
-	host = master->element[0]->len > 0 ? master->element[0]->str : asked->host;
-	n = cki_rnode_get(s, host, (int)port);
+	if (r.host_len > 0) {
+		memcpy(host, r.host, r.host_len);
+		host[r.host_len] = '\0';
+	} else {
+		snprintf(host, sizeof(host), "%s", asked->host);
+	}
+	n = cki_rnode_get(s, host, r.port);
 	if (n == NULL || (idx = node_index(s, n)) < 0)
 		return false;
-	for (long long slot = lo; slot <= hi; slot++)
+	for (int slot = r.lo; slot <= r.hi; slot++)
 		map[slot] = (int16_t)idx;
 	return true;
 }
@@ -177,7 +173,7 @@ cki_rcluster_on_slots(rstore *s, rop *op, const redisReply *reply)
 	for (size_t i = 0; i < CKI_REDIS_SLOTS; i++)
 		map[i] = -1;
 	for (size_t i = 0; i < reply->elements; i++)
-		if (!parse_range(s, reply->element[i], op->node, map))
+		if (!apply_range(s, reply->element[i], op->node, map))
 			cki_log_warn(
 			        "store redis: skipping a malformed CLUSTER SLOTS entry from %s",
 			        op->node->name);
@@ -221,20 +217,13 @@ cki_rcluster_route(rstore *s, rop *op)
 bool
 cki_rcluster_redirect(rstore *s, rop *op, const redisReply *reply)
 {
-	bool ask = strncmp(reply->str, "ASK ", 4) == 0;
-	char host[CKI_REDIS_HOST_MAX];
-	const char *addr, *colon;
+	cki_redis_redirect rd;
 	rnode *n;
-	int slot, port, idx;
+	int idx;
 
-	if (!ask && strncmp(reply->str, "MOVED ", 6) != 0)
+	if (strncmp(reply->str, "ASK ", 4) != 0 && strncmp(reply->str, "MOVED ", 6) != 0)
 		return false;
-	addr = strchr(reply->str + (ask ? 4 : 6), ' ');
-	colon = addr ? strrchr(addr, ':') : NULL;
-	slot = atoi(reply->str + (ask ? 4 : 6));
-	if (colon == NULL || slot < 0 || slot >= CKI_REDIS_SLOTS ||
-	    (size_t)(colon - addr - 1) >= sizeof(host) || (port = atoi(colon + 1)) <= 0 ||
-	    port > 65535) {
+	if (!cki_redis_parse_redirect(reply->str, &rd)) {
 		cki_log_warn("store redis: malformed redirection from %s", op->node->name);
 		cki_rop_fail(op, CK_EUPSTREAM, "malformed redirection from redis");
 		return true;
@@ -245,22 +234,20 @@ cki_rcluster_redirect(rstore *s, rop *op, const redisReply *reply)
 	}
 	op->redirects++;
 	s->redirects++;
-	memcpy(host, addr + 1, (size_t)(colon - addr - 1));
-	host[colon - addr - 1] = '\0';
-	if (colon - addr - 1 == 0)
-		snprintf(host, sizeof(host), "%s", op->node->host);
-	n = cki_rnode_get(s, host, port);
+	if (rd.host[0] == '\0')
+		snprintf(rd.host, sizeof(rd.host), "%s", op->node->host);
+	n = cki_rnode_get(s, rd.host, rd.port);
 	if (n == NULL) {
 		cki_rop_fail(op, CK_ENOMEM, NULL);
 		return true;
 	}
-	if (!ask) {
+	if (!rd.ask) {
 		idx = node_index(s, n);
 		if (idx >= 0)
-			s->slots[slot] = (int16_t)idx;
+			s->slots[rd.slot] = (int16_t)idx;
 		if (cki_now_ms() - s->refresh_started >= REFRESH_MIN_GAP_MS)
 			cki_rcluster_refresh(s);
 	}
-	cki_rnode_send(n, op, ask);
+	cki_rnode_send(n, op, rd.ask);
 	return true;
 }

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "store/redis/adapter.h"
 #include "store/redis/redis_int.h"
+#include "store/redis/reply.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
@@ -154,16 +155,8 @@ on_handshake(redisAsyncContext *ac, void *r, void *privdata)
 		                                         : cki_redis_error_code(reply->str);
 		snprintf(n->refused_msg, sizeof(n->refused_msg), "redis refused %s", what);
 	}
-	if (last && reply->type == REDIS_REPLY_STRING) {
-		const char *v = strstr(reply->str, "redis_version:");
-		if (v != NULL) {
-			size_t len = strcspn(v + 14, "\r\n");
-			if (len >= sizeof(n->version))
-				len = sizeof(n->version) - 1;
-			memcpy(n->version, v + 14, len);
-			n->version[len] = '\0';
-		}
-	}
+	if (last && reply->type == REDIS_REPLY_STRING)
+		(void)cki_redis_parse_version(reply->str, n->version, sizeof(n->version));
 	if (last) {
 		n->ready = true;
 		flush_queue(n);
