@@ -24,6 +24,7 @@
 #include "cachekit/agent/v1/agent.pb-c.h"
 #include "near.h"
 #include "handle.h"
+#include "ck_keys.h"
 #include "stub_internal.h"
 
 typedef Cachekit__Agent__V1__Request Request;
@@ -241,15 +242,50 @@ decode_reply(const uint8_t *data, size_t size, uint64_t id, cki_reply_kind kind,
 	return CKI_REPLY_DONE;
 }
 
-/* Fills in req's id, deadline and namespace and packs it into a new buffer (*buf, *len). */
+/* The key a keyed request names; NULL for the others and for batches (whose keys the agent
+ * answers one by one). */
+static const char *
+request_key(const Request *req)
+{
+	switch (req->op_case) {
+	case CACHEKIT__AGENT__V1__REQUEST__OP_GET:
+		return req->get->key;
+	case CACHEKIT__AGENT__V1__REQUEST__OP_SET:
+		return req->set->key;
+	case CACHEKIT__AGENT__V1__REQUEST__OP_DELETE:
+		return req->delete_->key;
+	case CACHEKIT__AGENT__V1__REQUEST__OP_EXISTS:
+		return req->exists->key;
+	case CACHEKIT__AGENT__V1__REQUEST__OP_GET_TTL:
+		return req->get_ttl->key;
+	case CACHEKIT__AGENT__V1__REQUEST__OP_REFRESH_TTL:
+		return req->refresh_ttl->key;
+	case CACHEKIT__AGENT__V1__REQUEST__OP_ACQUIRE_LOCK:
+		return req->acquire_lock->name;
+	default:
+		return NULL;
+	}
+}
+
+/* Fills in req's id, deadline and namespace and packs it into a new buffer (*buf, *len). A key
+ * the agent would refuse (the shared rule, common/ck_keys.h, with the call's namespace) is
+ * refused here, without a round trip, with the agent's code and reason. */
 static ck_err
 prepare(ck_client *c, const ck_call_opts *co, Request *req, uint32_t timeout, uint8_t **buf,
         size_t *len)
 {
 	const char *ns = co != NULL && co->ns != NULL ? co->ns : c->ns;
+	const char *key = request_key(req), *why = NULL;
 
 	if (ns != NULL && strlen(ns) > CKI_STUB_MAX_NS)
 		return CK_EINVAL;
+	if (key != NULL && ck_key_build(ns != NULL ? ns : "", ns != NULL ? strlen(ns) : 0, key,
+	                                strlen(key), NULL, 0, &why) != CK_OK) {
+		char m[160];
+		snprintf(m, sizeof(m), "invalid cache key: %s", why != NULL ? why : "rejected");
+		set_message(c, m);
+		return CK_EINVALKEY;
+	}
 	do
 		req->id = c->next_id++;
 	while (req->id == 0); /* 0 is what an absent id decodes to */

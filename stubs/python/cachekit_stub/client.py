@@ -18,15 +18,17 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, Optional, Union
 
-from . import _limits, _near, _near_report, _transport
+from . import _keyrule, _limits, _near, _near_report, _transport
 from . import agent_pb2 as pb
 from .errors import (
     EBADHANDLE,
     EBUSY,
     EINVAL,
+    EINVALKEY,
     ENOTFOUND,
     EPROTO,
     InvalidArgument,
+    InvalidKey,
     LockContested,
     ProtocolError,
     error_for_status,
@@ -92,9 +94,15 @@ def _u32(what: str, value: Optional[float], cap: int = 0xFFFFFFFF) -> int:
     return int(math.ceil(value))
 
 
-def _check_key(what: str, key: Any) -> str:
+def _check_key(what: str, key: Any, req: Optional[pb.Request] = None) -> str:
+    """key, checked as a str; with req (a keyed request whose namespace is set), also by the
+    agent's key rule, so a key it would refuse never leaves the process."""
     if not isinstance(key, str):
         raise InvalidArgument(EINVAL, f"{what} must be a str, not {type(key).__name__}")
+    if req is not None:
+        why = _keyrule.key_problem(req.namespace, key)
+        if why is not None:
+            raise InvalidKey(EINVALKEY, f"invalid cache key: {why}")
     return key
 
 
@@ -244,7 +252,7 @@ class _Base:
 
     def _op_get(self, key, secure, timeout, namespace, entry: bool, probe=None) -> _Op:
         req, t = self._request(timeout, namespace)
-        req.get.key = _check_key("key", key)
+        req.get.key = _check_key("key", key, req)
         req.get.secure = bool(secure)
         near = self._near
 
@@ -271,7 +279,7 @@ class _Base:
             raise InvalidArgument(EINVAL, f"value must be bytes, not {type(value).__name__}")
         req, t = self._request(timeout, namespace)
         s = req.set
-        s.key = _check_key("key", key)
+        s.key = _check_key("key", key, req)
         s.value = bytes(value)
         s.ttl_s = _u32("ttl", ttl, MAX_TTL_S)
         s.stale_ttl_s = _u32("stale_ttl", stale_ttl, MAX_TTL_S)
@@ -283,17 +291,17 @@ class _Base:
 
     def _op_delete(self, key, timeout, namespace) -> _Op:
         req, t = self._request(timeout, namespace)
-        req.delete.key = _check_key("key", key)
+        req.delete.key = _check_key("key", key, req)
         return _Op(req, t, lambda resp: _result(resp, "delete").existed, {ENOTFOUND: False})
 
     def _op_exists(self, key, timeout, namespace) -> _Op:
         req, t = self._request(timeout, namespace)
-        req.exists.key = _check_key("key", key)
+        req.exists.key = _check_key("key", key, req)
         return _Op(req, t, lambda resp: _result(resp, "exists").exists, {ENOTFOUND: False})
 
     def _op_get_ttl(self, key, timeout, namespace) -> _Op:
         req, t = self._request(timeout, namespace)
-        req.get_ttl.key = _check_key("key", key)
+        req.get_ttl.key = _check_key("key", key, req)
 
         def read(resp):
             r = _result(resp, "get_ttl")
@@ -303,7 +311,7 @@ class _Base:
 
     def _op_refresh_ttl(self, key, ttl, timeout, namespace) -> _Op:
         req, t = self._request(timeout, namespace)
-        req.refresh_ttl.key = _check_key("key", key)
+        req.refresh_ttl.key = _check_key("key", key, req)
         ttl_s = _u32("ttl", ttl, MAX_TTL_S)
         if ttl_s < 1:
             raise InvalidArgument(EINVAL, f"ttl must be within 1..{MAX_TTL_S} seconds")
@@ -318,7 +326,7 @@ class _Base:
             timeout = self._timeout + wait_ms / 1000.0
         req, t = self._request(timeout, namespace)
         a = req.acquire_lock
-        a.name = _check_key("name", name)
+        a.name = _check_key("name", name, req)
         a.lease_ms = lease_ms
         a.wait_ms = wait_ms
 

@@ -387,7 +387,7 @@ def test_async_client_errors_and_views(fake):
         c = AsyncClient(fake.endpoint, timeout=30.0, namespace="ns1")
         try:
             with pytest.raises(cachekit_stub.InvalidKey):
-                await c.set("bad key", b"v")
+                await c.set("k1", b"v")  # valid here; the fake agent refuses it
             assert fake.requests[-1].namespace == "ns1"
             v = c.with_timeout(20.5)
             with pytest.raises(cachekit_stub.InvalidKey):
