@@ -4,10 +4,11 @@
  * (agent/store/redis/reply.c): the input is first taken as an error line (a MOVED/ASK
  * redirection) and as INFO text, then fed to hiredis's reader as a RESP stream, the way the
  * store receives it, and every reply and nested element is offered to the redirection,
- * CLUSTER SLOTS and version decoders. Beyond "no crash": an accepted redirection has a slot
- * in 0..16383, a port in 1..65535 and a NUL-ended host without spaces that fits; an accepted
- * slot range has 0 <= lo <= hi <= 16383, a port in 1..65535 and a host that fits; a version
- * is NUL-ended within its buffer and has no line break.
+ * CLUSTER SLOTS and version decoders; the reader carries the store's array bound
+ * (cki_redis_reader_limit), so an announced count cannot allocate gigabytes. Beyond "no crash": an
+ * accepted redirection has a slot in 0..16383, a port in 1..65535 and a NUL-ended host without
+ * spaces that fits; an accepted slot range has 0 <= lo <= hi <= 16383, a port in 1..65535 and a
+ * host that fits; a version is NUL-ended within its buffer and has no line break.
  */
 #include <hiredis/hiredis.h>
 #include <stdint.h>
@@ -96,6 +97,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rd = redisReaderCreate();
 	if (rd == NULL)
 		return 0;
+	cki_redis_reader_limit(rd); /* as the store's connections do */
 	if (redisReaderFeed(rd, (const char *)data, size) == REDIS_OK) {
 		while (redisReaderGetReply(rd, &reply) == REDIS_OK && reply != NULL) {
 			check_reply(reply, 0);

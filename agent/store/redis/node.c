@@ -222,6 +222,7 @@ node_connect(rnode *n)
 		return;
 	}
 	ac->data = n;
+	cki_redis_reader_limit(ac->c.reader);
 	if (cki_redis_attach(ac, n->s->loop) != CK_OK) {
 		redisAsyncFree(ac);
 		schedule_reconnect(n);

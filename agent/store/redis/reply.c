@@ -7,9 +7,64 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "store/redis/reply.h"
 
 #define SLOTS 16384
+
+/* hiredis's own reply functions (the same table for every reader), and ours around them. */
+static redisReplyObjectFunctions *hiredis_fn;
+
+static void *
+limited_array(const redisReadTask *task, int elements)
+{
+	if (elements > CKI_REDIS_MAX_ELEMENTS) {
+		cki_log_warn(
+		        "store redis: the server announced an array of %d elements (at most %d): "
+		        "dropping the connection",
+		        elements, CKI_REDIS_MAX_ELEMENTS);
+		return NULL;
+	}
+	return hiredis_fn->createArray(task, elements);
+}
+
+static void *
+pass_string(const redisReadTask *task, char *str, size_t len)
+{
+	return hiredis_fn->createString(task, str, len);
+}
+
+static void *
+pass_integer(const redisReadTask *task, long long v)
+{
+	return hiredis_fn->createInteger(task, v);
+}
+
+static void *
+pass_nil(const redisReadTask *task)
+{
+	return hiredis_fn->createNil(task);
+}
+
+static void
+pass_free(void *obj)
+{
+	hiredis_fn->freeObject(obj);
+}
+
+static redisReplyObjectFunctions limited_fn = {
+        pass_string, limited_array, pass_integer, pass_nil, pass_free,
+};
+
+void
+cki_redis_reader_limit(redisReader *reader)
+{
+	if (reader == NULL || reader->fn == NULL || reader->fn == &limited_fn)
+		return;
+	if (hiredis_fn == NULL)
+		hiredis_fn = reader->fn;
+	reader->fn = &limited_fn;
+}
 
 /* A decimal in [lo, hi] at *p, which is advanced past it; false if there is none. */
 static bool

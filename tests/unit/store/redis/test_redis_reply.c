@@ -155,7 +155,35 @@ test_info_version_is_read(void)
 	CU_ASSERT_STRING_EQUAL(v, "1234567"); /* truncated to fit */
 }
 
+/* hiredis 0.14 allocates an array's element table from the announced count alone: 13 bytes
+ * could cost gigabytes. The store's readers refuse such a count; ordinary arrays still read. */
+static void
+test_a_huge_array_count_is_refused(void)
+{
+	static const char huge[] = "*254604604\r\n";
+	static const char fine[] = "*3\r\n:1\r\n*1\r\n$2\r\nok\r\n:3\r\n";
+	redisReader *rd = redisReaderCreate();
+	redisReply *rep = NULL;
+
+	CU_ASSERT_FATAL(rd != NULL);
+	cki_redis_reader_limit(rd);
+	cki_redis_reader_limit(rd); /* twice is harmless */
+	CU_ASSERT_EQUAL_FATAL(redisReaderFeed(rd, fine, sizeof(fine) - 1), REDIS_OK);
+	CU_ASSERT_EQUAL_FATAL(redisReaderGetReply(rd, (void **)&rep), REDIS_OK);
+	CU_ASSERT_FATAL(rep != NULL);
+	CU_ASSERT_EQUAL(rep->elements, 3);
+	CU_ASSERT_EQUAL(rep->element[1]->element[0]->len, 2);
+	freeReplyObject(rep);
+	rep = NULL;
+	CU_ASSERT_EQUAL_FATAL(redisReaderFeed(rd, huge, sizeof(huge) - 1), REDIS_OK);
+	CU_ASSERT_EQUAL(redisReaderGetReply(rd, (void **)&rep), REDIS_ERR);
+	CU_ASSERT_PTR_NULL(rep);
+	CU_ASSERT_EQUAL(rd->err, REDIS_ERR_OOM);
+	redisReaderFree(rd);
+}
+
 static CU_TestInfo tests[] = {
+        {"a huge array count is refused", test_a_huge_array_count_is_refused},
         {"redirections are read", test_redirections_are_read},
         {"malformed redirections are refused", test_malformed_redirections_are_refused},
         {"CLUSTER SLOTS entries are read", test_cluster_slots_entries_are_read},
