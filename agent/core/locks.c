@@ -6,7 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "core/locks.h"
-#include "core/locks_int.h"
+#include "core/locks_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "core/locks.h"
-#include "core/locks_int.h"
+#include "core/locks_internal.h"
 
 /* The lease named by handle when who may use it; else NULL and *why says which refusal. */
 static lease *

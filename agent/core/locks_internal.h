@@ -4,8 +4,8 @@
  * table, and the lease helpers locks.c (acquiring, holders, expiry, shutdown) gives
  * locks_holder.c (what a holder does with its handle: release and renew).
  */
-#ifndef CKI_LOCKS_INT_H
-#define CKI_LOCKS_INT_H
+#ifndef CKI_LOCKS_INTERNAL_H
+#define CKI_LOCKS_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
