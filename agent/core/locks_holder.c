@@ -119,7 +119,7 @@ on_renew_reply(void *arg, const cki_store_reply *r)
 		}
 		goto out;
 	}
-	if (ls == NULL || l->closing) {
+	if (ls == NULL) {
 		/* Renewed in the store, but the lease ended here meanwhile (released, expired, its
 		 * holder died, shutdown): give the lock back rather than leave it held. */
 		cki_locks_unlock_unrecorded(l, op->key, op->lock_id);

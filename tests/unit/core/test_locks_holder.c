@@ -330,6 +330,54 @@ test_the_table_expiry_follows_the_renewed_lease(void)
 	fixture_done(&f);
 }
 
+typedef struct lock_outcome {
+	int calls;
+	ck_err err;
+	bool renewed, released;
+} lock_outcome;
+
+static void
+on_lock(void *arg, const cki_lock_result *r)
+{
+	lock_outcome *o = arg;
+	o->calls++;
+	o->err = r->err;
+	o->renewed = r->renewed;
+	o->released = r->released;
+}
+
+/* A release that overtakes a renewal still in the store: the renewal reads renewed=false (the
+ * lease is gone here), nothing stays locked in the store, and nothing is left in flight. */
+static void
+test_a_release_during_a_renewal_wins(void)
+{
+	fixture f;
+	uint8_t h[CKI_LOCK_HANDLE_LEN];
+	lock_outcome ren = {0}, rel = {0};
+	fixture_init(&f);
+	fixture_start(&f);
+	acquire(&f, NULL, "job", 60000, h);
+	cki_locks_renew(f.locks, h, sizeof(h), 90000, &f.me, cki_now_ms() + 5000, on_lock, &ren);
+	cki_locks_release(f.locks, h, sizeof(h), &f.me, cki_now_ms() + 5000, on_lock, &rel);
+	CU_ASSERT_EQUAL(ren.calls, 0); /* stores answer from the loop */
+	CU_ASSERT_EQUAL(cki_locks_busy(f.locks), 1);
+	uint64_t give_up = cki_now_ms() + GUARD_MS;
+	while ((ren.calls == 0 || rel.calls == 0 || cki_locks_busy(f.locks) > 0) &&
+	       cki_now_ms() < give_up) {
+		CU_ASSERT_FATAL(cki_loop_timer(f.loop, 1, on_timeout, NULL) != 0);
+		CU_ASSERT_EQUAL(cki_loop_run(f.loop), CK_OK);
+	}
+	CU_ASSERT_EQUAL(ren.calls, 1);
+	CU_ASSERT_EQUAL(ren.err, CK_OK);
+	CU_ASSERT_FALSE(ren.renewed);
+	CU_ASSERT_EQUAL(rel.calls, 1);
+	CU_ASSERT_TRUE(rel.released);
+	CU_ASSERT_EQUAL(cki_locks_busy(f.locks), 0);
+	CU_ASSERT_EQUAL(cki_locks_count(f.locks), 0);
+	acquire(&f, NULL, "job", 60000, h); /* free in the store */
+	fixture_done(&f);
+}
+
 static CU_TestInfo tests[] = {
         {"the holder renews (lease, default lease, the store's lease moves)",
          test_the_holder_renews},
@@ -341,6 +389,7 @@ static CU_TestInfo tests[] = {
          test_a_lease_the_store_lost_is_not_renewed},
         {"the table's expiry follows the renewed lease",
          test_the_table_expiry_follows_the_renewed_lease},
+        {"a release during a renewal wins", test_a_release_during_a_renewal_wins},
         CU_TEST_INFO_NULL,
 };
 
