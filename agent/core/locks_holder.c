@@ -108,9 +108,9 @@ on_renew_reply(void *arg, const cki_store_reply *r)
 	lease *ls = cki_lease_find(l, op->handle, sizeof(op->handle));
 
 	l->renews_pending--;
+	/* No answer about the lock (or no renewal in this store): the lease stays as it was. */
 	if (r->err != CK_OK)
-		goto out; /* no answer about the lock (or no renewal here): the lease stays as it
-		             was */
+		goto out;
 	if (!r->found) {
 		/* The store no longer knew this lock id: whatever the table thought, it is over. */
 		if (ls != NULL) {
