@@ -23,8 +23,8 @@ static const char *const counter_names[] = {
 };
 
 static const char *const op_names[CKI_OP_COUNT] = {
-        "get",         "set",          "delete",       "exists", "get_ttl",
-        "refresh_ttl", "acquire_lock", "release_lock", "health", "stats",
+        "get",          "set",          "delete", "exists", "get_ttl",    "refresh_ttl",
+        "acquire_lock", "release_lock", "health", "stats",  "renew_lock",
 };
 
 static uint64_t counters[CKI_C_COUNT];

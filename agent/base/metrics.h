@@ -30,6 +30,7 @@
 	X(LOCKS_RELEASED_ON_DEATH, "locks_released_on_holder_death_total",                    \
 	  "locks released because the holder process died")                                   \
 	X(LOCKS_EXPIRED, "locks_expired_total", "lock leases that expired")                   \
+	X(LOCKS_RENEWED, "locks_renewed_total", "lock leases renewed by their holder")        \
 	X(REFRESH_DUE, "refresh_due_flags_total", "reads told to refresh ahead of expiry")    \
 	X(SLIDING_REFRESHES, "sliding_refreshes_total",                                       \
 	  "TTL extensions made by sliding namespaces")                                        \
@@ -79,6 +80,7 @@ typedef enum cki_op {
 	CKI_OP_RELEASE_LOCK,
 	CKI_OP_HEALTH,
 	CKI_OP_STATS,
+	CKI_OP_RENEW_LOCK,
 	CKI_OP_COUNT
 } cki_op;
 

@@ -277,6 +277,10 @@ cki_dispatch_handle(void *arg, const cki_reply_to *to, const cki_peer *peer, cki
 		c->op = CKI_OP_RELEASE_LOCK;
 		cki_handle_release_lock(c);
 		break;
+	case CACHEKIT__AGENT__V1__REQUEST__OP_RENEW_LOCK:
+		c->op = CKI_OP_RENEW_LOCK;
+		cki_handle_renew_lock(c);
+		break;
 	case CACHEKIT__AGENT__V1__REQUEST__OP_HEALTH:
 		c->op = CKI_OP_HEALTH;
 		cki_handle_health(c);

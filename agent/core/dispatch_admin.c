@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Lock, health and stats request handlers: AcquireLock and ReleaseLock go to the lease table,
- * Health asks the store, and Stats gathers the agent's metrics, gauges and the store's own
- * figures into one list sorted by name.
+ * Lock, health and stats request handlers: AcquireLock, ReleaseLock and RenewLock go to the
+ * lease table, Health asks the store, and Stats gathers the agent's metrics, gauges and the
+ * store's own figures into one list sorted by name.
  */
 #include "core/dispatch_internal.h"
 
@@ -74,6 +74,40 @@ cki_handle_release_lock(call *c)
 	Cachekit__Agent__V1__ReleaseLockRequest *rl = c->req->release_lock;
 	cki_locks_release(c->d->deps.locks, rl->handle.data, rl->handle.len, &c->peer, c->deadline,
 	                  done_release, c);
+}
+
+static void
+done_renew(void *arg, const cki_lock_result *r)
+{
+	call *c = arg;
+	if (lock_failed(c, r))
+		return;
+	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
+	Cachekit__Agent__V1__RenewLockResult res = CACHEKIT__AGENT__V1__RENEW_LOCK_RESULT__INIT;
+	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_RENEW_LOCK;
+	resp.renew_lock = &res;
+	res.renewed = r->renewed;
+	if (r->renewed)
+		res.lease_ms = r->lease_ms;
+	cki_call_finish(c, &resp);
+}
+
+/* Renewing keeps a lock longer, so besides holding the handle the peer needs the lock right on
+ * the key's namespace, as for AcquireLock (a rule changed by a reload since applies). */
+void
+cki_handle_renew_lock(call *c)
+{
+	Cachekit__Agent__V1__RenewLockRequest *rl = c->req->renew_lock;
+	cki_locks *locks = c->d->deps.locks;
+	const char *key = cki_locks_holder_key(locks, rl->handle.data, rl->handle.len, &c->peer);
+	if (key != NULL) {
+		cki_key_namespace(key, c->ns, sizeof(c->ns));
+		if (!cki_call_check_access(c, CKI_RIGHT_LOCK, "lock"))
+			return;
+	}
+	/* Not the holder's (or unknown): the table answers CK_EBADHANDLE, as for release. */
+	cki_locks_renew(locks, rl->handle.data, rl->handle.len, rl->lease_ms, &c->peer, c->deadline,
+	                done_renew, c);
 }
 
 /* ---- health, stats ------------------------------------------------------------------------ */

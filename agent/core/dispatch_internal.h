@@ -84,6 +84,7 @@ void cki_handle_refresh_ttl(call *c);
 /* Locks, health and stats (dispatch_admin.c). */
 void cki_handle_acquire_lock(call *c);
 void cki_handle_release_lock(call *c);
+void cki_handle_renew_lock(call *c);
 void cki_handle_health(call *c);
 void cki_handle_stats(call *c);
 

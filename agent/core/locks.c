@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Lease table, lock waiting and release on holder death. Leases live in a small array
- * (hundreds at most on one host); holders are tracked per pid with one pidfd each.
+ * (hundreds at most on one host); holders are tracked per pid with one pidfd each. What a
+ * holder does with its handle (release, renew) is in locks_holder.c.
  */
 #define _GNU_SOURCE
 #include "core/locks.h"
+#include "core/locks_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -21,24 +23,14 @@
 #define POLL_FIRST_MS 50
 #define POLL_MAX_MS   500
 
-typedef struct lease {
-	uint8_t handle[CKI_LOCK_HANDLE_LEN];
-	char *key;
-	char *lock_id; /* the store's id: never sent to a stub */
-	pid_t pid;
-	uid_t uid;
-	cki_timer_id expiry;
-	cki_locks *owner;
-} lease;
-
-typedef struct holder_proc {
+struct holder_proc {
 	pid_t pid;
 	int pidfd;
 	unsigned leases;
-} holder_proc;
+};
 
 /* One acquire in progress: between store attempts it waits on a timer. */
-typedef struct waiter {
+struct waiter {
 	cki_locks *l;
 	char *key;
 	uint32_t lease_ms;
@@ -51,19 +43,6 @@ typedef struct waiter {
 	cki_timer_id timer;
 	bool in_store; /* a store attempt is outstanding */
 	struct waiter *next;
-} waiter;
-
-struct cki_locks {
-	cki_loop *loop;
-	cki_store *store;
-	lease **leases;
-	size_t nleases, cap_leases;
-	holder_proc *holders;
-	size_t nholders, cap_holders;
-	waiter *waiters;
-	size_t unlocks_pending; /* fire-and-forget unlocks not yet answered */
-	size_t max_leases;      /* held locks before new acquires get CK_EOVERLOAD */
-	bool closing;
 };
 
 static int
@@ -177,16 +156,16 @@ holder_unref(cki_locks *l, pid_t pid)
 
 /* ---- leases ----------------------------------------------------------------------------- */
 
-static void
-lease_free(lease *ls)
+void
+cki_lease_free(lease *ls)
 {
 	free(ls->key);
 	free(ls->lock_id);
 	free(ls);
 }
 
-static void
-lease_remove(cki_locks *l, lease *ls)
+void
+cki_lease_remove(cki_locks *l, lease *ls)
 {
 	for (size_t i = 0; i < l->nleases; i++) {
 		if (l->leases[i] == ls) {
@@ -206,7 +185,7 @@ on_unlock_logged(void *arg, const cki_store_reply *r)
 	if (r->err != CK_OK)
 		cki_log_warn("releasing lock on %s failed: %s", ls->key, ck_strerror(r->err));
 	ls->owner->unlocks_pending--;
-	lease_free(ls);
+	cki_lease_free(ls);
 }
 
 static void
@@ -219,10 +198,10 @@ on_unlock_unrecorded(void *arg, const cki_store_reply *r)
 }
 
 /* Drops a lease and tells the store, without anyone waiting for the answer. */
-static void
-lease_drop_and_unlock(cki_locks *l, lease *ls)
+void
+cki_lease_drop_and_unlock(cki_locks *l, lease *ls)
 {
-	lease_remove(l, ls);
+	cki_lease_remove(l, ls);
 	l->unlocks_pending++;
 	l->store->ops->unlock(l->store, ls->key, ls->lock_id, cki_now_ms() + 5000, on_unlock_logged,
 	                      ls);
@@ -234,7 +213,7 @@ release_holder_leases(cki_locks *l, pid_t pid)
 	for (size_t i = l->nleases; i-- > 0;) {
 		if (i < l->nleases && l->leases[i]->pid == pid) {
 			cki_metrics_inc(CKI_C_LOCKS_RELEASED_ON_DEATH);
-			lease_drop_and_unlock(l, l->leases[i]);
+			cki_lease_drop_and_unlock(l, l->leases[i]);
 		}
 	}
 	holder_proc *h = find_holder(l, pid);
@@ -253,12 +232,30 @@ on_lease_expired(cki_loop *loop, void *arg)
 	ls->expiry = 0;
 	cki_metrics_inc(CKI_C_LOCKS_EXPIRED);
 	/* The store's lease ended by itself at the same moment: nothing to unlock. */
-	lease_remove(l, ls);
-	lease_free(ls);
+	cki_lease_remove(l, ls);
+	cki_lease_free(ls);
 }
 
-static lease *
-find_lease(cki_locks *l, const uint8_t *handle, size_t len)
+bool
+cki_lease_rearm(cki_locks *l, lease *ls, uint32_t ms)
+{
+	cki_timer_id t = cki_loop_timer(l->loop, ms, on_lease_expired, ls);
+	if (t == 0)
+		return false;
+	cki_loop_timer_cancel(l->loop, ls->expiry);
+	ls->expiry = t;
+	return true;
+}
+
+void
+cki_locks_unlock_unrecorded(cki_locks *l, const char *key, const char *lock_id)
+{
+	l->unlocks_pending++;
+	l->store->ops->unlock(l->store, key, lock_id, cki_now_ms() + 5000, on_unlock_unrecorded, l);
+}
+
+lease *
+cki_lease_find(cki_locks *l, const uint8_t *handle, size_t len)
 {
 	if (len != CKI_LOCK_HANDLE_LEN)
 		return NULL;
@@ -282,14 +279,14 @@ lease_add(cki_locks *l, waiter *w, const char *lock_id, lease **out)
 	ls->uid = w->holder.uid;
 	if (ls->key == NULL || ls->lock_id == NULL ||
 	    cki_random_bytes(ls->handle, sizeof(ls->handle)) != CK_OK) {
-		lease_free(ls);
+		cki_lease_free(ls);
 		return CK_ENOMEM;
 	}
 	if (l->nleases == l->cap_leases) {
 		size_t ncap = l->cap_leases ? l->cap_leases * 2 : 16;
 		lease **nl = realloc(l->leases, ncap * sizeof(*nl));
 		if (nl == NULL) {
-			lease_free(ls);
+			cki_lease_free(ls);
 			return CK_ENOMEM;
 		}
 		l->leases = nl;
@@ -298,7 +295,7 @@ lease_add(cki_locks *l, waiter *w, const char *lock_id, lease **out)
 	/* A lease without an expiry timer would outlive its store lease: refuse it. */
 	ls->expiry = cki_loop_timer(l->loop, w->lease_ms, on_lease_expired, ls);
 	if (ls->expiry == 0) {
-		lease_free(ls);
+		cki_lease_free(ls);
 		return CK_ENOMEM;
 	}
 	l->leases[l->nleases++] = ls;
@@ -353,7 +350,7 @@ on_lock_reply(void *arg, const cki_store_reply *r)
 		/* Granted while shutting down: hand it straight back to the store. */
 		if (r->err == CK_OK && r->lock_id != NULL) {
 			if (lease_add(l, w, r->lock_id, &ls) == CK_OK) {
-				lease_drop_and_unlock(l, ls);
+				cki_lease_drop_and_unlock(l, ls);
 			} else {
 				l->unlocks_pending++;
 				l->store->ops->unlock(l->store, w->key, r->lock_id,
@@ -378,7 +375,7 @@ on_lock_reply(void *arg, const cki_store_reply *r)
 			if (ls->pid > 0 && !holder_ref(l, ls->pid)) {
 				/* The holder died while waiting: give the lock straight back. */
 				ls->pid = 0;
-				lease_drop_and_unlock(l, ls);
+				cki_lease_drop_and_unlock(l, ls);
 				res.err = CK_ESHUTDOWN;
 				res.message = "lock holder exited before the lock was granted";
 			} else {
@@ -460,57 +457,6 @@ cki_locks_acquire(cki_locks *l, const char *key, uint32_t lease_ms, uint32_t wai
 	try_acquire(w);
 }
 
-/* ---- releasing ---------------------------------------------------------------------------- */
-
-typedef struct release_op {
-	cki_lock_cb cb;
-	void *arg;
-} release_op;
-
-static void
-on_unlock_reply(void *arg, const cki_store_reply *r)
-{
-	release_op *op = arg;
-	cki_lock_result res = {.err = r->err, .message = r->message, .acquired = false};
-	/* The store said whether it held the lock: an expired or unknown lock id (the API's
-	 * 404) was not released by this call (cachekit-rs maps it to false too). */
-	res.released = r->err == CK_OK && r->found;
-	if (res.released)
-		cki_metrics_inc(CKI_C_LOCKS_RELEASED);
-	op->cb(op->arg, &res);
-	free(op);
-}
-
-void
-cki_locks_release(cki_locks *l, const uint8_t *handle, size_t handle_len, const cki_peer *who,
-                  uint64_t deadline, cki_lock_cb cb, void *arg)
-{
-	cki_lock_result res = {.err = CK_EBADHANDLE};
-	lease *ls = find_lease(l, handle, handle_len);
-	if (ls == NULL) {
-		res.message = "unknown lock handle (expired, released, or never granted)";
-		cb(arg, &res);
-		return;
-	}
-	if (ls->pid > 0 && (!who->known || who->pid != ls->pid)) {
-		res.message = "lock handle belongs to another process";
-		cb(arg, &res);
-		return;
-	}
-	release_op *op = malloc(sizeof(*op));
-	if (op == NULL) {
-		res.err = CK_ENOMEM;
-		cb(arg, &res);
-		return;
-	}
-	op->cb = cb;
-	op->arg = arg;
-	lease_remove(l, ls);
-	/* The store copies what it needs before the lease memory goes. */
-	l->store->ops->unlock(l->store, ls->key, ls->lock_id, deadline, on_unlock_reply, op);
-	lease_free(ls);
-}
-
 void
 cki_locks_stop_waiting(cki_locks *l)
 {
@@ -531,14 +477,14 @@ void
 cki_locks_shutdown(cki_locks *l)
 {
 	while (l->nleases > 0)
-		lease_drop_and_unlock(l, l->leases[l->nleases - 1]);
+		cki_lease_drop_and_unlock(l, l->leases[l->nleases - 1]);
 	cki_locks_stop_waiting(l);
 }
 
 size_t
 cki_locks_busy(const cki_locks *l)
 {
-	size_t n = l->unlocks_pending;
+	size_t n = l->unlocks_pending + l->renews_pending;
 	for (const waiter *w = l->waiters; w != NULL; w = w->next)
 		n++;
 	return n;
@@ -551,7 +497,7 @@ cki_locks_free(cki_locks *l)
 		return;
 	for (size_t i = 0; i < l->nleases; i++) {
 		cki_loop_timer_cancel(l->loop, l->leases[i]->expiry);
-		lease_free(l->leases[i]);
+		cki_lease_free(l->leases[i]);
 	}
 	while (l->nholders > 0) {
 		cki_loop_unwatch_fd(l->loop, l->holders[l->nholders - 1].pidfd);

@@ -52,6 +52,7 @@ typedef struct cki_lock_result {
 	const char *message;
 	bool acquired;
 	bool released; /* release: the store held the lock and let it go */
+	bool renewed;  /* renew: the store held the lock and extended its lease */
 	uint8_t handle[CKI_LOCK_HANDLE_LEN];
 	int64_t lease_ms;
 } cki_lock_result;
@@ -68,6 +69,19 @@ void cki_locks_acquire(cki_locks *l, const char *key, uint32_t lease_ms, uint32_
  * store no longer knew the lock id (expired on the server, the API's 404). */
 void cki_locks_release(cki_locks *l, const uint8_t *handle, size_t handle_len, const cki_peer *who,
                        uint64_t deadline, cki_lock_cb cb, void *arg);
+
+/* Extends the lease named by handle to lease_ms (0: the acquire default) from now, in the
+ * store (compare-and-extend) and in the table (its expiry timer follows). CK_EBADHANDLE as for
+ * release. renewed=false when the store no longer knew the lock id (expired, taken by another
+ * holder): the lease is then forgotten. A store without renewal answers CK_ENOTSUP and the
+ * lease is kept as it was. */
+void cki_locks_renew(cki_locks *l, const uint8_t *handle, size_t handle_len, uint32_t lease_ms,
+                     const cki_peer *who, uint64_t deadline, cki_lock_cb cb, void *arg);
+
+/* The key the lease named by handle guards, when who may use it (the same holder rule as
+ * release and renew), else NULL. Valid until the next call into the table. */
+const char *cki_locks_holder_key(cki_locks *l, const uint8_t *handle, size_t handle_len,
+                                 const cki_peer *who);
 
 /* Number of leases held now. */
 size_t cki_locks_count(const cki_locks *l);

@@ -15,7 +15,7 @@ typedef struct storefront {
 	cki_store_ops ops; /* storefront_ops with the backend's type */
 	cki_store *backend;
 	cki_l1 *l1;
-	cki_nearver *nearver;  /* the stubs' version table (borrowed; NULL: none) */
+	cki_nearver *nearver;        /* the stubs' version table (borrowed; NULL: none) */
 	cki_l1 *grace;               /* stale-if-error copies (owned; NULL when off) */
 	const cki_ns_set *grace_off; /* namespaces where it is off (not owned; NULL: none) */
 	uint64_t writes;       /* write completions so far: a read during which one completed fills
@@ -224,6 +224,7 @@ typedef enum fwd_op {
 	F_TOUCH,
 	F_LOCK,
 	F_UNLOCK,
+	F_RENEW,
 	F_HEALTH
 } fwd_op;
 
@@ -234,8 +235,8 @@ typedef struct fwd {
 	const uint8_t *value; /* put */
 	size_t len;
 	const cki_put_opts *opts;
-	uint32_t n;          /* touch: ttl_s; lock: lease_ms */
-	const char *lock_id; /* unlock */
+	uint32_t n;          /* touch: ttl_s; lock, renew: lease_ms */
+	const char *lock_id; /* unlock, renew */
 } fwd;
 
 /* Every operation's one path: a call record (kind says what it does to the L1), then the
@@ -282,6 +283,9 @@ forward(cki_store *s, call_kind kind, const fwd *f, cki_store_cb cb, void *arg)
 		break;
 	case F_UNLOCK:
 		b->ops->unlock(b, f->key, f->lock_id, f->deadline, on_done, c);
+		break;
+	case F_RENEW:
+		b->ops->renew_lock(b, f->key, f->lock_id, f->n, f->deadline, on_done, c);
 		break;
 	case F_HEALTH:
 		b->ops->health(b, f->deadline, on_done, c);
@@ -359,6 +363,19 @@ sf_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadline,
 }
 
 static void
+sf_renew_lock(cki_store *s, const char *key, const char *lock_id, uint32_t lease_ms,
+              uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	forward(s, CALL_READ,
+	        &(fwd){.op = F_RENEW,
+	               .key = key,
+	               .deadline = deadline,
+	               .n = lease_ms,
+	               .lock_id = lock_id},
+	        cb, arg);
+}
+
+static void
 sf_health(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	forward(s, CALL_READ, &(fwd){.op = F_HEALTH, .deadline = deadline}, cb, arg);
@@ -402,6 +419,7 @@ static const cki_store_ops storefront_ops = {
         .touch = sf_touch,
         .lock = sf_lock,
         .unlock = sf_unlock,
+        .renew_lock = sf_renew_lock,
         .health = sf_health,
         .stats = sf_stats,
         .destroy = sf_destroy,

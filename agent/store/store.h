@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The interface every storage backend implements: the embedded store (store_memory) and the
- * cachekit.io API (store_http). Operations are asynchronous: each takes a completion callback
- * that is called exactly once, from the loop, never before the call returns (a backend that
- * knows its answer at once queues it with store/completion.h). So a caller's state is settled
- * before its reply arrives, whatever the store. destroy() answers whatever is still pending.
+ * The interface every storage backend implements: the embedded store (store_memory), the
+ * cachekit.io API (store_http) and Redis (store_redis). Operations are asynchronous: each
+ * takes a completion callback that is called exactly once, from the loop, never before the
+ * call returns (a backend that knows its answer at once queues it with store/completion.h). So
+ * a caller's state is settled before its reply arrives, whatever the store. destroy() answers
+ * whatever is still pending.
  * Keys passed in are already validated storage keys (keys.h); values are the stored form
  * (sealed or plain), opaque to the store. Each backend's unit test asserts the contract.
  */
@@ -27,9 +28,10 @@ typedef enum cki_freshness {
 
 /* What an operation produced. Pointers are borrowed: valid only during the callback. */
 typedef struct cki_store_reply {
-	ck_err err;           /* CK_OK, or why it failed */
-	const char *message;  /* detail for err, or NULL */
-	bool found;           /* get/exists: present; del: existed; touch: refreshed */
+	ck_err err;          /* CK_OK, or why it failed */
+	const char *message; /* detail for err, or NULL */
+	bool found; /* get/exists: present; del: existed; touch: refreshed; unlock: released;
+	               renew_lock: renewed */
 	const uint8_t *value; /* get */
 	size_t value_len;
 	cki_freshness freshness; /* get */
@@ -71,6 +73,11 @@ typedef struct cki_store_ops {
 	             cki_store_cb cb, void *arg);
 	void (*unlock)(cki_store *s, const char *key, const char *lock_id, uint64_t deadline,
 	               cki_store_cb cb, void *arg);
+	/* Compare-and-extend: found=true when lock_id still holds key's lock, whose lease then
+	 * ends lease_ms from now; found=false when it does not (expired, another holder, never).
+	 * A store without renewal (the API) answers CK_ENOTSUP. */
+	void (*renew_lock)(cki_store *s, const char *key, const char *lock_id, uint32_t lease_ms,
+	                   uint64_t deadline, cki_store_cb cb, void *arg);
 	void (*health)(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg);
 	/* Appends "name value" counters to the stats reply; may be NULL. */
 	void (*stats)(cki_store *s, void (*emit)(void *ctx, const char *name, double v), void *ctx);

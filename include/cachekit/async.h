@@ -75,6 +75,11 @@ CK_API CK_NODISCARD ck_err ck_lock_acquire_async(ck_client *c, const char *name,
 CK_API CK_NODISCARD ck_err ck_lock_release_async(ck_client *c, ck_lock *lock,
                                                  const ck_call_opts *opts, ck_callback cb,
                                                  void *arg);
+/* The lock stays the caller's (its bytes are copied at submission). CK_OK in the result: renewed
+ * (flag true); CK_EBADHANDLE: no longer held; CK_ENOTSUP as ck_lock_renew. ck_lock_lease_ms()
+ * is not updated by the async form. */
+CK_API CK_NODISCARD ck_err ck_lock_renew_async(ck_client *c, const ck_lock *lock, uint32_t lease_ms,
+                                               const ck_call_opts *opts, ck_callback cb, void *arg);
 CK_API CK_NODISCARD ck_err ck_health_check_async(ck_client *c, const ck_call_opts *opts,
                                                  ck_callback cb, void *arg);
 CK_API CK_NODISCARD ck_err ck_stats_get_async(ck_client *c, const ck_call_opts *opts,

@@ -193,6 +193,14 @@ CK_API CK_NODISCARD ck_err ck_lock_acquire(ck_client *c, const char *name, const
  * CK_EBADHANDLE: the agent no longer knows it (expired, or released already). */
 CK_API ck_err ck_lock_release(ck_client *c, ck_lock *lock, const ck_call_opts *opts);
 
+/* Renews the lease of a lock this process holds: it then ends lease_ms (0: 30000) from now,
+ * and ck_lock_lease_ms() reports it. The handle stays the caller's whatever the result.
+ * CK_EBADHANDLE: the lock is no longer held (its lease ran out, someone else took it, or it
+ * was released); release or free the handle. CK_ENOTSUP: the agent's upstream has no lock
+ * renewal (the cachekit.io API). */
+CK_API CK_NODISCARD ck_err ck_lock_renew(ck_client *c, ck_lock *lock, uint32_t lease_ms,
+                                         const ck_call_opts *opts);
+
 /* Frees a handle without releasing the lock. Accepts NULL. */
 CK_API void ck_lock_free(ck_lock *lock);
 

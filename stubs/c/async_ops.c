@@ -128,6 +128,21 @@ out:
 }
 
 ck_err
+ck_lock_renew_async(ck_client *c, const ck_lock *lock, uint32_t lease_ms, const ck_call_opts *opts,
+                    ck_callback cb, void *arg)
+{
+	cki_req r;
+	ck_err rv;
+
+	if (c == NULL || cb == NULL || lock == NULL)
+		return CK_EINVAL;
+	/* The handle bytes are copied into the frame by the send: the lock stays the caller's. */
+	if ((rv = cki_req_lock_renew(&r, lock, lease_ms, opts)) != CK_OK)
+		return rv;
+	return cki_async_submit_req(c, &r, NULL, cb, arg);
+}
+
+ck_err
 ck_health_check_async(ck_client *c, const ck_call_opts *opts, ck_callback cb, void *arg)
 {
 	cki_req r;

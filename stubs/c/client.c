@@ -177,6 +177,24 @@ out:
 	return rv;
 }
 
+ck_err
+ck_lock_renew(ck_client *c, ck_lock *lock, uint32_t lease_ms, const ck_call_opts *opts)
+{
+	cki_req r;
+	cki_reply reply;
+	ck_err rv;
+
+	if (c == NULL || lock == NULL)
+		return CK_EINVAL;
+	if ((rv = cki_req_lock_renew(&r, lock, lease_ms, opts)) != CK_OK)
+		return rv;
+	rv = run(c, &r, &reply);
+	if (rv == CK_OK)
+		cki_lock_set_lease(lock, reply.ttl_s);
+	cki_reply_clear(&reply);
+	return rv;
+}
+
 /* ---- health and stats ------------------------------------------------------------------- */
 
 ck_err

@@ -43,6 +43,8 @@ usage(FILE *f)
 	        "when\n"
 	        "                          this process exits; useful to test contention)\n"
 	        "  unlock HANDLEHEX        release a lock by handle (only its holder may)\n"
+	        "  renew HANDLEHEX         renew a lock's lease by handle (only its holder may;\n"
+	        "                          not over the cachekit.io API)\n"
 	        "  health                  show the agent's health report\n"
 	        "  stats                   show the agent's counters\n"
 	        "  help                    show this help\n"
@@ -66,14 +68,15 @@ usage(FILE *f)
 	        "  --sliding               set: reads extend the TTL\n"
 	        "  --prometheus            stats: Prometheus text format (for a textfile "
 	        "collector)\n"
-	        "  --lease MS              lock: lease in ms (default 30000)\n"
+	        "  --lease MS              lock, renew: lease in ms (default 30000)\n"
 	        "  --wait MS               lock: keep trying this long while contested\n"
 	        "  -h, --help              show this help\n"
 	        "  -V, --version           show the version\n"
 	        "\n"
 	        "Exit status:\n"
 	        "  0  success\n"
-	        "  1  miss: get/ttl/touch of an absent key, exists false, del of an absent key\n"
+	        "  1  miss: get/ttl/touch of an absent key, exists false, del of an absent key,\n"
+	        "     renew of a lock no longer held\n"
 	        "  2  usage error\n"
 	        "  3  error (message on stderr; an unhealthy health report)\n"
 	        "  4  timeout (no answer from the agent in time)\n"
@@ -151,9 +154,9 @@ command_arity(const char *cmd, int *min, int *max)
 		const char *name;
 		int min, max;
 	} table[] = {
-	        {"get", 1, 1},    {"set", 1, 2},   {"del", 1, 1},  {"exists", 1, 1},
-	        {"ttl", 1, 1},    {"touch", 2, 2}, {"lock", 1, 1}, {"unlock", 1, 1},
-	        {"health", 0, 0}, {"stats", 0, 0}, {"help", 0, 0},
+	        {"get", 1, 1},   {"set", 1, 2},    {"del", 1, 1},   {"exists", 1, 1},
+	        {"ttl", 1, 1},   {"touch", 2, 2},  {"lock", 1, 1},  {"unlock", 1, 1},
+	        {"renew", 1, 1}, {"health", 0, 0}, {"stats", 0, 0}, {"help", 0, 0},
 	};
 	size_t i;
 
@@ -269,8 +272,10 @@ main(int argc, char **argv)
 	if ((ctl.have_ttl || ctl.have_stale || ctl.sliding) && strcmp(cmd, "set") != 0)
 		return cki_ctl_usage_error(
 		        "--ttl, --stale-ttl and --sliding apply to set, not '%s'", cmd);
-	if ((ctl.have_lease || ctl.have_wait) && strcmp(cmd, "lock") != 0)
-		return cki_ctl_usage_error("--lease and --wait apply to lock, not '%s'", cmd);
+	if (ctl.have_lease && strcmp(cmd, "lock") != 0 && strcmp(cmd, "renew") != 0)
+		return cki_ctl_usage_error("--lease applies to lock and renew, not '%s'", cmd);
+	if (ctl.have_wait && strcmp(cmd, "lock") != 0)
+		return cki_ctl_usage_error("--wait applies to lock, not '%s'", cmd);
 	if (ctl.secure && strcmp(cmd, "get") != 0 && strcmp(cmd, "set") != 0)
 		return cki_ctl_usage_error("--secure applies to get and set, not '%s'", cmd);
 
@@ -295,6 +300,8 @@ main(int argc, char **argv)
 		rc = cki_ctl_cmd_lock(&ctl, pos[1], rest);
 	else if (strcmp(cmd, "unlock") == 0)
 		rc = cki_ctl_cmd_unlock(&ctl, pos[1]);
+	else if (strcmp(cmd, "renew") == 0)
+		rc = cki_ctl_cmd_renew(&ctl, pos[1]);
 	else if (strcmp(cmd, "health") == 0)
 		rc = cki_ctl_cmd_health(&ctl);
 	else

@@ -49,6 +49,7 @@ int cki_ctl_cmd_ttl(struct ctl *ctl, const char *key);
 int cki_ctl_cmd_touch(struct ctl *ctl, const char *key, const char *ttl_arg);
 int cki_ctl_cmd_lock(struct ctl *ctl, const char *name, char **cmd);
 int cki_ctl_cmd_unlock(struct ctl *ctl, const char *hex);
+int cki_ctl_cmd_renew(struct ctl *ctl, const char *hex);
 int cki_ctl_cmd_health(struct ctl *ctl);
 int cki_ctl_cmd_stats(struct ctl *ctl);
 

@@ -388,31 +388,72 @@ cki_ctl_cmd_lock(struct ctl *ctl, const char *name, char **cmd)
 	return rc;
 }
 
-int
-cki_ctl_cmd_unlock(struct ctl *ctl, const char *hex)
+/* A lock handle from its hex form into *out; EXIT_OK, or the exit status of the refusal. */
+static int
+handle_from_hex(const struct ctl *ctl, const char *what, const char *hex, ck_lock **out)
 {
-	ck_call_opts co = call_opts(ctl);
 	size_t n = strlen(hex), i;
 	uint8_t buf[CKI_STUB_MAX_HANDLE];
-	ck_lock *lock = NULL;
 	ck_err rv;
 
 	if (n == 0 || n % 2 != 0 || n / 2 > sizeof(buf))
-		return cki_ctl_usage_error("unlock: '%s' is not a lock handle in hex", hex);
+		return cki_ctl_usage_error("%s: '%s' is not a lock handle in hex", what, hex);
 	for (i = 0; i < n / 2; i++) {
 		unsigned int byte;
 		if (sscanf(hex + 2 * i, "%2x", &byte) != 1 ||
 		    !strchr("0123456789abcdefABCDEF", hex[2 * i]) ||
 		    !strchr("0123456789abcdefABCDEF", hex[2 * i + 1]))
-			return cki_ctl_usage_error("unlock: '%s' is not a lock handle in hex", hex);
+			return cki_ctl_usage_error("%s: '%s' is not a lock handle in hex", what,
+			                           hex);
 		buf[i] = (uint8_t)byte;
 	}
-	if ((rv = cki_lock_from_handle(buf, n / 2, &lock)) != CK_OK)
-		return fail(ctl, "unlock", hex, rv);
+	if ((rv = cki_lock_from_handle(buf, n / 2, out)) != CK_OK)
+		return fail(ctl, what, hex, rv);
+	return EXIT_OK;
+}
+
+int
+cki_ctl_cmd_unlock(struct ctl *ctl, const char *hex)
+{
+	ck_call_opts co = call_opts(ctl);
+	ck_lock *lock = NULL;
+	ck_err rv;
+	int rc;
+
+	if ((rc = handle_from_hex(ctl, "unlock", hex, &lock)) != EXIT_OK)
+		return rc;
 	rv = ck_lock_release(ctl->client, lock, &co);
 	if (rv != CK_OK)
 		return fail(ctl, "unlock", hex, rv);
 	return EXIT_OK;
+}
+
+int
+cki_ctl_cmd_renew(struct ctl *ctl, const char *hex)
+{
+	ck_call_opts co = call_opts(ctl);
+	ck_lock *lock = NULL;
+	ck_err rv;
+	int rc;
+
+	if ((rc = handle_from_hex(ctl, "renew", hex, &lock)) != EXIT_OK)
+		return rc;
+	rv = ck_lock_renew(ctl->client, lock, ctl->lease_ms, &co);
+	if (rv == CK_OK) {
+		rc = ctl->json ? print_json(json_pack("{s:b, s:I}", "renewed", 1, "lease_ms",
+		                                      (json_int_t)ck_lock_lease_ms(lock)))
+		               : EXIT_OK;
+	} else if (rv == CK_EBADHANDLE) {
+		/* Not held any more: a miss, not a failure (as exists false). */
+		(void)fail(ctl, "renew", hex, rv);
+		rc = ctl->json ? print_json(json_pack("{s:b}", "renewed", 0)) : EXIT_OK;
+		if (rc == EXIT_OK)
+			rc = EXIT_MISS;
+	} else {
+		rc = fail(ctl, "renew", hex, rv);
+	}
+	ck_lock_free(lock);
+	return rc;
 }
 
 /* Counters are integers: show them without a fraction or exponent while that is exact. */

@@ -183,6 +183,20 @@ cki_req_lock_release(cki_req *r, const ck_lock *lock, const ck_call_opts *opts)
 	return CK_OK;
 }
 
+ck_err
+cki_req_lock_renew(cki_req *r, const ck_lock *lock, uint32_t lease_ms, const ck_call_opts *opts)
+{
+	if (lock == NULL)
+		return CK_EINVAL;
+	begin(r, CACHEKIT__AGENT__V1__REQUEST__OP_RENEW_LOCK, CKI_REPLY_RENEW_LOCK, opts);
+	Cachekit__Agent__V1__RenewLockRequest *rl = &r->body.renew_lock;
+	cachekit__agent__v1__renew_lock_request__init(rl);
+	rl->handle.data = (uint8_t *)cki_lock_handle(lock, &rl->handle.len);
+	rl->lease_ms = lease_ms;
+	r->req.renew_lock = rl;
+	return CK_OK;
+}
+
 void
 cki_req_health(cki_req *r, const ck_call_opts *opts)
 {

@@ -26,6 +26,7 @@ typedef struct cki_req {
 		Cachekit__Agent__V1__RefreshTtlRequest refresh_ttl;
 		Cachekit__Agent__V1__AcquireLockRequest acquire_lock;
 		Cachekit__Agent__V1__ReleaseLockRequest release_lock;
+		Cachekit__Agent__V1__RenewLockRequest renew_lock;
 		Cachekit__Agent__V1__HealthRequest health;
 		Cachekit__Agent__V1__StatsRequest stats;
 	} body;
@@ -49,6 +50,9 @@ CK_NODISCARD ck_err cki_req_refresh_ttl(cki_req *r, const char *key, uint32_t tt
 CK_NODISCARD ck_err cki_req_lock_acquire(cki_req *r, const char *name, const ck_lock_opts *opts);
 /* Borrows lock's handle bytes: keep lock alive until the request is sent. */
 CK_NODISCARD ck_err cki_req_lock_release(cki_req *r, const ck_lock *lock, const ck_call_opts *opts);
+/* Borrows lock's handle bytes, as release does. */
+CK_NODISCARD ck_err cki_req_lock_renew(cki_req *r, const ck_lock *lock, uint32_t lease_ms,
+                                       const ck_call_opts *opts);
 void cki_req_health(cki_req *r, const ck_call_opts *opts);
 void cki_req_stats(cki_req *r, const ck_call_opts *opts);
 

@@ -88,6 +88,13 @@ ck_lock_free(ck_lock *lock)
 	free(lock);
 }
 
+void
+cki_lock_set_lease(ck_lock *lock, int64_t lease_ms)
+{
+	if (lock != NULL)
+		lock->lease_ms = lease_ms;
+}
+
 int64_t
 ck_lock_lease_ms(const ck_lock *lock)
 {
@@ -279,6 +286,10 @@ cki_reply_result(const Response *rsp, cki_reply_kind kind, cki_reply *out)
 		return lock_result(rsp->acquire_lock, out);
 	case CKI_REPLY_RELEASE_LOCK:
 		return rsp->release_lock->released ? CK_OK : CK_EBADHANDLE;
+	case CKI_REPLY_RENEW_LOCK:
+		out->flag = rsp->renew_lock->renewed;
+		out->ttl_s = rsp->renew_lock->lease_ms; /* the lease granted, in ms */
+		return rsp->renew_lock->renewed ? CK_OK : CK_EBADHANDLE;
 	case CKI_REPLY_HEALTH:
 		return health_result(rsp->health, out);
 	case CKI_REPLY_STATS:

@@ -29,6 +29,8 @@
 
 /* The opaque handle bytes of a lock; *len receives their length. Owned by the lock. */
 const uint8_t *cki_lock_handle(const ck_lock *lock, size_t *len);
+/* Records the lease the agent granted on a renewal. */
+void cki_lock_set_lease(ck_lock *lock, int64_t lease_ms);
 
 /* Builds a lock handle from bytes printed earlier (lease unknown: 0). CK_EINVAL for an empty
  * or oversized handle. On success *out owns the handle (ck_lock_free / ck_lock_release). */
@@ -57,6 +59,7 @@ typedef enum cki_reply_kind {
 	CKI_REPLY_STATS = 19,
 	CKI_REPLY_MULTI_GET = 20,
 	CKI_REPLY_MULTI_SET = 21,
+	CKI_REPLY_RENEW_LOCK = 22,
 } cki_reply_kind;
 
 /* Most items in one batch (the agent's limit too). */
@@ -145,7 +148,8 @@ ck_err cki_map_status(int32_t status);
 
 /* results.c: copies the `kind` result of rsp, an OK Response whose result is that kind, into
  * out (see cki_reply for which fields). CK_EPROTO for a result the stub refuses (oversized
- * value or handle), CK_EBADHANDLE for a lock release the agent did not do, CK_ENOMEM. */
+ * value or handle), CK_EBADHANDLE for a lock release or renewal the agent did not do (a
+ * renewal's granted lease is then in out->ttl_s), CK_ENOMEM. */
 CK_NODISCARD ck_err cki_reply_result(const struct Cachekit__Agent__V1__Response *rsp,
                                      cki_reply_kind kind, cki_reply *out);
 

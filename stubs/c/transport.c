@@ -439,6 +439,7 @@ cki_reply_decode(const uint8_t *frame, size_t len, uint64_t id, cki_reply_kind k
 	case CKI_REPLY_REFRESH_TTL:
 	case CKI_REPLY_ACQUIRE_LOCK:
 	case CKI_REPLY_RELEASE_LOCK:
+	case CKI_REPLY_RENEW_LOCK:
 	case CKI_REPLY_HEALTH:
 	case CKI_REPLY_STATS:
 	case CKI_REPLY_MULTI_GET:

@@ -330,6 +330,11 @@ check_reply(const cki_response *r, expect *ex, size_t n)
 		if (!r->release_lock->released)
 			fail("successful release that released nothing");
 		break;
+	case CACHEKIT__AGENT__V1__RESPONSE__RESULT_RENEW_LOCK:
+		if (r->renew_lock->renewed ? r->renew_lock->lease_ms <= 0
+		                           : r->renew_lock->lease_ms != 0)
+			fail("renewal with an impossible lease");
+		break;
 	default:
 		break;
 	}

@@ -363,6 +363,19 @@ http_unlock(cki_store *st, const char *key, const char *lock_id, uint64_t deadli
 	       arg);
 }
 
+/* The API has no renewal route (spec §4.1): refused at once, nothing is sent. */
+static void
+http_renew_lock(cki_store *st, const char *key, const char *lock_id, uint32_t lease_ms,
+                uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	(void)key;
+	(void)lock_id;
+	(void)lease_ms;
+	(void)deadline;
+	fail_op((http_store *)st, CKI_OP_UNLOCK, CK_ENOTSUP,
+	        "the cachekit.io API has no lock renewal", cb, arg);
+}
+
 static void
 http_health(cki_store *st, uint64_t deadline, cki_store_cb cb, void *arg)
 {
@@ -413,6 +426,7 @@ static const cki_store_ops http_ops = {
         .touch = http_touch,
         .lock = http_lock,
         .unlock = http_unlock,
+        .renew_lock = http_renew_lock,
         .health = http_health,
         .stats = http_stats,
         .destroy = http_destroy,

@@ -60,6 +60,7 @@ typedef struct cki_http_opts {
  *   lock    {"lock_id":"..."} -> lock_id; null, absent, 409 or a malformed body -> contested;
  *           404/405 -> CK_ENOTSUP and 400 -> CK_EINVAL (no lock routes: never "contested")
  *   unlock  2xx -> found; 404 -> found = false (both CK_OK: not released)
+ *   renew_lock  CK_ENOTSUP at once, nothing sent: the API has no lock renewal (spec §4.1)
  *   health  200 -> version ("unknown" when the body has none), latency_ms of the last attempt;
  *           200 with a body that is not a JSON object -> CK_EUPSTREAM (unhealthy)
  *   errors  401 CK_EAUTH, 403 CK_EFORBIDDEN, 413 CK_ETOOBIG, 429 CK_ERATELIMIT, timeouts

@@ -533,6 +533,7 @@ static const cki_store_ops memory_ops = {
         .touch = mem_touch,
         .lock = cki_memstore_lock,
         .unlock = cki_memstore_unlock,
+        .renew_lock = cki_memstore_renew_lock,
         .health = mem_health,
         .stats = mem_stats,
         .destroy = mem_destroy,

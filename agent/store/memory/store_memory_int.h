@@ -80,10 +80,12 @@ void cki_memstore_sweep_locks(struct memstore *m, uint64_t now);
 /* Frees every lock, live or not, without touching the byte counts; for destroy only. */
 void cki_memstore_free_locks(struct memstore *m);
 
-/* The store_ops lock and unlock operations (store.h). */
+/* The store_ops lock, unlock and renew_lock operations (store.h). */
 void cki_memstore_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t deadline,
                        cki_store_cb cb, void *arg);
 void cki_memstore_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadline,
                          cki_store_cb cb, void *arg);
+void cki_memstore_renew_lock(cki_store *s, const char *key, const char *lock_id, uint32_t lease_ms,
+                             uint64_t deadline, cki_store_cb cb, void *arg);
 
 #endif

@@ -2,10 +2,10 @@
 /*
  * The embedded store's lock leases: a hash table of locks separate from the values, one
  * attempt per lock call (no waiting), random UUIDv4 lock ids compared in constant time on
- * unlock, expired leases reclaimed lazily (on lock, unlock and when a new item needs room) or
- * by the periodic sweep. Locks count against the store's memory limit like entries do (key +
- * a fixed per-lock overhead) but are never evicted for space: a new item that would not fit
- * beside the live locks is refused. The rest of the store is in store_memory.c.
+ * unlock and renewal, expired leases reclaimed lazily (on lock, unlock, renewal and when a new
+ * item needs room) or by the periodic sweep. Locks count against the store's memory limit like
+ * entries do (key + a fixed per-lock overhead) but are never evicted for space: a new item that
+ * would not fit beside the live locks is refused. The rest of the store is in store_memory.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +217,44 @@ cki_memstore_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t
 		lock_remove(m, lk); /* expired: reclaim it; nothing was released */
 	} else if (lock_id_equal(lk->id, lock_id)) {
 		lock_remove(m, lk);
+		r.found = true;
+	}
+out:
+	cki_memstore_finish(m, cb, arg, &r);
+}
+
+void
+cki_memstore_renew_lock(cki_store *s, const char *key, const char *lock_id, uint32_t lease_ms,
+                        uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	struct memstore *m = (struct memstore *)s;
+	struct lock *lk;
+	cki_store_reply r;
+	size_t key_len;
+	uint64_t now, h;
+
+	cki_store_reply_init(&r);
+	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
+		goto out;
+	if (lock_id == NULL || blank(lock_id)) {
+		r.err = CK_EINVAL;
+		r.message = "no lock id";
+		goto out;
+	}
+	if (lease_ms == 0) {
+		r.err = CK_EINVAL;
+		r.message = "lease must be at least 1 ms";
+		goto out;
+	}
+	now = cki_memstore_now(m);
+	h = cki_memtable_hash(&m->locks, key, key_len);
+	lk = (struct lock *)cki_memtable_find(&m->locks, key, key_len, h);
+	if (lk == NULL)
+		goto out;
+	if (now >= lk->expires_at) {
+		lock_remove(m, lk); /* expired: reclaim it; there is nothing left to renew */
+	} else if (lock_id_equal(lk->id, lock_id)) {
+		lk->expires_at = now + lease_ms;
 		r.found = true;
 	}
 out:

@@ -19,7 +19,7 @@
 
 #define CKI_REDIS_SLOTS        16384
 #define CKI_REDIS_MAX_REDIRECT 5
-#define CKI_REDIS_NSCRIPTS     4
+#define CKI_REDIS_NSCRIPTS     5
 
 typedef enum rop_kind {
 	ROP_GET,
@@ -30,6 +30,7 @@ typedef enum rop_kind {
 	ROP_TOUCH,
 	ROP_LOCK,
 	ROP_UNLOCK,
+	ROP_RENEW,
 	ROP_HEALTH,
 	ROP_SLOTS, /* internal: CLUSTER SLOTS, no caller */
 } rop_kind;

@@ -45,7 +45,8 @@ typedef struct cki_redis_opts {
  *
  * Replies: get found/value/freshness/fresh_for_ms; exists/del found; get_ttl ttl_s (-1 no
  * expiry); touch found, CK_ECONFLICT for a stale entry; lock lock_id or NULL when held;
- * unlock found = the caller held it; health latency_ms (PING) and version (INFO server).
+ * unlock found = the caller held it; renew_lock found = the caller held it and its lease now
+ * ends lease_ms from now; health latency_ms (PING) and version (INFO server).
  * Errors: CK_ETIMEDOUT at the deadline, CK_EUPSTREAM (connection lost or refused, a Redis
  * error reply, CLUSTERDOWN), CK_EAUTH (NOAUTH/WRONGPASS/NOPERM), CK_EUNAVAILABLE (breaker
  * open), CK_EOVERLOAD (node queue full), CK_ESHUTDOWN (destroyed in flight). */

@@ -54,11 +54,15 @@ static const char touch_script[] =
 static const char unlock_script[] =
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
         "return 0";
+/* The holder's compare-and-extend: ARGV token, lease ms -> 1 renewed, 0 not the holder. */
+static const char renew_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                   "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+                                   "return 0";
 
-enum { SCRIPT_GET, SCRIPT_PUT, SCRIPT_TOUCH, SCRIPT_UNLOCK };
+enum { SCRIPT_GET, SCRIPT_PUT, SCRIPT_TOUCH, SCRIPT_UNLOCK, SCRIPT_RENEW };
 
 static const char *const scripts[CKI_REDIS_NSCRIPTS] = {get_script, put_script, touch_script,
-                                                        unlock_script};
+                                                        unlock_script, renew_script};
 
 const char *
 cki_redis_script(int i)
@@ -236,8 +240,8 @@ void
 cki_rop_complete(rop *op, const redisReply *reply)
 {
 	cki_store_reply r;
-	static const char *const names[] = {"get",   "put",  "delete", "exists", "ttl",
-	                                    "touch", "lock", "unlock", "ping",   "slots"};
+	static const char *const names[] = {"get",  "put",    "delete", "exists", "ttl",  "touch",
+	                                    "lock", "unlock", "renew",  "ping",   "slots"};
 
 	cki_store_reply_init(&r);
 	if (reply->type == REDIS_REPLY_ERROR) {
@@ -255,6 +259,7 @@ cki_rop_complete(rop *op, const redisReply *reply)
 	case ROP_DEL:
 	case ROP_EXISTS:
 	case ROP_UNLOCK:
+	case ROP_RENEW:
 		if (reply->type != REDIS_REPLY_INTEGER)
 			goto bad;
 		r.found = reply->integer > 0;
@@ -455,13 +460,14 @@ redis_lock(cki_store *s, const char *key, uint32_t lease_ms, uint64_t deadline, 
 	cki_rop_start(op);
 }
 
+/* The holder's scripts (unlock, renew): KEYS[1] the lock key, ARGV the token and extra. */
 static void
-redis_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadline, cki_store_cb cb,
-             void *arg)
+holder_script(cki_store *s, rop_kind kind, int script, const char *key, const char *lock_id,
+              const char *extra, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	char lock_key[KEY_MAX + 16];
-	const char *argv[5] = {NULL, NULL, "1", lock_key, lock_id};
-	size_t argvlen[5] = {0, 0, 1, 0, 0};
+	const char *argv[6] = {NULL, NULL, "1", lock_key, lock_id, extra};
+	size_t argvlen[6] = {0, 0, 1, 0, 0, extra ? strlen(extra) : 0};
 	cki_store_reply r;
 	rop *op;
 
@@ -476,12 +482,37 @@ redis_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadli
 	}
 	argvlen[3] = tagged(lock_key, sizeof(lock_key), LOCK_PREFIX, key);
 	argvlen[4] = strlen(lock_id);
-	script_head((rstore *)s, SCRIPT_UNLOCK, argv, argvlen);
-	op = op_new(s, ROP_UNLOCK, key, deadline, cb, arg, 5, argv, argvlen);
+	script_head((rstore *)s, script, argv, argvlen);
+	op = op_new(s, kind, key, deadline, cb, arg, extra ? 6 : 5, argv, argvlen);
 	if (op == NULL)
 		return;
-	op->script = SCRIPT_UNLOCK;
+	op->script = script;
 	cki_rop_start(op);
+}
+
+static void
+redis_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadline, cki_store_cb cb,
+             void *arg)
+{
+	holder_script(s, ROP_UNLOCK, SCRIPT_UNLOCK, key, lock_id, NULL, deadline, cb, arg);
+}
+
+static void
+redis_renew_lock(cki_store *s, const char *key, const char *lock_id, uint32_t lease_ms,
+                 uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	char px[16];
+	cki_store_reply r;
+
+	if (lease_ms == 0) {
+		cki_store_reply_init(&r);
+		r.err = CK_EINVAL;
+		r.message = "lease must be above 0 ms";
+		cb(arg, &r);
+		return;
+	}
+	(void)snprintf(px, sizeof(px), "%u", lease_ms);
+	holder_script(s, ROP_RENEW, SCRIPT_RENEW, key, lock_id, px, deadline, cb, arg);
 }
 
 static void
@@ -540,6 +571,7 @@ const cki_store_ops cki_redis_ops = {
         .touch = redis_touch,
         .lock = redis_lock,
         .unlock = redis_unlock,
+        .renew_lock = redis_renew_lock,
         .health = redis_health,
         .stats = redis_stats,
         .destroy = cki_redis_destroy,

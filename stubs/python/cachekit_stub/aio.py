@@ -81,6 +81,11 @@ class AsyncClient(_Base):
     async def release_lock(self, handle: LockRef, *, timeout=None, namespace=None) -> bool:
         return await self._run(self._op_release_lock(handle, timeout, namespace))
 
+    async def renew_lock(
+        self, handle: LockRef, lease: float = DEFAULT_LEASE_S, *, timeout=None, namespace=None
+    ) -> bool:
+        return await self._run(self._op_renew_lock(handle, lease, timeout, namespace))
+
     @contextlib.asynccontextmanager
     async def lock(
         self, name: str, lease: float = DEFAULT_LEASE_S, wait: float = 0.0, *, timeout=None, namespace=None

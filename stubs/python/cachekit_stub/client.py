@@ -347,6 +347,15 @@ class _Base:
             req, t, lambda resp: _result(resp, "release_lock").released, {EBADHANDLE: False}
         )
 
+    def _op_renew_lock(self, lock, lease, timeout, namespace) -> _Op:
+        lease_ms = _u32("lease", None if lease is None else round(lease * 1000))
+        req, t = self._request(timeout, namespace)
+        req.renew_lock.handle = _handle_bytes(lock)
+        req.renew_lock.lease_ms = lease_ms
+        return _Op(
+            req, t, lambda resp: _result(resp, "renew_lock").renewed, {EBADHANDLE: False}
+        )
+
     def _op_get_many(self, keys, secure, timeout, namespace) -> _Op:
         keys = [_check_key("key", k) for k in keys]
         if not 1 <= len(keys) <= MAX_BATCH:
@@ -532,6 +541,15 @@ class Client(_Base):
         """Releases a lock (LockHandle, handle bytes or hex id); False if the agent no longer
         knows it (expired or released)."""
         return self._run(self._op_release_lock(handle, timeout, namespace))
+
+    def renew_lock(
+        self, handle: LockRef, lease: float = DEFAULT_LEASE_S, *, timeout=None, namespace=None
+    ) -> bool:
+        """Renews a lock this process holds (LockHandle, handle bytes or hex id): its lease then
+        ends lease seconds from now. False if it is no longer held (expired, taken by someone
+        else, or released). Raises NotSupported over the cachekit.io API, which has no lock
+        renewal."""
+        return self._run(self._op_renew_lock(handle, lease, timeout, namespace))
 
     @contextlib.contextmanager
     def lock(

@@ -129,6 +129,37 @@ def test_locks(c, key):
     assert c.release_lock(h2.hex) is True
 
 
+def test_renew_lock(agent, c, key):
+    h = c.acquire_lock(key, lease=5)
+    assert h is not None
+    if agent.backend != "memory":
+        # The cachekit.io API has no lock renewal: refused, nothing sent, the lock kept.
+        with pytest.raises(cachekit_stub.NotSupported, match="no lock renewal"):
+            c.renew_lock(h, lease=60)
+        assert c.release_lock(h) is True
+        return
+    assert c.renew_lock(h, lease=60) is True
+    assert c.renew_lock(h.hex) is True  # hex id, default lease
+    assert c.acquire_lock(key) is None  # still held
+    assert c.release_lock(h) is True
+    assert c.renew_lock(h) is False  # released: nothing to renew
+    assert c.renew_lock(b"\x00" * 16) is False  # never granted
+
+
+async def _renew_async(endpoint, key):
+    async with AsyncClient(endpoint, timeout=30.0) as a:
+        h = await a.acquire_lock(key, lease=5)
+        assert await a.renew_lock(h, lease=60) is True
+        assert await a.release_lock(h) is True
+        assert await a.renew_lock(h) is False
+
+
+def test_renew_lock_async(agent, key):
+    if agent.backend != "memory":
+        pytest.skip("the cachekit.io API has no lock renewal (test_renew_lock covers it)")
+    asyncio.run(_renew_async(agent.endpoint, key))
+
+
 def test_lock_context_manager(c, key):
     with c.lock(key) as h:
         assert h.handle

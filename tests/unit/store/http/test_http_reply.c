@@ -213,6 +213,38 @@ test_release_of_an_expired_lock_is_not_released(void)
 	s->ops->destroy(s);
 }
 
+/* The API has no renewal route (spec §4.1): CK_ENOTSUP from the loop, nothing on the wire,
+ * and the lock stays as it was. */
+static void
+test_renewal_is_unsupported_and_sends_nothing(void)
+{
+	cki_http_opts o = base_opts();
+	struct result r = {0};
+	char id[300];
+	cki_store *s;
+
+	SERVER_TEST();
+	s = new_store(&o);
+	do_lock(s, "t:renew", 30000, &r);
+	CU_ASSERT_TRUE_FATAL(r.has_lock_id);
+	snprintf(id, sizeof id, "%s", r.lock_id);
+	CU_ASSERT_EQUAL(n_requests(), 1);
+	result_clear(&r);
+	s->ops->renew_lock(s, "t:renew", id, 60000, deadline_in(10000), capture, &r);
+	CU_ASSERT_EQUAL(r.calls, 0); /* answered from the loop, not inside the call */
+	wait_for(1);
+	CU_ASSERT_EQUAL(r.err, CK_ENOTSUP);
+	STR_EQ(r.message, "the cachekit.io API has no lock renewal");
+	CU_ASSERT_FALSE(r.found);
+	CU_ASSERT_EQUAL(n_requests(), 1); /* only the lock's POST */
+	do_unlock(s, "t:renew", id, &r);  /* still held: the holder releases it */
+	CU_ASSERT_EQUAL(r.err, CK_OK);
+	CU_ASSERT_TRUE(r.found);
+	CU_ASSERT_EQUAL(n_requests(), 2);
+	result_clear(&r);
+	s->ops->destroy(s);
+}
+
 static CU_TestInfo tests[] = {
         {"lock 400/404/405/409 map to errors and contested", test_mapping_of_lock_statuses},
         {"ttl 0 and null, health pages, unlock 404", test_mapping_of_ttl_health_and_unlock},
@@ -223,6 +255,8 @@ static CU_TestInfo tests[] = {
         {"{\"ttl\":0} reads as gone, null as no expiry", test_ttl_zero_reads_as_gone},
         {"releasing an expired lock reads released=false",
          test_release_of_an_expired_lock_is_not_released},
+        {"renewal is CK_ENOTSUP and sends no request",
+         test_renewal_is_unsupported_and_sends_nothing},
         CU_TEST_INFO_NULL,
 };
 

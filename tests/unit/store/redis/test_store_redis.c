@@ -329,6 +329,56 @@ test_locks(void)
 }
 
 static void
+test_lock_renewal(void)
+{
+	cki_store *s = new_store();
+	struct result r = {0};
+	char id[64];
+	const char *lk = "ck:lock:{ns:t:renew}";
+
+	RUN(&r, s->ops->lock(s, "ns:t:renew", 2000, D, on_result, &r));
+	CU_ASSERT_TRUE_FATAL(r.has_lock_id);
+	snprintf(id, sizeof id, "%s", r.lock_id);
+	CU_ASSERT_TRUE(cmd_int("PTTL %s", lk) <= 2000);
+	/* the holder renews: the lease is now the new one, from now */
+	RUN(&r, s->ops->renew_lock(s, "ns:t:renew", id, 60000, D, on_result, &r));
+	CU_ASSERT_EQUAL(r.err, CK_OK);
+	CU_ASSERT_TRUE(r.found);
+	CU_ASSERT_TRUE(cmd_int("PTTL %s", lk) > 55000);
+	/* a wrong token renews nothing and leaves the lease as it is */
+	RUN(&r, s->ops->renew_lock(s, "ns:t:renew", "00000000-0000-4000-8000-000000000000", 600000,
+	                           D, on_result, &r));
+	CU_ASSERT_EQUAL(r.err, CK_OK);
+	CU_ASSERT_FALSE(r.found);
+	CU_ASSERT_TRUE(cmd_int("PTTL %s", lk) <= 60000);
+	/* after a flushed script cache (NOSCRIPT) the renewal still runs, as EVAL */
+	freeReplyObject(cmd("SCRIPT FLUSH"));
+	RUN(&r, s->ops->renew_lock(s, "ns:t:renew", id, 90000, D, on_result, &r));
+	CU_ASSERT_EQUAL(r.err, CK_OK);
+	CU_ASSERT_TRUE(r.found);
+	CU_ASSERT_TRUE(cmd_int("PTTL %s", lk) > 85000);
+	/* someone else holds it now (the lease lapsed and was taken): the old token renews nothing
+	 */
+	freeReplyObject(cmd("SET %s someone-else PX 30000", lk));
+	RUN(&r, s->ops->renew_lock(s, "ns:t:renew", id, 90000, D, on_result, &r));
+	CU_ASSERT_FALSE(r.found);
+	CU_ASSERT_TRUE(cmd_int("PTTL %s", lk) <= 30000);
+	/* gone altogether: nothing to renew, and no key is created */
+	freeReplyObject(cmd("DEL %s", lk));
+	RUN(&r, s->ops->renew_lock(s, "ns:t:renew", id, 90000, D, on_result, &r));
+	CU_ASSERT_EQUAL(r.err, CK_OK);
+	CU_ASSERT_FALSE(r.found);
+	CU_ASSERT_EQUAL(cmd_int("EXISTS %s", lk), 0);
+	/* refused before anything is sent */
+	RUN(&r, s->ops->renew_lock(s, "ns:t:renew", id, 0, D, on_result, &r));
+	CU_ASSERT_EQUAL(r.err, CK_EINVAL);
+	RUN(&r, s->ops->renew_lock(s, "ns:t:renew", "", 1000, D, on_result, &r));
+	CU_ASSERT_EQUAL(r.err, CK_EINVAL);
+	result_clear(&r);
+	s->ops->destroy(s);
+}
+
+static void
 test_health(void)
 {
 	cki_store *s = new_store();
@@ -357,6 +407,8 @@ static CU_TestInfo tests[] = {
         {"stale window: marker, stale read, conflict on touch", test_stale_window},
         {"exists, delete, ttl and touch", test_exists_del_ttl_touch},
         {"locks: NX token, contested, holder-only release", test_locks},
+        {"lock renewal: holder extends (PTTL), wrong token and lapsed lease do not",
+         test_lock_renewal},
         {"health: PING latency and INFO version", test_health},
         CU_TEST_INFO_NULL,
 };
