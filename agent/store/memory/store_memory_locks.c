@@ -190,36 +190,50 @@ out:
 	cki_memstore_finish(m, cb, arg, &r);
 }
 
+/*
+ * The start of a holder's call (unlock, renew): check the deadline, the key and the id, then
+ * find the key's lock at the store's now (*now). NULL when there is nothing the id could act
+ * on: a refusal (r holds it), no lock, or an expired one (reclaimed here).
+ */
+static struct lock *
+holder_lock(struct memstore *m, const char *key, const char *lock_id, uint64_t deadline,
+            cki_store_reply *r, uint64_t *now)
+{
+	struct lock *lk;
+	size_t key_len;
+
+	if (!cki_memstore_op_begin(key, deadline, &key_len, r))
+		return NULL;
+	if (lock_id == NULL || blank(lock_id)) {
+		r->err = CK_EINVAL;
+		r->message = "no lock id";
+		return NULL;
+	}
+	*now = cki_memstore_now(m);
+	lk = (struct lock *)cki_memtable_find(&m->locks, key, key_len,
+	                                      cki_memtable_hash(&m->locks, key, key_len));
+	if (lk != NULL && *now >= lk->expires_at) {
+		lock_remove(m, lk); /* expired: nothing is left to release or renew */
+		lk = NULL;
+	}
+	return lk;
+}
+
 void
 cki_memstore_unlock(cki_store *s, const char *key, const char *lock_id, uint64_t deadline,
                     cki_store_cb cb, void *arg)
 {
 	struct memstore *m = (struct memstore *)s;
-	struct lock *lk;
 	cki_store_reply r;
-	size_t key_len;
-	uint64_t now, h;
+	uint64_t now;
+	struct lock *lk;
 
 	cki_store_reply_init(&r);
-	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
-		goto out;
-	if (lock_id == NULL || blank(lock_id)) {
-		r.err = CK_EINVAL;
-		r.message = "no lock id";
-		goto out;
-	}
-	now = cki_memstore_now(m);
-	h = cki_memtable_hash(&m->locks, key, key_len);
-	lk = (struct lock *)cki_memtable_find(&m->locks, key, key_len, h);
-	if (lk == NULL)
-		goto out;
-	if (now >= lk->expires_at) {
-		lock_remove(m, lk); /* expired: reclaim it; nothing was released */
-	} else if (lock_id_equal(lk->id, lock_id)) {
+	lk = holder_lock(m, key, lock_id, deadline, &r, &now);
+	if (lk != NULL && lock_id_equal(lk->id, lock_id)) {
 		lock_remove(m, lk);
 		r.found = true;
 	}
-out:
 	cki_memstore_finish(m, cb, arg, &r);
 }
 
@@ -228,35 +242,21 @@ cki_memstore_renew_lock(cki_store *s, const char *key, const char *lock_id, uint
                         uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	struct memstore *m = (struct memstore *)s;
-	struct lock *lk;
 	cki_store_reply r;
-	size_t key_len;
-	uint64_t now, h;
+	uint64_t now;
+	struct lock *lk;
 
 	cki_store_reply_init(&r);
-	if (!cki_memstore_op_begin(key, deadline, &key_len, &r))
-		goto out;
-	if (lock_id == NULL || blank(lock_id)) {
-		r.err = CK_EINVAL;
-		r.message = "no lock id";
-		goto out;
-	}
 	if (lease_ms == 0) {
 		r.err = CK_EINVAL;
 		r.message = "lease must be at least 1 ms";
-		goto out;
+		cki_memstore_finish(m, cb, arg, &r);
+		return;
 	}
-	now = cki_memstore_now(m);
-	h = cki_memtable_hash(&m->locks, key, key_len);
-	lk = (struct lock *)cki_memtable_find(&m->locks, key, key_len, h);
-	if (lk == NULL)
-		goto out;
-	if (now >= lk->expires_at) {
-		lock_remove(m, lk); /* expired: reclaim it; there is nothing left to renew */
-	} else if (lock_id_equal(lk->id, lock_id)) {
+	lk = holder_lock(m, key, lock_id, deadline, &r, &now);
+	if (lk != NULL && lock_id_equal(lk->id, lock_id)) {
 		lk->expires_at = now + lease_ms;
 		r.found = true;
 	}
-out:
 	cki_memstore_finish(m, cb, arg, &r);
 }

@@ -8,8 +8,9 @@
  * Breaker rules are store/http's: the half-open probe gets one attempt; the outcome is
  * reported once, after the retry. Every operation is safe to send twice when re-sent whole:
  * reads, SETEX/SET (the put script), DEL, touch (PEXPIRE from now), the holder's
- * compare-and-delete and compare-and-extend (PEXPIRE from now); a lock acquire (SET NX) is not, so its retry is a script that first
- * checks for its own token: if the first attempt took the lock, the retry keeps it.
+ * compare-and-delete and compare-and-extend (PEXPIRE from now); a lock acquire (SET NX) is not, so
+ * its retry is a script that first checks for its own token: if the first attempt took the lock,
+ * the retry keeps it.
  */
 #include <stdio.h>
 #include <stdlib.h>
