@@ -9,6 +9,18 @@
 
 #include "async_int.h"
 
+/* Submits r if the caller gave a client and a callback and r was built (built: its builder's
+ * result, which wins over nothing but a missing client or callback). */
+static ck_err
+submit(ck_client *c, ck_callback cb, void *arg, ck_err built, cki_req *r)
+{
+	if (c == NULL || cb == NULL)
+		return CK_EINVAL;
+	if (built != CK_OK)
+		return built;
+	return cki_async_submit_req(c, r, NULL, cb, arg);
+}
+
 ck_err
 ck_get_async(ck_client *c, const char *key, const ck_get_opts *opts, ck_callback cb, void *arg)
 {
@@ -32,52 +44,28 @@ ck_set_async(ck_client *c, const char *key, const void *value, size_t len, const
              ck_callback cb, void *arg)
 {
 	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_set(&r, key, value, len, opts)) != CK_OK)
-		return rv;
-	return cki_async_submit_req(c, &r, NULL, cb, arg);
+	return submit(c, cb, arg, cki_req_set(&r, key, value, len, opts), &r);
 }
 
 ck_err
 ck_delete_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
 {
 	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_delete(&r, key, opts)) != CK_OK)
-		return rv;
-	return cki_async_submit_req(c, &r, NULL, cb, arg);
+	return submit(c, cb, arg, cki_req_key_only(&r, CKI_REPLY_DELETE, key, opts), &r);
 }
 
 ck_err
 ck_exists_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
 {
 	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_exists(&r, key, opts)) != CK_OK)
-		return rv;
-	return cki_async_submit_req(c, &r, NULL, cb, arg);
+	return submit(c, cb, arg, cki_req_key_only(&r, CKI_REPLY_EXISTS, key, opts), &r);
 }
 
 ck_err
 ck_get_ttl_async(ck_client *c, const char *key, const ck_call_opts *opts, ck_callback cb, void *arg)
 {
 	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_get_ttl(&r, key, opts)) != CK_OK)
-		return rv;
-	return cki_async_submit_req(c, &r, NULL, cb, arg);
+	return submit(c, cb, arg, cki_req_key_only(&r, CKI_REPLY_GET_TTL, key, opts), &r);
 }
 
 ck_err
@@ -85,13 +73,7 @@ ck_refresh_ttl_async(ck_client *c, const char *key, uint32_t ttl_s, const ck_cal
                      ck_callback cb, void *arg)
 {
 	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_refresh_ttl(&r, key, ttl_s, opts)) != CK_OK)
-		return rv;
-	return cki_async_submit_req(c, &r, NULL, cb, arg);
+	return submit(c, cb, arg, cki_req_refresh_ttl(&r, key, ttl_s, opts), &r);
 }
 
 ck_err
@@ -99,13 +81,7 @@ ck_lock_acquire_async(ck_client *c, const char *name, const ck_lock_opts *opts, 
                       void *arg)
 {
 	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_lock_acquire(&r, name, opts)) != CK_OK)
-		return rv;
-	return cki_async_submit_req(c, &r, NULL, cb, arg);
+	return submit(c, cb, arg, cki_req_lock_acquire(&r, name, opts), &r);
 }
 
 ck_err
@@ -113,16 +89,9 @@ ck_lock_release_async(ck_client *c, ck_lock *lock, const ck_call_opts *opts, ck_
                       void *arg)
 {
 	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL || lock == NULL) {
-		rv = CK_EINVAL;
-		goto out;
-	}
-	/* The handle bytes are copied into the frame by the send; the lock goes either way. */
-	if ((rv = cki_req_lock_release(&r, lock, opts)) == CK_OK)
-		rv = cki_async_submit_req(c, &r, NULL, cb, arg);
-out:
+	/* The handle bytes are copied into the frame by the send; the lock goes either way (a NULL
+	 * lock is the builder's CK_EINVAL). */
+	ck_err rv = submit(c, cb, arg, cki_req_lock_release(&r, lock, opts), &r);
 	ck_lock_free(lock);
 	return rv;
 }
@@ -132,34 +101,22 @@ ck_lock_renew_async(ck_client *c, const ck_lock *lock, uint32_t lease_ms, const 
                     ck_callback cb, void *arg)
 {
 	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || cb == NULL || lock == NULL)
-		return CK_EINVAL;
 	/* The handle bytes are copied into the frame by the send: the lock stays the caller's. */
-	if ((rv = cki_req_lock_renew(&r, lock, lease_ms, opts)) != CK_OK)
-		return rv;
-	return cki_async_submit_req(c, &r, NULL, cb, arg);
+	return submit(c, cb, arg, cki_req_lock_renew(&r, lock, lease_ms, opts), &r);
 }
 
 ck_err
 ck_health_check_async(ck_client *c, const ck_call_opts *opts, ck_callback cb, void *arg)
 {
 	cki_req r;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
 	cki_req_health(&r, opts);
-	return cki_async_submit_req(c, &r, NULL, cb, arg);
+	return submit(c, cb, arg, CK_OK, &r);
 }
 
 ck_err
 ck_stats_get_async(ck_client *c, const ck_call_opts *opts, ck_callback cb, void *arg)
 {
 	cki_req r;
-
-	if (c == NULL || cb == NULL)
-		return CK_EINVAL;
 	cki_req_stats(&r, opts);
-	return cki_async_submit_req(c, &r, NULL, cb, arg);
+	return submit(c, cb, arg, CK_OK, &r);
 }

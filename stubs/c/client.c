@@ -12,12 +12,35 @@
 
 #include "requests.h"
 
-/* One exchange of the built request r; the result after requests.c's mapping. */
+/* One exchange of r if the caller's arguments hold (args_ok: a client, and somewhere for the
+ * result) and r was built (built: its builder's result, which only a missing argument beats);
+ * the result after requests.c's mapping. reply is always initialised: the caller takes its
+ * result from it and clears it. */
 static ck_err
-run(ck_client *c, cki_req *r, cki_reply *reply)
+run(ck_client *c, bool args_ok, ck_err built, cki_req *r, cki_reply *reply)
 {
+	memset(reply, 0, sizeof(*reply));
+	if (c == NULL || !args_ok)
+		return CK_EINVAL;
+	if (built != CK_OK)
+		return built;
 	ck_err rv = cki_exchange(c, r->call, &r->req, r->kind, reply);
 	return cki_req_outcome(r->kind, rv, reply);
+}
+
+/* The calls whose result is at most a flag and a number (set, delete, exists, get_ttl,
+ * refresh_ttl, lock release and renewal): run() with them copied out on CK_OK. */
+static ck_err
+run_scalar(ck_client *c, bool args_ok, ck_err built, cki_req *r, bool *flag, int64_t *ttl_s)
+{
+	cki_reply reply;
+	ck_err rv = run(c, args_ok, built, r, &reply);
+	if (rv == CK_OK && flag != NULL)
+		*flag = reply.flag;
+	if (rv == CK_OK && ttl_s != NULL)
+		*ttl_s = reply.ttl_s;
+	cki_reply_clear(&reply);
+	return rv;
 }
 
 /* ---- values ----------------------------------------------------------------------------- */
@@ -37,7 +60,7 @@ ck_get(ck_client *c, const char *key, const ck_get_opts *opts, ck_value **out)
 	cki_near *near = cki_req_near(c, key, opts, &nk);
 	if (near != NULL && cki_near_get(near, &nk, out))
 		return CK_OK;
-	rv = run(c, &r, &reply);
+	rv = run(c, true, CK_OK, &r, &reply);
 	if (rv == CK_OK) {
 		if (near != NULL)
 			cki_near_put(near, &nk, reply.value, reply.near_epoch, reply.near_version);
@@ -52,72 +75,31 @@ ck_err
 ck_set(ck_client *c, const char *key, const void *value, size_t len, const ck_set_opts *opts)
 {
 	cki_req r;
-	cki_reply reply;
-	ck_err rv;
-
-	if (c == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_set(&r, key, value, len, opts)) != CK_OK)
-		return rv;
-	rv = run(c, &r, &reply);
-	cki_reply_clear(&reply);
-	return rv;
-}
-
-/* The keyed calls whose result is one flag (delete, exists, refresh_ttl). */
-static ck_err
-run_flag(ck_client *c, cki_req *r, bool *flag)
-{
-	cki_reply reply;
-	ck_err rv = run(c, r, &reply);
-	if (rv == CK_OK && flag != NULL)
-		*flag = reply.flag;
-	cki_reply_clear(&reply);
-	return rv;
+	return run_scalar(c, true, cki_req_set(&r, key, value, len, opts), &r, NULL, NULL);
 }
 
 ck_err
 ck_delete(ck_client *c, const char *key, const ck_call_opts *opts, bool *existed)
 {
 	cki_req r;
-	ck_err rv;
-
-	if (c == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_delete(&r, key, opts)) != CK_OK)
-		return rv;
-	return run_flag(c, &r, existed);
+	return run_scalar(c, true, cki_req_key_only(&r, CKI_REPLY_DELETE, key, opts), &r, existed,
+	                  NULL);
 }
 
 ck_err
 ck_exists(ck_client *c, const char *key, const ck_call_opts *opts, bool *exists)
 {
 	cki_req r;
-	ck_err rv;
-
-	if (c == NULL || exists == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_exists(&r, key, opts)) != CK_OK)
-		return rv;
-	return run_flag(c, &r, exists);
+	return run_scalar(c, exists != NULL, cki_req_key_only(&r, CKI_REPLY_EXISTS, key, opts), &r,
+	                  exists, NULL);
 }
 
 ck_err
 ck_get_ttl(ck_client *c, const char *key, const ck_call_opts *opts, int64_t *ttl_s)
 {
 	cki_req r;
-	cki_reply reply;
-	ck_err rv;
-
-	if (c == NULL || ttl_s == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_get_ttl(&r, key, opts)) != CK_OK)
-		return rv;
-	rv = run(c, &r, &reply);
-	if (rv == CK_OK)
-		*ttl_s = reply.ttl_s;
-	cki_reply_clear(&reply);
-	return rv;
+	return run_scalar(c, ttl_s != NULL, cki_req_key_only(&r, CKI_REPLY_GET_TTL, key, opts), &r,
+	                  NULL, ttl_s);
 }
 
 ck_err
@@ -125,13 +107,7 @@ ck_refresh_ttl(ck_client *c, const char *key, uint32_t ttl_s, const ck_call_opts
                bool *refreshed)
 {
 	cki_req r;
-	ck_err rv;
-
-	if (c == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_refresh_ttl(&r, key, ttl_s, opts)) != CK_OK)
-		return rv;
-	return run_flag(c, &r, refreshed);
+	return run_scalar(c, true, cki_req_refresh_ttl(&r, key, ttl_s, opts), &r, refreshed, NULL);
 }
 
 /* ---- locks ------------------------------------------------------------------------------ */
@@ -141,13 +117,8 @@ ck_lock_acquire(ck_client *c, const char *name, const ck_lock_opts *opts, ck_loc
 {
 	cki_req r;
 	cki_reply reply;
-	ck_err rv;
+	ck_err rv = run(c, out != NULL, cki_req_lock_acquire(&r, name, opts), &r, &reply);
 
-	if (c == NULL || out == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_lock_acquire(&r, name, opts)) != CK_OK)
-		return rv;
-	rv = run(c, &r, &reply);
 	if (rv == CK_OK) {
 		*out = reply.lock;
 		reply.lock = NULL;
@@ -160,19 +131,9 @@ ck_err
 ck_lock_release(ck_client *c, ck_lock *lock, const ck_call_opts *opts)
 {
 	cki_req r;
-	cki_reply reply;
-	ck_err rv;
-
-	if (c == NULL || lock == NULL) {
-		rv = CK_EINVAL;
-		goto out;
-	}
-	/* The Request only borrows the handle bytes; the lock is freed below either way. */
-	if ((rv = cki_req_lock_release(&r, lock, opts)) != CK_OK)
-		goto out;
-	rv = run(c, &r, &reply);
-	cki_reply_clear(&reply);
-out:
+	/* The Request only borrows the handle bytes; the lock is freed below either way (a NULL
+	 * lock is the builder's CK_EINVAL). */
+	ck_err rv = run_scalar(c, true, cki_req_lock_release(&r, lock, opts), &r, NULL, NULL);
 	ck_lock_free(lock);
 	return rv;
 }
@@ -181,17 +142,11 @@ ck_err
 ck_lock_renew(ck_client *c, ck_lock *lock, uint32_t lease_ms, const ck_call_opts *opts)
 {
 	cki_req r;
-	cki_reply reply;
-	ck_err rv;
-
-	if (c == NULL || lock == NULL)
-		return CK_EINVAL;
-	if ((rv = cki_req_lock_renew(&r, lock, lease_ms, opts)) != CK_OK)
-		return rv;
-	rv = run(c, &r, &reply);
+	int64_t granted_ms;
+	ck_err rv = run_scalar(c, true, cki_req_lock_renew(&r, lock, lease_ms, opts), &r, NULL,
+	                       &granted_ms);
 	if (rv == CK_OK)
-		cki_lock_set_lease(lock, reply.ttl_s);
-	cki_reply_clear(&reply);
+		cki_lock_set_lease(lock, granted_ms);
 	return rv;
 }
 
@@ -202,12 +157,9 @@ ck_health_check(ck_client *c, const ck_call_opts *opts, ck_health **out)
 {
 	cki_req r;
 	cki_reply reply;
-	ck_err rv;
 
-	if (c == NULL || out == NULL)
-		return CK_EINVAL;
 	cki_req_health(&r, opts);
-	rv = run(c, &r, &reply);
+	ck_err rv = run(c, out != NULL, CK_OK, &r, &reply);
 	if (rv == CK_OK) {
 		*out = reply.health;
 		reply.health = NULL;
@@ -221,12 +173,9 @@ ck_stats_get(ck_client *c, const ck_call_opts *opts, ck_stats **out)
 {
 	cki_req r;
 	cki_reply reply;
-	ck_err rv;
 
-	if (c == NULL || out == NULL)
-		return CK_EINVAL;
 	cki_req_stats(&r, opts);
-	rv = run(c, &r, &reply);
+	ck_err rv = run(c, out != NULL, CK_OK, &r, &reply);
 	if (rv == CK_OK) {
 		*out = reply.stats;
 		reply.stats = NULL;

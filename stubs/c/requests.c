@@ -97,41 +97,30 @@ cki_req_fill_set(Cachekit__Agent__V1__SetRequest *set, const char *key, const vo
 }
 
 ck_err
-cki_req_delete(cki_req *r, const char *key, const ck_call_opts *opts)
+cki_req_key_only(cki_req *r, cki_reply_kind kind, const char *key, const ck_call_opts *opts)
 {
 	ck_err rv = check_key(key);
 	if (rv != CK_OK)
 		return rv;
-	begin(r, CACHEKIT__AGENT__V1__REQUEST__OP_DELETE, CKI_REPLY_DELETE, opts);
-	cachekit__agent__v1__delete_request__init(&r->body.del);
-	r->body.del.key = (char *)key;
-	r->req.delete_ = &r->body.del;
-	return CK_OK;
-}
-
-ck_err
-cki_req_exists(cki_req *r, const char *key, const ck_call_opts *opts)
-{
-	ck_err rv = check_key(key);
-	if (rv != CK_OK)
-		return rv;
-	begin(r, CACHEKIT__AGENT__V1__REQUEST__OP_EXISTS, CKI_REPLY_EXISTS, opts);
-	cachekit__agent__v1__exists_request__init(&r->body.exists);
-	r->body.exists.key = (char *)key;
-	r->req.exists = &r->body.exists;
-	return CK_OK;
-}
-
-ck_err
-cki_req_get_ttl(cki_req *r, const char *key, const ck_call_opts *opts)
-{
-	ck_err rv = check_key(key);
-	if (rv != CK_OK)
-		return rv;
-	begin(r, CACHEKIT__AGENT__V1__REQUEST__OP_GET_TTL, CKI_REPLY_GET_TTL, opts);
-	cachekit__agent__v1__get_ttl_request__init(&r->body.get_ttl);
-	r->body.get_ttl.key = (char *)key;
-	r->req.get_ttl = &r->body.get_ttl;
+	switch (kind) {
+	case CKI_REPLY_DELETE:
+		begin(r, CACHEKIT__AGENT__V1__REQUEST__OP_DELETE, kind, opts);
+		cachekit__agent__v1__delete_request__init(r->req.delete_ = &r->body.del);
+		r->body.del.key = (char *)key;
+		break;
+	case CKI_REPLY_EXISTS:
+		begin(r, CACHEKIT__AGENT__V1__REQUEST__OP_EXISTS, kind, opts);
+		cachekit__agent__v1__exists_request__init(r->req.exists = &r->body.exists);
+		r->body.exists.key = (char *)key;
+		break;
+	case CKI_REPLY_GET_TTL:
+		begin(r, CACHEKIT__AGENT__V1__REQUEST__OP_GET_TTL, kind, opts);
+		cachekit__agent__v1__get_ttl_request__init(r->req.get_ttl = &r->body.get_ttl);
+		r->body.get_ttl.key = (char *)key;
+		break;
+	default:
+		return CK_EINVAL;
+	}
 	return CK_OK;
 }
 

@@ -42,9 +42,10 @@ CK_NODISCARD ck_err cki_req_set(cki_req *r, const char *key, const void *value, 
 /* Fills one SetRequest from checked arguments (also each item of a MultiSet, batch.c). */
 void cki_req_fill_set(Cachekit__Agent__V1__SetRequest *set, const char *key, const void *value,
                       size_t len, const ck_set_opts *opts);
-CK_NODISCARD ck_err cki_req_delete(cki_req *r, const char *key, const ck_call_opts *opts);
-CK_NODISCARD ck_err cki_req_exists(cki_req *r, const char *key, const ck_call_opts *opts);
-CK_NODISCARD ck_err cki_req_get_ttl(cki_req *r, const char *key, const ck_call_opts *opts);
+/* delete, exists or get_ttl of key, as kind says (CKI_REPLY_DELETE, _EXISTS, _GET_TTL; any
+ * other kind is CK_EINVAL): the three requests whose body is the key alone (agent.proto). */
+CK_NODISCARD ck_err cki_req_key_only(cki_req *r, cki_reply_kind kind, const char *key,
+                                     const ck_call_opts *opts);
 CK_NODISCARD ck_err cki_req_refresh_ttl(cki_req *r, const char *key, uint32_t ttl_s,
                                         const ck_call_opts *opts);
 CK_NODISCARD ck_err cki_req_lock_acquire(cki_req *r, const char *name, const ck_lock_opts *opts);
