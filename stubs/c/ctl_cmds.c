@@ -144,6 +144,31 @@ call_opts(const struct ctl *ctl)
 	return co;
 }
 
+/* A get or ttl that found nothing: {"key": KEY, "found": false} with --json, then EXIT_MISS. */
+static int
+not_found(const struct ctl *ctl, const char *key)
+{
+	if (ctl->json)
+		print_json(json_pack("{s:s, s:b}", "key", key, "found", 0));
+	return EXIT_MISS;
+}
+
+/* The end of a command whose answer is one flag (del, exists, touch): a failure reported, else
+ * {"key": KEY, "<name>": FLAG} with --json (without it, "true"/"false" if text), and EXIT_OK
+ * when the flag is set, EXIT_MISS when not. */
+static int
+flag_result(const struct ctl *ctl, const char *what, const char *key, ck_err rv, const char *name,
+            bool flag, bool text)
+{
+	if (rv != CK_OK)
+		return fail(ctl, what, key, rv);
+	if (ctl->json)
+		print_json(json_pack("{s:s, s:b}", "key", key, name, flag));
+	else if (text)
+		printf("%s\n", flag ? "true" : "false");
+	return flag ? EXIT_OK : EXIT_MISS;
+}
+
 /* ---- commands --------------------------------------------------------------------------- */
 
 int
@@ -157,11 +182,8 @@ cki_ctl_cmd_get(struct ctl *ctl, const char *key)
 	go.call = call_opts(ctl);
 	go.secure = ctl->secure;
 	rv = ck_get(ctl->client, key, &go, &v);
-	if (rv == CK_ENOTFOUND) {
-		if (ctl->json)
-			print_json(json_pack("{s:s, s:b}", "key", key, "found", 0));
-		return EXIT_MISS;
-	}
+	if (rv == CK_ENOTFOUND)
+		return not_found(ctl, key);
 	if (rv != CK_OK)
 		return fail(ctl, "get", key, rv);
 	if (ctl->json) {
@@ -217,34 +239,29 @@ cki_ctl_cmd_set(struct ctl *ctl, const char *key, const char *value)
 	return EXIT_OK;
 }
 
+/* del and exists: one call on key whose answer is a flag, ended by flag_result(). */
+static int
+key_flag_cmd(const struct ctl *ctl, const char *what, const char *key,
+             ck_err (*call)(ck_client *, const char *, const ck_call_opts *, bool *),
+             const char *name, bool text)
+{
+	ck_call_opts co = call_opts(ctl);
+	bool flag = false;
+	ck_err rv = call(ctl->client, key, &co, &flag);
+
+	return flag_result(ctl, what, key, rv, name, flag, text);
+}
+
 int
 cki_ctl_cmd_del(struct ctl *ctl, const char *key)
 {
-	ck_call_opts co = call_opts(ctl);
-	bool existed = false;
-	ck_err rv = ck_delete(ctl->client, key, &co, &existed);
-
-	if (rv != CK_OK)
-		return fail(ctl, "del", key, rv);
-	if (ctl->json)
-		print_json(json_pack("{s:s, s:b}", "key", key, "existed", existed));
-	return existed ? EXIT_OK : EXIT_MISS;
+	return key_flag_cmd(ctl, "del", key, ck_delete, "existed", false);
 }
 
 int
 cki_ctl_cmd_exists(struct ctl *ctl, const char *key)
 {
-	ck_call_opts co = call_opts(ctl);
-	bool exists = false;
-	ck_err rv = ck_exists(ctl->client, key, &co, &exists);
-
-	if (rv != CK_OK)
-		return fail(ctl, "exists", key, rv);
-	if (ctl->json)
-		print_json(json_pack("{s:s, s:b}", "key", key, "exists", exists));
-	else
-		printf("%s\n", exists ? "true" : "false");
-	return exists ? EXIT_OK : EXIT_MISS;
+	return key_flag_cmd(ctl, "exists", key, ck_exists, "exists", true);
 }
 
 int
@@ -254,11 +271,8 @@ cki_ctl_cmd_ttl(struct ctl *ctl, const char *key)
 	int64_t ttl = 0;
 	ck_err rv = ck_get_ttl(ctl->client, key, &co, &ttl);
 
-	if (rv == CK_ENOTFOUND) {
-		if (ctl->json)
-			print_json(json_pack("{s:s, s:b}", "key", key, "found", 0));
-		return EXIT_MISS;
-	}
+	if (rv == CK_ENOTFOUND)
+		return not_found(ctl, key);
 	if (rv != CK_OK)
 		return fail(ctl, "ttl", key, rv);
 	if (ctl->json)
@@ -280,11 +294,7 @@ cki_ctl_cmd_touch(struct ctl *ctl, const char *key, const char *ttl_arg)
 		return cki_ctl_usage_error(
 		        "touch: TTL must be a positive number of seconds, not '%s'", ttl_arg);
 	rv = ck_refresh_ttl(ctl->client, key, ttl, &co, &refreshed);
-	if (rv != CK_OK)
-		return fail(ctl, "touch", key, rv);
-	if (ctl->json)
-		print_json(json_pack("{s:s, s:b}", "key", key, "refreshed", refreshed));
-	return refreshed ? EXIT_OK : EXIT_MISS;
+	return flag_result(ctl, "touch", key, rv, "refreshed", refreshed, false);
 }
 
 /* The client's default timeout as the library resolves it, to extend lock calls by --wait. */
@@ -341,18 +351,28 @@ run_locked(char **argv)
 	return EXIT_ERR;
 }
 
+/* Releases lock (freed either way); a refusal is reported as "unlock ARG" and is the exit
+ * status. */
+static int
+release(const struct ctl *ctl, ck_lock *lock, const char *arg)
+{
+	ck_call_opts co = call_opts(ctl);
+	ck_err rv = ck_lock_release(ctl->client, lock, &co);
+
+	return rv == CK_OK ? EXIT_OK : fail(ctl, "unlock", arg, rv);
+}
+
 int
 cki_ctl_cmd_lock(struct ctl *ctl, const char *name, char **cmd)
 {
 	ck_lock_opts lo = CK_LOCK_OPTS_INIT;
-	ck_call_opts co = call_opts(ctl);
 	ck_lock *lock = NULL;
 	const uint8_t *h;
 	size_t hlen, i;
 	ck_err rv;
 	int rc;
 
-	lo.call = co;
+	lo.call = call_opts(ctl);
 	lo.lease_ms = ctl->lease_ms;
 	lo.wait_ms = ctl->wait_ms;
 	/* The agent may spend up to wait_ms retrying; give the call that much extra time. */
@@ -382,9 +402,7 @@ cki_ctl_cmd_lock(struct ctl *ctl, const char *name, char **cmd)
 		return rc;
 	}
 	rc = run_locked(cmd);
-	rv = ck_lock_release(ctl->client, lock, &co);
-	if (rv != CK_OK)
-		(void)fail(ctl, "unlock", name, rv); /* CMD's status still wins */
+	(void)release(ctl, lock, name); /* CMD's status still wins */
 	return rc;
 }
 
@@ -415,17 +433,10 @@ handle_from_hex(const struct ctl *ctl, const char *what, const char *hex, ck_loc
 int
 cki_ctl_cmd_unlock(struct ctl *ctl, const char *hex)
 {
-	ck_call_opts co = call_opts(ctl);
 	ck_lock *lock = NULL;
-	ck_err rv;
-	int rc;
+	int rc = handle_from_hex(ctl, "unlock", hex, &lock);
 
-	if ((rc = handle_from_hex(ctl, "unlock", hex, &lock)) != EXIT_OK)
-		return rc;
-	rv = ck_lock_release(ctl->client, lock, &co);
-	if (rv != CK_OK)
-		return fail(ctl, "unlock", hex, rv);
-	return EXIT_OK;
+	return rc == EXIT_OK ? release(ctl, lock, hex) : rc;
 }
 
 int
@@ -433,10 +444,10 @@ cki_ctl_cmd_renew(struct ctl *ctl, const char *hex)
 {
 	ck_call_opts co = call_opts(ctl);
 	ck_lock *lock = NULL;
+	int rc = handle_from_hex(ctl, "renew", hex, &lock);
 	ck_err rv;
-	int rc;
 
-	if ((rc = handle_from_hex(ctl, "renew", hex, &lock)) != EXIT_OK)
+	if (rc != EXIT_OK)
 		return rc;
 	rv = ck_lock_renew(ctl->client, lock, ctl->lease_ms, &co);
 	if (rv == CK_OK) {
