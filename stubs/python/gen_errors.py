@@ -17,19 +17,25 @@ import sys
 _ENTRY = re.compile(r'X\(\s*([A-Z0-9_]+)\s*,\s*(\d+)\s*,\s*"((?:[^"\\]|\\.)*)"\s*\)')
 
 
-def parse(text):
-    """Returns [(name, number, message)] from the CK_ERRNO_MAP block of errors.h text."""
-    start = text.find("#define CK_ERRNO_MAP(X)")
+def macro_block(text, name):
+    """The body of the X-macro `#define NAME(X)` in C header text: the run of backslash-continued
+    lines after the #define (also read by gen_limits.py)."""
+    define = f"#define {name}(X)"
+    start = text.find(define)
     if start < 0:
-        raise ValueError("CK_ERRNO_MAP not found")
-    # The macro body is the run of backslash-continued lines after the #define.
+        raise ValueError(f"{name} not found")
     lines = []
     for line in text[start:].splitlines():
         lines.append(line)
         if not line.rstrip().endswith("\\"):
             break
+    return "\n".join(lines)[len(define):]
+
+
+def parse(text):
+    """Returns [(name, number, message)] from the CK_ERRNO_MAP block of errors.h text."""
     rows = [(m.group(1), int(m.group(2)), m.group(3).encode().decode("unicode_escape"))
-            for m in _ENTRY.finditer("\n".join(lines))]
+            for m in _ENTRY.finditer(macro_block(text, "CK_ERRNO_MAP"))]
     if not rows or rows[0][:2] != ("OK", 0):
         raise ValueError("CK_ERRNO_MAP must start with X(OK, 0, ...)")
     numbers = [r[1] for r in rows]
@@ -67,17 +73,23 @@ def write_atomically(path, text):
     os.replace(tmp, path)
 
 
+def generate(argv, usage, make):
+    """The main() of a generator (also gen_limits.py's): `PROG HEADER OUT.py` writes
+    make(HEADER's text) to OUT.py; other arguments print usage and return 2."""
+    if len(argv) != 3:
+        sys.stderr.write(usage)
+        return 2
+    with open(argv[1], encoding="utf-8") as f:
+        write_atomically(argv[2], make(f.read()))
+    return 0
+
+
 def main(argv):
     if len(argv) == 3 and argv[1] == "--markdown":
         with open(argv[2], encoding="utf-8") as f:
             sys.stdout.write(render_markdown(parse(f.read())))
         return 0
-    if len(argv) != 3:
-        sys.stderr.write(__doc__)
-        return 2
-    with open(argv[1], encoding="utf-8") as f:
-        write_atomically(argv[2], render_python(parse(f.read())))
-    return 0
+    return generate(argv, __doc__, lambda text: render_python(parse(text)))
 
 
 if __name__ == "__main__":

@@ -14,19 +14,9 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_errors import write_atomically  # noqa: E402  (one writer for both generated modules)
-
-
-def _block(text, name):
-    start = text.find(f"#define {name}(X)")
-    if start < 0:
-        raise ValueError(f"{name} not found")
-    lines = []
-    for line in text[start:].splitlines():
-        lines.append(line)
-        if not line.rstrip().endswith("\\"):
-            break
-    return "\n".join(lines)[len(f"#define {name}(X)"):]
+# One X-macro reader, one writer and one main() for both generated modules.
+from gen_errors import generate  # noqa: E402
+from gen_errors import macro_block as _block  # noqa: E402
 
 
 def _string(s):
@@ -74,12 +64,7 @@ def render(values):
 
 
 def main(argv):
-    if len(argv) != 3:
-        sys.stderr.write(__doc__)
-        return 2
-    with open(argv[1], encoding="utf-8") as f:
-        write_atomically(argv[2], render(parse(f.read())))
-    return 0
+    return generate(argv, __doc__, lambda text: render(parse(text)))
 
 
 if __name__ == "__main__":

@@ -68,18 +68,14 @@ class BuildPyWithGenerated(build_py):
                 "protobuf-compiler) or set CACHEKIT_PREGENERATED_DIR to a CMake build's "
                 "python/cachekit_stub directory"
             )
-        if not ERRORS_H.is_file():
-            raise SystemExit(f"cachekit-stub: {ERRORS_H} not found (set CACHEKIT_ERRORS_H)")
-        subprocess.run(
-            [sys.executable, str(HERE / "gen_errors.py"), str(ERRORS_H), str(out_dir / "_errors_table.py")],
-            check=True,
-        )
-        if not LIMITS_H.is_file():
-            raise SystemExit(f"cachekit-stub: {LIMITS_H} not found (set CACHEKIT_LIMITS_H)")
-        subprocess.run(
-            [sys.executable, str(HERE / "gen_limits.py"), str(LIMITS_H), str(out_dir / "_limits.py")],
-            check=True,
-        )
+        for script, header, env, module in (
+            ("gen_errors.py", ERRORS_H, "CACHEKIT_ERRORS_H", "_errors_table.py"),
+            ("gen_limits.py", LIMITS_H, "CACHEKIT_LIMITS_H", "_limits.py"),
+        ):
+            if not header.is_file():
+                raise SystemExit(f"cachekit-stub: {header} not found (set {env})")
+            subprocess.run([sys.executable, str(HERE / script), str(header), str(out_dir / module)],
+                           check=True)
 
 
 setup(cmdclass={"build_py": BuildPyWithGenerated})
