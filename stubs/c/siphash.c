@@ -4,6 +4,10 @@
 
 #include <string.h>
 
+/* SipHash-2-4: 2 rounds per message word, 4 per finalization. */
+#define C_ROUNDS 2
+#define D_ROUNDS 4
+
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
 static inline uint64_t
@@ -50,26 +54,23 @@ cki_siphash128(const uint8_t key[16], const void *data, size_t len, uint64_t out
 	for (size_t i = 0; i < whole; i += 8) {
 		m = load_le64(in + i);
 		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
+		for (int r = 0; r < C_ROUNDS; r++)
+			SIPROUND;
 		v0 ^= m;
 	}
 	for (size_t i = 0; i < (len & 7); i++)
 		b |= (uint64_t)in[whole + i] << (8 * i);
 	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
+	for (int r = 0; r < C_ROUNDS; r++)
+		SIPROUND;
 	v0 ^= b;
+	/* Finalization: D_ROUNDS rounds after each of the two output words' constants. */
 	v2 ^= 0xee;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
+	for (int r = 0; r < D_ROUNDS; r++)
+		SIPROUND;
 	out[0] = v0 ^ v1 ^ v2 ^ v3;
 	v1 ^= 0xdd;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
+	for (int r = 0; r < D_ROUNDS; r++)
+		SIPROUND;
 	out[1] = v0 ^ v1 ^ v2 ^ v3;
 }
