@@ -18,14 +18,6 @@
 
 typedef Cachekit__Agent__V1__Request Request;
 
-static ck_err
-check_key(const char *key)
-{
-	if (key == NULL)
-		return CK_EINVAL;
-	return strlen(key) > CKI_STUB_MAX_KEY ? CK_EINVALKEY : CK_OK;
-}
-
 static void
 fail_all(ck_value **values, ck_err *errs, size_t n, ck_err rv)
 {
@@ -36,17 +28,6 @@ fail_all(ck_value **values, ck_err *errs, size_t n, ck_err rv)
 		}
 		errs[i] = rv;
 	}
-}
-
-/* One item of a MultiGet. */
-static void
-fill_get(Cachekit__Agent__V1__GetRequest *g, const char *key, const ck_get_opts *opts)
-{
-	cachekit__agent__v1__get_request__init(g);
-	g->key = (char *)key;
-	g->secure = opts != NULL && opts->secure;
-	if (opts != NULL && opts->format != NULL)
-		g->format = (char *)opts->format;
 }
 
 ck_err
@@ -68,12 +49,12 @@ ck_mget(ck_client *c, const char *const *keys, size_t n, const ck_get_opts *opts
 	for (size_t i = 0; i < n; i++)
 		values[i] = NULL;
 	for (size_t i = 0; i < n; i++) {
-		if ((rv = check_key(keys[i])) != CK_OK) {
+		if ((rv = cki_req_check_key(keys[i])) != CK_OK) {
 			fail_all(values, errs, n, rv);
 			return rv;
 		}
 	}
-	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
+	if (opts != NULL && cki_req_format_too_long(opts->format))
 		return CK_EINVAL;
 	cki_near *near = cki_client_near(c);
 	const char *ns = opts != NULL && opts->call.ns != NULL ? opts->call.ns : cki_client_ns(c);
@@ -96,7 +77,7 @@ ck_mget(ck_client *c, const char *const *keys, size_t n, const ck_get_opts *opts
 				continue;
 			}
 		}
-		fill_get(&gets[n_sent], keys[i], opts);
+		cki_req_fill_get(&gets[n_sent], keys[i], opts);
 		ptrs[n_sent] = &gets[n_sent];
 		sent[n_sent++] = i;
 	}
@@ -144,10 +125,10 @@ check_mset(const ck_mset_item *items, size_t n, const ck_set_opts *opts)
 
 	if (items == NULL || n == 0 || n > CKI_STUB_MAX_BATCH)
 		return CK_EINVAL;
-	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
+	if (opts != NULL && cki_req_format_too_long(opts->format))
 		return CK_EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		rv = check_key(items[i].key);
+		rv = cki_req_check_key(items[i].key);
 		if (rv == CK_OK && items[i].value == NULL && items[i].len > 0)
 			rv = CK_EINVAL;
 		total += items[i].len;
@@ -247,17 +228,17 @@ ck_mget_async(ck_client *c, const char *const *keys, size_t n, const ck_get_opts
 	if (c == NULL || cb == NULL || keys == NULL || values == NULL || errs == NULL || n == 0 ||
 	    n > CKI_STUB_MAX_BATCH)
 		return CK_EINVAL;
-	if (opts != NULL && opts->format != NULL && strlen(opts->format) > CKI_STUB_MAX_KEY)
+	if (opts != NULL && cki_req_format_too_long(opts->format))
 		return CK_EINVAL;
 	for (size_t i = 0; i < n; i++)
-		if ((rv = check_key(keys[i])) != CK_OK)
+		if ((rv = cki_req_check_key(keys[i])) != CK_OK)
 			return rv;
 	gets = calloc(n, sizeof(*gets));
 	ptrs = calloc(n, sizeof(*ptrs));
 	rv = CK_ENOMEM;
 	if (gets != NULL && ptrs != NULL) {
 		for (size_t i = 0; i < n; i++) {
-			fill_get(&gets[i], keys[i], opts);
+			cki_req_fill_get(&gets[i], keys[i], opts);
 			ptrs[i] = &gets[i];
 			values[i] = NULL;
 		}

@@ -9,8 +9,8 @@
 
 #include "ck_limits.h"
 
-static ck_err
-check_key(const char *key)
+ck_err
+cki_req_check_key(const char *key)
 {
 	if (key == NULL)
 		return CK_EINVAL;
@@ -19,8 +19,8 @@ check_key(const char *key)
 	return CK_OK;
 }
 
-static bool
-format_too_long(const char *format)
+bool
+cki_req_format_too_long(const char *format)
 {
 	return format != NULL && strlen(format) > CKI_STUB_MAX_KEY;
 }
@@ -39,21 +39,25 @@ begin(cki_req *r, Cachekit__Agent__V1__Request__OpCase op, cki_reply_kind kind,
 ck_err
 cki_req_get(cki_req *r, const char *key, const ck_get_opts *opts)
 {
-	ck_err rv = check_key(key);
+	ck_err rv = cki_req_check_key(key);
 	if (rv != CK_OK)
 		return rv;
-	if (opts != NULL && format_too_long(opts->format))
+	if (opts != NULL && cki_req_format_too_long(opts->format))
 		return CK_EINVAL;
 	begin(r, CACHEKIT__AGENT__V1__REQUEST__OP_GET, CKI_REPLY_GET, opts ? &opts->call : NULL);
-	cachekit__agent__v1__get_request__init(&r->body.get);
-	r->body.get.key = (char *)key;
-	if (opts != NULL) {
-		r->body.get.secure = opts->secure;
-		if (opts->format != NULL)
-			r->body.get.format = (char *)opts->format;
-	}
+	cki_req_fill_get(&r->body.get, key, opts);
 	r->req.get = &r->body.get;
 	return CK_OK;
+}
+
+void
+cki_req_fill_get(Cachekit__Agent__V1__GetRequest *get, const char *key, const ck_get_opts *opts)
+{
+	cachekit__agent__v1__get_request__init(get);
+	get->key = (char *)key;
+	get->secure = opts != NULL && opts->secure;
+	if (opts != NULL && opts->format != NULL)
+		get->format = (char *)opts->format;
 }
 
 ck_err
@@ -61,12 +65,12 @@ cki_req_set(cki_req *r, const char *key, const void *value, size_t len, const ck
 {
 	if (value == NULL && len > 0)
 		return CK_EINVAL;
-	ck_err rv = check_key(key);
+	ck_err rv = cki_req_check_key(key);
 	if (rv != CK_OK)
 		return rv;
 	if (len > CKI_STUB_MAX_VALUE)
 		return CK_ETOOBIG;
-	if (opts != NULL && format_too_long(opts->format))
+	if (opts != NULL && cki_req_format_too_long(opts->format))
 		return CK_EINVAL;
 	/* The TTL cap of the shared table (common/ck_limits.h), before a round trip. */
 	if (opts != NULL && (opts->ttl_s > CK_TTL_MAX || opts->stale_ttl_s > CK_TTL_MAX ||
@@ -99,7 +103,7 @@ cki_req_fill_set(Cachekit__Agent__V1__SetRequest *set, const char *key, const vo
 ck_err
 cki_req_key_only(cki_req *r, cki_reply_kind kind, const char *key, const ck_call_opts *opts)
 {
-	ck_err rv = check_key(key);
+	ck_err rv = cki_req_check_key(key);
 	if (rv != CK_OK)
 		return rv;
 	switch (kind) {
@@ -127,7 +131,7 @@ cki_req_key_only(cki_req *r, cki_reply_kind kind, const char *key, const ck_call
 ck_err
 cki_req_refresh_ttl(cki_req *r, const char *key, uint32_t ttl_s, const ck_call_opts *opts)
 {
-	ck_err rv = check_key(key);
+	ck_err rv = cki_req_check_key(key);
 	if (rv != CK_OK)
 		return rv;
 	if (ttl_s < 1 || ttl_s > CK_TTL_MAX)
@@ -143,7 +147,7 @@ cki_req_refresh_ttl(cki_req *r, const char *key, uint32_t ttl_s, const ck_call_o
 ck_err
 cki_req_lock_acquire(cki_req *r, const char *name, const ck_lock_opts *opts)
 {
-	ck_err rv = check_key(name);
+	ck_err rv = cki_req_check_key(name);
 	if (rv != CK_OK)
 		return rv;
 	begin(r, CACHEKIT__AGENT__V1__REQUEST__OP_ACQUIRE_LOCK, CKI_REPLY_ACQUIRE_LOCK,

@@ -34,11 +34,19 @@ typedef struct cki_req {
 	const ck_call_opts *call; /* the per-call options (may be NULL) */
 } cki_req;
 
+/* The argument rules every builder applies (batch.c too): a key or lock name is CK_EINVAL when
+ * NULL and CK_EINVALKEY when longer than CKI_STUB_MAX_KEY; a format is too long past it. */
+CK_NODISCARD ck_err cki_req_check_key(const char *key);
+bool cki_req_format_too_long(const char *format);
+
 /* Each builder checks its arguments exactly as the blocking call documents (CK_EINVAL,
  * CK_EINVALKEY, CK_ETOOBIG) and on CK_OK fills *r. c is only checked for NULL here. */
 CK_NODISCARD ck_err cki_req_get(cki_req *r, const char *key, const ck_get_opts *opts);
 CK_NODISCARD ck_err cki_req_set(cki_req *r, const char *key, const void *value, size_t len,
                                 const ck_set_opts *opts);
+/* Fills one GetRequest from checked arguments (also each item of a MultiGet, batch.c). */
+void cki_req_fill_get(Cachekit__Agent__V1__GetRequest *get, const char *key,
+                      const ck_get_opts *opts);
 /* Fills one SetRequest from checked arguments (also each item of a MultiSet, batch.c). */
 void cki_req_fill_set(Cachekit__Agent__V1__SetRequest *set, const char *key, const void *value,
                       size_t len, const ck_set_opts *opts);
