@@ -142,7 +142,7 @@ ck_err
 ck_lock_renew(ck_client *c, ck_lock *lock, uint32_t lease_ms, const ck_call_opts *opts)
 {
 	cki_req r;
-	int64_t granted_ms;
+	int64_t granted_ms = 0;
 	ck_err rv = run_scalar(c, true, cki_req_lock_renew(&r, lock, lease_ms, opts), &r, NULL,
 	                       &granted_ms);
 	if (rv == CK_OK)
