@@ -38,14 +38,20 @@ each_item(const char *list, ck_err (*item)(void *ctx, const char *s, size_t len)
 	return CK_OK;
 }
 
-/* ---- id sets ------------------------------------------------------------------------------ */
-
-typedef struct id_ctx {
-	cki_id_set *set;
+/* What each list parser hands each_item: the setting's name and the stream its error lines go
+ * to, and the value its items build (one union member per parser). */
+typedef struct list_ctx {
 	const char *what;
-	bool groups;
 	FILE *err;
-} id_ctx;
+	union {
+		cki_id_set *id_set; /* cki_id_set_parse */
+		cki_ns_set *ns_set; /* cki_ns_set_parse */
+		unsigned rights;    /* cki_rights_parse */
+	};
+	bool groups; /* id sets: names are group names, ids are gids */
+} list_ctx;
+
+/* ---- id sets ------------------------------------------------------------------------------ */
 
 static int
 cmp_u32(const void *a, const void *b)
@@ -74,7 +80,7 @@ lookup_name(const char *name, bool groups, uint32_t *out)
 static ck_err
 add_id(void *arg, const char *s, size_t len)
 {
-	id_ctx *c = arg;
+	list_ctx *c = arg;
 	char text[64];
 	if (len >= sizeof(text)) {
 		fprintf(c->err, "cachekit-agent: %s: \"%.*s...\" is not a %s\n", c->what, 20, s,
@@ -99,26 +105,26 @@ add_id(void *arg, const char *s, size_t len)
 		        c->what, text, c->groups ? "gid" : "uid", c->groups ? "group" : "user");
 		return CK_ECONFIG;
 	}
-	if (cki_id_set_has(c->set, id))
+	if (cki_id_set_has(c->id_set, id))
 		return CK_OK;
-	if (c->set->n == CKI_POLICY_MAX_IDS) {
+	if (c->id_set->n == CKI_POLICY_MAX_IDS) {
 		fprintf(c->err, "cachekit-agent: %s: more than %d ids\n", c->what,
 		        CKI_POLICY_MAX_IDS);
 		return CK_ECONFIG;
 	}
-	uint32_t *ids = realloc(c->set->ids, (c->set->n + 1) * sizeof(*ids));
+	uint32_t *ids = realloc(c->id_set->ids, (c->id_set->n + 1) * sizeof(*ids));
 	if (ids == NULL)
 		return CK_ENOMEM;
-	ids[c->set->n++] = id;
-	c->set->ids = ids;
-	qsort(ids, c->set->n, sizeof(*ids), cmp_u32);
+	ids[c->id_set->n++] = id;
+	c->id_set->ids = ids;
+	qsort(ids, c->id_set->n, sizeof(*ids), cmp_u32);
 	return CK_OK;
 }
 
 ck_err
 cki_id_set_parse(cki_id_set *out, const char *list, const char *what, bool groups, FILE *err)
 {
-	id_ctx c = {out, what, groups, err};
+	list_ctx c = {.what = what, .err = err, .id_set = out, .groups = groups};
 	ck_err rv = each_item(list, add_id, &c);
 	if (rv != CK_OK)
 		cki_id_set_free(out);
@@ -151,16 +157,10 @@ cki_id_set_free(cki_id_set *s)
 
 /* ---- namespace sets ----------------------------------------------------------------------- */
 
-typedef struct ns_ctx {
-	cki_ns_set *set;
-	const char *what;
-	FILE *err;
-} ns_ctx;
-
 static ck_err
 add_pattern(void *arg, const char *s, size_t len)
 {
-	ns_ctx *c = arg;
+	list_ctx *c = arg;
 	size_t stem = len > 0 && s[len - 1] == '*' ? len - 1 : len;
 	if ((stem > 0 && cki_namespace_validate(s, stem) != CK_OK) || len > CKI_NAMESPACE_MAX) {
 		fprintf(c->err,
@@ -169,25 +169,25 @@ add_pattern(void *arg, const char *s, size_t len)
 		        c->what, (int)(len > 80 ? 80 : len), s);
 		return CK_ECONFIG;
 	}
-	if (c->set->n == CKI_POLICY_MAX_PATTERNS) {
+	if (c->ns_set->n == CKI_POLICY_MAX_PATTERNS) {
 		fprintf(c->err, "cachekit-agent: %s: more than %d namespaces\n", c->what,
 		        CKI_POLICY_MAX_PATTERNS);
 		return CK_ECONFIG;
 	}
-	char **p = realloc(c->set->patterns, (c->set->n + 1) * sizeof(*p));
+	char **p = realloc(c->ns_set->patterns, (c->ns_set->n + 1) * sizeof(*p));
 	if (p == NULL)
 		return CK_ENOMEM;
-	c->set->patterns = p;
-	if ((p[c->set->n] = strndup(s, len)) == NULL)
+	c->ns_set->patterns = p;
+	if ((p[c->ns_set->n] = strndup(s, len)) == NULL)
 		return CK_ENOMEM;
-	c->set->n++;
+	c->ns_set->n++;
 	return CK_OK;
 }
 
 ck_err
 cki_ns_set_parse(cki_ns_set *out, const char *list, const char *what, FILE *err)
 {
-	ns_ctx c = {out, what, err};
+	list_ctx c = {.what = what, .err = err, .ns_set = out};
 	ck_err rv = each_item(list, add_pattern, &c);
 	if (rv != CK_OK)
 		cki_ns_set_free(out);
@@ -233,20 +233,14 @@ static const struct {
 };
 #define NRIGHTS (sizeof(right_names) / sizeof(right_names[0]))
 
-typedef struct rights_ctx {
-	unsigned bits;
-	const char *what;
-	FILE *err;
-} rights_ctx;
-
 static ck_err
 add_right(void *arg, const char *s, size_t len)
 {
-	rights_ctx *c = arg;
+	list_ctx *c = arg;
 	for (size_t i = 0; i < NRIGHTS; i++)
 		if (strlen(right_names[i].name) == len &&
 		    strncmp(right_names[i].name, s, len) == 0) {
-			c->bits |= right_names[i].bits;
+			c->rights |= right_names[i].bits;
 			return CK_OK;
 		}
 	fprintf(c->err,
@@ -259,10 +253,10 @@ add_right(void *arg, const char *s, size_t len)
 ck_err
 cki_rights_parse(const char *list, unsigned *out, const char *what, FILE *err)
 {
-	rights_ctx c = {0, what, err};
+	list_ctx c = {.what = what, .err = err, .rights = 0};
 	ck_err rv = each_item(list, add_right, &c);
 	if (rv == CK_OK)
-		*out = c.bits;
+		*out = c.rights;
 	return rv;
 }
 

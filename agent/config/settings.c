@@ -192,7 +192,9 @@ cki_config_set_value(cki_config *cfg, const opt_row *row, const char *value, con
 		        row->name, value);
 		return CK_ECONFIG;
 	case T_U32:
-		if (parse_u64(value, 10, row->max ? row->max : UINT32_MAX, &u)) {
+	case T_OCTAL: /* the same 32-bit field, written in base 8 */
+		if (parse_u64(value, row->type == T_OCTAL ? 8 : 10,
+		              row->max ? row->max : UINT32_MAX, &u)) {
 			*(uint32_t *)field = (uint32_t)u;
 			return CK_OK;
 		}
@@ -200,12 +202,6 @@ cki_config_set_value(cki_config *cfg, const opt_row *row, const char *value, con
 	case T_U64:
 		if (parse_u64(value, 10, row->max, &u)) {
 			*(uint64_t *)field = u;
-			return CK_OK;
-		}
-		break;
-	case T_OCTAL:
-		if (parse_u64(value, 8, row->max, &u)) {
-			*(uint32_t *)field = (uint32_t)u;
 			return CK_OK;
 		}
 		break;
@@ -260,34 +256,33 @@ cki_config_dump(const cki_config *cfg, FILE *out)
 {
 	fprintf(out, "config-file = %s\n", cfg->config_file ? cfg->config_file : "(none)");
 	for (size_t i = 0; i < cki_config_nrows; i++) {
-		const void *field = (const char *)cfg + cki_config_rows[i].offset;
-		switch (cki_config_rows[i].type) {
-		case T_STR: {
-			const char *s = *(char *const *)field;
-			fprintf(out, "%s = %s\n", cki_config_rows[i].name, s ? s : "");
+		const opt_row *row = &cki_config_rows[i];
+		const void *field = (const char *)cfg + row->offset;
+		/* Each type only says how its value reads; the line around it is the same. */
+		char num[32] = "";
+		const char *text = num;
+		switch (row->type) {
+		case T_STR:
+			text = *(char *const *)field ? *(char *const *)field : "";
 			break;
-		}
 		case T_BOOL:
-			fprintf(out, "%s = %s\n", cki_config_rows[i].name,
-			        *(const bool *)field ? "true" : "false");
+			text = *(const bool *)field ? "true" : "false";
 			break;
 		case T_U32:
-			fprintf(out, "%s = %u\n", cki_config_rows[i].name,
-			        *(const uint32_t *)field);
+			snprintf(num, sizeof(num), "%u", *(const uint32_t *)field);
 			break;
 		case T_OCTAL:
-			fprintf(out, "%s = %04o\n", cki_config_rows[i].name,
-			        *(const uint32_t *)field);
+			snprintf(num, sizeof(num), "%04o", *(const uint32_t *)field);
 			break;
 		case T_U64:
-			fprintf(out, "%s = %llu\n", cki_config_rows[i].name,
-			        (unsigned long long)*(const uint64_t *)field);
+			snprintf(num, sizeof(num), "%llu",
+			         (unsigned long long)*(const uint64_t *)field);
 			break;
 		case T_SECONDS_MS:
-			fprintf(out, "%s = %.3f\n", cki_config_rows[i].name,
-			        *(const uint32_t *)field / 1000.0);
+			snprintf(num, sizeof(num), "%.3f", *(const uint32_t *)field / 1000.0);
 			break;
 		}
+		fprintf(out, "%s = %s\n", row->name, text);
 	}
 	const cki_access *a = cfg->policy.access;
 	for (size_t i = 0; a != NULL && i < a->n; i++) {

@@ -31,17 +31,14 @@ done_acquire(void *arg, const cki_lock_result *r)
 	call *c = arg;
 	if (lock_failed(c, r))
 		return;
-	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__AcquireLockResult res = CACHEKIT__AGENT__V1__ACQUIRE_LOCK_RESULT__INIT;
-	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_ACQUIRE_LOCK;
-	resp.acquire_lock = &res;
 	res.acquired = r->acquired;
 	if (r->acquired) {
 		res.handle.data = (uint8_t *)r->handle;
 		res.handle.len = sizeof(r->handle);
 		res.lease_ms = r->lease_ms;
 	}
-	cki_call_finish(c, &resp);
+	CKI_CALL_FINISH_RESULT(c, ACQUIRE_LOCK, acquire_lock, &res);
 }
 
 void
@@ -60,12 +57,9 @@ done_release(void *arg, const cki_lock_result *r)
 	call *c = arg;
 	if (lock_failed(c, r))
 		return;
-	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__ReleaseLockResult res = CACHEKIT__AGENT__V1__RELEASE_LOCK_RESULT__INIT;
-	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_RELEASE_LOCK;
-	resp.release_lock = &res;
 	res.released = r->released;
-	cki_call_finish(c, &resp);
+	CKI_CALL_FINISH_RESULT(c, RELEASE_LOCK, release_lock, &res);
 }
 
 void
@@ -82,14 +76,11 @@ done_renew(void *arg, const cki_lock_result *r)
 	call *c = arg;
 	if (lock_failed(c, r))
 		return;
-	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__RenewLockResult res = CACHEKIT__AGENT__V1__RENEW_LOCK_RESULT__INIT;
-	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_RENEW_LOCK;
-	resp.renew_lock = &res;
 	res.renewed = r->renewed;
 	if (r->renewed)
 		res.lease_ms = r->lease_ms;
-	cki_call_finish(c, &resp);
+	CKI_CALL_FINISH_RESULT(c, RENEW_LOCK, renew_lock, &res);
 }
 
 /* Renewing keeps a lock longer, so besides holding the handle the peer needs the lock right on
@@ -117,10 +108,7 @@ done_health(void *arg, const cki_store_reply *r)
 {
 	call *c = arg;
 	cki_store *s = c->d->deps.store;
-	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__HealthResult res = CACHEKIT__AGENT__V1__HEALTH_RESULT__INIT;
-	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_HEALTH;
-	resp.health = &res;
 	res.healthy = r->err == CK_OK;
 	res.backend_type = (char *)s->ops->backend_type;
 	res.api_url = (char *)s->ops->url(s);
@@ -132,7 +120,7 @@ done_health(void *arg, const cki_store_reply *r)
 		res.error_type = (char *)(r->error_type ? r->error_type : ck_errname(r->err));
 	}
 	/* An unhealthy upstream is a successful health check with healthy = false. */
-	cki_call_finish(c, &resp);
+	CKI_CALL_FINISH_RESULT(c, HEALTH, health, &res);
 }
 
 void
@@ -198,13 +186,10 @@ cki_handle_stats(call *c)
 	if (d->deps.store->ops->stats)
 		d->deps.store->ops->stats(d->deps.store, add_stat, &l);
 	qsort(l.ptrs, l.n, sizeof(*l.ptrs), cmp_stat); /* the contract: sorted by name */
-	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__StatsResult res = CACHEKIT__AGENT__V1__STATS_RESULT__INIT;
-	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_STATS;
-	resp.stats = &res;
 	res.n_stats = l.n;
 	res.stats = l.ptrs;
-	cki_call_finish(c, &resp);
+	CKI_CALL_FINISH_RESULT(c, STATS, stats, &res);
 	free(l.items);
 	free(l.ptrs);
 	free(l.names);

@@ -61,6 +61,16 @@ void cki_call_finish_status(call *c, ck_err err, const char *message);
 void cki_call_store_error(call *c, const cki_store_reply *r);
 /* True after it has ended the call with r's error; false when r succeeded. */
 bool cki_call_store_failed(call *c, const cki_store_reply *r);
+/* Ends c with success and the result res (a pointer to the op's *Result message) in the
+ * Response oneof: CASE names the oneof case (GET, EXISTS, ...), member its field. A macro
+ * because each case has its own typed field; it keeps the envelope in one place. */
+#define CKI_CALL_FINISH_RESULT(c, CASE, member, res)                              \
+	do {                                                                      \
+		resp_t resp_ = CACHEKIT__AGENT__V1__RESPONSE__INIT;               \
+		resp_.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_##CASE; \
+		resp_.member = (res);                                             \
+		cki_call_finish((c), &resp_);                                     \
+	} while (0)
 
 /* Checks (dispatch_check.c): each returns false after it has ended the call with an error. */
 bool cki_call_take_key(call *c, const char *key);

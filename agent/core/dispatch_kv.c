@@ -53,10 +53,7 @@ done_get(void *arg, const cki_store_reply *r)
 		        "(docs/mixed-deployments.md)");
 		return;
 	}
-	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__GetResult res = CACHEKIT__AGENT__V1__GET_RESULT__INIT;
-	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_GET;
-	resp.get = &res;
 	res.found = r->found;
 	res.fresh_for_ms = -1;
 	uint8_t *plain = NULL;
@@ -98,7 +95,7 @@ done_get(void *arg, const cki_store_reply *r)
 		res.value.len = 0;
 		cki_metrics_inc(CKI_C_GET_MISSES);
 	}
-	cki_call_finish(c, &resp);
+	CKI_CALL_FINISH_RESULT(c, GET, get, &res);
 	if (plain != NULL) {
 		OPENSSL_cleanse(plain, res.value.len);
 		free(plain);
@@ -153,11 +150,8 @@ done_set(void *arg, const cki_store_reply *r)
 		return;
 	}
 	cki_metrics_inc(CKI_C_SETS);
-	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__SetResult res = CACHEKIT__AGENT__V1__SET_RESULT__INIT;
-	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_SET;
-	resp.set = &res;
-	cki_call_finish(c, &resp);
+	CKI_CALL_FINISH_RESULT(c, SET, set, &res);
 }
 
 #define TTL_MAX ((uint32_t)CK_TTL_MAX) /* the shared table, common/ck_limits.h */
@@ -224,12 +218,9 @@ done_delete(void *arg, const cki_store_reply *r)
 		return;
 	cki_metrics_inc(CKI_C_DELETES);
 	cki_refresh_on_delete(c->d->deps.refresh, c->key);
-	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__DeleteResult res = CACHEKIT__AGENT__V1__DELETE_RESULT__INIT;
-	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_DELETE;
-	resp.delete_ = &res;
 	res.existed = r->found;
-	cki_call_finish(c, &resp);
+	CKI_CALL_FINISH_RESULT(c, DELETE, delete_, &res);
 }
 
 void
@@ -246,12 +237,9 @@ done_exists(void *arg, const cki_store_reply *r)
 	call *c = arg;
 	if (cki_call_store_failed(c, r))
 		return;
-	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__ExistsResult res = CACHEKIT__AGENT__V1__EXISTS_RESULT__INIT;
-	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_EXISTS;
-	resp.exists = &res;
 	res.exists = r->found;
-	cki_call_finish(c, &resp);
+	CKI_CALL_FINISH_RESULT(c, EXISTS, exists, &res);
 }
 
 void
@@ -270,13 +258,10 @@ done_get_ttl(void *arg, const cki_store_reply *r)
 	call *c = arg;
 	if (cki_call_store_failed(c, r))
 		return;
-	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__GetTtlResult res = CACHEKIT__AGENT__V1__GET_TTL_RESULT__INIT;
-	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_GET_TTL;
-	resp.get_ttl = &res;
 	res.found = r->found;
 	res.ttl_s = r->found ? r->ttl_s : -1;
-	cki_call_finish(c, &resp);
+	CKI_CALL_FINISH_RESULT(c, GET_TTL, get_ttl, &res);
 }
 
 void
@@ -294,14 +279,11 @@ done_refresh_ttl(void *arg, const cki_store_reply *r)
 	cki_call_key_written(c);
 	if (cki_call_store_failed(c, r))
 		return;
-	resp_t resp = CACHEKIT__AGENT__V1__RESPONSE__INIT;
 	Cachekit__Agent__V1__RefreshTtlResult res = CACHEKIT__AGENT__V1__REFRESH_TTL_RESULT__INIT;
-	resp.result_case = CACHEKIT__AGENT__V1__RESPONSE__RESULT_REFRESH_TTL;
-	resp.refresh_ttl = &res;
 	res.refreshed = r->found;
 	if (r->found)
 		cki_refresh_on_touch(c->d->deps.refresh, c->key, c->req->refresh_ttl->ttl_s);
-	cki_call_finish(c, &resp);
+	CKI_CALL_FINISH_RESULT(c, REFRESH_TTL, refresh_ttl, &res);
 }
 
 void

@@ -366,13 +366,9 @@ static void
 sf_renew_lock(cki_store *s, const char *key, const char *lock_id, uint32_t lease_ms,
               uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	forward(s, CALL_READ,
-	        &(fwd){.op = F_RENEW,
-	               .key = key,
-	               .deadline = deadline,
-	               .n = lease_ms,
-	               .lock_id = lock_id},
-	        cb, arg);
+	fwd f = {
+	        .op = F_RENEW, .key = key, .deadline = deadline, .n = lease_ms, .lock_id = lock_id};
+	forward(s, CALL_READ, &f, cb, arg);
 }
 
 static void

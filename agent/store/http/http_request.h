@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/list.h"
 #include "base/loop.h"
 #include "cachekit/errors.h"
 #include "store/http/http_response.h"
@@ -59,7 +60,7 @@ typedef struct cki_http_easies {
 
 struct cki_http_req {
 	cki_http *h;
-	cki_http_req *prev, *next;
+	cki_list_link link; /* on the transport's list of requests not yet finished */
 	cki_http_method method;
 	char *url;
 	struct curl_slist *own_headers; /* ours; the last node links to the common headers */

@@ -29,8 +29,7 @@ struct cki_http {
 	cki_http_easies ez; /* easy-handle options and free list */
 	uint32_t timeout_ms, max_attempts;
 	cki_breaker breaker;
-	cki_http_req *reqs; /* every request not yet finished */
-	size_t inflight;
+	cki_list reqs; /* every request not yet finished, the newest at the tail */
 	uint64_t n_requests, n_retries, n_connects;
 };
 
@@ -38,24 +37,13 @@ static void
 link_req(cki_http *h, cki_http_req *r)
 {
 	r->h = h;
-	r->prev = NULL;
-	r->next = h->reqs;
-	if (h->reqs != NULL)
-		h->reqs->prev = r;
-	h->reqs = r;
-	h->inflight++;
+	cki_list_push_back(&h->reqs, &r->link);
 }
 
 static void
 unlink_req(cki_http *h, cki_http_req *r)
 {
-	if (r->prev != NULL)
-		r->prev->next = r->next;
-	else
-		h->reqs = r->next;
-	if (r->next != NULL)
-		r->next->prev = r->prev;
-	h->inflight--;
+	cki_list_remove(&h->reqs, &r->link);
 }
 
 /* Completes r now: unlinks, calls back, frees. */
@@ -356,8 +344,8 @@ cki_http_free(cki_http *h)
 	if (h == NULL)
 		return;
 	h->ez.closing = true;
-	while (h->reqs != NULL) {
-		cki_http_req *r = h->reqs;
+	while (h->reqs.tail != NULL) { /* newest first */
+		cki_http_req *r = CKI_LIST_ITEM(h->reqs.tail, cki_http_req, link);
 
 		cki_loop_timer_cancel(h->loop, r->timer);
 		r->timer = 0;
@@ -396,5 +384,5 @@ cki_http_stats(cki_http *h, void (*emit)(void *ctx, const char *name, double v),
 	emit(ctx, "breaker_state", (double)h->breaker.state);
 	emit(ctx, "breaker_opens", (double)h->breaker.opens);
 	emit(ctx, "connections", (double)h->n_connects);
-	emit(ctx, "inflight", (double)h->inflight);
+	emit(ctx, "inflight", (double)h->reqs.n);
 }

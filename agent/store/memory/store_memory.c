@@ -57,12 +57,6 @@ struct entry {
 
 static const cki_store_ops memory_ops;
 
-ck_err
-cki_memstore_fill_random(void *buf, size_t len)
-{
-	return cki_random_bytes(buf, len);
-}
-
 /* ---- entries, LRU ------------------------------------------------------------------------ */
 
 static uint8_t *
@@ -224,49 +218,57 @@ cki_memstore_op_begin(const char *key, uint64_t deadline, size_t *key_len, cki_s
 
 /* ---- operations --------------------------------------------------------------------------- */
 
+/* Fills r from the live entry e of a keyed read, at the store's now. */
+typedef void entry_answer(struct memstore *m, struct entry *e, uint64_t now, cki_store_reply *r);
+
 /*
- * The start of every keyed read: reset r, check the deadline and the key, then find the live
- * entry at the store's now (written to *now). NULL on a refusal (r holds the error) or a miss.
+ * Every keyed read (get, del, exists, get_ttl): check the deadline and the key, find the live
+ * entry at the store's now, let answer fill r from it (r.found is set; a refusal or a miss
+ * skips answer), and complete. answer may be NULL when presence is the whole answer.
  */
-static struct entry *
-op_find_live(struct memstore *m, const char *key, uint64_t deadline, cki_store_reply *r,
-             uint64_t *now)
+static void
+keyed_read(cki_store *s, const char *key, uint64_t deadline, entry_answer *answer, cki_store_cb cb,
+           void *arg)
 {
+	struct memstore *m = (struct memstore *)s;
+	cki_store_reply r;
 	size_t key_len;
 
-	cki_store_reply_init(r);
-	if (!cki_memstore_op_begin(key, deadline, &key_len, r))
-		return NULL;
-	*now = cki_memstore_now(m);
-	return entry_find_live(m, key, key_len, *now);
+	cki_store_reply_init(&r);
+	if (cki_memstore_op_begin(key, deadline, &key_len, &r)) {
+		uint64_t now = cki_memstore_now(m);
+		struct entry *e = entry_find_live(m, key, key_len, now);
+		if (e != NULL) {
+			r.found = true;
+			if (answer != NULL)
+				answer(m, e, now, &r);
+		}
+	}
+	cki_memstore_finish(m, cb, arg, &r);
+}
+
+static void
+answer_get(struct memstore *m, struct entry *e, uint64_t now, cki_store_reply *r)
+{
+	cki_lru_touch(&m->lru, &e->lru);
+	r->value = entry_value(e); /* the completion queue copies it */
+	r->value_len = e->value_len;
+	if (e->fresh_until == NEVER) {
+		r->freshness = CKI_FRESH;
+		r->fresh_for_ms = -1;
+	} else if (now < e->fresh_until) {
+		r->freshness = CKI_FRESH;
+		r->fresh_for_ms = (int64_t)(e->fresh_until - now);
+	} else {
+		r->freshness = CKI_STALE;
+		r->fresh_for_ms = 0;
+	}
 }
 
 static void
 mem_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	struct memstore *m = (struct memstore *)s;
-	cki_store_reply r;
-	uint64_t now;
-	struct entry *e = op_find_live(m, key, deadline, &r, &now);
-
-	if (e == NULL)
-		goto out;
-	cki_lru_touch(&m->lru, &e->lru);
-	r.found = true;
-	r.value = entry_value(e); /* the completion queue copies it */
-	r.value_len = e->value_len;
-	if (e->fresh_until == NEVER) {
-		r.freshness = CKI_FRESH;
-		r.fresh_for_ms = -1;
-	} else if (now < e->fresh_until) {
-		r.freshness = CKI_FRESH;
-		r.fresh_for_ms = (int64_t)(e->fresh_until - now);
-	} else {
-		r.freshness = CKI_STALE;
-		r.fresh_for_ms = 0;
-	}
-out:
-	cki_memstore_finish(m, cb, arg, &r);
+	keyed_read(s, key, deadline, answer_get, cb, arg);
 }
 
 static ck_err
@@ -365,48 +367,39 @@ out:
 }
 
 static void
-mem_del(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
+answer_del(struct memstore *m, struct entry *e, uint64_t now, cki_store_reply *r)
 {
-	struct memstore *m = (struct memstore *)s;
-	cki_store_reply r;
-	uint64_t now;
-	struct entry *e = op_find_live(m, key, deadline, &r, &now);
-
-	if (e != NULL) {
-		entry_remove(m, e);
-		r.found = true;
-	}
-	cki_memstore_finish(m, cb, arg, &r);
+	(void)now;
+	(void)r;
+	entry_remove(m, e);
 }
 
 static void
+mem_del(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
+{
+	keyed_read(s, key, deadline, answer_del, cb, arg);
+}
+
+/* Like HEAD: a stale entry is present. */
+static void
 mem_exists(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	struct memstore *m = (struct memstore *)s;
-	cki_store_reply r;
-	uint64_t now;
+	keyed_read(s, key, deadline, NULL, cb, arg);
+}
 
-	/* Like HEAD: a stale entry is present. */
-	r.found = op_find_live(m, key, deadline, &r, &now) != NULL;
-	cki_memstore_finish(m, cb, arg, &r);
+static void
+answer_ttl(struct memstore *m, struct entry *e, uint64_t now, cki_store_reply *r)
+{
+	(void)m;
+	/* Rounded up, so a present key never reads 0 (spec §4.2). */
+	r->ttl_s = e->evict_at == NEVER ? -1
+	                                : (int64_t)((e->evict_at - now + MS_PER_S - 1) / MS_PER_S);
 }
 
 static void
 mem_get_ttl(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	struct memstore *m = (struct memstore *)s;
-	cki_store_reply r;
-	uint64_t now;
-	struct entry *e = op_find_live(m, key, deadline, &r, &now);
-
-	if (e == NULL)
-		goto out;
-	r.found = true;
-	/* Rounded up, so a present key never reads 0 (spec §4.2). */
-	r.ttl_s = e->evict_at == NEVER ? -1
-	                               : (int64_t)((e->evict_at - now + MS_PER_S - 1) / MS_PER_S);
-out:
-	cki_memstore_finish(m, cb, arg, &r);
+	keyed_read(s, key, deadline, answer_ttl, cb, arg);
 }
 
 static void
@@ -451,19 +444,13 @@ out:
 	cki_memstore_finish(m, cb, arg, &r);
 }
 
-static double
-mono_ms(void)
-{
-	return (double)cki_now_us() / 1e3;
-}
-
 static void
 mem_health(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg)
 {
 	struct memstore *m = (struct memstore *)s;
 	static const char probe[] = "health";
 	cki_store_reply r;
-	double start;
+	uint64_t start_us;
 
 	cki_store_reply_init(&r);
 	if (deadline != 0 && cki_now_ms() > deadline) {
@@ -472,10 +459,10 @@ mem_health(cki_store *s, uint64_t deadline, cki_store_cb cb, void *arg)
 		goto out;
 	}
 	/* The trivial operation: one lookup of a key that is never stored (keys.c rejects it). */
-	start = mono_ms();
+	start_us = cki_now_us();
 	(void)cki_memtable_find(&m->entries, probe, sizeof(probe) - 1,
 	                        cki_memtable_hash(&m->entries, probe, sizeof(probe) - 1));
-	r.latency_ms = mono_ms() - start;
+	r.latency_ms = (double)(cki_now_us() - start_us) / 1e3;
 	r.found = true;
 	r.version = CK_VERSION_STRING;
 out:
@@ -554,7 +541,7 @@ cki_store_memory_new(cki_store **out, cki_loop *loop, uint64_t memory_limit_byte
 		rv = CK_EINVAL;
 		goto out;
 	}
-	if ((rv = cki_memstore_fill_random(seed, sizeof(seed))) != CK_OK)
+	if ((rv = cki_random_bytes(seed, sizeof(seed))) != CK_OK)
 		goto out;
 	m = calloc(1, sizeof(*m));
 	if (m == NULL) {

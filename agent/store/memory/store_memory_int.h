@@ -51,9 +51,6 @@ cki_memstore_finish(struct memstore *m, cki_store_cb cb, void *arg, const cki_st
 	cki_completions_post(&m->done, cb, arg, r);
 }
 
-/* Fills buf with len bytes from the CSPRNG (cki_random_bytes). CK_OK or CK_EINTERNAL (logged). */
-CK_NODISCARD ck_err cki_memstore_fill_random(void *buf, size_t len);
-
 /*
  * Checks the deadline and the key (present, 1..CKI_STORE_MEMORY_MAX_KEY bytes). Returns true
  * and sets *key_len, or returns false with r->err and r->message filled.

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/random.h"
 #include "store/memory/store_memory_int.h"
 
 #define UUID_LEN 36
@@ -97,7 +98,7 @@ make_lock_id(char out[UUID_LEN + 1])
 	size_t i, o = 0;
 	ck_err rv;
 
-	if ((rv = cki_memstore_fill_random(b, sizeof(b))) != CK_OK)
+	if ((rv = cki_random_bytes(b, sizeof(b))) != CK_OK)
 		return rv;
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);

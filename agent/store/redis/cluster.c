@@ -110,11 +110,10 @@ cki_rcluster_refresh(rstore *s)
 static void
 flush_waiting(rstore *s)
 {
-	rop *list = cki_rwait_take(&s->wait), *op;
+	rwaitlist list = cki_rwait_take(&s->wait);
+	rop *op;
 
-	while ((op = list) != NULL) {
-		list = op->next;
-		op->prev = op->next = NULL;
+	while ((op = cki_rwait_pop(&list)) != NULL) {
 		if (s->slots[op->slot] < 0)
 			cki_rop_fail(op, CK_EUPSTREAM, "no redis node serves this key's slot");
 		else

@@ -49,12 +49,11 @@ static void
 fail_queue(rnode *n, ck_err err, const char *why)
 {
 	char msg[CKI_REDIS_HOST_MAX + 96];
-	rop *list = cki_rwait_take(&n->queue), *op;
+	rwaitlist list = cki_rwait_take(&n->queue);
+	rop *op;
 
 	snprintf(msg, sizeof(msg), "%s: redis node %s", why, n->name);
-	while ((op = list) != NULL) {
-		list = op->next;
-		op->prev = op->next = NULL;
+	while ((op = cki_rwait_pop(&list)) != NULL) {
 		if (op->retried) /* its second attempt failed too: the node failed it */
 			cki_breaker_report(&n->breaker, false, false, cki_now_ms());
 		cki_rop_fail(op, err, msg);
@@ -65,13 +64,11 @@ fail_queue(rnode *n, ck_err err, const char *why)
 static void
 flush_queue(rnode *n)
 {
-	rop *list = cki_rwait_take(&n->queue), *op;
+	rwaitlist list = cki_rwait_take(&n->queue);
+	rop *op;
 
-	while ((op = list) != NULL) {
-		list = op->next;
-		op->prev = op->next = NULL;
+	while ((op = cki_rwait_pop(&list)) != NULL)
 		cki_rnode_send(n, op, false);
-	}
 }
 
 static void

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/list.h"
 #include "base/loop.h"
 #include "store/breaker.h"
 #include "store/redis/url.h"
@@ -39,11 +40,9 @@ struct rstore;
 struct rnode;
 struct rop;
 
-/* A FIFO of operations waiting for something (the cluster map, a node's handshake). */
-typedef struct rwaitlist {
-	struct rop *head, *tail;
-	size_t n;
-} rwaitlist;
+/* A FIFO of operations waiting for something (the cluster map, a node's handshake), linked
+ * through rop.link. */
+typedef cki_list rwaitlist;
 
 /* One operation: one command (a script where an operation needs several steps), sent to one
  * node, answered once. It lives until it is answered and hiredis has given it back. */
@@ -63,7 +62,7 @@ typedef struct rop {
 	rwaitlist *wait; /* the list it waits on, or NULL */
 	bool probe;      /* admitted as the breaker's half-open probe */
 	struct rnode *node;
-	struct rop *prev, *next;
+	cki_list_link link; /* on *wait */
 	uint64_t sent_us;
 	uint32_t ttl_ms;   /* touch: for the reply; lock: lease */
 	char token[37];    /* lock: the random lock id */
@@ -130,10 +129,13 @@ void cki_rop_start(rop *op);
 void cki_rop_answer(rop *op, cki_store_reply *r);
 void cki_rop_fail(rop *op, ck_err err, const char *message);
 void cki_rop_send(rop *op); /* routes and sends, or answers an error */
-/* Wait lists: push at the tail; remove from anywhere; take detaches the whole list. */
+/* Wait lists: push at the tail; remove from anywhere; take moves the whole list out (w is
+ * empty after, and what is pushed onto it meanwhile waits for the next take); pop takes the
+ * head off a list (NULL when empty). An op on a taken list waits on nothing (wait NULL). */
 void cki_rwait_push(rwaitlist *w, rop *op);
 void cki_rwait_remove(rop *op);
-rop *cki_rwait_take(rwaitlist *w);
+rwaitlist cki_rwait_take(rwaitlist *w);
+rop *cki_rwait_pop(rwaitlist *w);
 /* hiredis reply callback of every operation (privdata = the rop). */
 void cki_rop_on_reply(redisAsyncContext *ac, void *r, void *privdata);
 

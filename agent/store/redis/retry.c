@@ -106,11 +106,9 @@ cki_rop_retry_lost(rop *op)
 void
 cki_rnode_requeue_lost(rnode *n)
 {
-	rop *list = cki_rwait_take(&n->lost), *op;
+	rwaitlist list = cki_rwait_take(&n->lost);
+	rop *op;
 
-	while ((op = list) != NULL) {
-		list = op->next;
-		op->prev = op->next = NULL;
+	while ((op = cki_rwait_pop(&list)) != NULL)
 		cki_rwait_push(&n->queue, op);
-	}
 }

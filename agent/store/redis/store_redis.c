@@ -31,47 +31,40 @@ void
 cki_rwait_push(rwaitlist *w, rop *op)
 {
 	op->wait = w;
-	op->next = NULL;
-	op->prev = w->tail;
-	if (w->tail != NULL)
-		w->tail->next = op;
-	else
-		w->head = op;
-	w->tail = op;
-	w->n++;
+	cki_list_push_back(w, &op->link);
 }
 
 void
 cki_rwait_remove(rop *op)
 {
-	rwaitlist *w = op->wait;
-
-	if (w == NULL)
+	if (op->wait == NULL)
 		return;
-	if (op->prev != NULL)
-		op->prev->next = op->next;
-	else
-		w->head = op->next;
-	if (op->next != NULL)
-		op->next->prev = op->prev;
-	else
-		w->tail = op->prev;
-	op->prev = op->next = NULL;
+	cki_list_remove(op->wait, &op->link);
 	op->wait = NULL;
-	w->n--;
 }
 
-/* Detaches the list; the ops keep their next links and have wait cleared. */
-rop *
+rwaitlist
 cki_rwait_take(rwaitlist *w)
 {
-	rop *list = w->head;
+	rwaitlist taken = *w;
 
-	for (rop *op = list; op != NULL; op = op->next)
-		op->wait = NULL;
-	w->head = w->tail = NULL;
-	w->n = 0;
-	return list;
+	for (cki_list_link *k = taken.head; k != NULL; k = k->next)
+		CKI_LIST_ITEM(k, rop, link)->wait = NULL;
+	*w = (rwaitlist){0};
+	return taken;
+}
+
+rop *
+cki_rwait_pop(rwaitlist *w)
+{
+	rop *op;
+
+	if (w->head == NULL)
+		return NULL;
+	op = CKI_LIST_ITEM(w->head, rop, link);
+	cki_list_remove(w, &op->link);
+	op->wait = NULL;
+	return op;
 }
 
 void
@@ -200,7 +193,7 @@ cki_redis_destroy(cki_store *base)
 	if (s == NULL)
 		return;
 	s->destroying = true;
-	while ((op = s->wait.head) != NULL)
+	while ((op = cki_rwait_pop(&s->wait)) != NULL)
 		cki_rop_fail(op, CK_ESHUTDOWN, "store closed");
 	/* Freeing a context answers its commands (NULL replies -> CK_ESHUTDOWN). */
 	for (size_t i = 0; i < s->nnodes; i++)
