@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The agent's reactor: one thread, one zmq_poll over ZeroMQ sockets and plain fds, plus a
+ * The agent's reactor: one thread, one epoll set over ZeroMQ sockets and plain fds, plus a
  * timer heap. Every module that waits (server, store_http via libcurl, locks via pidfds,
  * refresh) registers here; nothing else blocks. Not thread-safe: use from the loop thread.
  */

@@ -49,7 +49,12 @@ typedef void (*cki_request_handler)(void *arg, const cki_reply_to *to, const cki
 void cki_reply_status(const cki_reply_sink *sink, const cki_reply_to *to, uint64_t id,
                       ck_err status, const char *message);
 
-/* Frees a request decoded by the front. Accepts NULL. */
+/* Decodes a Request frame into one arena: one allocation for the message, its sub-messages,
+ * strings and bytes (protobuf-c alone makes one per field, and frees each). NULL when the
+ * frame is not a valid Request or memory is short. */
+cki_request *cki_request_unpack(const uint8_t *data, size_t len);
+
+/* Frees a request from cki_request_unpack(). Accepts NULL. */
 void cki_request_free(cki_request *req);
 
 #endif

@@ -198,7 +198,7 @@ handle_frame(cki_server *s, const cki_reply_to *to, zmq_msg_t *msg)
 		cki_server_reply_status(s, to, cki_request_peek_id(data, len), CK_ETOOBIG, m);
 		return;
 	}
-	cki_request *req = cachekit__agent__v1__request__unpack(NULL, len, data);
+	cki_request *req = cki_request_unpack(data, len);
 	if (req == NULL || req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP__NOT_SET) {
 		cki_metrics_inc(CKI_C_MALFORMED);
 		cki_log_warn_rl("malformed request (%zu bytes) from pid %d", len, (int)peer.pid);

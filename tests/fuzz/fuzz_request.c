@@ -271,7 +271,7 @@ feed_frame(cki_dispatch *d, const uint8_t *buf, size_t len, const cki_peer *peer
 		cki_server_reply_status(F.server, &F.to, e->id, CK_ETOOBIG, "oversized");
 		return;
 	}
-	cki_request *req = cachekit__agent__v1__request__unpack(NULL, len, buf);
+	cki_request *req = cki_request_unpack(buf, len);
 	if (req == NULL || req->op_case == CACHEKIT__AGENT__V1__REQUEST__OP__NOT_SET) {
 		cki_server_reply_status(F.server, &F.to, e->id, CK_EPROTO, "malformed");
 		cki_request_free(req);

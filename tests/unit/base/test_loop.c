@@ -170,6 +170,71 @@ test_zmq_socket_watch_reports_messages(void)
 	cki_loop_free(loop);
 }
 
+/* A message whose fd signal was taken by another call on the socket (any send, receive or
+ * ZMQ_EVENTS processes the socket's commands) must still be delivered: the loop asks every
+ * socket at the end of the turn instead of sleeping on a fd that will not fire again. */
+typedef struct strand {
+	void *rx, *tx;
+	int received, turns;
+} strand;
+
+static void
+strand_recv(cki_loop *loop, int fd, unsigned ev, void *arg)
+{
+	strand *st = arg;
+	char buf[16];
+	(void)fd;
+	(void)ev;
+	while (zmq_recv(st->rx, buf, sizeof(buf), ZMQ_DONTWAIT) >= 0)
+		st->received++;
+	if (st->received > 0)
+		cki_loop_stop(loop);
+}
+
+static void
+strand_send_and_touch(cki_loop *loop, void *arg)
+{
+	strand *st = arg;
+	int zev = 0;
+	size_t len = sizeof(zev);
+	(void)loop;
+	CU_ASSERT_EQUAL(zmq_send(st->tx, "hello", 5, 0), 5);
+	CU_ASSERT_EQUAL(zmq_getsockopt(st->rx, ZMQ_EVENTS, &zev, &len), 0);
+	CU_ASSERT(zev & ZMQ_POLLIN); /* the message waits; its fd signal is gone */
+}
+
+static void
+strand_turn(cki_loop *loop, void *arg)
+{
+	strand *st = arg;
+	/* Without the end-of-turn check the loop only idles here (once a second, forever). */
+	if (++st->turns > 6)
+		cki_loop_stop(loop);
+}
+
+static void
+test_message_whose_signal_was_taken_is_delivered(void)
+{
+	cki_loop *loop;
+	strand st = {0};
+	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&loop), CK_OK);
+	void *ctx = zmq_ctx_new();
+	st.rx = zmq_socket(ctx, ZMQ_PAIR);
+	st.tx = zmq_socket(ctx, ZMQ_PAIR);
+	CU_ASSERT_EQUAL(zmq_bind(st.rx, "inproc://loop-strand"), 0);
+	CU_ASSERT_EQUAL(zmq_connect(st.tx, "inproc://loop-strand"), 0);
+	CU_ASSERT_EQUAL(cki_loop_watch_zsock(loop, st.rx, strand_recv, &st), CK_OK);
+	cki_loop_on_turn(loop, strand_turn, &st);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(loop, 0, strand_send_and_touch, &st), 0);
+	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
+	CU_ASSERT_EQUAL(st.received, 1);
+	CU_ASSERT(st.turns <= 3);
+	zmq_close(st.rx);
+	zmq_close(st.tx);
+	zmq_ctx_term(ctx);
+	cki_loop_free(loop);
+}
+
 static int turns_seen;
 
 static void
@@ -390,6 +455,8 @@ static CU_TestInfo tests[] = {
         {"many timers keep heap order", test_many_timers_keep_heap_order},
         {"fd watch reports readable", test_fd_watch_reports_readable},
         {"zmq socket watch reports messages", test_zmq_socket_watch_reports_messages},
+        {"a message whose fd signal was taken is delivered",
+         test_message_whose_signal_was_taken_is_delivered},
         {"wake runs the turn callback", test_wake_runs_turn_callback},
         CU_TEST_INFO_NULL,
 };

@@ -146,7 +146,7 @@ exchange(fixture *f, cki_request *req)
 	f->replies = 0;
 	/* As the front does: decode the bytes, hand over ownership with this process's
 	 * credentials (locks watch the holder's pid). */
-	cki_request *decoded = cachekit__agent__v1__request__unpack(NULL, n, buf);
+	cki_request *decoded = cki_request_unpack(buf, n);
 	free(buf);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(decoded);
 	cki_reply_to to = {.rid = {0, 1, 2, 3}, .rid_len = 4};

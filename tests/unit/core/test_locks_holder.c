@@ -139,7 +139,7 @@ exchange_as(fixture *f, cki_request *req, const cki_peer *peer)
 	cachekit__agent__v1__response__free_unpacked(f->resp, NULL);
 	f->resp = NULL;
 	f->replies = 0;
-	cki_request *decoded = cachekit__agent__v1__request__unpack(NULL, n, buf);
+	cki_request *decoded = cki_request_unpack(buf, n);
 	free(buf);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(decoded);
 	cki_reply_to to = {.rid = {0, 1, 2, 3}, .rid_len = 4};
