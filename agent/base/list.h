@@ -4,8 +4,7 @@
  * head, tail and length, so appending and removing any item are O(1) and never allocate.
  * CKI_LIST_ITEM() turns a link back into its item. The HTTP transport's requests in progress and
  * the Redis store's wait queues are such lists. The list owns nothing: items are the caller's. Not
- * thread-safe. (memtable.h's LRU list is the same structure, kept apart because it also follows
- * items the segment arena moves.)
+ * thread-safe. memtable.h's recency (LRU) list is one too.
  */
 #ifndef CKI_LIST_H
 #define CKI_LIST_H

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The reactor: one epoll set over plain fds and the notification fds of ZeroMQ sockets, and a
- * binary min-heap of timers. zmq_poll would cost two poll(2) calls and two ZMQ_EVENTS checks
- * per ZeroMQ socket on every turn (each a poll(2) and a getpid(2) inside libzmq); on the hit
+ * The reactor: one epoll set over plain fds and the notification fds of ZeroMQ sockets, timers
+ * (base/timerheap.c) and deferred calls. zmq_poll would cost two poll(2) calls and two ZMQ_EVENTS
+ * checks per ZeroMQ socket on every turn (each a poll(2) and a getpid(2) inside libzmq); on the hit
  * path that was 10.7 poll(2) calls per Get. A ZeroMQ socket's fd only says "look at
  * ZMQ_EVENTS", and any send or receive on the socket may consume that signal while a message
  * waits, so at the end of every turn the loop asks each watched socket once whether a message
  * is pending, and if so does not sleep.
- * Timer ids are generational slot indices (slot | generation << 32), so cancelling a fired or
- * unknown id is a cheap no-op. Deferred calls sit in a FIFO ring that grows geometrically. Watchers
+ * Deferred calls sit in a FIFO ring that grows geometrically. Watchers
  * may be added or removed from inside callbacks: each turn first snapshots what was ready, then
  * looks every watcher up again before calling it.
  */
@@ -25,6 +24,7 @@
 #include <zmq.h>
 
 #include "base/log.h"
+#include "base/timerheap.h"
 
 typedef struct watcher {
 	int fd;       /* for a ZeroMQ socket, its ZMQ_FD */
@@ -45,16 +45,6 @@ typedef struct deferred {
 	void *arg;
 } deferred;
 
-typedef struct timer_slot {
-	uint32_t gen;
-	int32_t heap_pos; /* -1 when free */
-	uint64_t due;
-	uint64_t seq; /* tie-break: equal due times fire in creation order */
-	cki_timer_cb cb;
-	void *arg;
-	uint32_t next_free;
-} timer_slot;
-
 struct cki_loop {
 	watcher *watchers;
 	size_t nwatchers, cap_watchers;
@@ -69,11 +59,7 @@ struct cki_loop {
 	size_t cap_events;
 	bool zsock_pending; /* a watched ZeroMQ socket had a message at the end of the turn */
 
-	timer_slot *slots;
-	uint32_t nslots, cap_slots, free_head;
-	uint32_t *heap; /* slot indices */
-	uint32_t heap_len;
-	uint64_t timer_seq;
+	cki_timerheap timers;
 
 	deferred *defers; /* ring: defer_len calls from defer_head */
 	size_t defer_cap, defer_head, defer_len;
@@ -84,7 +70,6 @@ struct cki_loop {
 	void *turn_arg;
 };
 
-#define NO_SLOT         UINT32_MAX
 #define DEFER_FIRST_CAP 64u
 #define EVENTS_CAP      256u /* ready fds taken per epoll_wait; more wait for the next turn */
 
@@ -108,7 +93,7 @@ cki_loop_new(cki_loop **out)
 	cki_loop *loop = calloc(1, sizeof(*loop));
 	if (loop == NULL)
 		return CK_ENOMEM;
-	loop->free_head = NO_SLOT;
+	cki_timerheap_init(&loop->timers);
 	loop->defers = calloc(DEFER_FIRST_CAP, sizeof(*loop->defers));
 	loop->defer_cap = DEFER_FIRST_CAP;
 	loop->wake_pipe[0] = loop->wake_pipe[1] = -1;
@@ -143,8 +128,7 @@ cki_loop_free(cki_loop *loop)
 	free(loop->fd_slot);
 	free(loop->events);
 	free(loop->readies);
-	free(loop->slots);
-	free(loop->heap);
+	cki_timerheap_fini(&loop->timers);
 	free(loop->defers);
 	free(loop);
 }
@@ -308,128 +292,18 @@ cki_loop_unwatch_zsock(cki_loop *loop, void *zsock)
 	remove_watcher(loop, -1, zsock);
 }
 
-/* ---- timers ----------------------------------------------------------------------------- */
-
-static bool
-timer_before(const cki_loop *loop, uint32_t a, uint32_t b)
-{
-	const timer_slot *ta = &loop->slots[a], *tb = &loop->slots[b];
-	return ta->due < tb->due || (ta->due == tb->due && ta->seq < tb->seq);
-}
-
-static void
-heap_set(cki_loop *loop, uint32_t pos, uint32_t slot)
-{
-	loop->heap[pos] = slot;
-	loop->slots[slot].heap_pos = (int32_t)pos;
-}
-
-static void
-heap_up(cki_loop *loop, uint32_t pos)
-{
-	uint32_t slot = loop->heap[pos];
-	while (pos > 0) {
-		uint32_t parent = (pos - 1) / 2;
-		if (!timer_before(loop, slot, loop->heap[parent]))
-			break;
-		heap_set(loop, pos, loop->heap[parent]);
-		pos = parent;
-	}
-	heap_set(loop, pos, slot);
-}
-
-static void
-heap_down(cki_loop *loop, uint32_t pos)
-{
-	uint32_t slot = loop->heap[pos];
-	for (;;) {
-		uint32_t child = 2 * pos + 1;
-		if (child >= loop->heap_len)
-			break;
-		if (child + 1 < loop->heap_len &&
-		    timer_before(loop, loop->heap[child + 1], loop->heap[child]))
-			child++;
-		if (!timer_before(loop, loop->heap[child], slot))
-			break;
-		heap_set(loop, pos, loop->heap[child]);
-		pos = child;
-	}
-	heap_set(loop, pos, slot);
-}
-
-static void
-heap_remove(cki_loop *loop, uint32_t slot)
-{
-	uint32_t pos = (uint32_t)loop->slots[slot].heap_pos;
-	uint32_t last = loop->heap[--loop->heap_len];
-	loop->slots[slot].heap_pos = -1;
-	if (pos == loop->heap_len)
-		return;
-	heap_set(loop, pos, last);
-	heap_down(loop, pos);
-	heap_up(loop, (uint32_t)loop->slots[last].heap_pos);
-}
-
-static void
-slot_release(cki_loop *loop, uint32_t slot)
-{
-	timer_slot *t = &loop->slots[slot];
-	t->gen++;
-	t->heap_pos = -1;
-	t->cb = NULL;
-	t->next_free = loop->free_head;
-	loop->free_head = slot;
-}
+/* ---- timers (base/timerheap.c) ----------------------------------------------------------- */
 
 cki_timer_id
 cki_loop_timer(cki_loop *loop, uint64_t delay_ms, cki_timer_cb cb, void *arg)
 {
-	uint32_t slot;
-	if (loop->free_head != NO_SLOT) {
-		slot = loop->free_head;
-		loop->free_head = loop->slots[slot].next_free;
-	} else {
-		if (loop->nslots == loop->cap_slots) {
-			/* Doubling: a burst of timers costs O(log n) reallocations, not n. */
-			if (loop->cap_slots >= (NO_SLOT - 1) / 2)
-				return 0;
-			uint32_t n = loop->cap_slots ? loop->cap_slots * 2 : 64;
-			timer_slot *ns = realloc(loop->slots, n * sizeof(*ns));
-			if (ns == NULL)
-				return 0;
-			loop->slots = ns;
-			uint32_t *nh = realloc(loop->heap, n * sizeof(*nh));
-			if (nh == NULL)
-				return 0;
-			loop->heap = nh;
-			loop->cap_slots = n;
-		}
-		slot = loop->nslots++;
-		loop->slots[slot].gen = 1;
-	}
-	timer_slot *t = &loop->slots[slot];
-	t->due = cki_now_ms() + delay_ms;
-	t->seq = ++loop->timer_seq;
-	t->cb = cb;
-	t->arg = arg;
-	loop->heap[loop->heap_len] = slot;
-	t->heap_pos = (int32_t)loop->heap_len++;
-	heap_up(loop, (uint32_t)t->heap_pos);
-	return ((uint64_t)t->gen << 32) | slot;
+	return cki_timerheap_add(&loop->timers, cki_now_ms() + delay_ms, (cki_timerheap_fn)cb, arg);
 }
 
 void
 cki_loop_timer_cancel(cki_loop *loop, cki_timer_id id)
 {
-	uint32_t slot = (uint32_t)id;
-	uint32_t gen = (uint32_t)(id >> 32);
-	if (id == 0 || slot >= loop->nslots)
-		return;
-	timer_slot *t = &loop->slots[slot];
-	if (t->gen != gen || t->heap_pos < 0)
-		return;
-	heap_remove(loop, slot);
-	slot_release(loop, slot);
+	cki_timerheap_cancel(&loop->timers, id);
 }
 
 /* Fires every timer due by now. Timers added by callbacks with delay 0 wait for the next turn
@@ -438,18 +312,11 @@ static void
 run_timers(cki_loop *loop)
 {
 	uint64_t now = cki_now_ms();
-	uint64_t seq_limit = loop->timer_seq;
-	while (loop->heap_len > 0 && !loop->stop) {
-		uint32_t slot = loop->heap[0];
-		timer_slot *t = &loop->slots[slot];
-		if (t->due > now || t->seq > seq_limit)
-			break;
-		cki_timer_cb cb = t->cb;
-		void *arg = t->arg;
-		heap_remove(loop, slot);
-		slot_release(loop, slot);
-		cb(loop, arg);
-	}
+	uint64_t seq_limit = loop->timers.seq;
+	cki_timerheap_fn fn;
+	void *arg;
+	while (!loop->stop && cki_timerheap_pop_due(&loop->timers, now, seq_limit, &fn, &arg))
+		((cki_timer_cb)fn)(loop, arg);
 }
 
 /* ---- deferred calls -------------------------------------------------------------------- */
@@ -494,9 +361,9 @@ poll_timeout(const cki_loop *loop)
 {
 	if (loop->defer_len > 0)
 		return 0;
-	if (loop->heap_len == 0)
+	uint64_t due;
+	if (!cki_timerheap_next_due(&loop->timers, &due))
 		return 1000; /* nothing scheduled: wake now and then anyway */
-	uint64_t due = loop->slots[loop->heap[0]].due;
 	uint64_t now = cki_now_ms();
 	if (due <= now)
 		return 0;

@@ -213,15 +213,7 @@ cki_memtable_remove_if(cki_memtable *t, bool (*drop)(void *ctx, cki_memtable_nod
 void
 cki_lru_unlink(cki_lru *l, cki_lru_link *link)
 {
-	if (link->prev != NULL)
-		link->prev->next = link->next;
-	else
-		l->head = link->next;
-	if (link->next != NULL)
-		link->next->prev = link->prev;
-	else
-		l->tail = link->prev;
-	link->prev = link->next = NULL;
+	cki_list_remove(l, link);
 }
 
 void
@@ -244,9 +236,10 @@ cki_lru_push_front(cki_lru *l, cki_lru_link *link)
 	link->next = l->head;
 	if (l->head != NULL)
 		l->head->prev = link;
-	l->head = link;
-	if (l->tail == NULL)
+	else
 		l->tail = link;
+	l->head = link;
+	l->n++;
 }
 
 void

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/list.h"
 #include "cachekit/errors.h"
 
 /* Buckets of a new table; the table doubles when it passes a load factor of 3/4. */
@@ -85,17 +86,10 @@ void cki_memtable_remove_if(cki_memtable *t, bool (*drop)(void *ctx, cki_memtabl
 
 /* ---- recency list ------------------------------------------------------------------------- */
 
-/* Embedded in each item on a list; both NULL while the item is not on one. */
-typedef struct cki_lru_link {
-	struct cki_lru_link *prev; /* more recently used */
-	struct cki_lru_link *next; /* less recently used */
-} cki_lru_link;
-
-/* A list; zero-filled is empty. */
-typedef struct cki_lru {
-	cki_lru_link *head; /* most recently used */
-	cki_lru_link *tail; /* least recently used */
-} cki_lru;
+/* The recency list is a cki_list (base/list.h): head = most recently used, tail = least; prev
+ * points to more recently used. Zero-filled is empty; a link is NULL-NULL while off the list. */
+typedef cki_list cki_lru;
+typedef cki_list_link cki_lru_link;
 
 /* Puts link, which must not be on a list, at the head (most recently used). */
 void cki_lru_push_front(cki_lru *l, cki_lru_link *link);

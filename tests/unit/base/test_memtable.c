@@ -313,7 +313,7 @@ static void
 test_lru_keeps_most_recent_first(void)
 {
 	struct item it[3];
-	cki_lru l = {NULL, NULL};
+	cki_lru l = {0};
 	int order[3];
 	int i;
 
@@ -342,7 +342,7 @@ static void
 test_lru_unlink_from_head_middle_and_tail(void)
 {
 	struct item it[4];
-	cki_lru l = {NULL, NULL};
+	cki_lru l = {0};
 	int order[4];
 	int i;
 
