@@ -85,12 +85,6 @@ on_store_reply(void *arg, const cki_store_reply *r)
 void
 cki_flight_get(cki_flight *f, const char *key, uint64_t deadline, cki_store_cb cb, void *arg)
 {
-	if (f->store->ops->answers_at_once) {
-		/* Nothing to wait for, so nothing to share: skip the table (three hashes and two
-		 * allocations per Get on the embedded store's hit path). */
-		f->store->ops->get(f->store, key, deadline, cb, arg);
-		return;
-	}
 	flight *fl = cki_strmap_get(f->map, key);
 	if (fl != NULL && add_waiter(fl, cb, arg)) {
 		cki_metrics_inc(CKI_C_FLIGHT_COALESCED);

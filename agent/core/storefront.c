@@ -446,7 +446,6 @@ cki_storefront_new(cki_store **out, cki_store *backend, cki_loop *loop, cki_l1 *
 		return CK_ENOMEM;
 	sf->ops = storefront_ops;
 	sf->ops.backend_type = backend->ops->backend_type;
-	sf->ops.answers_at_once = backend->ops->answers_at_once;
 	sf->base.ops = &sf->ops;
 	sf->backend = backend;
 	sf->l1 = l1;

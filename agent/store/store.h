@@ -57,9 +57,6 @@ typedef struct cki_put_opts {
 /* Every call gets the absolute deadline in cki_now_ms() milliseconds. */
 typedef struct cki_store_ops {
 	const char *backend_type; /* "memory", "cachekitio", "redis" */
-	/* Every operation is answered on the loop's next turn without waiting on anything (the
-	 * embedded store): Gets of one key gain nothing from sharing one store call. */
-	bool answers_at_once;
 	void (*get)(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void *arg);
 	void (*put)(cki_store *s, const char *key, const uint8_t *value, size_t len,
 	            const cki_put_opts *opts, uint64_t deadline, cki_store_cb cb, void *arg);

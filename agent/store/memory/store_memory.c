@@ -512,7 +512,6 @@ mem_url(cki_store *s)
 
 static const cki_store_ops memory_ops = {
         .backend_type = "memory",
-        .answers_at_once = true,
         .get = mem_get,
         .put = mem_put,
         .del = mem_del,

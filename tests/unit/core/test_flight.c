@@ -46,9 +46,6 @@ slow_get(cki_store *s, const char *key, uint64_t deadline, cki_store_cb cb, void
 }
 
 static const cki_store_ops slow_ops = {.backend_type = "slow", .get = slow_get};
-/* The same store declared to answer at once (as the embedded store does). */
-static const cki_store_ops quick_ops = {
-        .backend_type = "quick", .answers_at_once = true, .get = slow_get};
 
 typedef struct result {
 	int calls;
@@ -93,34 +90,6 @@ test_concurrent_gets_share_one_store_request(void)
 	}
 	CU_ASSERT_STRING_EQUAL(res[5].value, "cold");
 	CU_ASSERT_EQUAL(cki_flight_count(f), 0);
-	cki_flight_free(f);
-	cki_loop_free(loop);
-}
-
-/* A store that answers at once gains nothing from sharing: every Get goes straight to it and
- * the table stays empty (the embedded store's hit path skips three hashes and two allocations). */
-static void
-test_a_store_that_answers_at_once_is_called_for_every_get(void)
-{
-	cki_loop *loop;
-	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&loop), CK_OK);
-	slow_store ss = {.base = {&quick_ops}, .loop = loop};
-	cki_flight *f;
-	CU_ASSERT_EQUAL_FATAL(cki_flight_new(&f, &ss.base), CK_OK);
-	int remaining = 3;
-	result res[3] = {0};
-	for (int i = 0; i < 3; i++) {
-		res[i].loop = loop;
-		res[i].remaining = &remaining;
-		cki_flight_get(f, "hot", cki_now_ms() + 1000, on_done, &res[i]);
-	}
-	CU_ASSERT_EQUAL(cki_flight_count(f), 0);
-	CU_ASSERT_EQUAL(ss.gets, 3);
-	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
-	for (int i = 0; i < 3; i++) {
-		CU_ASSERT_EQUAL(res[i].calls, 1);
-		CU_ASSERT_STRING_EQUAL(res[i].value, "hot");
-	}
 	cki_flight_free(f);
 	cki_loop_free(loop);
 }
@@ -181,8 +150,6 @@ static CU_TestInfo tests[] = {
         {"a forgotten flight answers its waiters and a new get starts another",
          test_a_forgotten_flight_answers_its_waiters_and_a_new_get_starts_another},
         {"concurrent gets share one store request", test_concurrent_gets_share_one_store_request},
-        {"a store that answers at once is called for every get",
-         test_a_store_that_answers_at_once_is_called_for_every_get},
         {"a get after the answer starts a new flight",
          test_a_get_after_the_answer_starts_a_new_flight},
         CU_TEST_INFO_NULL,
