@@ -303,6 +303,8 @@ cki_loop_timer(cki_loop *loop, uint64_t delay_ms, cki_timer_cb cb, void *arg)
 void
 cki_loop_timer_cancel(cki_loop *loop, cki_timer_id id)
 {
+	if (id == 0)
+		return; /* nothing armed; callers tearing down may pass no loop with it */
 	cki_timerheap_cancel(&loop->timers, id);
 }
 
