@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 extern char **environ;
 
-static char path[64];
+static char path[256];
 static FILE *sink;
 
 static void
@@ -64,7 +64,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 			}
 		}
 	}
-	snprintf(path, sizeof(path), "/tmp/ck-fuzz-config-XXXXXX");
+	const char *tmp = getenv("TMPDIR");
+	snprintf(path, sizeof(path), "%s/ck-fuzz-config-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
 	int fd = mkstemp(path);
 	if (fd < 0)
 		fail("mkstemp");

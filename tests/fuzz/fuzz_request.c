@@ -71,7 +71,7 @@ static struct {
 	cki_loop *loop;
 	cki_server *server;
 	cki_keyring *keyring;
-	char dir[64];
+	char dir[256];
 	void *zctx;
 	void *dealer;
 	cki_reply_to to;
@@ -151,7 +151,9 @@ setup(void)
 {
 	char why[256] = "";
 	cki_log_set_level(CKI_LOG_ERROR);
-	snprintf(F.dir, sizeof(F.dir), "/tmp/ck-fuzz-%d", (int)getpid());
+	const char *tmp = getenv("TMPDIR");
+	snprintf(F.dir, sizeof(F.dir), "%s/ck-fuzz-%d", tmp != NULL && *tmp ? tmp : "/tmp",
+	         (int)getpid());
 	if (cki_config_defaults(&F.cfg) != CK_OK)
 		fail("cki_config_defaults");
 	free(F.cfg.endpoint);
@@ -207,8 +209,8 @@ setup(void)
 		fail("no warm-up reply");
 	cachekit__agent__v1__response__free_unpacked(r, NULL);
 	/* The connection outlives its path: remove the files now, so that a run killed by a
-	 * signal or _exit() (libFuzzer's merge and timeouts) leaves nothing in /tmp. */
-	char p[128];
+	 * signal or _exit() (libFuzzer's merge and timeouts) leaves nothing behind. */
+	char p[300];
 	snprintf(p, sizeof(p), "%s/a.sock", F.dir);
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/a.sock.lock", F.dir);

@@ -3,7 +3,7 @@
  * A real agent process for the C integration tests of the stub (async, batch, near): started
  * on the embedded store in the test's temporary directory, waited for with a health check (30 s
  * at most, never a fixed sleep), stopped with SIGTERM and its directory removed. Include it
- * once, after defining `static char dir[]` (a mkdtemp pattern).
+ * once, after defining CK_AGENT_CHILD_NAME (the directory's prefix under $TMPDIR).
  */
 #ifndef CK_TEST_AGENT_CHILD_H
 #define CK_TEST_AGENT_CHILD_H
@@ -19,7 +19,8 @@
 #include "cachekit/stub.h"
 #include "cunit_main.h"
 
-static char endpoint[256];
+static char dir[256];
+static char endpoint[320];
 static pid_t agent_pid;
 
 static int64_t
@@ -35,7 +36,7 @@ start_agent(void)
 {
 	agent_pid = fork();
 	if (agent_pid == 0) {
-		char log[300];
+		char log[320];
 		snprintf(log, sizeof(log), "%s/agent.log", dir);
 		if (freopen(log, "a", stderr) == NULL)
 			_exit(126);
@@ -62,6 +63,7 @@ start_agent(void)
 static int
 suite_init(void)
 {
+	ck_tmp_template(dir, sizeof(dir), CK_AGENT_CHILD_NAME);
 	if (getenv("CK_AGENT_BIN") == NULL || mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(endpoint, sizeof(endpoint), "ipc://%s/agent.sock", dir);
@@ -74,7 +76,7 @@ suite_clean(void)
 	int st;
 	kill(agent_pid, SIGTERM);
 	waitpid(agent_pid, &st, 0);
-	char cmd[300];
+	char cmd[320];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;
 }

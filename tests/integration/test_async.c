@@ -21,7 +21,7 @@
 
 #define IN_FLIGHT 1000
 
-static char dir[] = "/tmp/ck-async-XXXXXX";
+#define CK_AGENT_CHILD_NAME "ck-async"
 #include "agent_child.h"
 
 /* ---- completion bookkeeping shared by both loops ---------------------------------------- */

@@ -13,7 +13,7 @@
 
 #include "cachekit/async.h"
 
-static char dir[] = "/tmp/ck-asyncops-XXXXXX";
+#define CK_AGENT_CHILD_NAME "ck-asyncops"
 #include "agent_child.h"
 
 typedef struct got {

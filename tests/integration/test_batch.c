@@ -16,7 +16,7 @@
 #include "cachekit/stub.h"
 #include "cunit_main.h"
 
-static char dir[] = "/tmp/ck-batch-XXXXXX";
+#define CK_AGENT_CHILD_NAME "ck-batch"
 #include "agent_child.h"
 
 static double

@@ -10,7 +10,7 @@
 
 #include "cachekit/async.h"
 
-static char dir[] = "/tmp/ck-renew-XXXXXX";
+#define CK_AGENT_CHILD_NAME "ck-renew"
 #include "agent_child.h"
 
 typedef struct got {

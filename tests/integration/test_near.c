@@ -11,7 +11,7 @@
 
 #define ROUNDS 10000
 
-static char dir[] = "/tmp/ck-near-XXXXXX";
+#define CK_AGENT_CHILD_NAME "ck-near"
 #include "agent_child.h"
 
 static void

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-static char dir[] = "/tmp/ck-nevict-XXXXXX";
+#define CK_AGENT_CHILD_NAME "ck-nevict"
 #include "agent_child.h"
 
 enum { LIMIT = 1 << 20, FILL_SIZE = 16 * 1024, FILL_COUNT = 2 * LIMIT / FILL_SIZE };

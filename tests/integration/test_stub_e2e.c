@@ -62,8 +62,7 @@ stop_agent(int sig)
 static int
 suite_init(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	snprintf(dir, sizeof(dir), "%s/ck-e2e-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+	ck_tmp_template(dir, sizeof(dir), "ck-e2e");
 	if (getenv("CK_AGENT_BIN") == NULL || mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(endpoint, sizeof(endpoint), "ipc://%s/agent.sock", dir);

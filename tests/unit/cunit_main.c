@@ -21,6 +21,25 @@ ck_vector_path(const char *file)
 	return path;
 }
 
+void
+ck_tmp_template(char *out, size_t cap, const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+	int n = snprintf(out, cap, "%s/%s-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp", name);
+	if (n < 0 || (size_t)n >= cap) {
+		fprintf(stderr, "ck_tmp_template: TMPDIR too long for a %zu-byte buffer\n", cap);
+		abort();
+	}
+}
+
+char *
+ck_tmp_path(const char *name)
+{
+	char buf[4096];
+	ck_tmp_template(buf, sizeof(buf), name);
+	return strdup(buf);
+}
+
 char *
 ck_read_file(const char *path, size_t *len)
 {

@@ -12,6 +12,7 @@
 #define CK_CUNIT_MAIN_H
 
 #include <CUnit/CUnit.h>
+#include <stddef.h>
 
 extern const char *ck_unit_suite_name;
 extern CU_TestInfo *ck_unit_suite_tests;
@@ -31,6 +32,14 @@ const char *ck_vector_path(const char *file);
 
 /* Reads a whole file; returns a malloc'd NUL-terminated buffer or NULL. */
 char *ck_read_file(const char *path, size_t *len);
+
+/* Writes "$TMPDIR/<name>-XXXXXX" (or under /tmp when TMPDIR is unset) into out, a template for
+ * mkdtemp or mkstemp. scripts/test points TMPDIR at a private directory it removes at the end,
+ * so nothing a test leaves behind outlives the run. Aborts when it does not fit in cap. */
+void ck_tmp_template(char *out, size_t cap, const char *name);
+
+/* ck_tmp_template into a new malloc'd buffer (caller frees). */
+char *ck_tmp_path(const char *name);
 
 /* Decodes hex into a malloc'd buffer; NULL on bad hex. */
 unsigned char *ck_unhex(const char *hex, size_t *len);

@@ -47,7 +47,7 @@ suite_init(void)
 static char *
 write_ini(const char *text)
 {
-	char *path = strdup("/tmp/ck-config-test-XXXXXX");
+	char *path = ck_tmp_path("ck-config-test");
 	int fd = mkstemp(path);
 	CU_ASSERT_FATAL(fd >= 0);
 	size_t n = strlen(text);

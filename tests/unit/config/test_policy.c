@@ -17,7 +17,7 @@
 static char *
 write_ini(const char *text)
 {
-	char *path = strdup("/tmp/ck-policy-test-XXXXXX");
+	char *path = ck_tmp_path("ck-policy-test");
 	int fd = mkstemp(path);
 	CU_ASSERT_FATAL(fd >= 0);
 	size_t n = strlen(text);

@@ -771,7 +771,8 @@ test_access_rules_refuse_what_they_do_not_grant(void)
 static void
 test_near_versions_and_batches(void)
 {
-	char dir[] = "/tmp/ck-dnear-XXXXXX", sock[64], ver[80], why[128] = "";
+	char dir[256], sock[300], ver[320], why[128] = "";
+	ck_tmp_template(dir, sizeof(dir), "ck-dnear");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
 	snprintf(sock, sizeof(sock), "%s/a.sock", dir);
 	snprintf(ver, sizeof(ver), "%s.ver", sock);

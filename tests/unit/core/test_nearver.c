@@ -16,12 +16,13 @@
 #include "cunit_main.h"
 #include "nearver_layout.h"
 
-static char dir[] = "/tmp/ck-nearver-XXXXXX";
+static char dir[256];
 static char sock[300], ver[300];
 
 static int
 suite_init(void)
 {
+	ck_tmp_template(dir, sizeof(dir), "ck-nearver");
 	if (mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);

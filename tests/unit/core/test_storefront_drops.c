@@ -68,8 +68,7 @@ fixture_init(fixture *f, uint64_t limit)
 {
 	char why[128] = "";
 	memset(f, 0, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
-	snprintf(f->dir, sizeof(f->dir), "%s/ck-sfdrop-XXXXXX", tmp != NULL ? tmp : "/tmp");
+	ck_tmp_template(f->dir, sizeof(f->dir), "ck-sfdrop");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(f->dir));
 	snprintf(f->sock, sizeof(f->sock), "%s/a.sock", f->dir);
 	snprintf(f->ver, sizeof(f->ver), "%s.ver", f->sock);

@@ -29,7 +29,7 @@ setup(void)
 {
 	if (cki_secmem_init(64 * 1024) != CK_OK)
 		return 1;
-	strcpy(dir, "/tmp/ck-secmem-XXXXXX");
+	ck_tmp_template(dir, sizeof(dir), "ck-secmem");
 	return mkdtemp(dir) == NULL;
 }
 

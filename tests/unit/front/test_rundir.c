@@ -23,7 +23,7 @@ typedef struct fixture {
 static void
 setup(fixture *f)
 {
-	snprintf(f->base, sizeof(f->base), "/tmp/ck-rundir-XXXXXX");
+	ck_tmp_template(f->base, sizeof(f->base), "ck-rundir");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(f->base));
 	snprintf(f->run, sizeof(f->run), "%s/run", f->base);
 	snprintf(f->sock, sizeof(f->sock), "%s/agent.sock", f->run);

@@ -190,7 +190,7 @@ static void
 fixture_init(fixture *f)
 {
 	memset(f, 0, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ck-srv-XXXXXX");
+	ck_tmp_template(f->dir, sizeof(f->dir), "ck-srv");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(f->dir));
 	snprintf(f->sockdir, sizeof(f->sockdir), "%s/run", f->dir);
 	snprintf(f->sock, sizeof(f->sock), "%s/agent.sock", f->sockdir);

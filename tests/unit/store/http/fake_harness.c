@@ -7,6 +7,8 @@
  */
 #include "fake_harness.h"
 
+#include "cunit_main.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
@@ -415,7 +417,7 @@ suite_init(void)
 		return 0; /* the server tests then fail on server_ok */
 	}
 	snprintf(certs, sizeof certs, "%s", cdir);
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/ck-http-test-XXXXXX");
+	ck_tmp_template(tmpdir, sizeof tmpdir, "ck-http-test");
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
 	snprintf(pf, sizeof pf, "%s/port", tmpdir);

@@ -119,7 +119,7 @@ suite_init(void)
 {
 	if (cki_loop_new(&loop) != CK_OK)
 		return 1;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/ck-redis-test-XXXXXX");
+	ck_tmp_template(tmpdir, sizeof tmpdir, "ck-redis-test");
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
 	snprintf(sock_path, sizeof sock_path, "%s/redis.sock", tmpdir);
