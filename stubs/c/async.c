@@ -13,11 +13,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <zmq.h>
 
 #include "async_int.h"
+#include "os.h"
 #include "wire.h"
 
 #define MESSAGE_CAP 256
@@ -47,14 +47,6 @@ typedef struct cki_async {
 	size_t ready_n;
 	ck_async_hooks hooks;
 } cki_async;
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static cki_async *
 get_async(ck_client *c)
@@ -365,7 +357,7 @@ ck_client_timeout_ms(const ck_client *c)
 		return -1;
 	if (a->ready_n > 0)
 		return 0;
-	int64_t left = a->heap[0]->deadline - now_ms();
+	int64_t left = a->heap[0]->deadline - cki_stub_now_ms();
 	return left <= 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
@@ -439,7 +431,7 @@ ck_client_process(ck_client *c)
 			on_frame(c, a, zmq_msg_data(&msg), zmq_msg_size(&msg));
 		zmq_msg_close(&msg);
 	}
-	for (int64_t now = now_ms(); a->heap_n > 0 && a->heap[0]->deadline <= now;) {
+	for (int64_t now = cki_stub_now_ms(); a->heap_n > 0 && a->heap[0]->deadline <= now;) {
 		pend *p = untrack_id(a, a->heap[0]->id);
 		complete(c, p, CK_ETIMEDOUT, NULL, "no reply within the request's deadline");
 	}

@@ -11,14 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <zmq.h>
 
 #include "handle.h"
 #include "near.h"
+#include "os.h"
 #include "stub_internal.h"
 
 #define DEFAULT_ENDPOINT   "ipc:///run/cachekit/agent.sock"
@@ -26,19 +25,6 @@
 /* Longest timeout accepted from $CACHEKIT_TIMEOUT (one day), so the ms value fits easily. */
 #define MAX_ENV_TIMEOUT_S 86400.0
 #define MAX_ENDPOINT      4096
-
-static uint64_t
-random_seed(void)
-{
-	uint64_t seed = 0;
-	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		seed = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
-		       ((uint64_t)getpid() << 16);
-	}
-	return seed;
-}
 
 /* ---- open / close ----------------------------------------------------------------------- */
 
@@ -119,7 +105,7 @@ ck_client_open(ck_client **out, const ck_client_opts *opts)
 	                       opts->near_cache_max_ms)) != CK_OK)
 		goto out;
 	c->owner_pid = getpid();
-	c->next_id = random_seed();
+	cki_stub_random_bytes(&c->next_id, sizeof(c->next_id));
 	*out = c;
 	c = NULL;
 	rv = CK_OK;
@@ -140,7 +126,7 @@ cki_client_abandon_inherited(ck_client *c)
 	c->reset_socket = false;
 	cki_async_forget(c->async);
 	c->owner_pid = getpid();
-	c->next_id = random_seed();
+	cki_stub_random_bytes(&c->next_id, sizeof(c->next_id));
 }
 
 void

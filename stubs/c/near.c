@@ -14,13 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "near_report.h"
 #include "nearver_layout.h"
+#include "os.h"
 #include "siphash.h"
 #include "stub_internal.h"
 
@@ -70,27 +69,6 @@ static void
 register_atfork(void)
 {
 	pthread_atfork(NULL, NULL, on_fork_child);
-}
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no system call */
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void
-new_sipkey(cki_near *n)
-{
-	if (getrandom(n->sipkey, sizeof(n->sipkey), GRND_NONBLOCK) != (ssize_t)sizeof(n->sipkey)) {
-		/* Still unpredictable enough to other processes; collisions only cost misses
-		 * if the full 128-bit hash also matched, which it must. */
-		uint64_t t = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 40) ^ (uintptr_t)n;
-		memcpy(n->sipkey, &t, 8);
-		t = t * UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)clock();
-		memcpy(n->sipkey + 8, &t, 8);
-	}
 }
 
 /* ---- table ------------------------------------------------------------------------------ */
@@ -177,7 +155,7 @@ check_fork(cki_near *n)
 	clear_all(n);
 	memset(&n->st, 0, sizeof(n->st));
 	memset(&n->rep, 0, sizeof(n->rep));
-	new_sipkey(n);
+	cki_stub_random_bytes(n->sipkey, sizeof(n->sipkey));
 }
 
 /* ---- the version table ------------------------------------------------------------------ */
@@ -259,7 +237,7 @@ cki_near_new(cki_near **out, const char *endpoint, size_t max_bytes, uint32_t ma
 	n->max_ns = (int64_t)(max_ms ? max_ms : DEFAULT_MAX_MS) * 1000000;
 	n->lru.next = n->lru.prev = &n->lru;
 	n->fork_gen = __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
-	new_sipkey(n);
+	cki_stub_random_bytes(n->sipkey, sizeof(n->sipkey));
 	*out = n;
 	return CK_OK;
 }
@@ -320,7 +298,8 @@ cki_near_get(cki_near *n, const cki_near_key *k, ck_value **out)
 		n->st.misses++;
 		return false;
 	}
-	int64_t left = e->expires_ns - now_ns();
+	int64_t left =
+	        e->expires_ns - cki_stub_now_ns(); /* vDSO: a hit stays free of system calls */
 	if (left <= 0 || n->hdr == NULL || !still_valid(n, e)) {
 		if (left <= 0)
 			n->st.expirations++;
@@ -371,7 +350,7 @@ cki_near_put(cki_near *n, const cki_near_key *k, const ck_value *v, uint64_t epo
 	e->epoch = epoch;
 	e->version = version;
 	e->slot_hash = k->slot_hash;
-	e->expires_ns = now_ns() + life;
+	e->expires_ns = cki_stub_now_ns() + life;
 	e->len = v->len;
 	memcpy(e->data, v->data, v->len);
 	e->data[v->len] = '\0';
@@ -402,5 +381,5 @@ bool
 cki_near_report_due(cki_near *n, Cachekit__Agent__V1__NearStats *out)
 {
 	check_fork(n);
-	return cki_near_report_take(&n->rep, &n->st, now_ns(), out);
+	return cki_near_report_take(&n->rep, &n->st, cki_stub_now_ns(), out);
 }

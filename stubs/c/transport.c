@@ -15,14 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <zmq.h>
 
 #include "cachekit/agent/v1/agent.pb-c.h"
 #include "near.h"
+#include "os.h"
 #include "handle.h"
 #include "ck_keys.h"
 #include "stub_internal.h"
@@ -34,14 +33,6 @@ typedef Cachekit__Agent__V1__Response Response;
 #define SOCKET_HWM           10000
 #define RECONNECT_IVL_MS     50
 #define RECONNECT_IVL_MAX_MS 1000
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 set_message(ck_client *c, const char *msg)
@@ -119,7 +110,7 @@ ensure_socket(ck_client *c)
 static int
 remaining_ms(int64_t deadline)
 {
-	int64_t left = deadline - now_ms();
+	int64_t left = deadline - cki_stub_now_ms();
 	if (left <= 0)
 		return 0;
 	return left > 0x7fffffff ? 0x7fffffff : (int)left;
@@ -314,7 +305,7 @@ cki_submit(ck_client *c, const ck_call_opts *co, Request *req, uint64_t *id, int
 	c->last_message[0] = '\0';
 	if ((rv = ensure_socket(c)) != CK_OK)
 		return rv;
-	*deadline = now_ms() + timeout;
+	*deadline = cki_stub_now_ms() + timeout;
 	if ((rv = prepare(c, co, req, timeout, &buf, &len)) != CK_OK)
 		return rv;
 	if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0) {
@@ -354,7 +345,7 @@ cki_exchange(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind 
 {
 	const char *ns = co != NULL && co->ns != NULL ? co->ns : c->ns;
 	uint32_t timeout = call_timeout(c, co);
-	int64_t deadline = now_ms() + timeout;
+	int64_t deadline = cki_stub_now_ms() + timeout;
 	uint8_t *buf = NULL;
 	size_t len;
 	bool no_reply = false;
