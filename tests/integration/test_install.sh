@@ -6,7 +6,7 @@
 set -eu
 BUILD=$1
 FLAGS=${CK_CONSUMER_FLAGS:-}
-T=$(mktemp -d /tmp/ck-install.XXXXXX)
+T=$(mktemp -d "${TMPDIR:-/tmp}/ck-install.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 P=$T/prefix
 

@@ -7,7 +7,7 @@
 # Usage: test_reconfigure.sh SOURCE_DIR
 set -eu
 SRC=$1
-T=$(mktemp -d /tmp/ck-reconfigure.XXXXXX)
+T=$(mktemp -d "${TMPDIR:-/tmp}/ck-reconfigure.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cmake -S "$SRC" -B "$T/b" -DCMAKE_BUILD_TYPE=Release >"$T/1.log" 2>&1
 (cd "$T/b" && find . \( -name flags.make -o -name '*.h' \) -exec sha256sum {} + | sort) >"$T/before"
