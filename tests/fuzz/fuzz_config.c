@@ -65,7 +65,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		}
 	}
 	const char *tmp = getenv("TMPDIR");
-	snprintf(path, sizeof(path), "%s/ck-fuzz-config-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+	snprintf(path, sizeof(path), "%s/ck-fuzz-config-XXXXXX",
+	         tmp != NULL && *tmp ? tmp : "/tmp");
 	int fd = mkstemp(path);
 	if (fd < 0)
 		fail("mkstemp");
