@@ -251,6 +251,7 @@ gauge_help(const char *name)
 	        {"peer_queued_bytes", "reply bytes queued to clients and not yet taken by them"},
 	        {"peer_queues", "per-client reply queues the agent keeps (connected clients with "
 	                        "replies, and clients that left while libzmq still drops theirs)"},
+	        {"reply_spare_bytes", "released large-reply buffers kept resident for reuse"},
 	};
 	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
 		if (strcmp(helps[i][0], name) == 0)

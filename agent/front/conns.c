@@ -45,6 +45,12 @@ gauge_queued(void *arg)
 }
 
 static double
+gauge_spare(void *arg)
+{
+	return (double)cki_peerq_spare_bytes(((cki_conns *)arg)->pq);
+}
+
+static double
 gauge_queues(void *arg)
 {
 	return (double)cki_peerq_entries(((cki_conns *)arg)->pq);
@@ -168,6 +174,7 @@ cki_conns_start(cki_conns **out, cki_loop *loop, void *ctx, void *router, cki_pe
 	cki_metrics_gauge_fn("peers", gauge_peers, c);
 	cki_metrics_gauge_fn("peer_queued_bytes", gauge_queued, c);
 	cki_metrics_gauge_fn("peer_queues", gauge_queues, c);
+	cki_metrics_gauge_fn("reply_spare_bytes", gauge_spare, c);
 	*out = c;
 	c = NULL;
 out:
@@ -183,6 +190,7 @@ cki_conns_stop(cki_conns *c)
 	cki_metrics_gauge_fn("peers", NULL, c);
 	cki_metrics_gauge_fn("peer_queued_bytes", NULL, c);
 	cki_metrics_gauge_fn("peer_queues", NULL, c);
+	cki_metrics_gauge_fn("reply_spare_bytes", NULL, c);
 	if (c->router != NULL && zmq_socket_monitor(c->router, NULL, 0) != 0)
 		cki_log_debug("cannot stop the ROUTER's monitor: %s", zmq_strerror(errno));
 	if (c->pair != NULL) {

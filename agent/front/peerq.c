@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "front/peerq.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@
 #include "base/strmap.h"
 
 #define SWEEP_MIN 64
+/* Mappings are made in multiples of this, so that replies of nearby sizes reuse each other's. */
+#define SPARE_ROUND (64u * 1024u)
 
 struct cki_peer_queue {
 	cki_peerq *pq;
@@ -41,6 +44,12 @@ struct cki_peerq {
 	cki_peer_queue *last;
 	size_t last_rid_len;
 	uint8_t last_rid[255];
+	/* Released mappings kept for the next large reply (see cki_peerq_alloc); taken by the loop
+	 * thread, given back by whichever thread releases, hence the lock. */
+	pthread_mutex_t spare_lock;
+	void *spare[CKI_PEERQ_SPARE_SLOTS];
+	size_t spare_len[CKI_PEERQ_SPARE_SLOTS];
+	_Atomic uint64_t spare_bytes;
 };
 
 typedef struct msgbuf {
@@ -59,6 +68,7 @@ cki_peerq_new(cki_peerq **out)
 		free(pq);
 		return CK_ENOMEM;
 	}
+	pthread_mutex_init(&pq->spare_lock, NULL);
 	pq->sweep_at = SWEEP_MIN;
 	*out = pq;
 	return CK_OK;
@@ -91,6 +101,10 @@ cki_peerq_free(cki_peerq *pq)
 	if (pq == NULL)
 		return;
 	cki_strmap_free(pq->map, free_value);
+	for (size_t i = 0; i < CKI_PEERQ_SPARE_SLOTS; i++)
+		if (pq->spare[i] != NULL)
+			munmap(pq->spare[i], pq->spare_len[i]);
+	pthread_mutex_destroy(&pq->spare_lock);
 	free(pq);
 }
 
@@ -240,6 +254,67 @@ cki_peerq_entries(const cki_peerq *pq)
 	return atomic_load_explicit(&pq->entries, memory_order_relaxed);
 }
 
+/* The smallest kept mapping of at least size bytes and at most twice that (a small reply does
+ * not take the mapping a large one will want), taken out of the spares; NULL when none. */
+static void *
+spare_take(cki_peerq *pq, size_t size, size_t *len)
+{
+	size_t best = CKI_PEERQ_SPARE_SLOTS;
+	pthread_mutex_lock(&pq->spare_lock);
+	for (size_t i = 0; i < CKI_PEERQ_SPARE_SLOTS; i++) {
+		size_t l = pq->spare_len[i];
+		if (pq->spare[i] != NULL && l >= size && l / 2 <= size &&
+		    (best == CKI_PEERQ_SPARE_SLOTS || l < pq->spare_len[best]))
+			best = i;
+	}
+	void *p = NULL;
+	if (best < CKI_PEERQ_SPARE_SLOTS) {
+		p = pq->spare[best];
+		*len = pq->spare_len[best];
+		pq->spare[best] = NULL;
+		atomic_fetch_sub_explicit(&pq->spare_bytes, *len, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&pq->spare_lock);
+	return p;
+}
+
+/* Keeps a released mapping when there is room within CKI_PEERQ_SPARE_BYTES; unmaps it else. */
+static void
+spare_give(cki_peerq *pq, void *p, size_t len)
+{
+	bool kept = false;
+	pthread_mutex_lock(&pq->spare_lock);
+	if (atomic_load_explicit(&pq->spare_bytes, memory_order_relaxed) + len <=
+	    CKI_PEERQ_SPARE_BYTES) {
+		for (size_t i = 0; i < CKI_PEERQ_SPARE_SLOTS && !kept; i++) {
+			if (pq->spare[i] == NULL) {
+				pq->spare[i] = p;
+				pq->spare_len[i] = len;
+				atomic_fetch_add_explicit(&pq->spare_bytes, len,
+				                          memory_order_relaxed);
+				kept = true;
+			}
+		}
+	}
+	pthread_mutex_unlock(&pq->spare_lock);
+	if (!kept)
+		munmap(p, len);
+}
+
+uint64_t
+cki_peerq_spare_bytes(const cki_peerq *pq)
+{
+	return atomic_load_explicit(&pq->spare_bytes, memory_order_relaxed);
+}
+
+/*
+ * A reply of CKI_PEERQ_MAP_MIN bytes or more gets a mapping of its own, so that its memory
+ * leaves the process with it. The pages of a fresh mapping are faulted in one by one while the
+ * reply is packed and torn down again (with a TLB shootdown) when libzmq releases it; under a
+ * hypervisor a fault costs more than copying its page, and a 400 KiB batch reply spent a fifth
+ * of the agent's time there. So released mappings are kept, resident, for the next large reply:
+ * at most CKI_PEERQ_SPARE_SLOTS of them and CKI_PEERQ_SPARE_BYTES in all.
+ */
 uint8_t *
 cki_peerq_alloc(cki_peerq *pq, cki_peer_queue *q, size_t n, void **hint)
 {
@@ -247,10 +322,14 @@ cki_peerq_alloc(cki_peerq *pq, cki_peer_queue *q, size_t n, void **hint)
 	msgbuf *b;
 	size_t mapped = 0;
 	if (n >= CKI_PEERQ_MAP_MIN) {
-		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		               0);
-		b = p == MAP_FAILED ? NULL : p;
-		mapped = size;
+		size = (size + SPARE_ROUND - 1) / SPARE_ROUND * SPARE_ROUND;
+		b = spare_take(pq, size, &mapped);
+		if (b == NULL) {
+			void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			b = p == MAP_FAILED ? NULL : p;
+			mapped = size;
+		}
 	} else {
 		b = malloc(size);
 	}
@@ -273,14 +352,15 @@ void
 cki_peerq_release(void *data, void *hint)
 {
 	msgbuf *b = hint;
+	cki_peerq *pq = b->pq;
 	(void)data;
-	atomic_fetch_sub_explicit(&b->pq->total, b->charge, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&pq->total, b->charge, memory_order_relaxed);
 	if (b->q != NULL) {
 		atomic_fetch_sub_explicit(&b->q->bytes, b->charge, memory_order_relaxed);
 		entry_unref(b->q);
 	}
 	if (b->mapped != 0)
-		munmap(b, b->mapped);
+		spare_give(pq, b, b->mapped);
 	else
 		free(b);
 }

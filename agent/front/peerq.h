@@ -47,6 +47,8 @@ void cki_peerq_forget(cki_peerq *pq, const uint8_t *rid, size_t rid_len);
 
 /* Bytes charged to q and not yet released. */
 uint64_t cki_peerq_queued(const cki_peer_queue *q);
+/* Bytes of released reply mappings kept for reuse (at most CKI_PEERQ_SPARE_BYTES). */
+uint64_t cki_peerq_spare_bytes(const cki_peerq *pq);
 /* Bytes charged to every client and not yet released (clients that left included). */
 uint64_t cki_peerq_total(const cki_peerq *pq);
 /* Entries alive: in the table, or gone and still holding queued replies. */
@@ -54,9 +56,10 @@ uint64_t cki_peerq_entries(const cki_peerq *pq);
 
 /* A reply buffer of n bytes charged to q (q may be NULL: not charged). Returns the data
  * pointer and sets *hint for zmq_msg_init_data(..., cki_peerq_release, *hint); NULL when out
- * of memory. Buffers of CKI_PEERQ_MAP_MIN bytes or more are mapped pages of their own, so
- * the memory goes back to the system the moment libzmq releases them (a heap chunk could
- * stay in the process whatever was freed around it). */
+ * of memory. Buffers of CKI_PEERQ_MAP_MIN bytes or more are mapped pages of their own (a heap
+ * chunk could stay in the process whatever was freed around it); when libzmq releases one it
+ * is kept for the next large reply if the spares have room (CKI_PEERQ_SPARE_BYTES), else it
+ * goes back to the system at once. */
 CK_NODISCARD uint8_t *cki_peerq_alloc(cki_peerq *pq, cki_peer_queue *q, size_t n, void **hint);
 /* zmq_free_fn: uncharges and frees a buffer from cki_peerq_alloc(). Any thread. */
 void cki_peerq_release(void *data, void *hint);
@@ -66,5 +69,8 @@ void cki_peerq_release(void *data, void *hint);
 #define CKI_PEERQ_MSG_OVERHEAD 256u
 /* Reply buffers at least this big get pages of their own. */
 #define CKI_PEERQ_MAP_MIN (64u * 1024u)
+/* Released reply mappings kept resident for reuse: at most this many, and this many bytes. */
+#define CKI_PEERQ_SPARE_SLOTS 8u
+#define CKI_PEERQ_SPARE_BYTES (4u * 1024u * 1024u)
 
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Per-client reply queues: charges come back on release, a client whose connection closed
  * leaves the table at once and its entry is freed with its last queued reply, an idle entry
- * can be forgotten, and big buffers (pages of their own) are usable and released. The release
+ * can be forgotten, and big buffers (pages of their own) are usable and released, and kept for
+ * the next big reply within a fixed bound. The release
  * here runs on the test thread; in the agent libzmq's I/O thread calls it. */
 #include <string.h>
 
@@ -148,7 +149,57 @@ test_an_entry_that_left_is_not_found_again(void)
 	cki_peerq_free(pq);
 }
 
+static void
+test_big_buffers_are_kept_for_reuse_within_a_bound(void)
+{
+	cki_peerq *pq = NULL;
+	CU_ASSERT_EQUAL_FATAL(cki_peerq_new(&pq), CK_OK);
+	void *h = NULL, *h2 = NULL;
+	uint8_t *b = cki_peerq_alloc(pq, NULL, 400 * 1024, &h);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	memset(b, 1, 400 * 1024);
+	CU_ASSERT_EQUAL(cki_peerq_spare_bytes(pq), 0);
+	cki_peerq_release(b, h);
+	uint64_t kept = cki_peerq_spare_bytes(pq);
+	CU_ASSERT(kept >= 400 * 1024);
+	/* A much smaller big reply does not take it: a new mapping, and the spare stays. */
+	b = cki_peerq_alloc(pq, NULL, 100 * 1024, &h);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_EQUAL(cki_peerq_spare_bytes(pq), kept);
+	/* One of about the same size does, and is writable whole. */
+	uint8_t *b2 = cki_peerq_alloc(pq, NULL, 410 * 1024, &h2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b2);
+	CU_ASSERT_EQUAL(cki_peerq_spare_bytes(pq), 0);
+	memset(b2, 2, 410 * 1024);
+	cki_peerq_release(b2, h2);
+	cki_peerq_release(b, h);
+	CU_ASSERT(cki_peerq_spare_bytes(pq) > kept);
+	/* Many released at once: what is kept stays within the bound; the rest is unmapped. */
+	enum { MANY = CKI_PEERQ_SPARE_SLOTS + 4 };
+	uint8_t *bufs[MANY];
+	void *hints[MANY];
+	for (int i = 0; i < MANY; i++) {
+		bufs[i] = cki_peerq_alloc(pq, NULL, 1 << 20, &hints[i]);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(bufs[i]);
+		bufs[i][(1 << 20) - 1] = (uint8_t)i;
+	}
+	for (int i = 0; i < MANY; i++)
+		cki_peerq_release(bufs[i], hints[i]);
+	CU_ASSERT(cki_peerq_spare_bytes(pq) > 0);
+	CU_ASSERT(cki_peerq_spare_bytes(pq) <= CKI_PEERQ_SPARE_BYTES);
+	/* Larger than the whole bound: never kept. */
+	uint64_t before = cki_peerq_spare_bytes(pq);
+	b = cki_peerq_alloc(pq, NULL, CKI_PEERQ_SPARE_BYTES + 1, &h);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	cki_peerq_release(b, h);
+	CU_ASSERT_EQUAL(cki_peerq_spare_bytes(pq), before);
+	CU_ASSERT_EQUAL(cki_peerq_total(pq), 0);
+	cki_peerq_free(pq); /* unmaps the spares (ASan/valgrind would see a leak otherwise) */
+}
+
 static CU_TestInfo tests[] = {
+        {"big buffers are kept for reuse within a bound",
+         test_big_buffers_are_kept_for_reuse_within_a_bound},
         {"credentials are kept per connection", test_credentials_are_kept_per_connection},
         {"an entry that left is not found again", test_an_entry_that_left_is_not_found_again},
         {"charges come back on release", test_charges_come_back_on_release},
