@@ -5,8 +5,8 @@
  * checks per ZeroMQ socket on every turn (each a poll(2) and a getpid(2) inside libzmq); on the hit
  * path that was 10.7 poll(2) calls per Get. A ZeroMQ socket's fd only says "look at
  * ZMQ_EVENTS", and any send or receive on the socket may consume that signal while a message
- * waits, so at the end of every turn the loop asks each watched socket once whether a message
- * is pending, and if so does not sleep.
+ * waits, so at the end of a turn the loop asks each socket that was used outside its drain
+ * (cki_loop_zsock_used) whether a message is pending, and if so does not sleep.
  * Deferred calls sit in a FIFO ring that grows geometrically. Watchers
  * may be added or removed from inside callbacks: each turn first snapshots what was ready, then
  * looks every watcher up again before calling it.
@@ -30,6 +30,7 @@ typedef struct watcher {
 	int fd;       /* for a ZeroMQ socket, its ZMQ_FD */
 	void *zsock;  /* NULL for a plain fd */
 	bool pending; /* ZeroMQ: a message waited at the end of the last turn */
+	bool used;    /* ZeroMQ: touched since its callback last drained it */
 	unsigned events;
 	cki_io_cb cb;
 	void *arg;
@@ -58,6 +59,7 @@ struct cki_loop {
 	struct ready *readies; /* same capacity as events */
 	size_t cap_events;
 	bool zsock_pending; /* a watched ZeroMQ socket had a message at the end of the turn */
+	uint64_t zsock_checks;
 
 	cki_timerheap timers;
 
@@ -239,6 +241,8 @@ set_watcher(cki_loop *loop, int fd, void *zsock, unsigned events, cki_io_cb cb, 
 		}
 		w = &loop->watchers[loop->nwatchers++];
 		loop->fd_slot[fd] = (uint32_t)loop->nwatchers;
+		w->pending = false;
+		w->used = false;
 	} else if (w->events != events && epoll_set(loop, fd, events) != 0) {
 		cki_log_error("epoll_ctl(MOD, %d): %s", fd, strerror(errno));
 		return CK_EIO;
@@ -290,6 +294,20 @@ void
 cki_loop_unwatch_zsock(cki_loop *loop, void *zsock)
 {
 	remove_watcher(loop, -1, zsock);
+}
+
+void
+cki_loop_zsock_used(cki_loop *loop, void *zsock)
+{
+	watcher *w = find_watcher(loop, -1, zsock);
+	if (w != NULL)
+		w->used = true;
+}
+
+uint64_t
+cki_loop_zsock_checks(const cki_loop *loop)
+{
+	return loop->zsock_checks;
 }
 
 /* ---- timers (base/timerheap.c) ----------------------------------------------------------- */
@@ -431,6 +449,7 @@ call_ready(cki_loop *loop, size_t nready)
 			continue;
 		if (w->zsock != NULL) {
 			w->pending = false;
+			w->used = false; /* the callback drains it; it says so if it does more */
 			w->cb(loop, -1, CKI_EV_READ, w->arg);
 			continue;
 		}
@@ -443,13 +462,14 @@ call_ready(cki_loop *loop, size_t nready)
 		watcher *w = &loop->watchers[i];
 		if (w->zsock != NULL && w->pending) {
 			w->pending = false;
+			w->used = false;
 			w->cb(loop, -1, CKI_EV_READ, w->arg);
 		}
 	}
 }
 
-/* Asks each ZeroMQ socket whether a message waits (one ZMQ_EVENTS each): a send or receive
- * during the turn may have consumed the fd's signal, and sleeping then would strand it. */
+/* Asks each ZeroMQ socket used outside its drain whether a message waits (one ZMQ_EVENTS
+ * each): that use may have consumed the fd's signal, and sleeping then would strand it. */
 static void
 check_zsocks(cki_loop *loop)
 {
@@ -458,8 +478,12 @@ check_zsocks(cki_loop *loop)
 		watcher *w = &loop->watchers[i];
 		int zev = 0;
 		size_t len = sizeof(zev);
-		if (w->zsock == NULL)
+		if (w->zsock == NULL || !w->used) {
+			loop->zsock_pending |= w->zsock != NULL && w->pending;
 			continue;
+		}
+		w->used = false;
+		loop->zsock_checks++;
 		if (zmq_getsockopt(w->zsock, ZMQ_EVENTS, &zev, &len) != 0)
 			zev = ZMQ_POLLIN; /* let the callback meet the error */
 		w->pending = (zev & ZMQ_POLLIN) != 0;

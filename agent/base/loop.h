@@ -45,6 +45,14 @@ void cki_loop_unwatch_fd(cki_loop *loop, int fd);
  * EAGAIN): ZeroMQ readiness is edge-like. */
 CK_NODISCARD ck_err cki_loop_watch_zsock(cki_loop *loop, void *zsock, cki_io_cb cb, void *arg);
 void cki_loop_unwatch_zsock(cki_loop *loop, void *zsock);
+/* Any operation on a watched ZeroMQ socket other than its callback's drain (a send from
+ * elsewhere, a drain cut short) may take the fd's signal while a message waits, and the loop
+ * would then sleep past it: say so here, and at the end of the turn the loop asks the socket
+ * (ZMQ_EVENTS) whether a message waits. A socket nobody touched since its callback drained it
+ * is not asked (each ZMQ_EVENTS costs a poll(2) and a getpid(2) inside libzmq). */
+void cki_loop_zsock_used(cki_loop *loop, void *zsock);
+/* How many end-of-turn ZMQ_EVENTS checks the loop has made (for tests). */
+uint64_t cki_loop_zsock_checks(const cki_loop *loop);
 
 /* Runs cb once, delay_ms from now (0 = on the next turn of the loop, after I/O).
  * Returns the id, or 0 when out of memory: callers must handle 0 (a lease that never

@@ -8,7 +8,9 @@
  *   - watch ck_client_fd(c) for readability (it is ZeroMQ's notification fd: edge-like, so
  *     always call ck_client_process() until it has run, never read the fd yourself);
  *   - call ck_client_process(c) when it is readable, when ck_client_timeout_ms(c) has passed,
- *     and after submitting (or install hooks: the client then asks the loop itself).
+ *     and after submitting (or install hooks: the client then asks the loop itself). A submit
+ *     call only packs the request; ck_client_process() sends everything submitted since it
+ *     last ran, in order and together, so that many requests leave in one write.
  *
  * Callbacks run only inside ck_client_process() (never inside a submit call), exactly once per
  * accepted submission: with the reply, CK_ETIMEDOUT at the request's deadline (a later reply is
@@ -45,9 +47,11 @@ typedef struct ck_result {
 
 typedef void (*ck_callback)(ck_client *c, ck_result *r, void *arg);
 
-/* Submits one request. CK_OK: cb will run exactly once from ck_client_process(). Any other
- * result (bad arguments, CK_ECONNECT, CK_EOVERLOAD when the socket's queue is full, CK_ENOMEM):
- * nothing was submitted and cb never runs. The opts and key are copied as needed. */
+/* Submits one request: it is sent by the next ck_client_process(). CK_OK: cb will run exactly
+ * once from ck_client_process() (CK_ECONNECT in the result: it could not be sent; a full send
+ * queue only delays it, within its deadline). Any other result (bad arguments, CK_EINVALKEY,
+ * CK_ECONNECT, CK_ENOMEM): nothing was submitted and cb never runs. The opts and key are
+ * copied as needed. */
 CK_API CK_NODISCARD ck_err ck_get_async(ck_client *c, const char *key, const ck_get_opts *opts,
                                         ck_callback cb, void *arg);
 CK_API CK_NODISCARD ck_err ck_set_async(ck_client *c, const char *key, const void *value,

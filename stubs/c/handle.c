@@ -104,7 +104,7 @@ ck_client_open(ck_client **out, const ck_client_opts *opts)
 	    (rv = cki_near_new(&c->near, c->endpoint, opts->near_cache_bytes,
 	                       opts->near_cache_max_ms)) != CK_OK)
 		goto out;
-	c->owner_pid = getpid();
+	c->fork_gen = cki_stub_fork_generation();
 	cki_stub_random_bytes(&c->next_id, sizeof(c->next_id));
 	*out = c;
 	c = NULL;
@@ -125,7 +125,7 @@ cki_client_abandon_inherited(ck_client *c)
 	c->zctx = NULL;
 	c->reset_socket = false;
 	cki_async_forget(c->async);
-	c->owner_pid = getpid();
+	c->fork_gen = cki_stub_fork_generation();
 	cki_stub_random_bytes(&c->next_id, sizeof(c->next_id));
 }
 
@@ -134,7 +134,7 @@ ck_client_close(ck_client *c)
 {
 	if (c == NULL)
 		return;
-	if (c->owner_pid != getpid())
+	if (c->fork_gen != cki_stub_fork_generation())
 		cki_client_abandon_inherited(c);
 	cki_async_free(c); /* runs what is in flight with CK_ESHUTDOWN */
 	if (c->sock != NULL)

@@ -22,7 +22,8 @@ struct ck_client {
 	uint32_t open_timeout_ms; /* what ck_client_set_timeout(c, 0) goes back to */
 	void *zctx;
 	void *sock;
-	pid_t owner_pid;            /* the process that may use zctx and sock */
+	unsigned fork_gen;          /* cki_stub_fork_generation() of the process that may use
+	                               zctx and sock */
 	bool reset_socket;          /* a call timed out: recreate the socket before the next one */
 	uint64_t next_id;           /* request id counter, seeded randomly per process */
 	uint64_t dropped_stale;     /* replies whose id matched no waiting call */

@@ -54,23 +54,6 @@ struct cki_near {
 	cki_near_report rep;
 };
 
-/* ---- fork: the child starts empty ------------------------------------------------------- */
-
-static unsigned fork_generation;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void
-on_fork_child(void)
-{
-	__atomic_add_fetch(&fork_generation, 1, __ATOMIC_RELAXED);
-}
-
-static void
-register_atfork(void)
-{
-	pthread_atfork(NULL, NULL, on_fork_child);
-}
-
 /* ---- table ------------------------------------------------------------------------------ */
 
 static void
@@ -148,7 +131,7 @@ grow(cki_near *n)
 static void
 check_fork(cki_near *n)
 {
-	unsigned gen = __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
+	unsigned gen = cki_stub_fork_generation();
 	if (gen == n->fork_gen)
 		return;
 	n->fork_gen = gen;
@@ -217,7 +200,6 @@ cki_near_new(cki_near **out, const char *endpoint, size_t max_bytes, uint32_t ma
 {
 	cki_near *n;
 
-	pthread_once(&atfork_once, register_atfork);
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return CK_ENOMEM;
 	n->nbuckets = MIN_BUCKETS;
@@ -236,7 +218,7 @@ cki_near_new(cki_near **out, const char *endpoint, size_t max_bytes, uint32_t ma
 	n->max_bytes = max_bytes;
 	n->max_ns = (int64_t)(max_ms ? max_ms : DEFAULT_MAX_MS) * 1000000;
 	n->lru.next = n->lru.prev = &n->lru;
-	n->fork_gen = __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
+	n->fork_gen = cki_stub_fork_generation();
 	cki_stub_random_bytes(n->sipkey, sizeof(n->sipkey));
 	*out = n;
 	return CK_OK;

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The stub's one clock and one random source (see os.h): CLOCK_MONOTONIC for every deadline
- * and lifetime, getrandom(2) for every random byte, and the last-resort mix used only when the
+ * The stub's one clock, one random source and one fork detector (see os.h): CLOCK_MONOTONIC for
+ * every deadline and lifetime, a pthread_atfork generation for "am I the process that made
+ * this", getrandom(2) for every random byte, and the last-resort mix used only when the
  * kernel will not give random bytes at all.
  */
 #include "os.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sys/random.h>
 #include <sys/types.h>
 #include <time.h>
@@ -24,6 +26,28 @@ int64_t
 cki_stub_now_ms(void)
 {
 	return cki_stub_now_ns() / 1000000;
+}
+
+static unsigned fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+on_fork_child(void)
+{
+	__atomic_add_fetch(&fork_generation, 1, __ATOMIC_RELAXED);
+}
+
+static void
+register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+unsigned
+cki_stub_fork_generation(void)
+{
+	pthread_once(&atfork_once, register_atfork);
+	return __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
 }
 
 /* splitmix64's output function: every input bit reaches every output bit. */

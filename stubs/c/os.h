@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The stub's one clock and one random source. Deadlines, near-cache lifetimes and report
- * intervals all read cki_stub_now_ns()/cki_stub_now_ms(); the request-id seed and the near cache's
- * SipHash key both come from cki_stub_random_bytes(). Nothing else in stubs/c calls
+ * The stub's one clock, one random source and one fork detector. Deadlines, near-cache lifetimes
+ * and report intervals all read cki_stub_now_ns()/cki_stub_now_ms(); the request-id seed and the
+ * near cache's SipHash key both come from cki_stub_random_bytes(). Nothing else in stubs/c calls
  * clock_gettime() or getrandom() itself. All three are thread-safe.
  */
 #ifndef CKI_STUB_OS_H
@@ -17,6 +17,11 @@ int64_t cki_stub_now_ns(void);
 
 /* The same clock in milliseconds: cki_stub_now_ns() / 1000000. */
 int64_t cki_stub_now_ms(void);
+
+/* A number that changes in a child process after fork() (a pthread_atfork child handler,
+ * registered by the first call): comparing it with the value read when an object was made
+ * says whether this process made it, without getpid()'s system call on every request. */
+unsigned cki_stub_fork_generation(void);
 
 /* Fills buf with len bytes from getrandom(2), retrying on EINTR and short reads. Only if the
  * kernel refuses outright (no getrandom, a seccomp filter) are the missing bytes mixed from

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <zmq.h>
+
 #include "cachekit/stub.h"
 
 /* Hard cap on one value the stub will frame (the agent applies its own, smaller cap). */
@@ -109,12 +111,16 @@ CK_NODISCARD ck_err cki_exchange(ck_client *c, const ck_call_opts *co,
                                  struct Cachekit__Agent__V1__Request *req, cki_reply_kind kind,
                                  cki_reply *out);
 
-/* transport.c, for async.c: sends req (id, deadline and namespace filled in as cki_exchange
- * does) without waiting; *id and *deadline (CLOCK_MONOTONIC ms) say what to wait for.
- * CK_EOVERLOAD when the socket's queue is full, CK_ECONNECT, CK_EINVAL, CK_ENOMEM. */
+/* transport.c, for async.c: packs req (id, deadline and namespace filled in as cki_exchange
+ * does) into msg, to be sent by cki_send_nowait(); *id and *deadline (CLOCK_MONOTONIC ms) say
+ * what to wait for. msg is initialised whatever the result (the caller closes it). CK_ECONNECT,
+ * CK_EINVAL, CK_EINVALKEY, CK_ENOMEM. */
 CK_NODISCARD ck_err cki_submit(ck_client *c, const ck_call_opts *co,
                                struct Cachekit__Agent__V1__Request *req, uint64_t *id,
-                               int64_t *deadline);
+                               int64_t *deadline, zmq_msg_t *msg);
+/* Sends a message from cki_submit() without blocking (then it is libzmq's). CK_EOVERLOAD when
+ * the socket's send queue is full (msg stays the caller's, to send later), CK_ECONNECT. */
+CK_NODISCARD ck_err cki_send_nowait(ck_client *c, zmq_msg_t *msg);
 /* async.c, for batch.c: sends a built MultiGet/MultiSet req like cki_submit and runs cb from
  * ck_client_process() once values[0..n) (MultiGet; NULL for MultiSet) and errs[0..n) hold the
  * items' results (or every errs[i] the batch's failure). The arrays stay the caller's and must

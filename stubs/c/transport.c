@@ -94,7 +94,7 @@ out:
 static ck_err
 ensure_socket(ck_client *c)
 {
-	if (c->owner_pid != getpid())
+	if (c->fork_gen != cki_stub_fork_generation())
 		cki_client_abandon_inherited(c);
 	if (c->sock != NULL && c->reset_socket) {
 		/* Drops any stale queued request (LINGER 0) and starts a fresh connection. */
@@ -143,15 +143,15 @@ retry_or_fail(ck_client *c)
 	return CK_ECONNECT;
 }
 
-/* Sends one frame, blocking no later than the deadline. */
+/* Sends one frame (the message is libzmq's once sent), blocking no later than the deadline. */
 static ck_err
-send_frame(ck_client *c, const uint8_t *buf, size_t len, int64_t deadline)
+send_frame(ck_client *c, zmq_msg_t *msg, int64_t deadline)
 {
 	ck_err rv;
 	for (;;) {
 		if ((rv = arm_timeout(c, ZMQ_SNDTIMEO, deadline)) != CK_OK)
 			return rv;
-		if (zmq_send(c->sock, buf, len, 0) >= 0)
+		if (zmq_msg_send(msg, c->sock, 0) >= 0)
 			return CK_OK;
 		if ((rv = retry_or_fail(c)) != CK_OK)
 			return rv;
@@ -258,16 +258,18 @@ request_key(const Request *req)
 	}
 }
 
-/* Fills in req's id, deadline and namespace and packs it into a new buffer (*buf, *len). A key
- * the agent would refuse (the shared rule, common/ck_keys.h, with the call's namespace) is
- * refused here, without a round trip, with the agent's code and reason. */
+/* Fills in req's id, deadline and namespace and packs it straight into msg (a ZeroMQ message
+ * of its size: no buffer of ours to copy from and free). msg is initialised whatever the
+ * result; the caller closes it. A key the agent would refuse (the shared rule,
+ * common/ck_keys.h, with the call's namespace) is refused here, without a round trip, with the
+ * agent's code and reason. */
 static ck_err
-prepare(ck_client *c, const ck_call_opts *co, Request *req, uint32_t timeout, uint8_t **buf,
-        size_t *len)
+prepare(ck_client *c, const ck_call_opts *co, Request *req, uint32_t timeout, zmq_msg_t *msg)
 {
 	const char *ns = co != NULL && co->ns != NULL ? co->ns : c->ns;
 	const char *key = request_key(req), *why = NULL;
 
+	zmq_msg_init(msg);
 	if (ns != NULL && strlen(ns) > CKI_STUB_MAX_NS)
 		return CK_EINVAL;
 	if (key != NULL && ck_key_build(ns != NULL ? ns : "", ns != NULL ? strlen(ns) : 0, key,
@@ -285,37 +287,47 @@ prepare(ck_client *c, const ck_call_opts *co, Request *req, uint32_t timeout, ui
 	Cachekit__Agent__V1__NearStats near_report; /* near_report.c: a piggybacked report */
 	if (cki_client_near(c) != NULL && cki_near_report_due(cki_client_near(c), &near_report))
 		req->near = &near_report;
-	*len = cachekit__agent__v1__request__get_packed_size(req);
-	*buf = malloc(*len);
-	if (*buf != NULL)
-		cachekit__agent__v1__request__pack(req, *buf);
+	ck_err rv = CK_ENOMEM;
+	if (zmq_msg_init_size(msg, cachekit__agent__v1__request__get_packed_size(req)) == 0) {
+		cachekit__agent__v1__request__pack(req, zmq_msg_data(msg));
+		rv = CK_OK;
+	} else {
+		zmq_msg_init(msg);
+	}
 	req->namespace_ = NULL;
 	req->near = NULL;
-	return *buf != NULL ? CK_OK : CK_ENOMEM;
+	return rv;
 }
 
 ck_err
-cki_submit(ck_client *c, const ck_call_opts *co, Request *req, uint64_t *id, int64_t *deadline)
+cki_submit(ck_client *c, const ck_call_opts *co, Request *req, uint64_t *id, int64_t *deadline,
+           zmq_msg_t *msg)
 {
 	uint32_t timeout = call_timeout(c, co);
-	uint8_t *buf = NULL;
-	size_t len;
 	ck_err rv;
 
 	c->last_message[0] = '\0';
+	zmq_msg_init(msg);
 	if ((rv = ensure_socket(c)) != CK_OK)
 		return rv;
 	*deadline = cki_stub_now_ms() + timeout;
-	if ((rv = prepare(c, co, req, timeout, &buf, &len)) != CK_OK)
+	if ((rv = prepare(c, co, req, timeout, msg)) != CK_OK)
 		return rv;
-	if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0) {
-		rv = errno == EAGAIN ? CK_EOVERLOAD : CK_ECONNECT;
-		set_message(c, rv == CK_EOVERLOAD ? "the socket's send queue is full"
-		                                  : zmq_strerror(errno));
-	}
 	*id = req->id;
-	free(buf);
-	return rv;
+	return CK_OK;
+}
+
+ck_err
+cki_send_nowait(ck_client *c, zmq_msg_t *msg)
+{
+	if (c->sock == NULL)
+		return CK_ECONNECT; /* reset by a fork or a timed-out call since it was packed */
+	if (zmq_msg_send(msg, c->sock, ZMQ_DONTWAIT) >= 0)
+		return CK_OK;
+	if (errno == EAGAIN)
+		return CK_EOVERLOAD;
+	set_message(c, zmq_strerror(errno));
+	return CK_ECONNECT;
 }
 
 void *
@@ -346,14 +358,13 @@ cki_exchange(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind 
 	const char *ns = co != NULL && co->ns != NULL ? co->ns : c->ns;
 	uint32_t timeout = call_timeout(c, co);
 	int64_t deadline = cki_stub_now_ms() + timeout;
-	uint8_t *buf = NULL;
-	size_t len;
 	bool no_reply = false;
-	zmq_msg_t msg;
+	zmq_msg_t msg, out_msg;
 	ck_err rv;
 
 	memset(out, 0, sizeof(*out));
 	zmq_msg_init(&msg);
+	zmq_msg_init(&out_msg);
 	c->last_message[0] = '\0';
 	if (cki_async_pending(c->async) > 0) {
 		set_message(c, "asynchronous requests are in flight on this client");
@@ -366,9 +377,10 @@ cki_exchange(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind 
 	}
 	if ((rv = ensure_socket(c)) != CK_OK)
 		goto out;
-	if ((rv = prepare(c, co, req, timeout, &buf, &len)) != CK_OK)
+	zmq_msg_close(&out_msg);
+	if ((rv = prepare(c, co, req, timeout, &out_msg)) != CK_OK)
 		goto out;
-	if ((rv = send_frame(c, buf, len, deadline)) != CK_OK) {
+	if ((rv = send_frame(c, &out_msg, deadline)) != CK_OK) {
 		no_reply = true;
 		goto out;
 	}
@@ -409,7 +421,7 @@ out:
 	}
 	req->namespace_ = NULL;
 	zmq_msg_close(&msg);
-	free(buf);
+	zmq_msg_close(&out_msg);
 	return rv;
 }
 

@@ -3,6 +3,7 @@
  * The C stub's asynchronous API against a real agent, driven by a real libuv loop and a real
  * libevent loop through the shipped adapters: 1,000 requests in flight, per-request deadlines
  * (completed in deadline order while the agent is stopped) with their late replies dropped,
+ * more requests than the socket's send queue holds (delayed in the client, none lost),
  * near-cache hits without a round trip, blocking calls refused while requests are in flight,
  * and callbacks run with CK_ESHUTDOWN when the client is closed.
  */
@@ -181,6 +182,10 @@ test_deadlines_and_late_replies(void)
 	int64_t t0 = now_ms();
 	CU_ASSERT_EQUAL(ck_get_async(c, "async:late", &slow, on_done, &late), CK_OK);
 	CU_ASSERT_EQUAL(ck_get_async(c, "async:late", &fast, on_done, &early), CK_OK);
+	/* Packed, not yet sent: the loop is asked to run the client at once. Sent by the next
+	 * ck_client_process(), after which the earlier deadline is what it waits for. */
+	CU_ASSERT_EQUAL(ck_client_timeout_ms(c), 0);
+	CU_ASSERT_EQUAL(ck_client_process(c), CK_OK);
 	CU_ASSERT(ck_client_timeout_ms(c) > 0 && ck_client_timeout_ms(c) <= 100);
 	run_uv(&t);
 	int64_t elapsed = now_ms() - t0;
@@ -198,6 +203,46 @@ test_deadlines_and_late_replies(void)
 	CU_ASSERT_EQUAL(t.done, 3);
 	CU_ASSERT_EQUAL(t.notfound, 1);
 	CU_ASSERT_EQUAL(t.order[2], 7);
+	ck_uv_detach(u);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	ck_client_close(c);
+}
+
+/* More requests than the socket's send queue holds (its high-water mark is 10,000), submitted
+ * while the agent is stopped: every submit is accepted (those that do not fit wait in the
+ * client, not refused), and every callback runs exactly once, at its deadline. */
+#define FLOOD 30000
+
+static void
+test_a_full_send_queue_delays_and_loses_nothing(void)
+{
+	ck_client *c = open_client(0);
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	ck_uv *u = NULL;
+	CU_ASSERT_EQUAL_FATAL(ck_uv_attach(c, &loop, &u), 0);
+	tally t = {.uv = &loop, .expect = FLOOD};
+	slot s = {&t, 9}, after = {&t, 10};
+	ck_get_opts o = CK_GET_OPTS_INIT;
+	o.call.timeout_ms = 500;
+	int refused = 0;
+	kill(agent_pid, SIGSTOP);
+	for (int i = 0; i < FLOOD; i++)
+		refused += ck_get_async(c, "async:flood", &o, on_done, &s) != CK_OK;
+	CU_ASSERT_EQUAL(refused, 0);
+	CU_ASSERT_EQUAL(ck_client_pending(c), FLOOD);
+	run_uv(&t);
+	kill(agent_pid, SIGCONT);
+	CU_ASSERT_EQUAL(t.done, FLOOD);
+	CU_ASSERT_EQUAL(t.timedout, FLOOD);
+	CU_ASSERT_EQUAL(ck_client_pending(c), 0);
+	/* The client still works once the agent is back (and has answered the abandoned ones). */
+	t.expect = FLOOD + 1;
+	CU_ASSERT_EQUAL(ck_get_async(c, "async:flood", NULL, on_done, &after), CK_OK);
+	run_uv(&t);
+	CU_ASSERT_EQUAL(t.done, FLOOD + 1);
+	CU_ASSERT_EQUAL(t.notfound, 1);
 	ck_uv_detach(u);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
@@ -251,6 +296,8 @@ static CU_TestInfo tests[] = {
         {"libuv: 1,000 in flight", test_libuv_thousand_in_flight},
         {"libevent: 1,000 in flight", test_libevent_thousand_in_flight},
         {"deadlines and late replies", test_deadlines_and_late_replies},
+        {"a full send queue delays and loses nothing",
+         test_a_full_send_queue_delays_and_loses_nothing},
         {"a near hit completes without a round trip", test_near_hit_completes_without_a_round_trip},
         {"blocking calls refused, close cancels", test_blocking_refused_and_close_cancels},
         CU_TEST_INFO_NULL,

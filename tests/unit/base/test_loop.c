@@ -171,8 +171,9 @@ test_zmq_socket_watch_reports_messages(void)
 }
 
 /* A message whose fd signal was taken by another call on the socket (any send, receive or
- * ZMQ_EVENTS processes the socket's commands) must still be delivered: the loop asks every
- * socket at the end of the turn instead of sleeping on a fd that will not fire again. */
+ * ZMQ_EVENTS processes the socket's commands) must still be delivered: told that the socket was
+ * used, the loop asks it at the end of the turn instead of sleeping on a fd that will not fire
+ * again. */
 typedef struct strand {
 	void *rx, *tx;
 	int received, turns;
@@ -197,10 +198,10 @@ strand_send_and_touch(cki_loop *loop, void *arg)
 	strand *st = arg;
 	int zev = 0;
 	size_t len = sizeof(zev);
-	(void)loop;
 	CU_ASSERT_EQUAL(zmq_send(st->tx, "hello", 5, 0), 5);
 	CU_ASSERT_EQUAL(zmq_getsockopt(st->rx, ZMQ_EVENTS, &zev, &len), 0);
 	CU_ASSERT(zev & ZMQ_POLLIN); /* the message waits; its fd signal is gone */
+	cki_loop_zsock_used(loop, st->rx);
 }
 
 static void
@@ -231,6 +232,70 @@ test_message_whose_signal_was_taken_is_delivered(void)
 	CU_ASSERT(st.turns <= 3);
 	zmq_close(st.rx);
 	zmq_close(st.tx);
+	zmq_ctx_term(ctx);
+	cki_loop_free(loop);
+}
+
+/* A socket only its own callback touches is never asked at the end of a turn (each ask is a
+ * poll(2) and a getpid(2) inside libzmq): its messages still arrive, by its fd alone. */
+typedef struct quiet {
+	void *rx, *tx;
+	int received, sent;
+} quiet;
+
+static void
+quiet_recv(cki_loop *loop, int fd, unsigned ev, void *arg)
+{
+	quiet *q = arg;
+	char buf[16];
+	(void)fd;
+	(void)ev;
+	while (zmq_recv(q->rx, buf, sizeof(buf), ZMQ_DONTWAIT) >= 0)
+		q->received++;
+	if (q->received == 3)
+		cki_loop_stop(loop);
+}
+
+static void
+quiet_send(cki_loop *loop, void *arg)
+{
+	quiet *q = arg;
+	CU_ASSERT_EQUAL(zmq_send(q->tx, "x", 1, 0), 1);
+	if (++q->sent < 3)
+		CU_ASSERT_NOT_EQUAL(cki_loop_timer(loop, 1, quiet_send, q), 0);
+}
+
+static void
+stop_now(cki_loop *loop, void *arg)
+{
+	(void)arg;
+	cki_loop_stop(loop);
+}
+
+static void
+test_an_untouched_socket_is_not_asked(void)
+{
+	cki_loop *loop;
+	quiet q = {0};
+	CU_ASSERT_EQUAL_FATAL(cki_loop_new(&loop), CK_OK);
+	void *ctx = zmq_ctx_new();
+	q.rx = zmq_socket(ctx, ZMQ_PAIR);
+	q.tx = zmq_socket(ctx, ZMQ_PAIR);
+	CU_ASSERT_EQUAL(zmq_bind(q.rx, "inproc://loop-quiet"), 0);
+	CU_ASSERT_EQUAL(zmq_connect(q.tx, "inproc://loop-quiet"), 0);
+	CU_ASSERT_EQUAL(cki_loop_watch_zsock(loop, q.rx, quiet_recv, &q), CK_OK);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(loop, 0, quiet_send, &q), 0);
+	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
+	CU_ASSERT_EQUAL(q.received, 3);
+	CU_ASSERT_EQUAL(cki_loop_zsock_checks(loop), 0);
+	/* Used outside its callback: asked once, at the end of that turn. */
+	cki_loop_zsock_used(loop, q.rx);
+	cki_loop_wake(loop);
+	CU_ASSERT_NOT_EQUAL(cki_loop_timer(loop, 0, stop_now, NULL), 0);
+	CU_ASSERT_EQUAL(cki_loop_run(loop), CK_OK);
+	CU_ASSERT_EQUAL(cki_loop_zsock_checks(loop), 1);
+	zmq_close(q.rx);
+	zmq_close(q.tx);
 	zmq_ctx_term(ctx);
 	cki_loop_free(loop);
 }
@@ -457,6 +522,7 @@ static CU_TestInfo tests[] = {
         {"zmq socket watch reports messages", test_zmq_socket_watch_reports_messages},
         {"a message whose fd signal was taken is delivered",
          test_message_whose_signal_was_taken_is_delivered},
+        {"an untouched socket is not asked", test_an_untouched_socket_is_not_asked},
         {"wake runs the turn callback", test_wake_runs_turn_callback},
         CU_TEST_INFO_NULL,
 };

@@ -3,7 +3,8 @@
  * Tests for stubs/c/os.c, the C stub's one clock and one random source: the monotonic clock
  * never goes backwards and its two units agree; cki_stub_random_bytes writes every byte it was
  * asked for and nothing past them, retries getrandom(2) after EINTR and short reads, and
- * falls back to its clock mix only when getrandom fails outright. The binary is linked with
+ * falls back to its clock mix only when getrandom fails outright; the fork generation stays put
+ * in a process and differs in a child made by fork(). The binary is linked with
  * -Wl,--wrap=getrandom so __wrap_getrandom below can script the kernel's answers; by default
  * it passes every call through to the real one.
  */
@@ -11,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cunit_main.h"
 #include "os.h"
@@ -210,7 +213,33 @@ test_failure_midway_keeps_the_kernel_bytes(void)
 	fake_reset();
 }
 
+static void
+test_fork_generation_changes_only_in_a_child(void)
+{
+	unsigned g = cki_stub_fork_generation();
+	CU_ASSERT_EQUAL(cki_stub_fork_generation(), g);
+	int p[2];
+	CU_ASSERT_EQUAL_FATAL(pipe(p), 0);
+	pid_t pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		unsigned child = cki_stub_fork_generation();
+		_exit(write(p[1], &child, sizeof(child)) == sizeof(child) ? 0 : 1);
+	}
+	unsigned child = g;
+	CU_ASSERT_EQUAL(read(p[0], &child, sizeof(child)), (ssize_t)sizeof(child));
+	int st = 0;
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CU_ASSERT_NOT_EQUAL(child, g);
+	CU_ASSERT_EQUAL(cki_stub_fork_generation(), g); /* the parent's stays */
+	close(p[0]);
+	close(p[1]);
+}
+
 static CU_TestInfo tests[] = {
+        {"the fork generation changes only in a child",
+         test_fork_generation_changes_only_in_a_child},
         {"the monotonic clock never goes back", test_monotonic_clock_never_goes_back},
         {"milliseconds agree with nanoseconds", test_milliseconds_agree_with_nanoseconds},
         {"fills exactly the length asked", test_fills_exactly_the_length_asked},
