@@ -106,12 +106,18 @@ cki_request_peek_id(const uint8_t *buf, size_t len)
 	return cki_wire_peek_id(buf, len, &id) ? id : 0;
 }
 
+/* Connections the kernel queues before the agent accepts them (capped by net.core.somaxconn).
+ * libzmq's default of 100 refused the rest of a pool of workers that started at once: a
+ * refused ipc connect is retried after the reconnect interval, doubling each time, so 200
+ * one-request processes took half a second instead of a few milliseconds. */
+#define LISTEN_BACKLOG 4096
+
 /* A frame cap that does not apply is a hole, not a detail: every option must take. */
 static ck_err
 set_options(cki_server *s, const cki_config *cfg, char *why, size_t why_cap)
 {
 	int64_t maxmsg = (int64_t)(cfg->max_value_bytes + HARD_FRAME_SLACK);
-	int hwm = 100000, one = 1, linger = 0;
+	int hwm = 100000, one = 1, linger = 0, backlog = LISTEN_BACKLOG;
 	const char *failed = NULL;
 	if (zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)
 		failed = "ZMQ_MAXMSGSIZE";
@@ -123,6 +129,8 @@ set_options(cki_server *s, const cki_config *cfg, char *why, size_t why_cap)
 		failed = "ZMQ_ROUTER_MANDATORY";
 	else if (zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof(linger)) != 0)
 		failed = "ZMQ_LINGER";
+	else if (zmq_setsockopt(s->router, ZMQ_BACKLOG, &backlog, sizeof(backlog)) != 0)
+		failed = "ZMQ_BACKLOG";
 	if (failed == NULL)
 		return CK_OK;
 	snprintf(why, why_cap, "cannot set %s on the ROUTER socket: %s", failed,

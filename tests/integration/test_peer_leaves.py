@@ -109,3 +109,37 @@ def test_a_client_that_fills_its_queue_and_exits_is_forgotten_and_its_memory_fre
         assert agent.stop() == 0  # a clean exit (under ASan: no leak either)
         log = agent.read_log()
         assert "AddressSanitizer" not in log and "runtime error" not in log
+
+
+def test_a_pool_of_workers_connecting_at_once_is_queued_not_refused():
+    """300 connections made while the agent is stopped (a pre-fork pool starting while the
+    agent is busy) all wait in the kernel's accept queue: none is refused. With libzmq's
+    default backlog of 100 the rest got EAGAIN, and each such worker's first call waited out
+    ZeroMQ's reconnect interval, doubling up to a second."""
+    import signal
+    import socket
+    want = 300
+    with open("/proc/sys/net/core/somaxconn") as f:
+        if int(f.read()) < want:
+            pytest.skip("net.core.somaxconn is below 300 here")
+    with Agent() as agent, RawClient(agent.endpoint, 30000) as a:
+        path = agent.endpoint[len("ipc://"):]
+        socks, refused = [], 0
+        agent.proc.send_signal(signal.SIGSTOP)
+        try:
+            for _ in range(want):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.setblocking(False)
+                if s.connect_ex(path) == 0:
+                    socks.append(s)
+                else:
+                    refused += 1
+                    s.close()
+        finally:
+            agent.proc.send_signal(signal.SIGCONT)
+        assert refused == 0, f"{refused} of {want} connections refused"
+        for s in socks:
+            s.close()  # they never speak ZMTP: the agent drops them
+        assert a.call(health=pb().HealthRequest()).status == CK_OK
+        wait_until(lambda: stats_of(a)["peers"] == 1, what="the 300 silent connections gone")
+        assert agent.stop() == 0
