@@ -90,8 +90,8 @@ def main():
         med = statistics.median(pairs)
         spread = (f"{min(pairs):.2f}-{max(pairs):.2f}, {len(pairs)} pairs" if len(pairs) > 1
                   else "one pair")
-        word = "faster" if kind == "faster" else "the cost"
-        want = f">= {goal}x faster" if kind == "faster" else f"<= {goal}x"
+        word = "as fast" if kind == "faster" else "the cost"
+        want = f">= {goal}x as fast" if kind == "faster" else f"<= {goal}x"
         met = med >= goal if kind == "faster" else med <= goal
         print(f"| {label} | {size} | {procs} | {med:.2f}x {word} ({spread}) "
               f"| {want} | {'yes' if met else 'no'} |")
