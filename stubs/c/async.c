@@ -456,8 +456,8 @@ flush(ck_client *c, cki_async *a)
 		if (rv == CK_EOVERLOAD)
 			return;
 		if (rv == CK_OK) {
-			outbox_remove(
-			        a, p); /* zmq_msg_send emptied the message: closing it is a no-op */
+			/* zmq_msg_send emptied the message: closing it is a no-op */
+			outbox_remove(a, p);
 			continue;
 		}
 		p = untrack_id(a, p->id);
@@ -473,9 +473,10 @@ ck_client_process(ck_client *c)
 
 	if (a == NULL)
 		return CK_OK;
-	if (a->count > 0)
-		(void)cki_client_socket(
-		        c); /* in a child after fork(): forgets the parent's requests */
+	/* Before anything is sent: in a child after fork() this forgets the parent's requests. The
+	 * drain below is for what was in flight before this call; requests submitted by the
+	 * callbacks here leave with the last flush and cannot be answered yet. */
+	void *sock = a->count > 0 ? cki_client_socket(c) : NULL;
 	flush(c, a);
 	/* Near hits submitted before this call; ones submitted by callbacks wait for the next. */
 	pend *ready = a->ready_head;
@@ -489,7 +490,6 @@ ck_client_process(ck_client *c)
 		complete(c, ready, CK_OK, &hit, NULL);
 		ready = next;
 	}
-	void *sock = a->count > 0 ? cki_client_socket(c) : NULL;
 	while (sock != NULL) {
 		zmq_msg_t msg;
 		zmq_msg_init(&msg);

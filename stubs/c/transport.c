@@ -258,18 +258,17 @@ request_key(const Request *req)
 	}
 }
 
-/* Fills in req's id, deadline and namespace and packs it straight into msg (a ZeroMQ message
- * of its size: no buffer of ours to copy from and free). msg is initialised whatever the
- * result; the caller closes it. A key the agent would refuse (the shared rule,
- * common/ck_keys.h, with the call's namespace) is refused here, without a round trip, with the
- * agent's code and reason. */
+/* Fills in req's id, deadline and namespace and packs it straight into msg, an empty message
+ * (zmq_msg_init) that becomes one of the packed size: no buffer of ours to copy from and free.
+ * msg stays a valid message whatever the result; the caller closes it. A key the agent would refuse
+ * (the shared rule, common/ck_keys.h, with the call's namespace) is refused here, without a round
+ * trip, with the agent's code and reason. */
 static ck_err
 prepare(ck_client *c, const ck_call_opts *co, Request *req, uint32_t timeout, zmq_msg_t *msg)
 {
 	const char *ns = co != NULL && co->ns != NULL ? co->ns : c->ns;
 	const char *key = request_key(req), *why = NULL;
 
-	zmq_msg_init(msg);
 	if (ns != NULL && strlen(ns) > CKI_STUB_MAX_NS)
 		return CK_EINVAL;
 	if (key != NULL && ck_key_build(ns != NULL ? ns : "", ns != NULL ? strlen(ns) : 0, key,
@@ -321,7 +320,8 @@ ck_err
 cki_send_nowait(ck_client *c, zmq_msg_t *msg)
 {
 	if (c->sock == NULL)
-		return CK_ECONNECT; /* reset by a fork or a timed-out call since it was packed */
+		return CK_ECONNECT; /* reopening the socket failed (ck_client_last_message says why)
+		                     */
 	if (zmq_msg_send(msg, c->sock, ZMQ_DONTWAIT) >= 0)
 		return CK_OK;
 	if (errno == EAGAIN)
@@ -377,7 +377,6 @@ cki_exchange(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind 
 	}
 	if ((rv = ensure_socket(c)) != CK_OK)
 		goto out;
-	zmq_msg_close(&out_msg);
 	if ((rv = prepare(c, co, req, timeout, &out_msg)) != CK_OK)
 		goto out;
 	if ((rv = send_frame(c, &out_msg, deadline)) != CK_OK) {
