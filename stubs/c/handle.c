@@ -75,6 +75,22 @@ resolve_timeout(uint32_t given, uint32_t *out)
 	return CK_OK;
 }
 
+/* Blocking calls to an ipc:// endpoint use the stub's own ZMTP connection (zmtp.h);
+ * CACHEKIT_STUB_TRANSPORT=libzmq keeps them on libzmq (a way to rule the stub's ZMTP code out
+ * when chasing a problem). */
+static ck_err
+choose_transport(ck_client *c)
+{
+	const char *env = getenv("CACHEKIT_STUB_TRANSPORT");
+
+	if (env != NULL && env[0] != '\0' && strcmp(env, "direct") != 0 &&
+	    strcmp(env, "libzmq") != 0)
+		return CK_ECONFIG;
+	c->use_direct = (env == NULL || strcmp(env, "libzmq") != 0) &&
+	                cki_zmtp_ipc_address(c->endpoint, &c->direct_addr, &c->direct_addr_len);
+	return CK_OK;
+}
+
 ck_err
 ck_client_open(ck_client **out, const ck_client_opts *opts)
 {
@@ -91,6 +107,7 @@ ck_client_open(ck_client **out, const ck_client_opts *opts)
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return CK_ENOMEM;
+	cki_zmtp_init(&c->direct); /* fd -1 before anything can fail and close it */
 	if ((rv = resolve_endpoint(opts->endpoint, &c->endpoint)) != CK_OK)
 		goto out;
 	if ((rv = resolve_timeout(opts->timeout_ms, &c->timeout_ms)) != CK_OK)
@@ -103,6 +120,8 @@ ck_client_open(ck_client **out, const ck_client_opts *opts)
 	if (opts->near_cache_bytes > 0 &&
 	    (rv = cki_near_new(&c->near, c->endpoint, opts->near_cache_bytes,
 	                       opts->near_cache_max_ms)) != CK_OK)
+		goto out;
+	if ((rv = choose_transport(c)) != CK_OK)
 		goto out;
 	c->fork_gen = cki_stub_fork_generation();
 	cki_stub_random_bytes(&c->next_id, sizeof(c->next_id));
@@ -123,6 +142,7 @@ cki_client_abandon_inherited(ck_client *c)
 {
 	c->sock = NULL;
 	c->zctx = NULL;
+	cki_zmtp_close(&c->direct);
 	c->reset_socket = false;
 	cki_async_forget(c->async);
 	c->fork_gen = cki_stub_fork_generation();
@@ -137,6 +157,7 @@ ck_client_close(ck_client *c)
 	if (c->fork_gen != cki_stub_fork_generation())
 		cki_client_abandon_inherited(c);
 	cki_async_free(c); /* runs what is in flight with CK_ESHUTDOWN */
+	cki_zmtp_close(&c->direct);
 	if (c->sock != NULL)
 		zmq_close(c->sock);
 	if (c->zctx != NULL) {

@@ -12,6 +12,7 @@
 
 #include "cachekit/stub.h"
 #include "near.h"
+#include "zmtp.h"
 
 #define LAST_MESSAGE_CAP 1024
 
@@ -21,7 +22,12 @@ struct ck_client {
 	uint32_t timeout_ms;
 	uint32_t open_timeout_ms; /* what ck_client_set_timeout(c, 0) goes back to */
 	void *zctx;
-	void *sock;
+	void *sock;      /* libzmq DEALER: the asynchronous API's, and the blocking calls' when
+	                    the endpoint is not ipc:// or CACHEKIT_STUB_TRANSPORT=libzmq */
+	cki_zmtp direct; /* the blocking calls' own connection to an ipc:// endpoint (zmtp.h) */
+	bool use_direct; /* direct_addr holds the endpoint's unix address */
+	struct sockaddr_un direct_addr;
+	socklen_t direct_addr_len;
 	unsigned fork_gen;          /* cki_stub_fork_generation() of the process that may use
 	                               zctx and sock */
 	bool reset_socket;          /* a call timed out: recreate the socket before the next one */
@@ -33,8 +39,9 @@ struct ck_client {
 	struct cki_async *async; /* requests in flight of the asynchronous API (async.c) */
 };
 
-/* After fork(): forgets the parent's socket and context (never closes them) and reseeds the
- * request ids, so the child builds its own on its next call. */
+/* After fork(): forgets the parent's libzmq socket and context (never closes them), closes its
+ * copy of the direct connection's descriptor (the parent's stays open) and reseeds the request
+ * ids, so the child builds its own connection on its next call. */
 void cki_client_abandon_inherited(ck_client *c);
 
 #endif

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The transport of libcachekit-stub: the client's ZeroMQ context and DEALER socket (the
- * handle itself is handle.c's), and one request/response exchange. Each call encodes one protobuf
+ * The transport of libcachekit-stub: the client's connection to the agent (the handle itself is
+ * handle.c's) and one request/response exchange. An ipc:// endpoint gets the stub's own ZMTP
+ * connection (zmtp.h: no libzmq context or threads for blocking calls); anything else, and
+ * CACHEKIT_STUB_TRANSPORT=libzmq, a libzmq DEALER socket. Each call encodes one protobuf
  * Request with a fresh id, sends it as one frame and waits, bounded by the call's deadline, for
  * the Response that carries the same id. Replies with other ids (late answers to calls that
  * gave up) and malformed frames are dropped. After a timeout the socket is recreated on the
@@ -24,6 +26,7 @@
 #include "os.h"
 #include "handle.h"
 #include "ck_keys.h"
+#include "zmtp.h"
 #include "stub_internal.h"
 
 typedef Cachekit__Agent__V1__Request Request;
@@ -260,7 +263,8 @@ request_key(const Request *req)
 
 /* Fills in req's id, deadline and namespace and packs it straight into msg, an empty message
  * (zmq_msg_init) that becomes one of the packed size: no buffer of ours to copy from and free.
- * msg stays a valid message whatever the result; the caller closes it. A key the agent would refuse
+ * msg stays a valid message whatever the result; the caller closes it. msg NULL: packs into the
+ * direct connection's staged frame instead. A key the agent would refuse
  * (the shared rule, common/ck_keys.h, with the call's namespace) is refused here, without a round
  * trip, with the agent's code and reason. */
 static ck_err
@@ -287,7 +291,14 @@ prepare(ck_client *c, const ck_call_opts *co, Request *req, uint32_t timeout, zm
 	if (cki_client_near(c) != NULL && cki_near_report_due(cki_client_near(c), &near_report))
 		req->near = &near_report;
 	ck_err rv = CK_ENOMEM;
-	if (zmq_msg_init_size(msg, cachekit__agent__v1__request__get_packed_size(req)) == 0) {
+	size_t size = cachekit__agent__v1__request__get_packed_size(req);
+	uint8_t *staged;
+	if (msg == NULL) {
+		if ((staged = cki_zmtp_stage(&c->direct, size)) != NULL) {
+			cachekit__agent__v1__request__pack(req, staged);
+			rv = CK_OK;
+		}
+	} else if (zmq_msg_init_size(msg, size) == 0) {
 		cachekit__agent__v1__request__pack(req, zmq_msg_data(msg));
 		rv = CK_OK;
 	} else {
@@ -351,6 +362,71 @@ cki_client_message_buf(ck_client *c, size_t *cap)
 	return c->last_message;
 }
 
+/* cki_exchange() on the direct connection (zmtp.h). A connection the agent closed since the
+ * last call (a restart) shows when the send finds it gone before a byte left: then the request
+ * goes once more, on a new connection. After that, a closed connection ends the call with
+ * CK_ECONNECT at once: the request may or may not have been carried out. */
+static ck_err
+exchange_direct(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind kind,
+                cki_reply *out, uint32_t timeout, int64_t deadline, bool *no_reply)
+{
+	cki_zmtp *z = &c->direct;
+	char *m = c->last_message;
+	size_t cap = sizeof(c->last_message);
+	ck_err rv;
+
+	if (c->fork_gen != cki_stub_fork_generation())
+		cki_client_abandon_inherited(c);
+	if (c->reset_socket)
+		cki_zmtp_disconnect(z); /* the reply to a call that gave up must go nowhere */
+	c->reset_socket = false;
+	if ((rv = prepare(c, co, req, timeout, NULL)) != CK_OK)
+		return rv;
+	for (int attempt = 0;; attempt++) {
+		bool untouched = false;
+		if (z->fd < 0 && (rv = cki_zmtp_connect(z, &c->direct_addr, c->direct_addr_len,
+		                                        deadline, m, cap)) != CK_OK)
+			break;
+		if ((rv = cki_zmtp_send(z, deadline, &untouched, m, cap)) == CK_OK)
+			break;
+		cki_zmtp_disconnect(z);
+		if (rv != CK_ECONNECT || !untouched || attempt > 0)
+			break;
+	}
+	if (rv != CK_OK) {
+		*no_reply = true;
+		return rv;
+	}
+	m[0] = '\0';
+	for (;;) {
+		const uint8_t *body;
+		size_t len;
+		bool multipart;
+
+		rv = cki_zmtp_recv(z, deadline, CKI_STUB_MAX_VALUE + CKI_STUB_MAX_OVERHEAD, &body,
+		                   &len, &multipart, m, cap);
+		if (rv != CK_OK) {
+			cki_zmtp_disconnect(z);
+			*no_reply = true;
+			return rv;
+		}
+		if (multipart) {
+			c->dropped_malformed++;
+			continue;
+		}
+		switch (decode_reply(body, len, req->id, kind, &rv, out, m, cap)) {
+		case CKI_REPLY_STALE:
+			c->dropped_stale++;
+			continue;
+		case CKI_REPLY_MALFORMED:
+			c->dropped_malformed++;
+			continue;
+		case CKI_REPLY_DONE:
+			return rv;
+		}
+	}
+}
+
 ck_err
 cki_exchange(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind kind,
              cki_reply *out)
@@ -373,6 +449,10 @@ cki_exchange(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind 
 	}
 	if (ns != NULL && strlen(ns) > CKI_STUB_MAX_NS) {
 		rv = CK_EINVAL;
+		goto out;
+	}
+	if (c->use_direct) {
+		rv = exchange_direct(c, co, req, kind, out, timeout, deadline, &no_reply);
 		goto out;
 	}
 	if ((rv = ensure_socket(c)) != CK_OK)
@@ -415,8 +495,14 @@ out:
 		c->reset_socket = true;
 	}
 	if (rv == CK_ETIMEDOUT && no_reply) {
-		snprintf(c->last_message, sizeof(c->last_message), "no reply from %s within %u ms",
-		         c->endpoint, (unsigned)timeout);
+		/* A connect that kept failing says why: a wrong path is then easy to spot. */
+		char why[LAST_MESSAGE_CAP / 2];
+		size_t n = strnlen(c->last_message, sizeof(why) - 1);
+		memcpy(why, c->last_message, n);
+		why[n] = '\0';
+		snprintf(c->last_message, sizeof(c->last_message),
+		         "no reply from %s within %u ms%s%s%s", c->endpoint, (unsigned)timeout,
+		         why[0] ? " (" : "", why, why[0] ? ")" : "");
 	}
 	req->namespace_ = NULL;
 	zmq_msg_close(&msg);

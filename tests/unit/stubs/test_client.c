@@ -944,6 +944,93 @@ test_forked_child_uses_its_own_connection(void)
 	fake_stop(f);
 }
 
+/* Threads of this process: /proc/self/task has one entry per thread. */
+static int
+thread_count(void)
+{
+	char path[64], buf[64];
+	int n = -1;
+	snprintf(path, sizeof(path), "/proc/self/status");
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL)
+		return -1;
+	while (fgets(buf, sizeof(buf), fp) != NULL)
+		if (sscanf(buf, "Threads: %d", &n) == 1)
+			break;
+	fclose(fp);
+	return n;
+}
+
+/* Blocking calls to an ipc:// agent speak ZMTP themselves (stubs/c/zmtp.c): no libzmq context,
+ * so no I/O or reaper thread in the caller's process. CACHEKIT_STUB_TRANSPORT=libzmq brings
+ * libzmq back (two threads) with the same results; any other value is a configuration error. */
+static void
+test_blocking_calls_start_no_threads(void)
+{
+	struct fake *f = fake_start(script_echo);
+	int before = thread_count();
+	ck_client *c = open_client(f, NULL, OK_TIMEOUT_MS);
+	bool flag = true;
+
+	CU_ASSERT_FATAL(before > 0);
+	CU_ASSERT_EQUAL(ck_set(c, "k", "v", 1, NULL), CK_OK);
+	CU_ASSERT_EQUAL(ck_exists(c, "k", NULL, &flag), CK_OK);
+	CU_ASSERT_TRUE(flag);
+	CU_ASSERT_EQUAL(thread_count(), before);
+	ck_client_close(c);
+
+	setenv("CACHEKIT_STUB_TRANSPORT", "libzmq", 1);
+	c = open_client(f, NULL, OK_TIMEOUT_MS);
+	flag = false;
+	CU_ASSERT_EQUAL(ck_exists(c, "k", NULL, &flag), CK_OK);
+	CU_ASSERT_TRUE(flag);
+	CU_ASSERT_EQUAL(thread_count(), before + 2);
+	ck_client_close(c);
+
+	setenv("CACHEKIT_STUB_TRANSPORT", "zeromq", 1);
+	c = NULL;
+	ck_client_opts o = CK_CLIENT_OPTS_INIT;
+	o.endpoint = f->endpoint;
+	CU_ASSERT_EQUAL(ck_client_open(&c, &o), CK_ECONFIG);
+	CU_ASSERT_PTR_NULL(c);
+	unsetenv("CACHEKIT_STUB_TRANSPORT");
+	fake_stop(f);
+}
+
+static void *
+unbind_after_first_request(void *arg)
+{
+	struct fake *f = arg;
+	/* Waits for the event, not for a time: the request has reached the fake. The bound is
+	 * only there so a broken stub cannot hang the suite. */
+	for (int i = 0; i < 600000 && fake_nreq(f) < 1; i++)
+		usleep(100);
+	fake_unbind(f);
+	return NULL;
+}
+
+/* An agent that goes away while a call waits ends the call at once with CK_ECONNECT, not at
+ * its deadline (here 120 s; on libzmq the call sat out the whole deadline). */
+static void
+test_agent_gone_mid_call_fails_fast(void)
+{
+	struct fake *f = fake_start(script_silent);
+	ck_client *c = open_client(f, NULL, 120000);
+	pthread_t t;
+	bool flag;
+
+	CU_ASSERT_FATAL(pthread_create(&t, NULL, unbind_after_first_request, f) == 0);
+	CU_ASSERT_EQUAL(ck_exists(c, "k", NULL, &flag), CK_ECONNECT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ck_client_last_message(c), "closed"));
+	pthread_join(t, NULL);
+	/* The next call connects again. */
+	fake_bind(f, script_echo);
+	CU_ASSERT_EQUAL(ck_exists(c, "k", NULL, &flag), CK_OK);
+	CU_ASSERT_FALSE(flag);
+	ck_client_close(c);
+	fake_stop(f);
+}
+
 static void
 test_close_and_free_accept_null(void)
 {
@@ -1007,6 +1094,8 @@ static CU_TestInfo tests[] = {
          test_agent_restart_is_picked_up_without_reopening},
         {"an agent restart after a timeout is picked up", test_agent_restart_after_a_timeout},
         {"a forked child uses its own connection", test_forked_child_uses_its_own_connection},
+        {"blocking calls start no threads", test_blocking_calls_start_no_threads},
+        {"an agent gone mid-call fails the call at once", test_agent_gone_mid_call_fails_fast},
         {"close and free accept NULL", test_close_and_free_accept_null},
         CU_TEST_INFO_NULL,
 };

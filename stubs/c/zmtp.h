@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The blocking calls' own ZeroMQ connection: a DEALER peer that speaks ZMTP 3.0 (NULL security)
+ * itself over a unix stream socket, for ipc:// endpoints. The agent's ROUTER sees an ordinary
+ * ZeroMQ peer. Why not libzmq here: a libzmq context costs a one-request process about 2.5 ms
+ * of CPU (pgm_init, sodium_init, an I/O thread and a reaper thread, their teardown) and every
+ * call a hop through the I/O thread; this connection costs a socket and a write and a read
+ * per call, on the caller's thread. The asynchronous API keeps its libzmq socket (its fd and
+ * batching are libzmq's); tcp:// endpoints and CACHEKIT_STUB_TRANSPORT=libzmq use libzmq too.
+ *
+ * The decoders of peer bytes are pure functions (fuzzed by tests/fuzz/fuzz_zmtp.c).
+ */
+#ifndef CKI_STUB_ZMTP_H
+#define CKI_STUB_ZMTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "cachekit/errors.h"
+
+#define CKI_ZMTP_GREETING_LEN 64
+/* A command (READY, ERROR, PING) is small; a bigger one is a broken or hostile peer. */
+#define CKI_ZMTP_MAX_COMMAND 4096
+
+typedef enum cki_zmtp_parse {
+	CKI_ZMTP_NEED_MORE, /* not enough bytes yet */
+	CKI_ZMTP_OK,
+	CKI_ZMTP_BAD, /* not ZMTP 3.x with NULL security from a ROUTER: drop the connection */
+} cki_zmtp_parse;
+
+typedef struct cki_zmtp_frame {
+	size_t header_len; /* flags byte and size field: 2 or 9 */
+	uint64_t body_len;
+	bool more;    /* another frame of the same message follows */
+	bool command; /* a command (READY, ERROR, PING, ...), not message data */
+} cki_zmtp_frame;
+
+typedef enum cki_zmtp_command {
+	CKI_ZMTP_CMD_READY, /* READY from a ROUTER */
+	CKI_ZMTP_CMD_ERROR, /* the peer refused us; reason holds its text */
+	CKI_ZMTP_CMD_PING,  /* answer with PONG (cki_zmtp_pong_len bytes of the body's context) */
+	CKI_ZMTP_CMD_OTHER, /* a command we have no use for: ignored */
+	CKI_ZMTP_CMD_BAD,   /* malformed, or READY from a socket type a DEALER cannot talk to */
+} cki_zmtp_command;
+
+/* Checks the peer's 64-byte greeting: the signature, version 3 or later, mechanism NULL. */
+cki_zmtp_parse cki_zmtp_check_greeting(const uint8_t *buf, size_t len);
+
+/* Reads a frame header from buf. Bodies over max_body (commands over CKI_ZMTP_MAX_COMMAND),
+ * reserved flag bits and multi-frame commands are BAD. */
+cki_zmtp_parse cki_zmtp_parse_frame(const uint8_t *buf, size_t len, uint64_t max_body,
+                                    cki_zmtp_frame *out);
+
+/* Classifies a command body. reason (cap bytes, NUL-terminated) receives an ERROR's text. */
+cki_zmtp_command cki_zmtp_parse_command(const uint8_t *body, size_t len, char *reason, size_t cap);
+
+/* ipc://path (or ipc://@name, the abstract namespace) as a unix address; false for any other
+ * transport or a path too long for sun_path. */
+bool cki_zmtp_ipc_address(const char *endpoint, struct sockaddr_un *sa, socklen_t *sa_len);
+
+/* One connection. fd -1: not connected (the next cki_zmtp_connect makes one). */
+typedef struct cki_zmtp {
+	int fd;
+	bool hello_pending; /* our greeting and READY go out with the first frame */
+	bool greeted;       /* the peer's greeting was checked */
+	bool ready;         /* the peer's READY was checked: message frames follow */
+	uint8_t *in;        /* received bytes; [in_off, in_len) not parsed yet */
+	size_t in_off, in_len, in_cap;
+	uint8_t *out; /* the staged frame: header right-aligned before the body at out + 9 */
+	size_t out_cap, out_body;
+} cki_zmtp;
+
+void cki_zmtp_init(cki_zmtp *z);
+
+/* Disconnects, then connects to sa, retrying a missing or refusing socket (an agent not up yet, or
+ * restarting) at growing intervals until deadline_ms (cki_stub_now_ms() time): CK_ETIMEDOUT
+ * then. Other failures (permission denied, not a socket) are CK_ECONNECT at once. message gets
+ * the reason either way. */
+ck_err cki_zmtp_connect(cki_zmtp *z, const struct sockaddr_un *sa, socklen_t sa_len,
+                        int64_t deadline_ms, char *message, size_t cap);
+
+/* Space for one frame body of len bytes, to be filled by the caller before cki_zmtp_send();
+ * NULL when out of memory. */
+uint8_t *cki_zmtp_stage(cki_zmtp *z, size_t len);
+
+/* Sends the staged frame (after the greeting and READY on a new connection) by the deadline.
+ * CK_ECONNECT with *untouched set: the peer had gone before a byte of it left (send again on
+ * a new connection). Any other failure leaves the connection unusable: close it. */
+ck_err cki_zmtp_send(cki_zmtp *z, int64_t deadline_ms, bool *untouched, char *message, size_t cap);
+
+/* Receives the next message by the deadline: its only frame in *body (valid until the next
+ * call). A multi-frame message is consumed whole and reported with *multipart set and no body.
+ * CK_ETIMEDOUT: nothing whole by the deadline. CK_ECONNECT: closed by the agent, or it broke
+ * the protocol (message says which). */
+ck_err cki_zmtp_recv(cki_zmtp *z, int64_t deadline_ms, uint64_t max_body, const uint8_t **body,
+                     size_t *body_len, bool *multipart, char *message, size_t cap);
+
+/* Closes the socket and forgets what was received; the staged frame stays for a new
+ * connection to send. */
+void cki_zmtp_disconnect(cki_zmtp *z);
+
+/* Closes the socket and frees the buffers; z can connect again. */
+void cki_zmtp_close(cki_zmtp *z);
+
+#endif

@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Tests for stubs/c/zmtp.c, the blocking calls' own ZMTP 3.0 connection. The decoders are
+ * checked on hand-made bytes; the connection talks to a real libzmq ROUTER (the agent's socket
+ * type) and to raw unix-socket peers that send what a ROUTER would not: another protocol, an
+ * ERROR command, a PING, an oversized frame, a multi-frame message.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "cunit_main.h"
+#include "os.h"
+#include "zmtp.h"
+
+#define DEADLINE_MS 30000 /* only a hang reaches it */
+#define MAX_BODY    (64u << 20)
+
+/* A greeting as libzmq's ROUTER sends it (ZMTP 3.1, NULL, as-server). */
+static void
+router_greeting(uint8_t g[CKI_ZMTP_GREETING_LEN])
+{
+	memset(g, 0, CKI_ZMTP_GREETING_LEN);
+	g[0] = 0xff;
+	g[8] = 1;
+	g[9] = 0x7f;
+	g[10] = 3;
+	g[11] = 1;
+	memcpy(g + 12, "NULL", 4);
+	g[32] = 1;
+}
+
+/* READY with one property; returns the frame's length. */
+static size_t
+ready_frame(uint8_t *out, const char *socket_type)
+{
+	size_t tl = strlen(socket_type), n = 0;
+	out[n++] = 0x04;
+	out[n++] = (uint8_t)(6 + 12 + 4 + tl);
+	memcpy(out + n, "\5READY", 6);
+	n += 6;
+	memcpy(out + n, "\13Socket-Type", 12);
+	n += 12;
+	out[n++] = 0;
+	out[n++] = 0;
+	out[n++] = 0;
+	out[n++] = (uint8_t)tl;
+	memcpy(out + n, socket_type, tl);
+	return n + tl;
+}
+
+static int64_t
+deadline(int ms)
+{
+	return cki_stub_now_ms() + ms;
+}
+
+/* ---- decoders ----------------------------------------------------------------------------- */
+
+static void
+test_greeting_is_checked(void)
+{
+	uint8_t g[CKI_ZMTP_GREETING_LEN];
+	router_greeting(g);
+	CU_ASSERT_EQUAL(cki_zmtp_check_greeting(g, sizeof(g)), CKI_ZMTP_OK);
+	CU_ASSERT_EQUAL(cki_zmtp_check_greeting(g, 11), CKI_ZMTP_NEED_MORE);
+	CU_ASSERT_EQUAL(cki_zmtp_check_greeting(g, 0), CKI_ZMTP_NEED_MORE);
+	/* Another protocol is refused on its first byte, not after 64 it may never send. */
+	CU_ASSERT_EQUAL(cki_zmtp_check_greeting((const uint8_t *)"H", 1), CKI_ZMTP_BAD);
+	g[9] = 0x7e;
+	CU_ASSERT_EQUAL(cki_zmtp_check_greeting(g, 10), CKI_ZMTP_BAD);
+	router_greeting(g);
+	g[10] = 2; /* ZMTP 2.0 */
+	CU_ASSERT_EQUAL(cki_zmtp_check_greeting(g, sizeof(g)), CKI_ZMTP_BAD);
+	router_greeting(g);
+	memcpy(g + 12, "CURVE", 5);
+	CU_ASSERT_EQUAL(cki_zmtp_check_greeting(g, sizeof(g)), CKI_ZMTP_BAD);
+	router_greeting(g);
+	g[16] = 'X'; /* "NULLX": not NULL */
+	CU_ASSERT_EQUAL(cki_zmtp_check_greeting(g, sizeof(g)), CKI_ZMTP_BAD);
+}
+
+static void
+test_frame_headers_are_parsed(void)
+{
+	cki_zmtp_frame f;
+	uint8_t short_more[] = {0x01, 7};
+	CU_ASSERT_EQUAL(cki_zmtp_parse_frame(short_more, 2, MAX_BODY, &f), CKI_ZMTP_OK);
+	CU_ASSERT_EQUAL(f.header_len, 2);
+	CU_ASSERT_EQUAL(f.body_len, 7);
+	CU_ASSERT_TRUE(f.more);
+	CU_ASSERT_FALSE(f.command);
+	uint8_t long_[] = {0x02, 0, 0, 0, 0, 0, 1, 0, 1};
+	CU_ASSERT_EQUAL(cki_zmtp_parse_frame(long_, 9, MAX_BODY, &f), CKI_ZMTP_OK);
+	CU_ASSERT_EQUAL(f.header_len, 9);
+	CU_ASSERT_EQUAL(f.body_len, 65537);
+	CU_ASSERT_EQUAL(cki_zmtp_parse_frame(long_, 8, MAX_BODY, &f), CKI_ZMTP_NEED_MORE);
+	CU_ASSERT_EQUAL(cki_zmtp_parse_frame(long_, 9, 65536, &f), CKI_ZMTP_BAD);
+	uint8_t huge[] = {0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	CU_ASSERT_EQUAL(cki_zmtp_parse_frame(huge, 9, MAX_BODY, &f), CKI_ZMTP_BAD);
+	uint8_t reserved[] = {0x08, 0};
+	CU_ASSERT_EQUAL(cki_zmtp_parse_frame(reserved, 2, MAX_BODY, &f), CKI_ZMTP_BAD);
+	uint8_t command_more[] = {0x05, 0};
+	CU_ASSERT_EQUAL(cki_zmtp_parse_frame(command_more, 2, MAX_BODY, &f), CKI_ZMTP_BAD);
+	uint8_t big_command[] = {0x06, 0, 0, 0, 0, 0, 0, 0x10, 1};
+	CU_ASSERT_EQUAL(cki_zmtp_parse_frame(big_command, 9, MAX_BODY, &f), CKI_ZMTP_BAD);
+	CU_ASSERT_EQUAL(cki_zmtp_parse_frame(short_more, 1, MAX_BODY, &f), CKI_ZMTP_NEED_MORE);
+}
+
+static void
+test_commands_are_classified(void)
+{
+	uint8_t buf[128];
+	char reason[32];
+	size_t n = ready_frame(buf, "ROUTER");
+	CU_ASSERT_EQUAL(cki_zmtp_parse_command(buf + 2, n - 2, reason, sizeof(reason)),
+	                CKI_ZMTP_CMD_READY);
+	/* A PUB or a second DEALER is not the agent. */
+	n = ready_frame(buf, "PUB");
+	CU_ASSERT_EQUAL(cki_zmtp_parse_command(buf + 2, n - 2, reason, sizeof(reason)),
+	                CKI_ZMTP_CMD_BAD);
+	/* A property whose value runs past the command. */
+	n = ready_frame(buf, "ROUTER");
+	CU_ASSERT_EQUAL(cki_zmtp_parse_command(buf + 2, n - 3, reason, sizeof(reason)),
+	                CKI_ZMTP_CMD_BAD);
+	/* READY without a Socket-Type. */
+	CU_ASSERT_EQUAL(
+	        cki_zmtp_parse_command((const uint8_t *)"\5READY", 6, reason, sizeof(reason)),
+	        CKI_ZMTP_CMD_BAD);
+	const uint8_t error[] = "\5ERROR\x0d"
+	                        "Access\x01"
+	                        "denied";
+	CU_ASSERT_EQUAL(cki_zmtp_parse_command(error, sizeof(error) - 1, reason, sizeof(reason)),
+	                CKI_ZMTP_CMD_ERROR);
+	CU_ASSERT_STRING_EQUAL(reason, "Access?denied"); /* the peer's text, printable only */
+	const uint8_t error_long[] = "\5ERROR\x09"
+	                             "abc";
+	CU_ASSERT_EQUAL(
+	        cki_zmtp_parse_command(error_long, sizeof(error_long) - 1, reason, sizeof(reason)),
+	        CKI_ZMTP_CMD_BAD);
+	CU_ASSERT_EQUAL(
+	        cki_zmtp_parse_command((const uint8_t *)"\4PING\0\0", 7, reason, sizeof(reason)),
+	        CKI_ZMTP_CMD_PING);
+	CU_ASSERT_EQUAL(
+	        cki_zmtp_parse_command((const uint8_t *)"\4PING\0", 6, reason, sizeof(reason)),
+	        CKI_ZMTP_CMD_BAD);
+	CU_ASSERT_EQUAL(
+	        cki_zmtp_parse_command((const uint8_t *)"\11SUBSCRIBE", 10, reason, sizeof(reason)),
+	        CKI_ZMTP_CMD_OTHER);
+	CU_ASSERT_EQUAL(cki_zmtp_parse_command((const uint8_t *)"\0", 1, reason, sizeof(reason)),
+	                CKI_ZMTP_CMD_BAD);
+	CU_ASSERT_EQUAL(
+	        cki_zmtp_parse_command((const uint8_t *)"\7READY", 6, reason, sizeof(reason)),
+	        CKI_ZMTP_CMD_BAD);
+	CU_ASSERT_EQUAL(cki_zmtp_parse_command(NULL, 0, reason, sizeof(reason)), CKI_ZMTP_CMD_BAD);
+}
+
+static void
+test_ipc_endpoints_become_unix_addresses(void)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	CU_ASSERT_TRUE(cki_zmtp_ipc_address("ipc:///run/cachekit/agent.sock", &sa, &len));
+	CU_ASSERT_STRING_EQUAL(sa.sun_path, "/run/cachekit/agent.sock");
+	CU_ASSERT_TRUE(cki_zmtp_ipc_address("ipc://@ck-abstract", &sa, &len));
+	CU_ASSERT_EQUAL(sa.sun_path[0], '\0');
+	CU_ASSERT(memcmp(sa.sun_path + 1, "ck-abstract", 11) == 0);
+	CU_ASSERT_EQUAL(len, offsetof(struct sockaddr_un, sun_path) + 12);
+	CU_ASSERT_FALSE(cki_zmtp_ipc_address("tcp://127.0.0.1:5555", &sa, &len));
+	CU_ASSERT_FALSE(cki_zmtp_ipc_address("ipc://", &sa, &len));
+	char longer[200] = "ipc:///";
+	memset(longer + 7, 'a', sizeof(longer) - 8);
+	longer[sizeof(longer) - 1] = '\0';
+	CU_ASSERT_FALSE(cki_zmtp_ipc_address(longer, &sa, &len));
+}
+
+/* ---- against a real libzmq ROUTER ----------------------------------------------------------- */
+
+static char endpoint[108];
+
+static void *
+bind_router(void **ctx)
+{
+	int linger = 0;
+	snprintf(endpoint, sizeof(endpoint), "ipc:///tmp/ck-test-zmtp-%d.sock", (int)getpid());
+	*ctx = zmq_ctx_new();
+	void *r = zmq_socket(*ctx, ZMQ_ROUTER);
+	zmq_setsockopt(r, ZMQ_LINGER, &linger, sizeof(linger));
+	CU_ASSERT_FATAL(zmq_bind(r, endpoint) == 0);
+	return r;
+}
+
+static void
+unbind_router(void *ctx, void *r)
+{
+	zmq_close(r);
+	zmq_ctx_term(ctx);
+	unlink(endpoint + strlen("ipc://"));
+}
+
+static void
+connect_to(cki_zmtp *z)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	char msg[256];
+	CU_ASSERT_FATAL(cki_zmtp_ipc_address(endpoint, &sa, &len));
+	cki_zmtp_init(z);
+	CU_ASSERT_EQUAL_FATAL(
+	        cki_zmtp_connect(z, &sa, len, deadline(DEADLINE_MS), msg, sizeof(msg)), CK_OK);
+}
+
+/* Sends body as one frame; the router must receive exactly it. Replies with reply. */
+static void
+round_trip(cki_zmtp *z, void *router, size_t body_len, size_t reply_len)
+{
+	char msg[256];
+	bool untouched;
+	uint8_t *body = cki_zmtp_stage(z, body_len);
+	CU_ASSERT_FATAL(body != NULL);
+	for (size_t i = 0; i < body_len; i++)
+		body[i] = (uint8_t)(i * 7 + 1);
+	CU_ASSERT_EQUAL_FATAL(cki_zmtp_send(z, deadline(DEADLINE_MS), &untouched, msg, sizeof(msg)),
+	                      CK_OK);
+	CU_ASSERT_FALSE(untouched);
+
+	zmq_msg_t id, part;
+	zmq_msg_init(&id);
+	zmq_msg_init(&part);
+	CU_ASSERT_FATAL(zmq_msg_recv(&id, router, 0) >= 0);
+	CU_ASSERT_FATAL(zmq_msg_recv(&part, router, 0) >= 0);
+	CU_ASSERT_FALSE(zmq_msg_more(&part)); /* one frame, no delimiter: what the agent expects */
+	CU_ASSERT_EQUAL_FATAL(zmq_msg_size(&part), body_len);
+	const uint8_t *got = zmq_msg_data(&part);
+	size_t bad = 0;
+	for (size_t i = 0; i < body_len; i++)
+		bad += got[i] != (uint8_t)(i * 7 + 1);
+	CU_ASSERT_EQUAL(bad, 0);
+
+	uint8_t *reply = malloc(reply_len + 1);
+	for (size_t i = 0; i < reply_len; i++)
+		reply[i] = (uint8_t)(i * 13 + 5);
+	zmq_msg_send(&id, router, ZMQ_SNDMORE);
+	CU_ASSERT(zmq_send(router, reply, reply_len, 0) == (int)reply_len);
+	zmq_msg_close(&part);
+
+	const uint8_t *rb;
+	size_t rl;
+	bool multipart;
+	CU_ASSERT_EQUAL_FATAL(cki_zmtp_recv(z, deadline(DEADLINE_MS), MAX_BODY, &rb, &rl,
+	                                    &multipart, msg, sizeof(msg)),
+	                      CK_OK);
+	CU_ASSERT_FALSE(multipart);
+	CU_ASSERT_EQUAL_FATAL(rl, reply_len);
+	CU_ASSERT(memcmp(rb, reply, reply_len) == 0);
+	free(reply);
+}
+
+static void
+test_round_trips_with_a_libzmq_router(void)
+{
+	void *ctx, *router = bind_router(&ctx);
+	cki_zmtp z;
+	connect_to(&z);
+	round_trip(&z, router, 27, 101);            /* short frames both ways */
+	round_trip(&z, router, 300, 70000);         /* long (8-byte size) frames */
+	round_trip(&z, router, 0, 0);               /* empty frames */
+	round_trip(&z, router, 3u << 20, 5u << 20); /* bigger than any socket buffer */
+	round_trip(&z, router, 64, 64);             /* and small again: buffers shrink */
+	CU_ASSERT(z.in_cap <= 1024 * 1024);
+	cki_zmtp_close(&z);
+	CU_ASSERT_EQUAL(z.fd, -1);
+	unbind_router(ctx, router);
+}
+
+static void
+test_multipart_message_is_flagged_and_skipped(void)
+{
+	void *ctx, *router = bind_router(&ctx);
+	cki_zmtp z;
+	char msg[256];
+	bool untouched, multipart;
+	connect_to(&z);
+	memcpy(cki_zmtp_stage(&z, 1), "x", 1);
+	CU_ASSERT_EQUAL_FATAL(
+	        cki_zmtp_send(&z, deadline(DEADLINE_MS), &untouched, msg, sizeof(msg)), CK_OK);
+	zmq_msg_t id, part;
+	zmq_msg_init(&id);
+	zmq_msg_init(&part);
+	CU_ASSERT_FATAL(zmq_msg_recv(&id, router, 0) >= 0);
+	CU_ASSERT_FATAL(zmq_msg_recv(&part, router, 0) >= 0);
+	zmq_msg_t id2;
+	zmq_msg_init(&id2);
+	zmq_msg_copy(&id2, &id);
+	zmq_msg_send(&id, router, ZMQ_SNDMORE);
+	zmq_send(router, "a", 1, ZMQ_SNDMORE);
+	zmq_send(router, "b", 1, 0);
+	zmq_msg_send(&id2, router, ZMQ_SNDMORE);
+	zmq_send(router, "ok", 2, 0);
+	zmq_msg_close(&part);
+
+	const uint8_t *b;
+	size_t l;
+	CU_ASSERT_EQUAL(cki_zmtp_recv(&z, deadline(DEADLINE_MS), MAX_BODY, &b, &l, &multipart, msg,
+	                              sizeof(msg)),
+	                CK_OK);
+	CU_ASSERT_TRUE(multipart);
+	CU_ASSERT_PTR_NULL(b);
+	CU_ASSERT_EQUAL(cki_zmtp_recv(&z, deadline(DEADLINE_MS), MAX_BODY, &b, &l, &multipart, msg,
+	                              sizeof(msg)),
+	                CK_OK);
+	CU_ASSERT_FALSE(multipart);
+	CU_ASSERT_EQUAL(l, 2);
+	CU_ASSERT(b != NULL && memcmp(b, "ok", 2) == 0);
+	cki_zmtp_close(&z);
+	unbind_router(ctx, router);
+}
+
+static void
+test_closed_connection_is_reported_untouched(void)
+{
+	void *ctx, *router = bind_router(&ctx);
+	cki_zmtp z;
+	char msg[256];
+	bool untouched = false;
+	connect_to(&z);
+	round_trip(&z, router, 10, 10);
+	unbind_router(ctx, router); /* the agent goes away between two calls */
+	memcpy(cki_zmtp_stage(&z, 1), "x", 1);
+	CU_ASSERT_EQUAL(cki_zmtp_send(&z, deadline(DEADLINE_MS), &untouched, msg, sizeof(msg)),
+	                CK_ECONNECT);
+	CU_ASSERT_TRUE(untouched); /* nothing left: safe to send again elsewhere */
+	cki_zmtp_close(&z);
+}
+
+static void
+test_connect_without_listener_times_out(void)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	char msg[256] = "";
+	cki_zmtp z;
+	cki_zmtp_init(&z);
+	CU_ASSERT_FATAL(cki_zmtp_ipc_address("ipc:///tmp/ck-test-zmtp-nobody.sock", &sa, &len));
+	CU_ASSERT_EQUAL(cki_zmtp_connect(&z, &sa, len, deadline(100), msg, sizeof(msg)),
+	                CK_ETIMEDOUT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "No such file"));
+	CU_ASSERT_EQUAL(z.fd, -1);
+	/* A path that is not a directory is not going to become a socket: no retrying. */
+	CU_ASSERT_FATAL(cki_zmtp_ipc_address("ipc:///dev/null/agent.sock", &sa, &len));
+	CU_ASSERT_EQUAL(cki_zmtp_connect(&z, &sa, len, deadline(DEADLINE_MS), msg, sizeof(msg)),
+	                CK_ECONNECT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "Not a directory"));
+}
+
+/* ---- against raw peers ---------------------------------------------------------------------- */
+
+/* A listening unix socket the test answers by hand, in the same thread: what it writes waits
+ * in the kernel until the connection reads it. */
+static int
+raw_listen(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(endpoint, sizeof(endpoint), "ipc:///tmp/ck-test-zmtp-raw-%d.sock", (int)getpid());
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", endpoint + strlen("ipc://"));
+	unlink(sa.sun_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CU_ASSERT_FATAL(listen(fd, 4) == 0);
+	return fd;
+}
+
+static int
+raw_accept(int lfd, cki_zmtp *z, const void *peer_bytes, size_t n)
+{
+	connect_to(z);
+	int fd = accept(lfd, NULL, NULL);
+	CU_ASSERT_FATAL(fd >= 0);
+	if (n > 0)
+		CU_ASSERT_FATAL(write(fd, peer_bytes, n) == (ssize_t)n);
+	return fd;
+}
+
+static void
+raw_done(int lfd, int fd, cki_zmtp *z)
+{
+	cki_zmtp_close(z);
+	close(fd);
+	close(lfd);
+	unlink(endpoint + strlen("ipc://"));
+}
+
+/* Sends one frame through z (handshake included); returns the result. */
+static ck_err
+send_one(cki_zmtp *z, char *msg, size_t cap)
+{
+	bool untouched;
+	memcpy(cki_zmtp_stage(z, 2), "hi", 2);
+	return cki_zmtp_send(z, deadline(DEADLINE_MS), &untouched, msg, cap);
+}
+
+static void
+test_another_protocol_is_refused(void)
+{
+	int lfd = raw_listen();
+	cki_zmtp z;
+	char msg[256] = "";
+	const char http[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
+	int fd = raw_accept(lfd, &z, http, sizeof(http) - 1);
+	CU_ASSERT_EQUAL(send_one(&z, msg, sizeof(msg)), CK_ECONNECT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "not a ZeroMQ"));
+	raw_done(lfd, fd, &z);
+}
+
+static void
+test_error_command_is_reported(void)
+{
+	int lfd = raw_listen();
+	cki_zmtp z;
+	char msg[256] = "";
+	uint8_t bytes[CKI_ZMTP_GREETING_LEN + 32];
+	router_greeting(bytes);
+	size_t n = CKI_ZMTP_GREETING_LEN;
+	memcpy(bytes + n,
+	       "\x04\x0f\x05"
+	       "ERROR\x08"
+	       "go away",
+	       17);
+	n += 17;
+	int fd = raw_accept(lfd, &z, bytes, n);
+	CU_ASSERT_EQUAL(send_one(&z, msg, sizeof(msg)), CK_ECONNECT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "go away"));
+	raw_done(lfd, fd, &z);
+}
+
+static void
+test_ping_is_answered_and_oversized_frame_refused(void)
+{
+	int lfd = raw_listen();
+	cki_zmtp z;
+	char msg[256] = "";
+	uint8_t bytes[256];
+	router_greeting(bytes);
+	size_t n = CKI_ZMTP_GREETING_LEN;
+	n += ready_frame(bytes + n, "ROUTER");
+	int fd = raw_accept(lfd, &z, bytes, n);
+	CU_ASSERT_EQUAL_FATAL(send_one(&z, msg, sizeof(msg)), CK_OK);
+	/* What the connection sent: our greeting, READY and the frame "hi". */
+	uint8_t got[512];
+	size_t have = 0;
+	while (have < CKI_ZMTP_GREETING_LEN + 30 + 4) {
+		ssize_t r = read(fd, got + have, sizeof(got) - have);
+		CU_ASSERT_FATAL(r > 0);
+		have += (size_t)r;
+	}
+	CU_ASSERT_EQUAL(cki_zmtp_check_greeting(got, have), CKI_ZMTP_OK);
+	CU_ASSERT_EQUAL(got[CKI_ZMTP_GREETING_LEN], 0x04);
+	CU_ASSERT(memcmp(got + have - 4, "\x00\x02hi", 4) == 0);
+
+	/* PING (TTL 0, context "ctx") then an oversized frame header. */
+	const uint8_t ping_and_huge[] = {0x04, 0x0a, 0x04, 'P', 'I', 'N', 'G', 0, 0, 'c', 't',
+	                                 'x',  0x02, 0x7f, 0,   0,   0,   0,   0, 0, 0};
+	CU_ASSERT_FATAL(write(fd, ping_and_huge, sizeof(ping_and_huge)) ==
+	                (ssize_t)sizeof(ping_and_huge));
+	const uint8_t *b;
+	size_t l;
+	bool multipart;
+	CU_ASSERT_EQUAL(cki_zmtp_recv(&z, deadline(DEADLINE_MS), MAX_BODY, &b, &l, &multipart, msg,
+	                              sizeof(msg)),
+	                CK_ECONNECT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "oversized"));
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	CU_ASSERT_FATAL(poll(&p, 1, DEADLINE_MS) == 1);
+	ssize_t r = read(fd, got, sizeof(got));
+	CU_ASSERT_EQUAL(r, 10);
+	CU_ASSERT(r == 10 && memcmp(got, "\x04\x08\x04PONGctx", 10) == 0);
+	raw_done(lfd, fd, &z);
+}
+
+static void
+test_message_before_ready_is_refused(void)
+{
+	int lfd = raw_listen();
+	cki_zmtp z;
+	char msg[256] = "";
+	uint8_t bytes[CKI_ZMTP_GREETING_LEN + 4];
+	router_greeting(bytes);
+	memcpy(bytes + CKI_ZMTP_GREETING_LEN, "\x00\x02hi", 4);
+	int fd = raw_accept(lfd, &z, bytes, sizeof(bytes));
+	CU_ASSERT_EQUAL(send_one(&z, msg, sizeof(msg)), CK_ECONNECT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "before its READY"));
+	raw_done(lfd, fd, &z);
+}
+
+static void
+test_silent_peer_times_out(void)
+{
+	int lfd = raw_listen();
+	cki_zmtp z;
+	char msg[256] = "";
+	bool untouched;
+	int fd = raw_accept(lfd, &z, NULL, 0);
+	memcpy(cki_zmtp_stage(&z, 2), "hi", 2);
+	CU_ASSERT_EQUAL(cki_zmtp_send(&z, deadline(100), &untouched, msg, sizeof(msg)),
+	                CK_ETIMEDOUT);
+	CU_ASSERT_TRUE(untouched);
+	raw_done(lfd, fd, &z);
+}
+
+static CU_TestInfo tests[] = {
+        {"the peer's greeting is checked", test_greeting_is_checked},
+        {"frame headers are parsed and bounded", test_frame_headers_are_parsed},
+        {"commands are classified", test_commands_are_classified},
+        {"ipc endpoints become unix addresses", test_ipc_endpoints_become_unix_addresses},
+        {"frames round-trip with a libzmq ROUTER", test_round_trips_with_a_libzmq_router},
+        {"a multi-frame message is flagged and skipped",
+         test_multipart_message_is_flagged_and_skipped},
+        {"a closed connection is reported untouched", test_closed_connection_is_reported_untouched},
+        {"connect without a listener times out", test_connect_without_listener_times_out},
+        {"another protocol is refused", test_another_protocol_is_refused},
+        {"an ERROR command is reported", test_error_command_is_reported},
+        {"PING is answered, an oversized frame refused",
+         test_ping_is_answered_and_oversized_frame_refused},
+        {"a message before READY is refused", test_message_before_ready_is_refused},
+        {"a silent peer times out", test_silent_peer_times_out},
+        CU_TEST_INFO_NULL,
+};
+
+CK_UNIT_SUITE("zmtp", tests)
