@@ -5,8 +5,10 @@
  * the client through one file descriptor and one timer. Adapters for libuv and libevent are in
  * cachekit/adapters/; any other loop (epoll, poll) uses the three calls below:
  *
- *   - watch ck_client_fd(c) for readability (it is ZeroMQ's notification fd: edge-like, so
- *     always call ck_client_process() until it has run, never read the fd yourself);
+ *   - watch ck_client_fd(c) for readability and never read it yourself. For an ipc://
+ *     endpoint it is an epoll descriptor over the client's own connection, readable while a
+ *     reply (or room for a waiting request) is there; for tcp:// it is ZeroMQ's notification
+ *     fd, edge-like. Either way one ck_client_process() per wake-up does all there is to do;
  *   - call ck_client_process(c) when it is readable, when ck_client_timeout_ms(c) has passed,
  *     and after submitting (or install hooks: the client then asks the loop itself). A submit
  *     call only packs the request; ck_client_process() sends everything submitted since it
@@ -14,7 +16,9 @@
  *
  * Callbacks run only inside ck_client_process() (never inside a submit call), exactly once per
  * accepted submission: with the reply, CK_ETIMEDOUT at the request's deadline (a later reply is
- * dropped), or CK_ESHUTDOWN when the client is closed first. A callback may submit new
+ * dropped), CK_ECONNECT when the connection to the agent ends after the request was written
+ * (it may or may not have been carried out; requests not yet written wait for the next
+ * connection), or CK_ESHUTDOWN when the client is closed first. A callback may submit new
  * requests, but must not close the client.
  *
  * A client with requests in flight refuses blocking calls (CK_EBUSY); use one client per

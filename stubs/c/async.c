@@ -17,16 +17,21 @@
 #include "cachekit/async.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <zmq.h>
 
 #include "async_int.h"
 #include "os.h"
 #include "wire.h"
+#include "zmtp.h"
 
 #define MESSAGE_CAP 256
+/* Requests written per sendmsg() on the direct connection (two iovecs each). */
+#define FLUSH_BATCH 64
 
 typedef struct pend {
 	uint64_t id;
@@ -55,6 +60,10 @@ typedef struct cki_async {
 	pend *ready_head, **ready_tail;
 	size_t ready_n;
 	pend *out_head, *out_tail; /* submitted, not yet sent, in order */
+	size_t out_off;     /* direct connection: bytes of out_head's frame already written */
+	struct cki_zmtp *z; /* that connection (the client's), once flush_direct() has used it */
+	bool blocked;       /* the outbox waits for the descriptor (socket full, handshake) */
+	int64_t retry_at;   /* ... or for this time (the next connect attempt); 0: none */
 	ck_async_hooks hooks;
 } cki_async;
 
@@ -191,12 +200,22 @@ outbox_add(cki_async *a, pend *p)
 	a->out_tail = p;
 }
 
-/* Takes p out of the outbox; its message is closed unless it was sent (then it is libzmq's). */
+/* Takes p out of the outbox; its message is closed unless it was sent (then it is libzmq's).
+ * A frame partly written on the direct connection leaves its rest with the connection, to be
+ * written before the next one (the agent answers it late; the reply is dropped). */
 static void
 outbox_remove(cki_async *a, pend *p)
 {
 	if (!p->unsent)
 		return;
+	if (p == a->out_head && a->out_off > 0 && a->z != NULL) {
+		uint8_t hdr[9];
+		size_t len = zmq_msg_size(&p->out);
+		struct iovec iov[2] = {{hdr, cki_zmtp_header(hdr, len)},
+		                       {zmq_msg_data(&p->out), len}};
+		(void)cki_zmtp_owe(a->z, iov, 2, a->out_off);
+		a->out_off = 0;
+	}
 	p->unsent = false;
 	if (p->out_prev != NULL)
 		p->out_prev->out_next = p->out_next;
@@ -385,6 +404,9 @@ cki_async_ready_hit(ck_client *c, ck_value *hit, ck_callback cb, void *arg)
 int
 ck_client_fd(ck_client *c)
 {
+	cki_zmtp *z = c != NULL ? cki_client_direct(c) : NULL;
+	if (z != NULL)
+		return cki_zmtp_event_fd(z); /* connects on the first ck_client_process() */
 	void *sock = c != NULL ? cki_client_socket(c) : NULL;
 	int fd = -1;
 	size_t len = sizeof(fd);
@@ -405,9 +427,12 @@ ck_client_timeout_ms(const ck_client *c)
 	const cki_async *a = c != NULL ? *cki_client_async((ck_client *)c) : NULL;
 	if (a == NULL || (a->heap_n == 0 && a->ready_n == 0))
 		return -1;
-	if (a->ready_n > 0 || a->out_head != NULL)
+	if (a->ready_n > 0 || (a->out_head != NULL && !a->blocked))
 		return 0;
-	int64_t left = a->heap[0]->deadline - cki_stub_now_ms();
+	int64_t until = a->heap_n > 0 ? a->heap[0]->deadline : INT64_MAX;
+	if (a->out_head != NULL && a->blocked && a->retry_at > 0 && a->retry_at < until)
+		until = a->retry_at;
+	int64_t left = until - cki_stub_now_ms();
 	return left <= 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
@@ -444,17 +469,136 @@ on_frame(ck_client *c, cki_async *a, const uint8_t *data, size_t size)
 	cki_reply_clear(&reply);
 }
 
+/* The connection is gone: requests already written will not be answered on it and fail with
+ * CK_ECONNECT at once; those still in the outbox go on the next connection (a frame written in
+ * part goes again whole: the agent never had all of it). */
+static void
+lost(ck_client *c, cki_async *a, cki_zmtp *z, const char *why)
+{
+	char message[MESSAGE_CAP];
+	snprintf(message, sizeof(message), "%s", why);
+	cki_zmtp_disconnect(z);
+	a->out_off = 0;
+	size_t n = 0;
+	uint64_t *ids = a->count > 0 ? malloc(a->count * sizeof(*ids)) : NULL;
+	for (size_t i = 0; ids != NULL && i < a->heap_n; i++)
+		if (!a->heap[i]->unsent)
+			ids[n++] = a->heap[i]->id;
+	for (size_t i = 0; i < n; i++) {
+		pend *p = untrack_id(a, ids[i]);
+		if (p != NULL)
+			complete(c, p, CK_ECONNECT, NULL, message);
+	}
+	free(ids);
+}
+
+/* The outbox on the direct connection: frames written together, FLUSH_BATCH per sendmsg(). A
+ * full socket leaves the rest (and where the head's frame stopped) for when the descriptor
+ * says there is room; a connection still being made holds them all. */
+static void
+flush_direct(ck_client *c, cki_async *a, cki_zmtp *z)
+{
+	size_t cap;
+	char *message = cki_client_message_buf(c, &cap);
+	int64_t retry_at;
+
+	a->blocked = false;
+	a->retry_at = 0;
+	a->z = z;
+	if (a->out_head == NULL && z->fd < 0)
+		return;
+	ck_err rv = cki_client_direct_ready(c, &retry_at);
+	if (rv == CK_ETIMEDOUT) {
+		a->blocked = true;
+		a->retry_at = retry_at;
+		return;
+	}
+	if (rv != CK_OK) {
+		/* The path cannot be connected to: fail what waits for it (not what the callbacks
+		 * submit meanwhile, which waits for the next call). */
+		size_t n = 0;
+		for (pend *p = a->out_head; p != NULL; p = p->out_next)
+			n++;
+		while (n-- > 0 && a->out_head != NULL) {
+			pend *p = untrack_id(a, a->out_head->id);
+			complete(c, p, rv, NULL, message);
+		}
+		return;
+	}
+	int owed = cki_zmtp_flush_owed_nowait(z, message, cap);
+	if (owed < 0) {
+		lost(c, a, z, message);
+		return;
+	}
+	if (owed == 0) {
+		a->blocked = true;
+		cki_zmtp_watch_write(z, true);
+		return;
+	}
+	while (a->out_head != NULL) {
+		struct iovec iov[2 * FLUSH_BATCH];
+		uint8_t hdr[FLUSH_BATCH][9];
+		size_t total = 0, skip = a->out_off;
+		int n = 0, first = 0;
+		for (pend *p = a->out_head; p != NULL && n < 2 * FLUSH_BATCH; p = p->out_next) {
+			size_t len = zmq_msg_size(&p->out);
+			iov[n].iov_base = hdr[n / 2];
+			iov[n].iov_len = cki_zmtp_header(hdr[n / 2], len);
+			iov[n + 1].iov_base = zmq_msg_data(&p->out);
+			iov[n + 1].iov_len = len;
+			total += iov[n].iov_len + len;
+			n += 2;
+		}
+		total -= skip;
+		while (skip > 0 && skip >= iov[first].iov_len)
+			skip -= iov[first++].iov_len;
+		iov[first].iov_base = (uint8_t *)iov[first].iov_base + skip;
+		iov[first].iov_len -= skip;
+		ssize_t w = cki_zmtp_writev_nowait(z, iov + first, n - first, message, cap);
+		if (w < 0) {
+			lost(c, a, z, message);
+			return;
+		}
+		size_t done = a->out_off + (size_t)w;
+		a->out_off = 0; /* whole frames leave the outbox as written, not as abandoned */
+		while (a->out_head != NULL) {
+			uint8_t h[9];
+			size_t len = zmq_msg_size(&a->out_head->out);
+			size_t frame = cki_zmtp_header(h, len) + len;
+			if (done < frame)
+				break;
+			done -= frame;
+			outbox_remove(a, a->out_head); /* written: now it waits for its reply */
+		}
+		a->out_off = done;
+		if ((size_t)w < total) {
+			a->blocked = true;
+			cki_zmtp_watch_write(z, true);
+			return;
+		}
+	}
+	cki_zmtp_watch_write(z, false);
+}
+
 /* Sends the outbox in order. A full send queue keeps the rest for the next call (libzmq's fd
  * signals when the queue drains, and their deadlines still hold); a broken connection fails
  * the request it could not send. */
 static void
 flush(ck_client *c, cki_async *a)
 {
+	cki_zmtp *z = cki_client_direct(c);
+	if (z != NULL) {
+		flush_direct(c, a, z);
+		return;
+	}
+	a->blocked = false;
 	while (a->out_head != NULL) {
 		pend *p = a->out_head;
 		ck_err rv = cki_send_nowait(c, &p->out);
-		if (rv == CK_EOVERLOAD)
+		if (rv == CK_EOVERLOAD) {
+			a->blocked = true;
 			return;
+		}
 		if (rv == CK_OK) {
 			/* zmq_msg_send emptied the message: closing it is a no-op */
 			outbox_remove(a, p);
@@ -476,7 +620,8 @@ ck_client_process(ck_client *c)
 	/* Before anything is sent: in a child after fork() this forgets the parent's requests. The
 	 * drain below is for what was in flight before this call; requests submitted by the
 	 * callbacks here leave with the last flush and cannot be answered yet. */
-	void *sock = a->count > 0 ? cki_client_socket(c) : NULL;
+	cki_zmtp *z = cki_client_direct(c);
+	void *sock = z == NULL && a->count > 0 ? cki_client_socket(c) : NULL;
 	flush(c, a);
 	/* Near hits submitted before this call; ones submitted by callbacks wait for the next. */
 	pend *ready = a->ready_head;
@@ -505,6 +650,26 @@ ck_client_process(ck_client *c)
 		if (!multipart)
 			on_frame(c, a, zmq_msg_data(&msg), zmq_msg_size(&msg));
 		zmq_msg_close(&msg);
+	}
+	/* The direct connection is read whatever is in flight: a late reply, or the end of the
+	 * stream, would otherwise keep its descriptor readable. */
+	while (z != NULL && z->fd >= 0 && z->ready) {
+		size_t cap;
+		char *message = cki_client_message_buf(c, &cap);
+		const uint8_t *body;
+		size_t len;
+		bool multipart;
+		ck_err r = cki_zmtp_recv(z, 0, CKI_STUB_MAX_VALUE + CKI_STUB_MAX_OVERHEAD, &body,
+		                         &len, &multipart, message, cap);
+		if (r == CK_ETIMEDOUT)
+			break; /* nothing more whole yet */
+		if (r != CK_OK) {
+			lost(c, a, z, message);
+			rv = CK_ECONNECT;
+			break;
+		}
+		if (!multipart)
+			on_frame(c, a, body, len);
 	}
 	for (int64_t now = cki_stub_now_ms(); a->heap_n > 0 && a->heap[0]->deadline <= now;) {
 		pend *p = untrack_id(a, a->heap[0]->id);

@@ -22,12 +22,15 @@ struct ck_client {
 	uint32_t timeout_ms;
 	uint32_t open_timeout_ms; /* what ck_client_set_timeout(c, 0) goes back to */
 	void *zctx;
-	void *sock;      /* libzmq DEALER: the asynchronous API's, and the blocking calls' when
-	                    the endpoint is not ipc:// or CACHEKIT_STUB_TRANSPORT=libzmq */
-	cki_zmtp direct; /* the blocking calls' own connection to an ipc:// endpoint (zmtp.h) */
+	void *sock;      /* libzmq DEALER, when the endpoint is not ipc:// or
+	                    CACHEKIT_STUB_TRANSPORT=libzmq */
+	cki_zmtp direct; /* the own connection to an ipc:// endpoint (zmtp.h), for the blocking
+	                    and the asynchronous calls alike */
 	bool use_direct; /* direct_addr holds the endpoint's unix address */
 	struct sockaddr_un direct_addr;
 	socklen_t direct_addr_len;
+	int64_t direct_retry_at; /* the asynchronous API's next connect attempt (after a failure) */
+	int direct_retry_ms;
 	unsigned fork_gen;          /* cki_stub_fork_generation() of the process that may use
 	                               zctx and sock */
 	bool reset_socket;          /* a call timed out: recreate the socket before the next one */

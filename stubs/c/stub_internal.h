@@ -135,7 +135,18 @@ CK_NODISCARD ck_err cki_async_submit_batch(ck_client *c, const ck_call_opts *co,
 
 /* The connected socket (opened if needed), or NULL (ck_client_last_message says why). */
 void *cki_client_socket(ck_client *c);
+/* The client's direct ZMTP connection (zmtp.h) when its endpoint has one, else NULL (use
+ * cki_client_socket). In a child after fork() it first forgets the parent's. */
+struct cki_zmtp;
+struct cki_zmtp *cki_client_direct(ck_client *c);
+/* Moves the direct connection on without waiting: connects (after a failure, not before the
+ * back-off allows) and handshakes. CK_OK: requests may be written. CK_ETIMEDOUT: not yet; try
+ * again when its descriptor wakes or at *retry_at (CLOCK_MONOTONIC ms; 0: the descriptor
+ * will). CK_ECONNECT: the endpoint cannot be connected to (ck_client_last_message says why). */
+CK_NODISCARD ck_err cki_client_direct_ready(ck_client *c, int64_t *retry_at);
 void cki_client_set_message(ck_client *c, const char *msg);
+/* The buffer behind ck_client_last_message() and its size, to write a reason into. */
+char *cki_client_message_buf(ck_client *c, size_t *cap);
 /* Where the client's async state lives (async.c owns what it points to). */
 struct cki_async **cki_client_async(ck_client *c);
 

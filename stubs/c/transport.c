@@ -318,7 +318,11 @@ cki_submit(ck_client *c, const ck_call_opts *co, Request *req, uint64_t *id, int
 
 	c->last_message[0] = '\0';
 	zmq_msg_init(msg);
-	if ((rv = ensure_socket(c)) != CK_OK)
+	/* On the direct connection the message only carries the packed request (async.c frames it
+	 * and writes it); on libzmq it is sent as it is. */
+	if (c->use_direct)
+		(void)cki_client_direct(c); /* the fork check */
+	else if ((rv = ensure_socket(c)) != CK_OK)
 		return rv;
 	*deadline = cki_stub_now_ms() + timeout;
 	if ((rv = prepare(c, co, req, timeout, msg)) != CK_OK)
@@ -339,6 +343,65 @@ cki_send_nowait(ck_client *c, zmq_msg_t *msg)
 		return CK_EOVERLOAD;
 	set_message(c, zmq_strerror(errno));
 	return CK_ECONNECT;
+}
+
+cki_zmtp *
+cki_client_direct(ck_client *c)
+{
+	if (!c->use_direct)
+		return NULL;
+	if (c->fork_gen != cki_stub_fork_generation())
+		cki_client_abandon_inherited(c);
+	return &c->direct;
+}
+
+/* The next connect attempt after a failed one: 5 ms, doubling to 1 s, like the blocking
+ * calls' retries and libzmq's reconnect interval. */
+static int64_t
+back_off(ck_client *c)
+{
+	c->direct_retry_ms = c->direct_retry_ms == 0     ? 5
+	                     : c->direct_retry_ms >= 500 ? 1000
+	                                                 : c->direct_retry_ms * 2;
+	c->direct_retry_at = cki_stub_now_ms() + c->direct_retry_ms;
+	return c->direct_retry_at;
+}
+
+ck_err
+cki_client_direct_ready(ck_client *c, int64_t *retry_at)
+{
+	cki_zmtp *z = &c->direct;
+	char *m = c->last_message;
+	size_t cap = sizeof(c->last_message);
+	ck_err rv;
+
+	*retry_at = 0;
+	if (c->reset_socket) {
+		cki_zmtp_disconnect(
+		        z); /* a blocking call gave up mid-way: the stream is not ours */
+		c->reset_socket = false;
+	}
+	if (z->fd < 0) {
+		if (cki_stub_now_ms() < c->direct_retry_at) {
+			*retry_at = c->direct_retry_at;
+			return CK_ETIMEDOUT;
+		}
+		rv = cki_zmtp_connect_nowait(z, &c->direct_addr, c->direct_addr_len, m, cap);
+		if (rv == CK_ETIMEDOUT)
+			*retry_at = back_off(c);
+		if (rv != CK_OK)
+			return rv;
+	}
+	rv = cki_zmtp_handshake_nowait(z, m, cap);
+	if (rv == CK_OK) {
+		c->direct_retry_ms = 0;
+	} else if (rv == CK_ECONNECT) {
+		/* Closed during the handshake (an agent restarting): try again later. */
+		cki_zmtp_disconnect(z);
+		*retry_at = back_off(c);
+		rv = CK_ETIMEDOUT;
+	}
+	return rv;
 }
 
 void *

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -193,6 +194,37 @@ cki_zmtp_init(cki_zmtp *z)
 {
 	memset(z, 0, sizeof(*z));
 	z->fd = -1;
+	z->epfd = -1;
+}
+
+/* Puts a new connection in the event set (closing a socket takes it out by itself). */
+static void
+watch(cki_zmtp *z)
+{
+	struct epoll_event ev = {.events = EPOLLIN | (z->want_write ? EPOLLOUT : 0)};
+	if (z->epfd >= 0 && z->fd >= 0)
+		(void)epoll_ctl(z->epfd, EPOLL_CTL_ADD, z->fd, &ev);
+}
+
+int
+cki_zmtp_event_fd(cki_zmtp *z)
+{
+	if (z->epfd < 0) {
+		z->epfd = epoll_create1(EPOLL_CLOEXEC);
+		watch(z);
+	}
+	return z->epfd;
+}
+
+void
+cki_zmtp_watch_write(cki_zmtp *z, bool on)
+{
+	if (z->want_write == on)
+		return;
+	z->want_write = on;
+	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0)};
+	if (z->epfd >= 0 && z->fd >= 0)
+		(void)epoll_ctl(z->epfd, EPOLL_CTL_MOD, z->fd, &ev);
 }
 
 void
@@ -201,6 +233,10 @@ cki_zmtp_disconnect(cki_zmtp *z)
 	if (z->fd >= 0)
 		close(z->fd);
 	z->fd = -1;
+	z->want_write = false;
+	free(z->owed);
+	z->owed = NULL;
+	z->owed_len = 0;
 	z->hello_pending = z->greeted = z->ready = false;
 	z->in_off = z->in_len = 0;
 }
@@ -209,6 +245,8 @@ void
 cki_zmtp_close(cki_zmtp *z)
 {
 	cki_zmtp_disconnect(z);
+	if (z->epfd >= 0)
+		close(z->epfd);
 	free(z->in);
 	free(z->out);
 	cki_zmtp_init(z);
@@ -248,32 +286,41 @@ wait_fd(int fd, short events, int64_t deadline_ms)
 }
 
 ck_err
+cki_zmtp_connect_nowait(cki_zmtp *z, const struct sockaddr_un *sa, socklen_t sa_len, char *message,
+                        size_t cap)
+{
+	cki_zmtp_disconnect(z);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		say(message, cap, "socket", errno);
+		return CK_ECONNECT;
+	}
+	if (connect(fd, (const struct sockaddr *)sa, sa_len) == 0) {
+		z->fd = fd;
+		z->hello_pending = true;
+		watch(z);
+		return CK_OK;
+	}
+	int err = errno;
+	close(fd);
+	say(message, cap, "connect", err);
+	/* No socket yet, nobody listening (an agent starting or restarting), or its backlog is
+	 * full: libzmq would retry in the background, so do we. */
+	if (err != ENOENT && err != ECONNREFUSED && err != EAGAIN && err != EINTR)
+		return CK_ECONNECT;
+	return CK_ETIMEDOUT;
+}
+
+ck_err
 cki_zmtp_connect(cki_zmtp *z, const struct sockaddr_un *sa, socklen_t sa_len, int64_t deadline_ms,
                  char *message, size_t cap)
 {
 	int retry_ms = RETRY_FIRST_MS;
 
-	cki_zmtp_disconnect(z);
 	for (;;) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0) {
-			say(message, cap, "socket", errno);
-			return CK_ECONNECT;
-		}
-		if (connect(fd, (const struct sockaddr *)sa, sa_len) == 0) {
-			z->fd = fd;
-			z->hello_pending = true;
-			return CK_OK;
-		}
-		int err = errno;
-		close(fd);
-		/* No socket yet, nobody listening (an agent starting or restarting), or its
-		 * backlog is full: libzmq would retry in the background, so do we. */
-		if (err != ENOENT && err != ECONNREFUSED && err != EAGAIN && err != EINTR) {
-			say(message, cap, "connect", err);
-			return CK_ECONNECT;
-		}
-		say(message, cap, "connect", err);
+		ck_err rv = cki_zmtp_connect_nowait(z, sa, sa_len, message, cap);
+		if (rv != CK_ETIMEDOUT)
+			return rv;
 		int ms = left_ms(deadline_ms);
 		if (ms == 0)
 			return CK_ETIMEDOUT;
@@ -329,42 +376,48 @@ static ck_err read_frames(cki_zmtp *z, int64_t deadline_ms, uint64_t max_body, b
                           const uint8_t **body, size_t *body_len, bool *multipart, char *message,
                           size_t cap);
 
-/* Our greeting and READY, then the agent's: after this, requests may go. */
+/* Our greeting and READY (unless they went already), then the agent's: after this, requests
+ * may go. */
 static ck_err
 handshake(cki_zmtp *z, int64_t deadline_ms, char *message, size_t cap)
 {
-	struct iovec iov = {(void *)HELLO, sizeof(HELLO)};
+	struct iovec iov = {(void *)HELLO, z->hello_pending ? sizeof(HELLO) : 0};
 	bool untouched = true, multipart;
 	const uint8_t *body;
 	size_t len;
 	ck_err rv = write_all(z, &iov, deadline_ms, &untouched, message, cap);
 
-	if (rv == CK_OK)
-		rv = read_frames(z, deadline_ms, CKI_ZMTP_MAX_COMMAND, true, &body, &len,
-		                 &multipart, message, cap);
-	if (rv == CK_OK)
-		z->hello_pending = false;
-	return rv;
+	if (rv != CK_OK)
+		return rv;
+	z->hello_pending = false;
+	return read_frames(z, deadline_ms, CKI_ZMTP_MAX_COMMAND, true, &body, &len, &multipart,
+	                   message, cap);
 }
 
 ck_err
 cki_zmtp_send(cki_zmtp *z, int64_t deadline_ms, bool *untouched, char *message, size_t cap)
 {
-	size_t body = z->out_body, header = body > 255 ? LONG_HEADER : SHORT_HEADER;
+	uint8_t hdr[LONG_HEADER];
+	size_t body = z->out_body, header = cki_zmtp_header(hdr, body);
 	uint8_t *frame = z->out + LONG_HEADER - header;
 
 	*untouched = true;
-	frame[0] = header == LONG_HEADER ? FLAG_LONG : 0;
-	if (header == LONG_HEADER) {
-		for (int i = 0; i < 8; i++)
-			frame[1 + i] = (uint8_t)((uint64_t)body >> (56 - 8 * i));
-	} else {
-		frame[1] = (uint8_t)body;
-	}
-	if (z->hello_pending) {
+	memcpy(frame, hdr, header);
+	if (!z->ready) {
 		ck_err rv = handshake(z, deadline_ms, message, cap);
 		if (rv != CK_OK)
 			return rv;
+	}
+	if (z->owed_len > 0) {
+		/* An asynchronous request given up half-written: its rest goes first. */
+		struct iovec owed = {z->owed, z->owed_len};
+		ck_err rv = write_all(z, &owed, deadline_ms, untouched, message, cap);
+		if (rv != CK_OK)
+			return rv;
+		*untouched = true; /* nothing of this frame has left yet */
+		free(z->owed);
+		z->owed = NULL;
+		z->owed_len = 0;
 	}
 	struct iovec iov = {frame, header + body};
 	return write_all(z, &iov, deadline_ms, untouched, message, cap);
@@ -535,4 +588,103 @@ cki_zmtp_recv(cki_zmtp *z, int64_t deadline_ms, uint64_t max_body, const uint8_t
 {
 	return read_frames(z, deadline_ms, max_body, false, body, body_len, multipart, message,
 	                   cap);
+}
+
+size_t
+cki_zmtp_header(uint8_t *hdr, size_t len)
+{
+	if (len <= 255) {
+		hdr[0] = 0;
+		hdr[1] = (uint8_t)len;
+		return SHORT_HEADER;
+	}
+	hdr[0] = FLAG_LONG;
+	for (int i = 0; i < 8; i++)
+		hdr[1 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+	return LONG_HEADER;
+}
+
+ssize_t
+cki_zmtp_writev_nowait(cki_zmtp *z, const struct iovec *iov, int n, char *message, size_t cap)
+{
+	struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+	for (;;) {
+		ssize_t w = sendmsg(z->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w >= 0)
+			return w;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			return 0;
+		say(message, cap, "send to the agent", errno);
+		return -1;
+	}
+}
+
+ck_err
+cki_zmtp_handshake_nowait(cki_zmtp *z, char *message, size_t cap)
+{
+	const uint8_t *body;
+	size_t len;
+	bool multipart;
+
+	if (z->hello_pending) {
+		/* 94 bytes into a new connection's empty buffer: they fit, or it is broken. */
+		struct iovec iov = {(void *)HELLO, sizeof(HELLO)};
+		if (cki_zmtp_writev_nowait(z, &iov, 1, message, cap) != (ssize_t)sizeof(HELLO)) {
+			if (cap > 0)
+				snprintf(message, cap,
+				         "send to the agent: the greeting did not fit");
+			return CK_ECONNECT;
+		}
+		z->hello_pending = false;
+	}
+	if (z->ready)
+		return CK_OK;
+	/* A deadline already past: read what is there, never wait. */
+	return read_frames(z, 0, CKI_ZMTP_MAX_COMMAND, true, &body, &len, &multipart, message, cap);
+}
+
+bool
+cki_zmtp_owe(cki_zmtp *z, const struct iovec *iov, int n, size_t skip)
+{
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	uint8_t *p = malloc(z->owed_len + total - skip + 1);
+	if (p == NULL) {
+		cki_zmtp_disconnect(z);
+		return false;
+	}
+	if (z->owed_len > 0)
+		memcpy(p, z->owed, z->owed_len);
+	size_t at = z->owed_len;
+	for (int i = 0; i < n; i++) {
+		size_t from = skip < iov[i].iov_len ? skip : iov[i].iov_len;
+		skip -= from;
+		memcpy(p + at, (const uint8_t *)iov[i].iov_base + from, iov[i].iov_len - from);
+		at += iov[i].iov_len - from;
+	}
+	free(z->owed);
+	z->owed = p;
+	z->owed_len = at;
+	return true;
+}
+
+int
+cki_zmtp_flush_owed_nowait(cki_zmtp *z, char *message, size_t cap)
+{
+	while (z->owed_len > 0) {
+		struct iovec iov = {z->owed, z->owed_len};
+		ssize_t w = cki_zmtp_writev_nowait(z, &iov, 1, message, cap);
+		if (w < 0)
+			return -1;
+		if (w == 0)
+			return 0;
+		memmove(z->owed, z->owed + w, z->owed_len - (size_t)w);
+		z->owed_len -= (size_t)w;
+	}
+	free(z->owed);
+	z->owed = NULL;
+	return 1;
 }

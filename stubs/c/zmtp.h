@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The blocking calls' own ZeroMQ connection: a DEALER peer that speaks ZMTP 3.0 (NULL security)
+ * The client's own ZeroMQ connection: a DEALER peer that speaks ZMTP 3.0 (NULL security)
  * itself over a unix stream socket, for ipc:// endpoints. The agent's ROUTER sees an ordinary
  * ZeroMQ peer. Why not libzmq here: a libzmq context costs a one-request process about 2.5 ms
  * of CPU (pgm_init, sodium_init, an I/O thread and a reaper thread, their teardown) and every
  * call a hop through the I/O thread; this connection costs a socket and a write and a read
- * per call, on the caller's thread. The asynchronous API keeps its libzmq socket (its fd and
- * batching are libzmq's); tcp:// endpoints and CACHEKIT_STUB_TRANSPORT=libzmq use libzmq too.
+ * per call, on the caller's thread. The asynchronous API uses it without waiting (the
+ * *_nowait calls, and an epoll set as its stable descriptor); tcp:// endpoints and
+ * CACHEKIT_STUB_TRANSPORT=libzmq use libzmq.
  *
  * The decoders of peer bytes are pure functions (fuzzed by tests/fuzz/fuzz_zmtp.c).
  */
@@ -17,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 
 #include "cachekit/errors.h"
@@ -71,6 +74,10 @@ typedef struct cki_zmtp {
 	size_t in_off, in_len, in_cap;
 	uint8_t *out; /* the staged frame: header right-aligned before the body at out + 9 */
 	size_t out_cap, out_body;
+	uint8_t *owed;   /* the rest of a frame written in part and then abandoned: it must go */
+	size_t owed_len; /* before any other, or the stream would be torn */
+	int epfd; /* -1, or the asynchronous API's stable descriptor: an epoll set holding fd */
+	bool want_write; /* fd is watched for writability too (a send found the socket full) */
 } cki_zmtp;
 
 void cki_zmtp_init(cki_zmtp *z);
@@ -81,6 +88,39 @@ void cki_zmtp_init(cki_zmtp *z);
  * the reason either way. */
 ck_err cki_zmtp_connect(cki_zmtp *z, const struct sockaddr_un *sa, socklen_t sa_len,
                         int64_t deadline_ms, char *message, size_t cap);
+
+/* The non-blocking side, for the asynchronous API. One connect attempt: CK_OK, CK_ETIMEDOUT
+ * when it may work later (no socket yet, nobody listening, backlog full), CK_ECONNECT. */
+ck_err cki_zmtp_connect_nowait(cki_zmtp *z, const struct sockaddr_un *sa, socklen_t sa_len,
+                               char *message, size_t cap);
+
+/* Moves a connected z's handshake on without waiting: CK_OK once the peer's READY is in,
+ * CK_ETIMEDOUT while it is not yet, CK_ECONNECT (close it) on failure. */
+ck_err cki_zmtp_handshake_nowait(cki_zmtp *z, char *message, size_t cap);
+
+/* A ZMTP frame header for a final frame of len bytes into hdr (9 bytes room); its length. */
+size_t cki_zmtp_header(uint8_t *hdr, size_t len);
+
+/* Writes what fits of iov[0..n) without waiting: the bytes written (0 when the socket is full),
+ * or -1 with message set (close the connection). */
+ssize_t cki_zmtp_writev_nowait(cki_zmtp *z, const struct iovec *iov, int n, char *message,
+                               size_t cap);
+
+/* Keeps the unwritten rest of a frame whose request was given up after part of it was
+ * written: skip bytes of iov[0..n) went already. Written before anything else by the next
+ * cki_zmtp_send() or cki_zmtp_flush_owed_nowait(); dropped with the connection. false: out of
+ * memory (then the connection is closed: a torn frame must not be followed by another). */
+bool cki_zmtp_owe(cki_zmtp *z, const struct iovec *iov, int n, size_t skip);
+
+/* Writes what is owed without waiting: 1 when nothing is left owed, 0 when the socket is
+ * full, -1 on failure (message set; close the connection). */
+int cki_zmtp_flush_owed_nowait(cki_zmtp *z, char *message, size_t cap);
+
+/* A descriptor that is readable while the connection has something to read (or, after
+ * cki_zmtp_watch_write(z, true), room to write): an epoll set that follows z across
+ * reconnects, so a loop can watch one descriptor for the client's lifetime. -1 on failure. */
+int cki_zmtp_event_fd(cki_zmtp *z);
+void cki_zmtp_watch_write(cki_zmtp *z, bool on);
 
 /* Space for one frame body of len bytes, to be filled by the caller before cki_zmtp_send();
  * NULL when out of memory. */
@@ -102,7 +142,7 @@ ck_err cki_zmtp_recv(cki_zmtp *z, int64_t deadline_ms, uint64_t max_body, const 
  * connection to send. */
 void cki_zmtp_disconnect(cki_zmtp *z);
 
-/* Closes the socket and frees the buffers; z can connect again. */
+/* Closes the socket, the event descriptor and frees the buffers; z can connect again. */
 void cki_zmtp_close(cki_zmtp *z);
 
 #endif

@@ -3,9 +3,11 @@
  * The C stub's asynchronous API against a real agent, driven by a real libuv loop and a real
  * libevent loop through the shipped adapters: 1,000 requests in flight, per-request deadlines
  * (completed in deadline order while the agent is stopped) with their late replies dropped,
- * more requests than the socket's send queue holds (delayed in the client, none lost),
- * near-cache hits without a round trip, blocking calls refused while requests are in flight,
- * and callbacks run with CK_ESHUTDOWN when the client is closed.
+ * more requests than the socket holds (delayed in the client, none lost), near-cache hits
+ * without a round trip, blocking calls refused while requests are in flight, callbacks run with
+ * CK_ESHUTDOWN when the client is closed, no threads of libzmq's in the caller, and an agent
+ * killed under requests in flight: CK_ECONNECT at once, then the same descriptor serves the
+ * restarted agent.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -29,7 +31,7 @@
 
 typedef struct tally {
 	int done, expect;
-	int ok, notfound, timedout, shutdown, wrong;
+	int ok, notfound, timedout, shutdown, connect, wrong;
 	int order[8]; /* tags in completion order */
 	uv_loop_t *uv;
 	struct event_base *eb;
@@ -78,6 +80,9 @@ on_done(ck_client *c, ck_result *r, void *arg)
 		break;
 	case CK_ESHUTDOWN:
 		t->shutdown++;
+		break;
+	case CK_ECONNECT:
+		t->connect++;
 		break;
 	default:
 		t->wrong++;
@@ -132,7 +137,7 @@ thousand_in_flight(ck_client *c, tally *t, void (*run)(tally *), const char *pre
 	CU_ASSERT_EQUAL(t->done, IN_FLIGHT);
 	CU_ASSERT_EQUAL(t->ok, IN_FLIGHT);
 	CU_ASSERT_EQUAL(ck_client_pending(c), 0);
-	memset(&t->done, 0, sizeof(int) * 7);
+	memset(&t->done, 0, sizeof(int) * 8);
 	t->expect = IN_FLIGHT;
 	for (int i = 0; i < IN_FLIGHT; i++) {
 		snprintf(key, sizeof(key), "%s:%d", prefix, i);
@@ -204,8 +209,8 @@ test_deadlines_and_late_replies(void)
 	CU_ASSERT_EQUAL(t.order[1], 300);
 	CU_ASSERT(elapsed >= 300);
 	CU_ASSERT_EQUAL(ck_client_timeout_ms(c), -1);
-	/* The agent now answers the two abandoned requests, then this one: the late replies are
-	 * dropped, so exactly one more callback runs. */
+	/* The two abandoned requests never left (the agent was stopped before it could answer the
+	 * connection's greeting); this one goes once it does: exactly one more callback runs. */
 	t.expect = 3;
 	CU_ASSERT_EQUAL(ck_get_async(c, "async:late", NULL, on_done, &after), CK_OK);
 	run_uv(&t);
@@ -218,9 +223,10 @@ test_deadlines_and_late_replies(void)
 	ck_client_close(c);
 }
 
-/* More requests than the socket's send queue holds (its high-water mark is 10,000), submitted
- * while the agent is stopped: every submit is accepted (those that do not fit wait in the
- * client, not refused), and every callback runs exactly once, at its deadline. */
+/* More requests than the socket holds, submitted on a live connection while the agent is
+ * stopped: every submit is accepted, those the socket's buffer takes are written (the rest wait
+ * in the client, the first of them possibly written in part), and every callback runs exactly
+ * once, at its deadline. Then the agent reads the abandoned ones and answers a new request. */
 #define FLOOD 30000
 
 static void
@@ -231,8 +237,13 @@ test_a_full_send_queue_delays_and_loses_nothing(void)
 	uv_loop_init(&loop);
 	ck_uv *u = NULL;
 	CU_ASSERT_EQUAL_FATAL(ck_uv_attach(c, &loop, &u), 0);
-	tally t = {.uv = &loop, .expect = FLOOD};
+	tally t = {.uv = &loop, .expect = 1};
 	slot s = {&t, 9}, after = {&t, 10};
+	CU_ASSERT_EQUAL(ck_get_async(c, "async:flood", NULL, on_done, &s), CK_OK);
+	run_uv(&t); /* the connection is up and handshaken */
+	CU_ASSERT_EQUAL_FATAL(t.notfound, 1);
+	memset(&t.done, 0, sizeof(int) * 8);
+	t.expect = FLOOD;
 	ck_get_opts o = CK_GET_OPTS_INIT;
 	o.call.timeout_ms = 500;
 	int refused = 0;
@@ -247,8 +258,8 @@ test_a_full_send_queue_delays_and_loses_nothing(void)
 	CU_ASSERT_EQUAL(t.timedout, FLOOD);
 	CU_ASSERT_EQUAL(ck_client_pending(c), 0);
 	/* The client still works once the agent is back. Its answer comes after those to the
-	 * 10,000+ abandoned requests that reached the agent, which on a loaded machine took more
-	 * than the client's default 10 s: a deadline that only a hang would reach. */
+	 * thousands of abandoned requests that reached the agent, which on a loaded machine can
+	 * take more than the client's default 10 s: a deadline that only a hang would reach. */
 	t.expect = FLOOD + 1;
 	ck_get_opts patient = CK_GET_OPTS_INIT;
 	patient.call.timeout_ms = 300000;
@@ -305,6 +316,110 @@ test_blocking_refused_and_close_cancels(void)
 	CU_ASSERT_EQUAL(t.shutdown, 3);
 }
 
+static int
+thread_count(void)
+{
+	char buf[64];
+	int n = -1;
+	FILE *fp = fopen("/proc/self/status", "r");
+	if (fp == NULL)
+		return -1;
+	while (fgets(buf, sizeof(buf), fp) != NULL)
+		if (sscanf(buf, "Threads: %d", &n) == 1)
+			break;
+	fclose(fp);
+	return n;
+}
+
+/* The asynchronous API on an ipc:// agent is the stub's own ZMTP connection: no libzmq context,
+ * so the caller's process gains no thread. */
+static void
+test_async_calls_start_no_threads(void)
+{
+	int before = thread_count();
+	ck_client *c = open_client(0);
+	tally t = {.expect = 1};
+	slot s = {&t, 1};
+	CU_ASSERT_FATAL(before > 0);
+	CU_ASSERT(ck_client_fd(c) >= 0);
+	CU_ASSERT_EQUAL(ck_get_async(c, "async:threads", NULL, on_done, &s), CK_OK);
+	for (int64_t end = now_ms() + 30000; t.done < 1 && now_ms() < end;)
+		CU_ASSERT_EQUAL(ck_client_process(c), CK_OK);
+	CU_ASSERT_EQUAL(t.notfound, 1);
+	CU_ASSERT_EQUAL(thread_count(), before);
+	ck_client_close(c);
+}
+
+/* Requests written to an agent that then dies fail with CK_ECONNECT as soon as the connection
+ * ends, not at their (here 300 s) deadlines; the descriptor the loop watches stays the same,
+ * and the next request reaches the restarted agent. */
+static void
+test_agent_killed_under_requests(void)
+{
+	ck_client *c = open_client(0);
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	ck_uv *u = NULL;
+	CU_ASSERT_EQUAL_FATAL(ck_uv_attach(c, &loop, &u), 0);
+	int fd = ck_client_fd(c);
+	tally t = {.uv = &loop, .expect = 1};
+	slot s = {&t, 1};
+	ck_get_opts patient = CK_GET_OPTS_INIT;
+	patient.call.timeout_ms = 300000;
+	CU_ASSERT_EQUAL(ck_set_async(c, "async:kill", "v1", 2, NULL, on_done, &s), CK_OK);
+	run_uv(&t);
+	CU_ASSERT_EQUAL_FATAL(t.ok, 1);
+
+	kill(agent_pid, SIGSTOP);
+	memset(&t.done, 0, sizeof(int) * 8);
+	t.expect = 3;
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(ck_get_async(c, "async:kill", &patient, on_done, &s), CK_OK);
+	CU_ASSERT_EQUAL(ck_client_process(c), CK_OK); /* written: the socket has room */
+	CU_ASSERT_EQUAL(t.done, 0);
+	kill(agent_pid, SIGKILL);
+	int st;
+	waitpid(agent_pid, &st, 0);
+	run_uv_for(&t, 300000);
+	CU_ASSERT_EQUAL(t.done, 3);
+	CU_ASSERT_EQUAL(t.connect, 3);
+
+	CU_ASSERT_FATAL(start_agent());
+	memset(&t.done, 0, sizeof(int) * 8);
+	t.expect = 1;
+	CU_ASSERT_EQUAL(ck_get_async(c, "async:kill", &patient, on_done, &s), CK_OK);
+	run_uv_for(&t, 300000);
+	CU_ASSERT_EQUAL(t.notfound, 1); /* the restarted agent's store is empty */
+	CU_ASSERT_EQUAL(ck_client_fd(c), fd);
+	ck_uv_detach(u);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	ck_client_close(c);
+}
+
+/* A path that can never become a socket fails what was submitted at the next process, with
+ * the reason, instead of waiting out the deadlines. */
+static void
+test_an_impossible_endpoint_fails_at_once(void)
+{
+	ck_client *c = NULL;
+	ck_client_opts o = CK_CLIENT_OPTS_INIT;
+	o.endpoint = "ipc:///dev/null/agent.sock";
+	o.timeout_ms = 300000;
+	CU_ASSERT_EQUAL_FATAL(ck_client_open(&c, &o), CK_OK);
+	tally t = {.expect = 2};
+	slot s = {&t, 1};
+	CU_ASSERT(ck_client_fd(c) >= 0);
+	CU_ASSERT_EQUAL(ck_get_async(c, "async:nowhere", NULL, on_done, &s), CK_OK);
+	CU_ASSERT_EQUAL(ck_exists_async(c, "async:nowhere", NULL, on_done, &s), CK_OK);
+	CU_ASSERT_EQUAL(ck_client_process(c), CK_OK);
+	CU_ASSERT_EQUAL(t.done, 2);
+	CU_ASSERT_EQUAL(t.connect, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ck_client_last_message(c), "Not a directory"));
+	CU_ASSERT_EQUAL(ck_client_pending(c), 0);
+	ck_client_close(c);
+}
+
 static CU_TestInfo tests[] = {
         {"libuv: 1,000 in flight", test_libuv_thousand_in_flight},
         {"libevent: 1,000 in flight", test_libevent_thousand_in_flight},
@@ -313,6 +428,9 @@ static CU_TestInfo tests[] = {
          test_a_full_send_queue_delays_and_loses_nothing},
         {"a near hit completes without a round trip", test_near_hit_completes_without_a_round_trip},
         {"blocking calls refused, close cancels", test_blocking_refused_and_close_cancels},
+        {"async calls start no threads", test_async_calls_start_no_threads},
+        {"an agent killed under requests in flight", test_agent_killed_under_requests},
+        {"an impossible endpoint fails at once", test_an_impossible_endpoint_fails_at_once},
         CU_TEST_INFO_NULL,
 };
 

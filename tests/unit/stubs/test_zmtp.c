@@ -514,6 +514,138 @@ test_silent_peer_times_out(void)
 	raw_done(lfd, fd, &z);
 }
 
+static bool
+readable_now(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	return poll(&p, 1, ms) == 1;
+}
+
+/* The asynchronous API's side: a connect and a handshake that never wait, writes that stop
+ * when the socket is full, and one epoll descriptor that says when to come back, across a
+ * reconnect. */
+static void
+test_nonblocking_side_and_event_descriptor(void)
+{
+	int lfd = raw_listen();
+	struct sockaddr_un sa;
+	socklen_t sa_len;
+	char msg[256] = "";
+	cki_zmtp z;
+	cki_zmtp_init(&z);
+	CU_ASSERT_FATAL(cki_zmtp_ipc_address(endpoint, &sa, &sa_len));
+	int epfd = cki_zmtp_event_fd(&z); /* before any connection, as ck_client_fd() may be */
+	CU_ASSERT_FATAL(epfd >= 0);
+	CU_ASSERT_EQUAL_FATAL(cki_zmtp_connect_nowait(&z, &sa, sa_len, msg, sizeof(msg)), CK_OK);
+	int fd = accept(lfd, NULL, NULL);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FALSE(readable_now(epfd, 0));
+	CU_ASSERT_EQUAL(cki_zmtp_handshake_nowait(&z, msg, sizeof(msg)), CK_ETIMEDOUT);
+	uint8_t got[CKI_ZMTP_GREETING_LEN + 30];
+	CU_ASSERT_EQUAL(read(fd, got, sizeof(got)), (ssize_t)sizeof(got)); /* greeting, READY */
+	CU_ASSERT_EQUAL(cki_zmtp_check_greeting(got, sizeof(got)), CKI_ZMTP_OK);
+	uint8_t bytes[128];
+	router_greeting(bytes);
+	size_t n = CKI_ZMTP_GREETING_LEN + ready_frame(bytes + CKI_ZMTP_GREETING_LEN, "ROUTER");
+	CU_ASSERT_FATAL(write(fd, bytes, n) == (ssize_t)n);
+	CU_ASSERT_TRUE(readable_now(epfd, DEADLINE_MS));
+	CU_ASSERT_EQUAL(cki_zmtp_handshake_nowait(&z, msg, sizeof(msg)), CK_OK);
+	CU_ASSERT_FALSE(readable_now(epfd, 0)); /* level-triggered: nothing left to read */
+
+	/* Fill the socket: a short write, then none. */
+	static uint8_t chunk[65536];
+	struct iovec iov = {chunk, sizeof(chunk)};
+	ssize_t w;
+	size_t written = 0;
+	while ((w = cki_zmtp_writev_nowait(&z, &iov, 1, msg, sizeof(msg))) ==
+	       (ssize_t)sizeof(chunk))
+		written += (size_t)w;
+	CU_ASSERT_FATAL(w >= 0);
+	written += (size_t)w;
+	CU_ASSERT_EQUAL(cki_zmtp_writev_nowait(&z, &iov, 1, msg, sizeof(msg)), 0);
+	cki_zmtp_watch_write(&z, true);
+	CU_ASSERT_FALSE(readable_now(epfd, 0));
+	size_t drained = 0;
+	while (drained < written) {
+		ssize_t r = read(fd, chunk, sizeof(chunk));
+		CU_ASSERT_FATAL(r > 0);
+		drained += (size_t)r;
+	}
+	CU_ASSERT_TRUE(readable_now(epfd, DEADLINE_MS)); /* room again */
+	cki_zmtp_watch_write(&z, false);
+	CU_ASSERT_FALSE(readable_now(epfd, 0));
+
+	/* A new connection is watched through the same descriptor. */
+	CU_ASSERT_EQUAL_FATAL(cki_zmtp_connect_nowait(&z, &sa, sa_len, msg, sizeof(msg)), CK_OK);
+	int fd2 = accept(lfd, NULL, NULL);
+	CU_ASSERT_FATAL(fd2 >= 0);
+	CU_ASSERT_FATAL(write(fd2, bytes, n) == (ssize_t)n);
+	CU_ASSERT_TRUE(readable_now(epfd, DEADLINE_MS));
+	CU_ASSERT_EQUAL(cki_zmtp_event_fd(&z), epfd);
+	close(fd2);
+
+	/* Nobody listening: try later; a path that cannot be a socket: fail. */
+	CU_ASSERT_FATAL(cki_zmtp_ipc_address("ipc:///tmp/ck-test-zmtp-nobody.sock", &sa, &sa_len));
+	CU_ASSERT_EQUAL(cki_zmtp_connect_nowait(&z, &sa, sa_len, msg, sizeof(msg)), CK_ETIMEDOUT);
+	CU_ASSERT_FATAL(cki_zmtp_ipc_address("ipc:///dev/null/agent.sock", &sa, &sa_len));
+	CU_ASSERT_EQUAL(cki_zmtp_connect_nowait(&z, &sa, sa_len, msg, sizeof(msg)), CK_ECONNECT);
+	raw_done(lfd, fd, &z);
+}
+
+/* A frame abandoned half-written (an asynchronous request past its deadline while the socket
+ * was full) leaves its rest owed: it goes before the next frame, so the stream stays whole. */
+static void
+test_owed_rest_goes_before_the_next_frame(void)
+{
+	int lfd = raw_listen();
+	cki_zmtp z;
+	char msg[256] = "";
+	uint8_t bytes[128];
+	router_greeting(bytes);
+	size_t n = CKI_ZMTP_GREETING_LEN + ready_frame(bytes + CKI_ZMTP_GREETING_LEN, "ROUTER");
+	int fd = raw_accept(lfd, &z, bytes, n);
+	CU_ASSERT_EQUAL_FATAL(send_one(&z, msg, sizeof(msg)), CK_OK); /* handshake + "hi" */
+	uint8_t got[256];
+	size_t have = 0;
+	while (have < CKI_ZMTP_GREETING_LEN + 30 + 4) {
+		ssize_t r = read(fd, got + have, sizeof(got) - have);
+		CU_ASSERT_FATAL(r > 0);
+		have += (size_t)r;
+	}
+	/* "\x00\x05" "hello" with its first byte written: "\x05hello" is owed ... */
+	struct iovec iov[2] = {{(void *)"\x00\x05", 2}, {(void *)"hello", 5}};
+	CU_ASSERT_TRUE(cki_zmtp_owe(&z, iov, 2, 1));
+	CU_ASSERT_EQUAL(z.owed_len, 6);
+	/* ... and a second abandoned frame, its header half written, adds its rest. */
+	struct iovec iov2[2] = {{(void *)"\x00\x03", 2}, {(void *)"abc", 3}};
+	CU_ASSERT_TRUE(cki_zmtp_owe(&z, iov2, 2, 1));
+	CU_ASSERT_EQUAL(z.owed_len, 10);
+	CU_ASSERT_EQUAL_FATAL(send_one(&z, msg, sizeof(msg)), CK_OK);
+	CU_ASSERT_EQUAL(z.owed_len, 0);
+	have = 0;
+	while (have < 14) {
+		ssize_t r = read(fd, got + have, sizeof(got) - have);
+		CU_ASSERT_FATAL(r > 0);
+		have += (size_t)r;
+	}
+	CU_ASSERT_EQUAL(have, 14);
+	CU_ASSERT(memcmp(got,
+	                 "\x05hello\x03"
+	                 "abc\x00\x02hi",
+	                 14) == 0);
+	/* Non-blocking: owed bytes leave first, and nothing is owed afterwards. */
+	CU_ASSERT_TRUE(cki_zmtp_owe(&z, iov, 2, 6));
+	CU_ASSERT_EQUAL(cki_zmtp_flush_owed_nowait(&z, msg, sizeof(msg)), 1);
+	CU_ASSERT_EQUAL(read(fd, got, sizeof(got)), 1);
+	CU_ASSERT_EQUAL(got[0], 'o');
+	/* A new connection owes nothing. */
+	CU_ASSERT_TRUE(cki_zmtp_owe(&z, iov, 2, 0));
+	cki_zmtp_disconnect(&z);
+	CU_ASSERT_EQUAL(z.owed_len, 0);
+	CU_ASSERT_PTR_NULL(z.owed);
+	raw_done(lfd, fd, &z);
+}
+
 static CU_TestInfo tests[] = {
         {"the peer's greeting is checked", test_greeting_is_checked},
         {"frame headers are parsed and bounded", test_frame_headers_are_parsed},
@@ -530,6 +662,9 @@ static CU_TestInfo tests[] = {
          test_ping_is_answered_and_oversized_frame_refused},
         {"a message before READY is refused", test_message_before_ready_is_refused},
         {"a silent peer times out", test_silent_peer_times_out},
+        {"an owed rest goes before the next frame", test_owed_rest_goes_before_the_next_frame},
+        {"the non-blocking side and its event descriptor",
+         test_nonblocking_side_and_event_descriptor},
         CU_TEST_INFO_NULL,
 };
 
