@@ -60,6 +60,8 @@ typedef struct cki_async {
 	pend *ready_head, **ready_tail;
 	size_t ready_n;
 	pend *out_head, *out_tail; /* submitted, not yet sent, in order */
+	size_t out_n;              /* how many */
+	size_t written;            /* frames flush_direct() finished writing, in all */
 	size_t out_off;     /* direct connection: bytes of out_head's frame already written */
 	struct cki_zmtp *z; /* that connection (the client's), once flush_direct() has used it */
 	bool blocked;       /* the outbox waits for the descriptor (socket full, handshake) */
@@ -191,6 +193,7 @@ static void
 outbox_add(cki_async *a, pend *p)
 {
 	p->unsent = true;
+	a->out_n++;
 	p->out_next = NULL;
 	p->out_prev = a->out_tail;
 	if (a->out_tail != NULL)
@@ -217,6 +220,7 @@ outbox_remove(cki_async *a, pend *p)
 		a->out_off = 0;
 	}
 	p->unsent = false;
+	a->out_n--;
 	if (p->out_prev != NULL)
 		p->out_prev->out_next = p->out_next;
 	else
@@ -569,6 +573,7 @@ flush_direct(ck_client *c, cki_async *a, cki_zmtp *z)
 				break;
 			done -= frame;
 			outbox_remove(a, a->out_head); /* written: now it waits for its reply */
+			a->written++;
 		}
 		a->out_off = done;
 		if ((size_t)w < total) {
@@ -622,7 +627,12 @@ ck_client_process(ck_client *c)
 	 * callbacks here leave with the last flush and cannot be answered yet. */
 	cki_zmtp *z = cki_client_direct(c);
 	void *sock = z == NULL && a->count > 0 ? cki_client_socket(c) : NULL;
+	size_t sent_before = a->count - a->out_n, written_before = a->written;
 	flush(c, a);
+	/* Nothing was written before this call and some is now: no reply can be due yet, so the
+	 * read is left to the next call, which the descriptor (level-triggered) brings when one
+	 * arrives. Every other call reads, so late replies and the end of a stream are seen. */
+	bool read_direct = z != NULL && !(sent_before == 0 && a->written != written_before);
 	/* Near hits submitted before this call; ones submitted by callbacks wait for the next. */
 	pend *ready = a->ready_head;
 	a->ready_head = NULL;
@@ -653,14 +663,16 @@ ck_client_process(ck_client *c)
 	}
 	/* The direct connection is read whatever is in flight: a late reply, or the end of the
 	 * stream, would otherwise keep its descriptor readable. */
-	while (z != NULL && z->fd >= 0 && z->ready) {
+	if (read_direct)
+		cki_zmtp_recv_begin(z);
+	while (read_direct && z->fd >= 0 && z->ready) {
 		size_t cap;
 		char *message = cki_client_message_buf(c, &cap);
 		const uint8_t *body;
 		size_t len;
 		bool multipart;
-		ck_err r = cki_zmtp_recv(z, 0, CKI_STUB_MAX_VALUE + CKI_STUB_MAX_OVERHEAD, &body,
-		                         &len, &multipart, message, cap);
+		ck_err r = cki_zmtp_recv_nowait(z, CKI_STUB_MAX_VALUE + CKI_STUB_MAX_OVERHEAD,
+		                                &body, &len, &multipart, message, cap);
 		if (r == CK_ETIMEDOUT)
 			break; /* nothing more whole yet */
 		if (r != CK_OK) {

@@ -455,9 +455,13 @@ fill(cki_zmtp *z, size_t need, int64_t deadline_ms, char *message, size_t cap)
 		return CK_ENOMEM;
 	}
 	for (;;) {
-		ssize_t n = recv(z->fd, z->in + z->in_len, z->in_cap - z->in_len, 0);
+		if (z->nowait && z->emptied)
+			return CK_ETIMEDOUT; /* found empty this turn: the descriptor says when */
+		size_t room = z->in_cap - z->in_len;
+		ssize_t n = recv(z->fd, z->in + z->in_len, room, 0);
 		if (n > 0) {
 			z->in_len += (size_t)n;
+			z->emptied = (size_t)n < room;
 			return CK_OK;
 		}
 		if (n == 0) {
@@ -470,6 +474,7 @@ fill(cki_zmtp *z, size_t need, int64_t deadline_ms, char *message, size_t cap)
 			say(message, cap, "receive from the agent", errno);
 			return CK_ECONNECT;
 		}
+		z->emptied = true;
 		if (!wait_fd(z->fd, POLLIN, deadline_ms))
 			return CK_ETIMEDOUT;
 	}
@@ -687,4 +692,20 @@ cki_zmtp_flush_owed_nowait(cki_zmtp *z, char *message, size_t cap)
 	free(z->owed);
 	z->owed = NULL;
 	return 1;
+}
+
+void
+cki_zmtp_recv_begin(cki_zmtp *z)
+{
+	z->emptied = false;
+}
+
+ck_err
+cki_zmtp_recv_nowait(cki_zmtp *z, uint64_t max_body, const uint8_t **body, size_t *body_len,
+                     bool *multipart, char *message, size_t cap)
+{
+	z->nowait = true;
+	ck_err rv = read_frames(z, 0, max_body, false, body, body_len, multipart, message, cap);
+	z->nowait = false;
+	return rv;
 }

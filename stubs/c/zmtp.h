@@ -78,6 +78,8 @@ typedef struct cki_zmtp {
 	size_t owed_len; /* before any other, or the stream would be torn */
 	int epfd; /* -1, or the asynchronous API's stable descriptor: an epoll set holding fd */
 	bool want_write; /* fd is watched for writability too (a send found the socket full) */
+	bool nowait;     /* cki_zmtp_recv_nowait() is reading */
+	bool emptied;    /* ... and its last read found the socket empty (a short read) */
 } cki_zmtp;
 
 void cki_zmtp_init(cki_zmtp *z);
@@ -137,6 +139,14 @@ ck_err cki_zmtp_send(cki_zmtp *z, int64_t deadline_ms, bool *untouched, char *me
  * the protocol (message says which). */
 ck_err cki_zmtp_recv(cki_zmtp *z, int64_t deadline_ms, uint64_t max_body, const uint8_t **body,
                      size_t *body_len, bool *multipart, char *message, size_t cap);
+
+/* cki_zmtp_recv() for an event loop: never waits, and stops reading the socket once a read
+ * has found it empty (returned less than asked) since cki_zmtp_recv_begin(), instead of
+ * reading on to EAGAIN: the event descriptor is level-triggered and wakes the loop for more.
+ * CK_ETIMEDOUT: no whole message now. */
+void cki_zmtp_recv_begin(cki_zmtp *z);
+ck_err cki_zmtp_recv_nowait(cki_zmtp *z, uint64_t max_body, const uint8_t **body, size_t *body_len,
+                            bool *multipart, char *message, size_t cap);
 
 /* Closes the socket and forgets what was received; the staged frame stays for a new
  * connection to send. */
