@@ -316,27 +316,12 @@ test_blocking_refused_and_close_cancels(void)
 	CU_ASSERT_EQUAL(t.shutdown, 3);
 }
 
-static int
-thread_count(void)
-{
-	char buf[64];
-	int n = -1;
-	FILE *fp = fopen("/proc/self/status", "r");
-	if (fp == NULL)
-		return -1;
-	while (fgets(buf, sizeof(buf), fp) != NULL)
-		if (sscanf(buf, "Threads: %d", &n) == 1)
-			break;
-	fclose(fp);
-	return n;
-}
-
 /* The asynchronous API on an ipc:// agent is the stub's own ZMTP connection: no libzmq context,
  * so the caller's process gains no thread. */
 static void
 test_async_calls_start_no_threads(void)
 {
-	int before = thread_count();
+	int before = ck_thread_count();
 	ck_client *c = open_client(0);
 	tally t = {.expect = 1};
 	slot s = {&t, 1};
@@ -346,7 +331,7 @@ test_async_calls_start_no_threads(void)
 	for (int64_t end = now_ms() + 30000; t.done < 1 && now_ms() < end;)
 		CU_ASSERT_EQUAL(ck_client_process(c), CK_OK);
 	CU_ASSERT_EQUAL(t.notfound, 1);
-	CU_ASSERT_EQUAL(thread_count(), before);
+	CU_ASSERT_EQUAL(ck_thread_count(), before);
 	ck_client_close(c);
 }
 

@@ -63,6 +63,21 @@ ck_read_file(const char *path, size_t *len)
 	return buf;
 }
 
+int
+ck_thread_count(void)
+{
+	char line[64];
+	int n = -1;
+	FILE *fp = fopen("/proc/self/status", "r");
+	if (fp == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(fp);
+	return n;
+}
+
 unsigned char *
 ck_unhex(const char *hex, size_t *len)
 {

@@ -41,6 +41,9 @@ void ck_tmp_template(char *out, size_t cap, const char *name);
 /* ck_tmp_template into a new malloc'd buffer (caller frees). */
 char *ck_tmp_path(const char *name);
 
+/* Threads of this process ("Threads:" of /proc/self/status); -1 if it cannot be read. */
+int ck_thread_count(void);
+
 /* Decodes hex into a malloc'd buffer; NULL on bad hex. */
 unsigned char *ck_unhex(const char *hex, size_t *len);
 

@@ -944,23 +944,6 @@ test_forked_child_uses_its_own_connection(void)
 	fake_stop(f);
 }
 
-/* Threads of this process: /proc/self/task has one entry per thread. */
-static int
-thread_count(void)
-{
-	char path[64], buf[64];
-	int n = -1;
-	snprintf(path, sizeof(path), "/proc/self/status");
-	FILE *fp = fopen(path, "r");
-	if (fp == NULL)
-		return -1;
-	while (fgets(buf, sizeof(buf), fp) != NULL)
-		if (sscanf(buf, "Threads: %d", &n) == 1)
-			break;
-	fclose(fp);
-	return n;
-}
-
 /* Blocking calls to an ipc:// agent speak ZMTP themselves (stubs/c/zmtp.c): no libzmq context,
  * so no I/O or reaper thread in the caller's process. CACHEKIT_STUB_TRANSPORT=libzmq brings
  * libzmq back (two threads) with the same results; any other value is a configuration error. */
@@ -968,7 +951,7 @@ static void
 test_blocking_calls_start_no_threads(void)
 {
 	struct fake *f = fake_start(script_echo);
-	int before = thread_count();
+	int before = ck_thread_count();
 	ck_client *c = open_client(f, NULL, OK_TIMEOUT_MS);
 	bool flag = true;
 
@@ -976,7 +959,7 @@ test_blocking_calls_start_no_threads(void)
 	CU_ASSERT_EQUAL(ck_set(c, "k", "v", 1, NULL), CK_OK);
 	CU_ASSERT_EQUAL(ck_exists(c, "k", NULL, &flag), CK_OK);
 	CU_ASSERT_TRUE(flag);
-	CU_ASSERT_EQUAL(thread_count(), before);
+	CU_ASSERT_EQUAL(ck_thread_count(), before);
 	ck_client_close(c);
 
 	setenv("CACHEKIT_STUB_TRANSPORT", "libzmq", 1);
@@ -984,7 +967,7 @@ test_blocking_calls_start_no_threads(void)
 	flag = false;
 	CU_ASSERT_EQUAL(ck_exists(c, "k", NULL, &flag), CK_OK);
 	CU_ASSERT_TRUE(flag);
-	CU_ASSERT_EQUAL(thread_count(), before + 2);
+	CU_ASSERT_EQUAL(ck_thread_count(), before + 2);
 	ck_client_close(c);
 
 	setenv("CACHEKIT_STUB_TRANSPORT", "zeromq", 1);

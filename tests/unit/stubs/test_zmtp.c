@@ -406,6 +406,19 @@ send_one(cki_zmtp *z, char *msg, size_t cap)
 	return cki_zmtp_send(z, deadline(DEADLINE_MS), &untouched, msg, cap);
 }
 
+/* Reads from the raw peer's end until at least want bytes are in buf; how many came. */
+static size_t
+read_at_least(int fd, uint8_t *buf, size_t cap, size_t want)
+{
+	size_t have = 0;
+	while (have < want) {
+		ssize_t r = read(fd, buf + have, cap - have);
+		CU_ASSERT_FATAL(r > 0);
+		have += (size_t)r;
+	}
+	return have;
+}
+
 static void
 test_another_protocol_is_refused(void)
 {
@@ -454,12 +467,7 @@ test_ping_is_answered_and_oversized_frame_refused(void)
 	CU_ASSERT_EQUAL_FATAL(send_one(&z, msg, sizeof(msg)), CK_OK);
 	/* What the connection sent: our greeting, READY and the frame "hi". */
 	uint8_t got[512];
-	size_t have = 0;
-	while (have < CKI_ZMTP_GREETING_LEN + 30 + 4) {
-		ssize_t r = read(fd, got + have, sizeof(got) - have);
-		CU_ASSERT_FATAL(r > 0);
-		have += (size_t)r;
-	}
+	size_t have = read_at_least(fd, got, sizeof(got), CKI_ZMTP_GREETING_LEN + 30 + 4);
 	CU_ASSERT_EQUAL(cki_zmtp_check_greeting(got, have), CKI_ZMTP_OK);
 	CU_ASSERT_EQUAL(got[CKI_ZMTP_GREETING_LEN], 0x04);
 	CU_ASSERT(memcmp(got + have - 4, "\x00\x02hi", 4) == 0);
@@ -606,12 +614,7 @@ test_owed_rest_goes_before_the_next_frame(void)
 	int fd = raw_accept(lfd, &z, bytes, n);
 	CU_ASSERT_EQUAL_FATAL(send_one(&z, msg, sizeof(msg)), CK_OK); /* handshake + "hi" */
 	uint8_t got[256];
-	size_t have = 0;
-	while (have < CKI_ZMTP_GREETING_LEN + 30 + 4) {
-		ssize_t r = read(fd, got + have, sizeof(got) - have);
-		CU_ASSERT_FATAL(r > 0);
-		have += (size_t)r;
-	}
+	size_t have = read_at_least(fd, got, sizeof(got), CKI_ZMTP_GREETING_LEN + 30 + 4);
 	/* "\x00\x05" "hello" with its first byte written: "\x05hello" is owed ... */
 	struct iovec iov[2] = {{(void *)"\x00\x05", 2}, {(void *)"hello", 5}};
 	CU_ASSERT_TRUE(cki_zmtp_owe(&z, iov, 2, 1));
@@ -622,12 +625,7 @@ test_owed_rest_goes_before_the_next_frame(void)
 	CU_ASSERT_EQUAL(z.owed_len, 10);
 	CU_ASSERT_EQUAL_FATAL(send_one(&z, msg, sizeof(msg)), CK_OK);
 	CU_ASSERT_EQUAL(z.owed_len, 0);
-	have = 0;
-	while (have < 14) {
-		ssize_t r = read(fd, got + have, sizeof(got) - have);
-		CU_ASSERT_FATAL(r > 0);
-		have += (size_t)r;
-	}
+	have = read_at_least(fd, got, sizeof(got), 14);
 	CU_ASSERT_EQUAL(have, 14);
 	CU_ASSERT(memcmp(got,
 	                 "\x05hello\x03"
