@@ -142,7 +142,7 @@ cki_client_abandon_inherited(ck_client *c)
 {
 	c->sock = NULL;
 	c->zctx = NULL;
-	cki_zmtp_close(&c->direct);
+	cki_zmtp_abandon(&c->direct);
 	c->reset_socket = false;
 	cki_async_forget(c->async);
 	c->fork_gen = cki_stub_fork_generation();

@@ -230,6 +230,11 @@ cki_zmtp_watch_write(cki_zmtp *z, bool on)
 void
 cki_zmtp_disconnect(cki_zmtp *z)
 {
+	/* Out of the event set first: closing takes a socket out only when no other descriptor
+	 * refers to it, and a child forked since holds a copy of this one; left in the set, the
+	 * dead socket would keep the set readable. */
+	if (z->epfd >= 0 && z->fd >= 0)
+		(void)epoll_ctl(z->epfd, EPOLL_CTL_DEL, z->fd, NULL);
 	if (z->fd >= 0)
 		close(z->fd);
 	z->fd = -1;
@@ -239,6 +244,21 @@ cki_zmtp_disconnect(cki_zmtp *z)
 	z->owed_len = 0;
 	z->hello_pending = z->greeted = z->ready = false;
 	z->in_off = z->in_len = 0;
+}
+
+void
+cki_zmtp_abandon(cki_zmtp *z)
+{
+	/* The event set is the parent's too (a forked copy of one epoll instance): no epoll_ctl
+	 * on it here, only this process's descriptors closed. */
+	if (z->fd >= 0)
+		close(z->fd);
+	if (z->epfd >= 0)
+		close(z->epfd);
+	free(z->owed);
+	free(z->in);
+	free(z->out);
+	cki_zmtp_init(z);
 }
 
 void

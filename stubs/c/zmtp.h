@@ -152,6 +152,11 @@ ck_err cki_zmtp_recv_nowait(cki_zmtp *z, uint64_t max_body, const uint8_t **body
  * connection to send. */
 void cki_zmtp_disconnect(cki_zmtp *z);
 
+/* In a child after fork(): closes this process's copies of the socket and of the event
+ * descriptor without touching the event set (the parent's as well) and frees the buffers; the
+ * parent's connection stays up. z can connect again. */
+void cki_zmtp_abandon(cki_zmtp *z);
+
 /* Closes the socket, the event descriptor and frees the buffers; z can connect again. */
 void cki_zmtp_close(cki_zmtp *z);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <zmq.h>
@@ -644,6 +645,68 @@ test_owed_rest_goes_before_the_next_frame(void)
 	raw_done(lfd, fd, &z);
 }
 
+/* fork() copies the socket and the event set's descriptor into the child. In the parent, a
+ * connection that ends must leave the set although the child's copy keeps the socket open (or
+ * the dead socket keeps the set readable: a loop that never sleeps). In the child, forgetting
+ * the inherited connection must not touch the set, which is the parent's too. */
+static void
+test_fork_copies_leave_the_event_set_alone(void)
+{
+	int lfd = raw_listen();
+	cki_zmtp z;
+	char msg[256];
+	int fd = raw_accept(lfd, &z, NULL, 0);
+	int epfd = cki_zmtp_event_fd(&z);
+	int gate[2], done[2];
+	CU_ASSERT_FATAL(epfd >= 0 && pipe(gate) == 0 && pipe(done) == 0);
+
+	/* The first child forgets what it inherited, says so, and waits. */
+	pid_t pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		cki_zmtp_abandon(&z);
+		char ch = 'a';
+		close(gate[1]);
+		if (write(done[1], &ch, 1) != 1)
+			_exit(2);
+		_exit(read(gate[0], &ch, 1) < 0 ? 1 : 0);
+	}
+	char ch;
+	CU_ASSERT_EQUAL_FATAL(read(done[0], &ch, 1), 1); /* its abandon has run */
+	close(done[0]);
+	close(done[1]);
+	pid_t pid2 = fork(); /* a second child that keeps every copy open, like a worker */
+	CU_ASSERT_FATAL(pid2 >= 0);
+	if (pid2 == 0) {
+		close(gate[1]);
+		_exit(read(gate[0], &ch, 1) < 0 ? 1 : 0);
+	}
+	/* The parent's registration survived the first child: data still wakes the set. */
+	CU_ASSERT_FATAL(write(fd, "x", 1) == 1);
+	CU_ASSERT_TRUE(readable_now(epfd, DEADLINE_MS));
+	/* The agent's side ends; the parent sees it and disconnects. */
+	close(fd);
+	CU_ASSERT_TRUE(readable_now(epfd, DEADLINE_MS));
+	cki_zmtp_disconnect(&z);
+	CU_ASSERT_FALSE(readable_now(epfd, 0)); /* the second child's copy is not in the set */
+	close(gate[0]);
+	/* And a new connection is watched as before. */
+	struct sockaddr_un sa;
+	socklen_t sa_len;
+	CU_ASSERT_FATAL(cki_zmtp_ipc_address(endpoint, &sa, &sa_len));
+	CU_ASSERT_EQUAL_FATAL(cki_zmtp_connect_nowait(&z, &sa, sa_len, msg, sizeof(msg)), CK_OK);
+	int fd2 = accept(lfd, NULL, NULL);
+	CU_ASSERT_FATAL(fd2 >= 0 && write(fd2, "y", 1) == 1);
+	CU_ASSERT_TRUE(readable_now(epfd, DEADLINE_MS));
+	close(fd2);
+	close(gate[1]);
+	int st;
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CU_ASSERT_EQUAL(waitpid(pid2, &st, 0), pid2);
+	raw_done(lfd, -1, &z);
+}
+
 static CU_TestInfo tests[] = {
         {"the peer's greeting is checked", test_greeting_is_checked},
         {"frame headers are parsed and bounded", test_frame_headers_are_parsed},
@@ -661,6 +724,7 @@ static CU_TestInfo tests[] = {
         {"a message before READY is refused", test_message_before_ready_is_refused},
         {"a silent peer times out", test_silent_peer_times_out},
         {"an owed rest goes before the next frame", test_owed_rest_goes_before_the_next_frame},
+        {"fork copies leave the event set alone", test_fork_copies_leave_the_event_set_alone},
         {"the non-blocking side and its event descriptor",
          test_nonblocking_side_and_event_descriptor},
         CU_TEST_INFO_NULL,
