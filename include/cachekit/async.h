@@ -106,7 +106,8 @@ CK_API CK_NODISCARD ck_err ck_mset_async(ck_client *c, const ck_mset_item *items
                                          void *arg);
 
 /* The descriptor to watch for readability, or -1 with CK_ECONNECT-worthy trouble (see
- * ck_client_last_message). Opens the connection if needed; stable until ck_client_close. */
+ * ck_client_last_message). Stable until ck_client_close, across reconnects. For ipc:// the
+ * connection is made by the next ck_client_process(); for tcp:// it is opened here. */
 CK_API int ck_client_fd(ck_client *c);
 
 /* Receives every reply that has arrived, expires requests past their deadline and runs their
