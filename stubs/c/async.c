@@ -433,11 +433,10 @@ ck_client_timeout_ms(const ck_client *c)
 		return -1;
 	if (a->ready_n > 0 || (a->out_head != NULL && !a->blocked))
 		return 0;
-	int64_t until = a->heap_n > 0 ? a->heap[0]->deadline : INT64_MAX;
+	int64_t until = a->heap[0]->deadline; /* heap_n > 0: no ready hits, yet something pends */
 	if (a->out_head != NULL && a->blocked && a->retry_at > 0 && a->retry_at < until)
 		until = a->retry_at;
-	int64_t left = until - cki_stub_now_ms();
-	return left <= 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
+	return cki_stub_ms_until(until);
 }
 
 void
@@ -520,10 +519,7 @@ flush_direct(ck_client *c, cki_async *a, cki_zmtp *z)
 	if (rv != CK_OK) {
 		/* The path cannot be connected to: fail what waits for it (not what the callbacks
 		 * submit meanwhile, which waits for the next call). */
-		size_t n = 0;
-		for (pend *p = a->out_head; p != NULL; p = p->out_next)
-			n++;
-		while (n-- > 0 && a->out_head != NULL) {
+		for (size_t n = a->out_n; n > 0 && a->out_head != NULL; n--) {
 			pend *p = untrack_id(a, a->out_head->id);
 			complete(c, p, rv, NULL, message);
 		}

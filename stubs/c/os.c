@@ -8,6 +8,7 @@
 #include "os.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sys/random.h>
 #include <sys/types.h>
@@ -26,6 +27,15 @@ int64_t
 cki_stub_now_ms(void)
 {
 	return cki_stub_now_ns() / 1000000;
+}
+
+int
+cki_stub_ms_until(int64_t deadline_ms)
+{
+	int64_t left = deadline_ms - cki_stub_now_ms();
+	if (left <= 0)
+		return 0;
+	return left > INT_MAX ? INT_MAX : (int)left;
 }
 
 static unsigned fork_generation;

@@ -18,6 +18,10 @@ int64_t cki_stub_now_ns(void);
 /* The same clock in milliseconds: cki_stub_now_ns() / 1000000. */
 int64_t cki_stub_now_ms(void);
 
+/* Milliseconds from now until deadline_ms (a cki_stub_now_ms() time): 0 once it has passed,
+ * at most INT_MAX, ready for poll(2) or a ZeroMQ timeout option. */
+int cki_stub_ms_until(int64_t deadline_ms);
+
 /* A number that changes in a child process after fork() (a pthread_atfork child handler,
  * registered by the first call): comparing it with the value read when an object was made
  * says whether this process made it, without getpid()'s system call on every request. */

@@ -110,22 +110,13 @@ ensure_socket(ck_client *c)
 	return open_socket(c);
 }
 
-static int
-remaining_ms(int64_t deadline)
-{
-	int64_t left = deadline - cki_stub_now_ms();
-	if (left <= 0)
-		return 0;
-	return left > 0x7fffffff ? 0x7fffffff : (int)left;
-}
-
 /* Gives the next blocking send or receive (opt: ZMQ_SNDTIMEO or ZMQ_RCVTIMEO) the time left
  * until the deadline: one blocking call then does what a non-blocking attempt plus zmq_poll
  * did, with fewer system calls. Setting the option costs no system call. */
 static ck_err
 arm_timeout(ck_client *c, int opt, int64_t deadline)
 {
-	int left = remaining_ms(deadline);
+	int left = cki_stub_ms_until(deadline);
 	if (left == 0)
 		return CK_ETIMEDOUT;
 	if (zmq_setsockopt(c->sock, opt, &left, sizeof(left)) != 0) {
@@ -355,32 +346,37 @@ cki_client_direct(ck_client *c)
 	return &c->direct;
 }
 
-/* The next connect attempt after a failed one: 5 ms, doubling to 1 s, like the blocking
- * calls' retries and libzmq's reconnect interval. */
+/* The next connect attempt after a failed one (cki_zmtp_retry_ms). */
 static int64_t
 back_off(ck_client *c)
 {
-	c->direct_retry_ms = c->direct_retry_ms == 0     ? 5
-	                     : c->direct_retry_ms >= 500 ? 1000
-	                                                 : c->direct_retry_ms * 2;
+	c->direct_retry_ms = cki_zmtp_retry_ms(c->direct_retry_ms);
 	c->direct_retry_at = cki_stub_now_ms() + c->direct_retry_ms;
 	return c->direct_retry_at;
+}
+
+/* The client's direct connection for a call now: after fork() the child's own, and after a
+ * blocking call that gave up, a new one (its late reply, or its half-sent frame, must go
+ * nowhere). */
+static cki_zmtp *
+direct_now(ck_client *c)
+{
+	cki_zmtp *z = cki_client_direct(c);
+	if (c->reset_socket)
+		cki_zmtp_disconnect(z);
+	c->reset_socket = false;
+	return z;
 }
 
 ck_err
 cki_client_direct_ready(ck_client *c, int64_t *retry_at)
 {
-	cki_zmtp *z = &c->direct;
+	cki_zmtp *z = direct_now(c);
 	char *m = c->last_message;
 	size_t cap = sizeof(c->last_message);
 	ck_err rv;
 
 	*retry_at = 0;
-	if (c->reset_socket) {
-		cki_zmtp_disconnect(
-		        z); /* a blocking call gave up mid-way: the stream is not ours */
-		c->reset_socket = false;
-	}
 	if (z->fd < 0) {
 		if (cki_stub_now_ms() < c->direct_retry_at) {
 			*retry_at = c->direct_retry_at;
@@ -433,16 +429,11 @@ static ck_err
 exchange_direct(ck_client *c, const ck_call_opts *co, Request *req, cki_reply_kind kind,
                 cki_reply *out, uint32_t timeout, int64_t deadline, bool *no_reply)
 {
-	cki_zmtp *z = &c->direct;
+	cki_zmtp *z = direct_now(c);
 	char *m = c->last_message;
 	size_t cap = sizeof(c->last_message);
 	ck_err rv;
 
-	if (c->fork_gen != cki_stub_fork_generation())
-		cki_client_abandon_inherited(c);
-	if (c->reset_socket)
-		cki_zmtp_disconnect(z); /* the reply to a call that gave up must go nowhere */
-	c->reset_socket = false;
 	if ((rv = prepare(c, co, req, timeout, NULL)) != CK_OK)
 		return rv;
 	for (int attempt = 0;; attempt++) {

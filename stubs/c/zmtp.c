@@ -249,16 +249,12 @@ cki_zmtp_disconnect(cki_zmtp *z)
 void
 cki_zmtp_abandon(cki_zmtp *z)
 {
-	/* The event set is the parent's too (a forked copy of one epoll instance): no epoll_ctl
-	 * on it here, only this process's descriptors closed. */
-	if (z->fd >= 0)
-		close(z->fd);
+	/* The event set is the parent's too (a forked copy of one epoll instance): this process's
+	 * copy of it goes first, so closing the socket below does no epoll_ctl on it. */
 	if (z->epfd >= 0)
 		close(z->epfd);
-	free(z->owed);
-	free(z->in);
-	free(z->out);
-	cki_zmtp_init(z);
+	z->epfd = -1;
+	cki_zmtp_close(z);
 }
 
 void
@@ -270,15 +266,6 @@ cki_zmtp_close(cki_zmtp *z)
 	free(z->in);
 	free(z->out);
 	cki_zmtp_init(z);
-}
-
-static int
-left_ms(int64_t deadline_ms)
-{
-	int64_t left = deadline_ms - cki_stub_now_ms();
-	if (left <= 0)
-		return 0;
-	return left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
 static void
@@ -293,7 +280,7 @@ static bool
 wait_fd(int fd, short events, int64_t deadline_ms)
 {
 	for (;;) {
-		int ms = left_ms(deadline_ms);
+		int ms = cki_stub_ms_until(deadline_ms);
 		if (ms == 0)
 			return false;
 		struct pollfd p = {.fd = fd, .events = events};
@@ -331,21 +318,29 @@ cki_zmtp_connect_nowait(cki_zmtp *z, const struct sockaddr_un *sa, socklen_t sa_
 	return CK_ETIMEDOUT;
 }
 
+int
+cki_zmtp_retry_ms(int previous_ms)
+{
+	if (previous_ms <= 0)
+		return RETRY_FIRST_MS;
+	return previous_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : previous_ms * 2;
+}
+
 ck_err
 cki_zmtp_connect(cki_zmtp *z, const struct sockaddr_un *sa, socklen_t sa_len, int64_t deadline_ms,
                  char *message, size_t cap)
 {
-	int retry_ms = RETRY_FIRST_MS;
+	int retry_ms = cki_zmtp_retry_ms(0);
 
 	for (;;) {
 		ck_err rv = cki_zmtp_connect_nowait(z, sa, sa_len, message, cap);
 		if (rv != CK_ETIMEDOUT)
 			return rv;
-		int ms = left_ms(deadline_ms);
+		int ms = cki_stub_ms_until(deadline_ms);
 		if (ms == 0)
 			return CK_ETIMEDOUT;
 		poll(NULL, 0, retry_ms < ms ? retry_ms : ms);
-		retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
+		retry_ms = cki_zmtp_retry_ms(retry_ms);
 	}
 }
 
@@ -392,7 +387,13 @@ write_all(cki_zmtp *z, struct iovec *iov, int64_t deadline_ms, bool *untouched, 
 	return CK_OK;
 }
 
-static ck_err read_frames(cki_zmtp *z, int64_t deadline_ms, uint64_t max_body, bool until_ready,
+/* read_frames() stops when the peer's READY is in, not at a message. */
+#define READ_UNTIL_READY 1u
+/* fill() stops reading once a read found the socket empty (a short read): the event
+ * descriptor is level-triggered and wakes the loop for more. */
+#define READ_STOP_EMPTIED 2u
+
+static ck_err read_frames(cki_zmtp *z, int64_t deadline_ms, uint64_t max_body, unsigned how,
                           const uint8_t **body, size_t *body_len, bool *multipart, char *message,
                           size_t cap);
 
@@ -410,8 +411,8 @@ handshake(cki_zmtp *z, int64_t deadline_ms, char *message, size_t cap)
 	if (rv != CK_OK)
 		return rv;
 	z->hello_pending = false;
-	return read_frames(z, deadline_ms, CKI_ZMTP_MAX_COMMAND, true, &body, &len, &multipart,
-	                   message, cap);
+	return read_frames(z, deadline_ms, CKI_ZMTP_MAX_COMMAND, READ_UNTIL_READY, &body, &len,
+	                   &multipart, message, cap);
 }
 
 ck_err
@@ -466,7 +467,7 @@ reserve_in(cki_zmtp *z, size_t want)
 
 /* Reads what the socket has (at least one byte, waiting until the deadline) into z->in. */
 static ck_err
-fill(cki_zmtp *z, size_t need, int64_t deadline_ms, char *message, size_t cap)
+fill(cki_zmtp *z, size_t need, int64_t deadline_ms, unsigned how, char *message, size_t cap)
 {
 	if (z->in_len - z->in_off >= need)
 		return CK_OK;
@@ -475,7 +476,7 @@ fill(cki_zmtp *z, size_t need, int64_t deadline_ms, char *message, size_t cap)
 		return CK_ENOMEM;
 	}
 	for (;;) {
-		if (z->nowait && z->emptied)
+		if ((how & READ_STOP_EMPTIED) && z->emptied)
 			return CK_ETIMEDOUT; /* found empty this turn: the descriptor says when */
 		size_t room = z->in_cap - z->in_len;
 		ssize_t n = recv(z->fd, z->in + z->in_len, room, 0);
@@ -517,8 +518,8 @@ send_pong(cki_zmtp *z, const uint8_t *ping, size_t len)
 /* Reads frames until a whole message (cki_zmtp_recv) or, with until_ready, until the peer's
  * READY has been seen: greeting and commands are handled on the way. */
 static ck_err
-read_frames(cki_zmtp *z, int64_t deadline_ms, uint64_t max_body, bool until_ready,
-            const uint8_t **body, size_t *body_len, bool *multipart, char *message, size_t cap)
+read_frames(cki_zmtp *z, int64_t deadline_ms, uint64_t max_body, unsigned how, const uint8_t **body,
+            size_t *body_len, bool *multipart, char *message, size_t cap)
 {
 	ck_err rv;
 
@@ -542,12 +543,12 @@ read_frames(cki_zmtp *z, int64_t deadline_ms, uint64_t max_body, bool until_read
 			z->greeted = true;
 			break;
 		}
-		if ((rv = fill(z, CKI_ZMTP_GREETING_LEN, deadline_ms, message, cap)) != CK_OK)
+		if ((rv = fill(z, CKI_ZMTP_GREETING_LEN, deadline_ms, how, message, cap)) != CK_OK)
 			return rv;
 	}
 	for (;;) {
 		cki_zmtp_frame f;
-		if (until_ready && z->ready)
+		if ((how & READ_UNTIL_READY) && z->ready)
 			return CK_OK;
 		uint8_t *at = z->in + z->in_off;
 		size_t have = z->in_len - z->in_off;
@@ -565,7 +566,7 @@ read_frames(cki_zmtp *z, int64_t deadline_ms, uint64_t max_body, bool until_read
 			                                      : f.header_len + (size_t)f.body_len;
 			if (p == CKI_ZMTP_NEED_MORE && have >= 1 && !(at[0] & FLAG_LONG))
 				need = SHORT_HEADER;
-			if ((rv = fill(z, need, deadline_ms, message, cap)) != CK_OK)
+			if ((rv = fill(z, need, deadline_ms, how, message, cap)) != CK_OK)
 				return rv;
 			continue;
 		}
@@ -611,8 +612,7 @@ ck_err
 cki_zmtp_recv(cki_zmtp *z, int64_t deadline_ms, uint64_t max_body, const uint8_t **body,
               size_t *body_len, bool *multipart, char *message, size_t cap)
 {
-	return read_frames(z, deadline_ms, max_body, false, body, body_len, multipart, message,
-	                   cap);
+	return read_frames(z, deadline_ms, max_body, 0, body, body_len, multipart, message, cap);
 }
 
 size_t
@@ -667,7 +667,8 @@ cki_zmtp_handshake_nowait(cki_zmtp *z, char *message, size_t cap)
 	if (z->ready)
 		return CK_OK;
 	/* A deadline already past: read what is there, never wait. */
-	return read_frames(z, 0, CKI_ZMTP_MAX_COMMAND, true, &body, &len, &multipart, message, cap);
+	return read_frames(z, 0, CKI_ZMTP_MAX_COMMAND, READ_UNTIL_READY, &body, &len, &multipart,
+	                   message, cap);
 }
 
 bool
@@ -724,8 +725,6 @@ ck_err
 cki_zmtp_recv_nowait(cki_zmtp *z, uint64_t max_body, const uint8_t **body, size_t *body_len,
                      bool *multipart, char *message, size_t cap)
 {
-	z->nowait = true;
-	ck_err rv = read_frames(z, 0, max_body, false, body, body_len, multipart, message, cap);
-	z->nowait = false;
-	return rv;
+	return read_frames(z, 0, max_body, READ_STOP_EMPTIED, body, body_len, multipart, message,
+	                   cap);
 }

@@ -78,11 +78,14 @@ typedef struct cki_zmtp {
 	size_t owed_len; /* before any other, or the stream would be torn */
 	int epfd; /* -1, or the asynchronous API's stable descriptor: an epoll set holding fd */
 	bool want_write; /* fd is watched for writability too (a send found the socket full) */
-	bool nowait;     /* cki_zmtp_recv_nowait() is reading */
-	bool emptied;    /* ... and its last read found the socket empty (a short read) */
+	bool emptied;    /* the last read found the socket empty (a short read) */
 } cki_zmtp;
 
 void cki_zmtp_init(cki_zmtp *z);
+
+/* The wait before the next connect attempt after one of previous_ms (0: the first failure):
+ * 5 ms, doubling to 1 s, like libzmq's reconnect interval. */
+int cki_zmtp_retry_ms(int previous_ms);
 
 /* Disconnects, then connects to sa, retrying a missing or refusing socket (an agent not up yet, or
  * restarting) at growing intervals until deadline_ms (cki_stub_now_ms() time): CK_ETIMEDOUT

@@ -9,6 +9,7 @@
  * it passes every call through to the real one.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
@@ -237,11 +238,24 @@ test_fork_generation_changes_only_in_a_child(void)
 	close(p[1]);
 }
 
+/* The time left until a deadline, as poll(2) takes it: 0 once past, clamped to INT_MAX. */
+static void
+test_ms_until_a_deadline_is_clamped(void)
+{
+	int64_t now = cki_stub_now_ms();
+	CU_ASSERT_EQUAL(cki_stub_ms_until(now - 5), 0);
+	CU_ASSERT_EQUAL(cki_stub_ms_until(INT64_MIN / 2), 0);
+	int left = cki_stub_ms_until(now + 100000);
+	CU_ASSERT(left > 0 && left <= 100000);
+	CU_ASSERT_EQUAL(cki_stub_ms_until(INT64_MAX / 2), INT_MAX);
+}
+
 static CU_TestInfo tests[] = {
         {"the fork generation changes only in a child",
          test_fork_generation_changes_only_in_a_child},
         {"the monotonic clock never goes back", test_monotonic_clock_never_goes_back},
         {"milliseconds agree with nanoseconds", test_milliseconds_agree_with_nanoseconds},
+        {"milliseconds until a deadline are clamped", test_ms_until_a_deadline_is_clamped},
         {"fills exactly the length asked", test_fills_exactly_the_length_asked},
         {"two fills differ, 4096 bytes are not zeros", test_two_fills_differ_and_4096_is_not_zeros},
         {"retries after EINTR", test_retries_after_eintr},
